@@ -1,0 +1,409 @@
+//! The one error type, and the one function that decides what each error looks like
+//! on the wire ([`Error::to_response`]). Descriptions sent to clients are fixed
+//! strings chosen here; internal reasons are only ever logged.
+
+use crate::http::{escape_html, Response};
+use serde::Serialize;
+
+/// OAuth error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 8707 §2,
+/// RFC 6750 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    InvalidScope,
+    InvalidTarget,
+    AccessDenied,
+    InvalidRedirectUri,
+    InvalidClientMetadata,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    /// Parses a code received from upstream; unknown codes are not relayed.
+    pub fn from_upstream(code: &str) -> Option<Self> {
+        [
+            Self::InvalidRequest,
+            Self::InvalidClient,
+            Self::InvalidGrant,
+            Self::UnauthorizedClient,
+            Self::UnsupportedGrantType,
+            Self::UnsupportedResponseType,
+            Self::InvalidScope,
+            Self::AccessDenied,
+            Self::ServerError,
+            Self::TemporarilyUnavailable,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == code)
+    }
+}
+
+/// Why the upstream (Access or the origin) failed. Never the client's fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// Could not connect, or the answer could not be used (HTML, 5xx, bad JSON).
+    Unavailable,
+    /// No answer in time.
+    Timeout,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A protocol error caused by the client, with a fixed description safe to send.
+    OAuth {
+        code: ErrorCode,
+        description: &'static str,
+    },
+    /// `invalid_client` after the client tried HTTP Basic: answered with a Basic
+    /// challenge (RFC 6749 §5.2).
+    InvalidClientBasic,
+    /// A request to the resource without any credentials (RFC 6750 §3.1: no error code).
+    MissingToken,
+    /// A presented bearer token that is not acceptable; the reason is logged only.
+    InvalidToken {
+        reason: &'static str,
+    },
+    /// A valid token whose subject is not allowed here.
+    Forbidden {
+        reason: &'static str,
+    },
+    /// Access or the origin failed; `reason` is logged only.
+    Upstream {
+        failure: UpstreamFailure,
+        reason: &'static str,
+    },
+    /// The gateway is misconfigured: names the setting (never its value).
+    Config {
+        setting: &'static str,
+        problem: &'static str,
+    },
+    NotFound,
+    MethodNotAllowed {
+        allow: &'static str,
+    },
+    PayloadTooLarge,
+    UnsupportedMediaType {
+        expected: &'static str,
+    },
+}
+
+/// Where an error is answered; decides its form.
+#[derive(Debug, Clone, Copy)]
+pub enum Surface<'a> {
+    /// An API endpoint answered with JSON (token, registration, metadata).
+    Json,
+    /// A browser endpoint whose error cannot be redirected back (authorize, callback).
+    Page,
+    /// The protected MCP endpoint: RFC 6750 challenges point at the resource metadata.
+    Resource {
+        resource_metadata: &'a str,
+        scope: &'a str,
+    },
+    /// An authorization response sent back to a checked client redirect URI
+    /// (RFC 6749 §4.1.2.1), with `state` and RFC 9207 `iss`.
+    Redirect {
+        redirect_uri: &'a str,
+        state: Option<&'a str>,
+        issuer: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl Error {
+    pub const fn oauth(code: ErrorCode, description: &'static str) -> Self {
+        Self::OAuth { code, description }
+    }
+
+    /// What may be written to the log about this error: never a secret or token.
+    pub fn log_reason(&self) -> String {
+        match self {
+            Self::OAuth { code, description } => format!("{}: {description}", code.as_str()),
+            Self::InvalidClientBasic => "invalid_client (basic)".into(),
+            Self::MissingToken => "no bearer token".into(),
+            Self::InvalidToken { reason } => format!("invalid_token: {reason}"),
+            Self::Forbidden { reason } => format!("forbidden: {reason}"),
+            Self::Upstream { failure, reason } => format!("upstream {failure:?}: {reason}"),
+            Self::Config { setting, problem } => format!("configuration {setting}: {problem}"),
+            Self::NotFound => "not found".into(),
+            Self::MethodNotAllowed { .. } => "method not allowed".into(),
+            Self::PayloadTooLarge => "payload too large".into(),
+            Self::UnsupportedMediaType { .. } => "unsupported media type".into(),
+        }
+    }
+
+    fn status_code_description(&self) -> (u16, ErrorCode, String) {
+        match self {
+            Self::OAuth { code, description } => {
+                let status = if *code == ErrorCode::InvalidClient {
+                    401
+                } else {
+                    400
+                };
+                (status, *code, (*description).to_owned())
+            }
+            Self::InvalidClientBasic => (
+                401,
+                ErrorCode::InvalidClient,
+                "client authentication failed".into(),
+            ),
+            Self::MissingToken | Self::InvalidToken { .. } => (
+                401,
+                ErrorCode::InvalidRequest,
+                "a valid bearer token is required".into(),
+            ),
+            Self::Forbidden { .. } => (
+                403,
+                ErrorCode::AccessDenied,
+                "your identity is valid but is not allowed to use this server; \
+                 signing in again will not change that — ask the server's administrator"
+                    .into(),
+            ),
+            Self::Upstream {
+                failure: UpstreamFailure::Unavailable,
+                ..
+            } => (
+                502,
+                ErrorCode::TemporarilyUnavailable,
+                "the upstream service failed; try again later".into(),
+            ),
+            Self::Upstream {
+                failure: UpstreamFailure::Timeout,
+                ..
+            } => (
+                504,
+                ErrorCode::TemporarilyUnavailable,
+                "the upstream service did not answer in time; try again later".into(),
+            ),
+            Self::Config { setting, problem } => (
+                500,
+                ErrorCode::ServerError,
+                format!("the gateway is misconfigured: {setting} {problem}"),
+            ),
+            Self::NotFound => (404, ErrorCode::InvalidRequest, "no such endpoint".into()),
+            Self::MethodNotAllowed { .. } => {
+                (405, ErrorCode::InvalidRequest, "method not allowed".into())
+            }
+            Self::PayloadTooLarge => (
+                413,
+                ErrorCode::InvalidRequest,
+                "request body too large".into(),
+            ),
+            Self::UnsupportedMediaType { expected } => (
+                415,
+                ErrorCode::InvalidRequest,
+                format!("the body must be {expected}"),
+            ),
+        }
+    }
+
+    /// The single place where errors become HTTP answers.
+    pub fn to_response(&self, surface: Surface<'_>) -> Response {
+        let (status, code, description) = self.status_code_description();
+        if let Surface::Redirect {
+            redirect_uri,
+            state,
+            issuer,
+        } = surface
+        {
+            let mut params = vec![
+                ("error", code.as_str()),
+                ("error_description", description.as_str()),
+            ];
+            params.extend(state.map(|s| ("state", s)));
+            params.push(("iss", issuer));
+            return Response::redirect(crate::http::with_query(redirect_uri, &params));
+        }
+        let response = match surface {
+            Surface::Page => Response::html(status, error_page(status, code, &description)),
+            Surface::Json | Surface::Resource { .. } | Surface::Redirect { .. } => Response::json(
+                status,
+                &ErrorBody {
+                    error: code.as_str(),
+                    error_description: &description,
+                },
+            ),
+        };
+        let response = match self {
+            Self::MethodNotAllowed { allow } => response.with_header("allow", *allow),
+            Self::InvalidClientBasic => {
+                response.with_header("www-authenticate", "Basic realm=\"token\"")
+            }
+            _ => response,
+        };
+        match surface {
+            Surface::Resource {
+                resource_metadata,
+                scope,
+            } => match self.challenge(resource_metadata, scope) {
+                Some(challenge) => response.with_header("www-authenticate", challenge),
+                None => response,
+            },
+            _ => response,
+        }
+    }
+
+    /// The RFC 6750 §3 challenge for the protected resource, where one applies.
+    fn challenge(&self, resource_metadata: &str, scope: &str) -> Option<String> {
+        let base = format!("Bearer resource_metadata=\"{resource_metadata}\", scope=\"{scope}\"");
+        match self {
+            Self::MissingToken => Some(base),
+            Self::InvalidToken { .. } => Some(format!(
+                "{base}, error=\"invalid_token\", error_description=\"The access token is invalid or expired\""
+            )),
+            _ => None,
+        }
+    }
+}
+
+fn error_page(status: u16, code: ErrorCode, description: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Sign-in error</title><style>{}</style></head><body><main>\
+         <h1>Sign-in cannot continue</h1><p>{}</p><p class=\"code\">{} · {}</p>\
+         <p>Close this window and start the connection again from your MCP client.</p>\
+         </main></body></html>",
+        crate::consent::PAGE_STYLE,
+        escape_html(description),
+        status,
+        code.as_str()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RESOURCE: Surface<'static> = Surface::Resource {
+        resource_metadata: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+        scope: "openid email",
+    };
+
+    #[test]
+    fn missing_token_is_a_bare_challenge() {
+        let r = Error::MissingToken.to_response(RESOURCE);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"openid email\"")
+        );
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+
+    #[test]
+    fn invalid_token_names_the_error_but_not_the_reason() {
+        let r = Error::InvalidToken {
+            reason: "kid 1234 unknown",
+        }
+        .to_response(RESOURCE);
+        assert_eq!(r.status, 401);
+        let challenge = r.header("www-authenticate").unwrap();
+        assert!(challenge.contains("error=\"invalid_token\""));
+        assert!(!r.body.contains("1234") && !challenge.contains("1234"));
+    }
+
+    #[test]
+    fn forbidden_is_403_without_challenge() {
+        let r = Error::Forbidden {
+            reason: "email not allowed",
+        }
+        .to_response(RESOURCE);
+        assert_eq!(r.status, 403);
+        assert_eq!(r.header("www-authenticate"), None);
+        assert!(!r.body.contains("email not allowed"));
+    }
+
+    #[test]
+    fn oauth_errors_are_rfc6749_json() {
+        let r = Error::oauth(ErrorCode::InvalidGrant, "bad code").to_response(Surface::Json);
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.body,
+            r#"{"error":"invalid_grant","error_description":"bad code"}"#
+        );
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let r = Error::oauth(ErrorCode::InvalidClient, "x").to_response(Surface::Json);
+        assert_eq!(r.status, 401);
+        let r = Error::InvalidClientBasic.to_response(Surface::Json);
+        assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"token\""));
+    }
+
+    #[test]
+    fn upstream_and_config_errors() {
+        let r = Error::Upstream {
+            failure: UpstreamFailure::Timeout,
+            reason: "token",
+        }
+        .to_response(Surface::Json);
+        assert_eq!(r.status, 504);
+        assert!(r.body.contains("temporarily_unavailable"));
+        let r = Error::Config {
+            setting: "ACCESS_ISSUER",
+            problem: "is missing",
+        }
+        .to_response(Surface::Json);
+        assert_eq!(r.status, 500);
+        assert!(r.body.contains("ACCESS_ISSUER is missing"));
+    }
+
+    #[test]
+    fn pages_escape_and_refuse_framing() {
+        let r = Error::oauth(ErrorCode::InvalidRequest, "<script>").to_response(Surface::Page);
+        assert_eq!(r.status, 400);
+        assert!(r.body.contains("&lt;script&gt;") && !r.body.contains("<script>"));
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    }
+
+    #[test]
+    fn redirected_errors_carry_state_and_iss() {
+        let surface = Surface::Redirect {
+            redirect_uri: "http://localhost:1/cb?k=v",
+            state: Some("s 1"),
+            issuer: "https://mcp.example.com",
+        };
+        let r = Error::oauth(ErrorCode::AccessDenied, "denied").to_response(surface);
+        assert_eq!(r.status, 302);
+        assert_eq!(
+            r.header("location"),
+            Some("http://localhost:1/cb?k=v&error=access_denied&error_description=denied&state=s+1&iss=https%3A%2F%2Fmcp.example.com")
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_names_allowed_methods() {
+        let r = Error::MethodNotAllowed {
+            allow: "GET, OPTIONS",
+        }
+        .to_response(Surface::Json);
+        assert_eq!((r.status, r.header("allow")), (405, Some("GET, OPTIONS")));
+    }
+}

@@ -1,0 +1,233 @@
+//! The sans-IO HTTP surface: the response the core decides on, and request parameter
+//! parsing. The edge turns these into `worker` types; nothing here does I/O.
+
+use crate::error::{Error, ErrorCode};
+use serde::Serialize;
+
+/// Largest form or JSON body the OAuth endpoints read; anything above is refused
+/// before parsing (RFC 7591 metadata and token requests are a few hundred bytes).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+impl Response {
+    fn new(status: u16, content_type: &str, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", content_type.to_owned())],
+            body,
+        }
+        .with_header("cache-control", "no-store")
+    }
+
+    /// A JSON response. Every OAuth answer carries `Cache-Control: no-store` (RFC 6749 §5.1).
+    pub fn json(status: u16, value: &impl Serialize) -> Self {
+        // Serializing our own plain structs cannot fail; an empty object is the safe fallback.
+        let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
+        Self::new(status, "application/json", body)
+    }
+
+    /// An HTML page for a person. Framing is refused so that a page with buttons
+    /// (the consent form) cannot be clickjacked.
+    pub fn html(status: u16, body: String) -> Self {
+        Self::new(status, "text/html; charset=utf-8", body)
+            .with_header("x-frame-options", "DENY")
+            .with_header(
+                "content-security-policy",
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            )
+            .with_header("referrer-policy", "no-referrer")
+    }
+
+    pub fn redirect(location: String) -> Self {
+        Self {
+            status: 302,
+            headers: vec![("location", location)],
+            body: String::new(),
+        }
+        .with_header("cache-control", "no-store")
+        .with_header("referrer-policy", "no-referrer")
+    }
+
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Replaces any earlier value of the header.
+    pub fn set_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.retain(|(n, _)| *n != name);
+        self.with_header(name, value)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Lets browser-based clients (MCP Inspector) read this answer (CORS).
+    pub fn with_cors(self) -> Self {
+        self.with_header("access-control-allow-origin", "*")
+            .with_header("access-control-expose-headers", cors::EXPOSED_HEADERS)
+    }
+}
+
+/// CORS for the endpoints browser-based clients call directly. No credentials are
+/// involved (tokens travel in `Authorization`), so `*` is safe.
+pub mod cors {
+    use super::Response;
+
+    pub const ALLOWED_HEADERS: &str = "authorization, content-type, accept, mcp-session-id, \
+        mcp-protocol-version, last-event-id, mcp-method, mcp-name";
+    pub const EXPOSED_HEADERS: &str = "www-authenticate, mcp-session-id, mcp-protocol-version";
+
+    /// The answer to a preflight `OPTIONS` request.
+    pub fn preflight(allowed_methods: &str) -> Response {
+        Response::empty(204)
+            .with_header("access-control-allow-origin", "*")
+            .with_header("access-control-allow-methods", allowed_methods.to_owned())
+            .with_header("access-control-allow-headers", ALLOWED_HEADERS)
+            .with_header("access-control-max-age", "86400")
+    }
+}
+
+/// `application/x-www-form-urlencoded` parameters (query strings and form bodies).
+/// A repeated parameter is an error (RFC 6749 §3.1), and a parameter sent without a
+/// value is treated as omitted.
+#[derive(Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(encoded: &str) -> Result<Self, Error> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(encoded.as_bytes()) {
+            if value.is_empty() {
+                continue;
+            }
+            if pairs.iter().any(|(n, _)| *n == name) {
+                return Err(Error::oauth(
+                    ErrorCode::InvalidRequest,
+                    "a parameter is repeated",
+                ));
+            }
+            pairs.push((name.into_owned(), value.into_owned()));
+        }
+        Ok(Self(pairs))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn require(&self, name: &str, missing: &'static str) -> Result<&str, Error> {
+        self.get(name)
+            .ok_or(Error::oauth(ErrorCode::InvalidRequest, missing))
+    }
+}
+
+/// Builds `base?name=value&…`, appending to an existing query if there is one.
+pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        serializer.append_pair(name, value);
+    }
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}{}", serializer.finish())
+}
+
+/// The value of one cookie from a `Cookie` request header.
+pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (n, v) = pair.trim().split_once('=')?;
+        (n == name).then_some(v)
+    })
+}
+
+/// Whether a `Content-Type` header names the given media type (parameters ignored).
+pub fn is_media_type(content_type: Option<&str>, expected: &str) -> bool {
+    content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(expected))
+}
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_reject_repeats_and_drop_empty_values() {
+        assert!(Params::parse("a=1&a=2").is_err());
+        let p = Params::parse("a=1&b=&c=x%20y").unwrap();
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.get("c"), Some("x y"));
+        // An empty duplicate is "omitted", so it is not a repeat.
+        assert_eq!(Params::parse("a=1&a=").unwrap().get("a"), Some("1"));
+    }
+
+    #[test]
+    fn with_query_appends() {
+        assert_eq!(
+            with_query("https://a/cb", &[("code", "x y")]),
+            "https://a/cb?code=x+y"
+        );
+        assert_eq!(
+            with_query("https://a/cb?k=v", &[("s", "&")]),
+            "https://a/cb?k=v&s=%26"
+        );
+    }
+
+    #[test]
+    fn cookies_and_media_types() {
+        assert_eq!(cookie("a=1; b=2", "b"), Some("2"));
+        assert_eq!(cookie("ab=1", "a"), None);
+        assert!(is_media_type(
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            "application/x-www-form-urlencoded"
+        ));
+        assert!(!is_media_type(Some("text/plain"), "application/json"));
+        assert!(!is_media_type(None, "application/json"));
+    }
+
+    #[test]
+    fn html_escape() {
+        assert_eq!(
+            escape_html("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}

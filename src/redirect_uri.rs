@@ -1,0 +1,228 @@
+//! Which client redirect URIs the gateway accepts. Access matches redirect URIs
+//! against a fixed list, so the gateway registers only its own `/callback` there and
+//! decides about client redirect URIs itself, with this allowlist.
+
+use crate::error::{Error, ErrorCode};
+
+/// The default allowlist: loopback on any port (RFC 8252 §7.3) and the hosted
+/// callbacks of the well-known MCP clients.
+pub const DEFAULT_ALLOWLIST: &str = "loopback, \
+    https://claude.ai/api/mcp/auth_callback, https://claude.com/api/mcp/auth_callback, \
+    https://chatgpt.com/connector/oauth/*, https://chatgpt.com/connector_platform_oauth_redirect, \
+    https://vscode.dev/redirect, https://insiders.vscode.dev/redirect, \
+    cursor://anysphere.cursor-mcp/oauth/callback";
+
+const MAX_REDIRECT_URI_LEN: usize = 2048;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rule {
+    /// `http://localhost`, `http://127.0.0.1` or `http://[::1]` on any port and path.
+    Loopback,
+    /// The exact string.
+    Exact(String),
+    /// The prefix followed by exactly one path segment of unreserved characters
+    /// (written `prefix*` in the configuration).
+    Segment(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectPolicy(Vec<Rule>);
+
+impl RedirectPolicy {
+    /// Parses a comma- or whitespace-separated list of `loopback`, exact URIs and
+    /// `prefix*` rules.
+    pub fn parse(list: &str) -> Result<Self, &'static str> {
+        let rules = list
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| match entry {
+                "loopback" => Ok(Rule::Loopback),
+                _ if entry.contains('#') => Err("must not contain fragments"),
+                _ => match entry.strip_suffix('*') {
+                    Some(prefix) if prefix.ends_with('/') && !prefix.contains('*') => {
+                        Ok(Rule::Segment(prefix.to_owned()))
+                    }
+                    Some(_) => Err("may only use * after a final '/'"),
+                    None if entry.contains('*') => Err("may only use * after a final '/'"),
+                    None => url::Url::parse(entry)
+                        .map(|_| Rule::Exact(entry.to_owned()))
+                        .map_err(|_| "contains an entry that is not an absolute URI"),
+                },
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if rules.is_empty() {
+            return Err("is empty");
+        }
+        Ok(Self(rules))
+    }
+
+    /// Checks a client redirect URI, compared as the exact string it was sent as.
+    pub fn check(&self, uri: &str) -> Result<(), Error> {
+        let rejected = Err(Error::oauth(
+            ErrorCode::InvalidRedirectUri,
+            "the redirect_uri is not allowed by this server",
+        ));
+        if uri.len() > MAX_REDIRECT_URI_LEN || uri.contains('#') {
+            return rejected;
+        }
+        let allowed = self.0.iter().any(|rule| match rule {
+            Rule::Loopback => is_loopback(uri),
+            Rule::Exact(exact) => exact == uri,
+            Rule::Segment(prefix) => uri.strip_prefix(prefix.as_str()).is_some_and(|segment| {
+                !segment.is_empty()
+                    && segment
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+                    && segment != "."
+                    && segment != ".."
+            }),
+        });
+        if allowed {
+            Ok(())
+        } else {
+            rejected
+        }
+    }
+}
+
+/// RFC 8252 §7.3: `http` loopback redirect URIs on any port. The string must parse
+/// as a URL without credentials, and the host is compared as written.
+fn is_loopback(uri: &str) -> bool {
+    let Some(rest) = uri.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match authority.strip_prefix("[::1]") {
+        Some(port) => port.is_empty() || is_port(port),
+        None => match authority.split_once(':') {
+            Some((host, port)) => is_loopback_name(host) && is_port(&format!(":{port}")),
+            None => is_loopback_name(authority),
+        },
+    };
+    host && url::Url::parse(uri).is_ok()
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    host == "localhost" || host == "127.0.0.1"
+}
+
+fn is_port(colon_port: &str) -> bool {
+    colon_port.strip_prefix(':').is_some_and(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+    })
+}
+
+/// The key under which a consent is remembered: loopback clients pick a new port
+/// for every login, so their port does not count.
+pub fn consent_target(uri: &str) -> String {
+    if !is_loopback(uri) {
+        return uri.to_owned();
+    }
+    let rest = &uri["http://".len()..];
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(split);
+    let host = if authority.starts_with("[::1]") {
+        "[::1]"
+    } else {
+        authority.split(':').next().unwrap_or_default()
+    };
+    format!("http://{host}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_policy() -> RedirectPolicy {
+        RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap()
+    }
+
+    #[test]
+    fn accepts_every_redirect_uri_seen_from_real_clients() {
+        let policy = default_policy();
+        for uri in [
+            "http://localhost:49152/callback",
+            "http://localhost:8765/callback",
+            "http://127.0.0.1:50123/callback",
+            "http://localhost:33418/oauth/callback",
+            "http://127.0.0.1:6276/oauth/callback",
+            "http://localhost:6274/oauth/callback",
+            "http://127.0.0.1:33418/",
+            "http://[::1]:8080/callback",
+            "http://localhost/callback",
+            "https://claude.ai/api/mcp/auth_callback",
+            "https://claude.com/api/mcp/auth_callback",
+            "https://chatgpt.com/connector/oauth/abc_DEF-123",
+            "https://chatgpt.com/connector_platform_oauth_redirect",
+            "https://vscode.dev/redirect",
+            "https://insiders.vscode.dev/redirect",
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+        ] {
+            assert!(policy.check(uri).is_ok(), "{uri} should be allowed");
+        }
+    }
+
+    #[test]
+    fn rejects_open_redirects_and_lookalikes() {
+        let policy = default_policy();
+        for uri in [
+            "https://evil.example/callback",
+            "http://localhost.evil.example/callback",
+            "http://127.0.0.1.evil.example/cb",
+            "http://localhost:99999/callback",
+            "http://localhost:/callback",
+            "http://user@localhost:80/callback",
+            "http://evil.example@127.0.0.1/cb",
+            "https://localhost:8080/callback",
+            "http://localhost:8080/callback#frag",
+            "https://claude.ai/api/mcp/auth_callback/../../evil",
+            "https://claude.ai/api/mcp/auth_callback?x=1",
+            "https://claude.ai.evil.example/api/mcp/auth_callback",
+            "https://chatgpt.com/connector/oauth/",
+            "https://chatgpt.com/connector/oauth/a/b",
+            "https://chatgpt.com/connector/oauth/..",
+            "https://chatgpt.com/connector/oauth/a?redirect=https://evil.example",
+            "https://chatgpt.com/connector/oauth/%2e%2e",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert!(policy.check(uri).is_err(), "{uri} should be rejected");
+        }
+        assert!(policy
+            .check(&format!("http://localhost/{}", "a".repeat(3000)))
+            .is_err());
+    }
+
+    #[test]
+    fn parses_custom_lists() {
+        let policy =
+            RedirectPolicy::parse("https://app.example/cb https://x.example/oauth/*").unwrap();
+        assert!(policy.check("https://app.example/cb").is_ok());
+        assert!(policy.check("https://x.example/oauth/42").is_ok());
+        assert!(policy.check("http://localhost:1/cb").is_err());
+        assert!(RedirectPolicy::parse("").is_err());
+        assert!(RedirectPolicy::parse("https://*.example/cb").is_err());
+        assert!(RedirectPolicy::parse("https://x.example/a*").is_err());
+        assert!(RedirectPolicy::parse("not a uri").is_err());
+    }
+
+    #[test]
+    fn consent_targets_ignore_loopback_ports_only() {
+        assert_eq!(
+            consent_target("http://localhost:1234/callback"),
+            "http://localhost/callback"
+        );
+        assert_eq!(
+            consent_target("http://127.0.0.1:80/cb?x=1"),
+            "http://127.0.0.1/cb?x=1"
+        );
+        assert_eq!(consent_target("http://[::1]:80/cb"), "http://[::1]/cb");
+        assert_eq!(
+            consent_target("https://claude.ai/api/mcp/auth_callback"),
+            "https://claude.ai/api/mcp/auth_callback"
+        );
+    }
+}
