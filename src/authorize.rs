@@ -1,0 +1,665 @@
+//! The authorization endpoint relay (RFC 6749 §4.1, RFC 7636, RFC 9207): validate
+//! the client's request, ask the person for consent, send the browser to Access
+//! with the gateway's one registered callback, and bring Access's answer back to the
+//! client sealed. Nothing is stored: what must survive travels sealed.
+
+use crate::config::Config;
+use crate::consent::{self, ConsentTicket};
+use crate::error::{Error, ErrorCode, Surface};
+use crate::http::{with_query, Params, Response};
+use crate::metadata::{Capabilities, Site};
+use crate::seal::{Entropy, Purpose};
+use crate::upstream::UpstreamMetadata;
+use serde::{Deserialize, Serialize};
+
+/// How long a person has to sign in at Access.
+pub const STATE_TTL_SECONDS: u64 = 15 * 60;
+/// How long the client has to redeem the code (Access's own code expires sooner).
+pub const CODE_TTL_SECONDS: u64 = 5 * 60;
+
+/// A validated authorization request: what the consent ticket and the `state` sent
+/// to Access carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    #[serde(rename = "ru")]
+    pub redirect_uri: String,
+    #[serde(rename = "st", skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(rename = "cc")]
+    pub code_challenge: String,
+    #[serde(rename = "sc")]
+    pub scope: String,
+    #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+/// What the sealed `code` given to the client wraps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeGrant {
+    /// Access's authorization code.
+    #[serde(rename = "ac")]
+    pub access_code: String,
+    #[serde(rename = "ru")]
+    pub redirect_uri: String,
+    #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+/// The request-independent inputs of the relay.
+pub struct Relay<'a> {
+    pub config: &'a Config,
+    pub site: &'a Site,
+    pub now: u64,
+}
+
+impl Relay<'_> {
+    fn redirect_error(
+        &self,
+        request_redirect: &str,
+        state: Option<&str>,
+        error: Error,
+    ) -> Response {
+        error.to_response(Surface::Redirect {
+            redirect_uri: request_redirect,
+            state,
+            issuer: &self.site.issuer,
+        })
+    }
+
+    /// Validates `GET /authorize`. Until `client_id` and `redirect_uri` are known to be
+    /// good, errors are shown as a page (never redirected to an unchecked URI); after
+    /// that they go back to the client (RFC 6749 §4.1.2.1).
+    pub fn validate(
+        &self,
+        query: &str,
+        caps: &Capabilities,
+    ) -> Result<AuthorizationRequest, Response> {
+        let page = |e: Error| e.to_response(Surface::Page);
+        let params = Params::parse(query).map_err(page)?;
+        let client_id = params
+            .require("client_id", "client_id is missing")
+            .map_err(page)?;
+        if client_id != self.config.access.client_id {
+            return Err(page(Error::oauth(
+                ErrorCode::InvalidRequest,
+                "unknown client_id",
+            )));
+        }
+        let redirect_uri = params
+            .require("redirect_uri", "redirect_uri is missing")
+            .map_err(page)?;
+        self.config
+            .redirect_policy
+            .check(redirect_uri)
+            .map_err(page)?;
+
+        let state = params.get("state");
+        let fail = |code, description| {
+            Err(self.redirect_error(redirect_uri, state, Error::oauth(code, description)))
+        };
+        match params.get("response_type") {
+            Some("code") => {}
+            None => return fail(ErrorCode::InvalidRequest, "response_type is missing"),
+            Some(_) => {
+                return fail(
+                    ErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                )
+            }
+        }
+        let Some(code_challenge) = params.get("code_challenge") else {
+            return fail(
+                ErrorCode::InvalidRequest,
+                "PKCE is required: send code_challenge with S256",
+            );
+        };
+        if params.get("code_challenge_method") != Some("S256") {
+            return fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            );
+        }
+        // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
+        if code_challenge.len() != 43
+            || !code_challenge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge is not an S256 challenge",
+            );
+        }
+        let resource = params.get("resource");
+        if resource.is_some_and(|r| r != self.site.resource()) {
+            return fail(ErrorCode::InvalidTarget, "resource is not this MCP server");
+        }
+        Ok(AuthorizationRequest {
+            redirect_uri: redirect_uri.to_owned(),
+            state: state.map(str::to_owned),
+            code_challenge: code_challenge.to_owned(),
+            scope: granted_scope(params.get("scope"), caps),
+            resource: resource.map(str::to_owned),
+        })
+    }
+
+    /// `GET /authorize`: straight on to Access when consent for this redirect target is
+    /// remembered, otherwise the consent page.
+    pub fn authorize(
+        &self,
+        query: &str,
+        cookies: Option<&str>,
+        caps: &Capabilities,
+        upstream: &UpstreamMetadata,
+        entropy: &mut dyn Entropy,
+    ) -> Response {
+        let request = match self.validate(query, caps) {
+            Ok(request) => request,
+            Err(response) => return response,
+        };
+        if consent::is_remembered(self.config, cookies, &request.redirect_uri, self.now) {
+            return self.to_access(&request, upstream, entropy);
+        }
+        consent::page(self.config, self.site, &request, self.now, entropy)
+    }
+
+    /// `POST /authorize`: the person's answer on the consent page.
+    pub fn decide(
+        &self,
+        body: &str,
+        cookies: Option<&str>,
+        fetch_site: Option<&str>,
+        upstream: &UpstreamMetadata,
+        entropy: &mut dyn Entropy,
+    ) -> Response {
+        let ticket: ConsentTicket =
+            match consent::check_submission(self.config, body, cookies, fetch_site, self.now) {
+                Ok(ticket) => ticket,
+                Err(error) => return error.to_response(Surface::Page),
+            };
+        let request = ticket.request;
+        if !ticket.approved {
+            let denied = Error::oauth(ErrorCode::AccessDenied, "the user denied access");
+            return self.redirect_error(&request.redirect_uri, request.state.as_deref(), denied);
+        }
+        let response = self.to_access(&request, upstream, entropy);
+        match consent::remember(
+            self.config,
+            self.site,
+            &request.redirect_uri,
+            self.now,
+            entropy,
+        ) {
+            Some(cookie) => response.with_header("set-cookie", cookie),
+            None => response,
+        }
+    }
+
+    /// The redirect to Access's authorization endpoint.
+    fn to_access(
+        &self,
+        request: &AuthorizationRequest,
+        upstream: &UpstreamMetadata,
+        entropy: &mut dyn Entropy,
+    ) -> Response {
+        let state = self.config.sealing_keys.seal(
+            Purpose::State,
+            request,
+            self.now + STATE_TTL_SECONDS,
+            entropy,
+        );
+        let callback = self.site.callback_url();
+        Response::redirect(with_query(
+            &upstream.authorization_endpoint,
+            &[
+                ("response_type", "code"),
+                ("client_id", &self.config.access.client_id),
+                ("redirect_uri", &callback),
+                ("scope", &request.scope),
+                ("state", &state),
+                ("code_challenge", &request.code_challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
+    }
+
+    /// `GET /callback`: Access's answer, relayed to the client's redirect URI with a
+    /// sealed code and the gateway's `iss` (RFC 9207).
+    pub fn callback(&self, query: &str, entropy: &mut dyn Entropy) -> Response {
+        let page = |e: Error| e.to_response(Surface::Page);
+        let params = match Params::parse(query) {
+            Ok(params) => params,
+            Err(error) => return page(error),
+        };
+        let Some(sealed_state) = params.get("state") else {
+            return page(Error::oauth(
+                ErrorCode::InvalidRequest,
+                "the sign-in response has no state",
+            ));
+        };
+        let request: AuthorizationRequest =
+            match self
+                .config
+                .sealing_keys
+                .open(Purpose::State, sealed_state, self.now)
+            {
+                Ok(request) => request,
+                Err(_) => {
+                    return page(Error::oauth(
+                        ErrorCode::InvalidRequest,
+                        "the sign-in took too long or was tampered with",
+                    ))
+                }
+            };
+        let back = |error: Error| {
+            self.redirect_error(&request.redirect_uri, request.state.as_deref(), error)
+        };
+        // RFC 9207: an `iss` from Access, if sent, must be the app's issuer (mix-up defence).
+        if params
+            .get("iss")
+            .is_some_and(|iss| iss != self.config.access.issuer)
+        {
+            return back(Error::oauth(
+                ErrorCode::ServerError,
+                "the sign-in response came from the wrong issuer",
+            ));
+        }
+        if let Some(upstream_error) = params.get("error") {
+            let code = ErrorCode::from_upstream(upstream_error)
+                .filter(|c| {
+                    matches!(
+                        c,
+                        ErrorCode::AccessDenied
+                            | ErrorCode::TemporarilyUnavailable
+                            | ErrorCode::InvalidScope
+                    )
+                })
+                .unwrap_or(ErrorCode::ServerError);
+            return back(Error::oauth(
+                code,
+                "Cloudflare Access did not authorize the request",
+            ));
+        }
+        let Some(access_code) = params.get("code") else {
+            return back(Error::oauth(
+                ErrorCode::ServerError,
+                "Cloudflare Access returned no code",
+            ));
+        };
+        let grant = CodeGrant {
+            access_code: access_code.to_owned(),
+            redirect_uri: request.redirect_uri.clone(),
+            resource: request.resource.clone(),
+        };
+        let code = self.config.sealing_keys.seal(
+            Purpose::Code,
+            &grant,
+            self.now + CODE_TTL_SECONDS,
+            entropy,
+        );
+        let mut answer = vec![("code", code.as_str())];
+        answer.extend(request.state.as_deref().map(|s| ("state", s)));
+        answer.push(("iss", &self.site.issuer));
+        Response::redirect(with_query(&request.redirect_uri, &answer))
+    }
+}
+
+/// The scopes asked of Access: the requested ones the gateway supports (unknown
+/// ones are ignored, RFC 6749 §3.3), always with `openid`; all of them if none.
+pub fn granted_scope(requested: Option<&str>, caps: &Capabilities) -> String {
+    let Some(requested) = requested else {
+        return caps.default_scope();
+    };
+    let mut granted: Vec<&str> = vec!["openid"];
+    for scope in requested.split_whitespace() {
+        if caps.scopes.iter().any(|s| s == scope) && !granted.contains(&scope) {
+            granted.push(scope);
+        }
+    }
+    granted.join(" ")
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use crate::config::tests::{test_config, ISSUER};
+    use crate::metadata::tests::site;
+    use crate::seal::tests::CountingEntropy;
+    use crate::upstream::tests::upstream;
+
+    pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    pub const NOW: u64 = 1_800_000_000;
+
+    pub fn query(extra: &[(&str, &str)], without: &[&str]) -> String {
+        let mut params: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", "abc123"),
+            ("redirect_uri", "http://localhost:4567/callback"),
+            ("state", "client-state"),
+            ("scope", "openid email"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("resource", "https://mcp.example.com/mcp"),
+        ];
+        params.retain(|(n, _)| !without.contains(n) && !extra.iter().any(|(e, _)| e == n));
+        params.extend_from_slice(extra);
+        with_query("", &params).trim_start_matches('?').to_owned()
+    }
+
+    fn caps() -> Capabilities {
+        Capabilities::new(&test_config(), &upstream())
+    }
+
+    fn location_params(response: &Response) -> Params {
+        let location = response.header("location").expect("a redirect");
+        Params::parse(location.split_once('?').map(|(_, q)| q).unwrap_or_default()).unwrap()
+    }
+
+    #[test]
+    fn validates_a_well_formed_request() {
+        let config = test_config();
+        let site = site();
+        let relay = Relay {
+            config: &config,
+            site: &site,
+            now: NOW,
+        };
+        let request = relay
+            .validate(&query(&[("scope", "openid email bogus")], &[]), &caps())
+            .unwrap();
+        assert_eq!(request.redirect_uri, "http://localhost:4567/callback");
+        assert_eq!(request.scope, "openid email");
+        assert_eq!(
+            request.resource.as_deref(),
+            Some("https://mcp.example.com/mcp")
+        );
+    }
+
+    #[test]
+    fn unsafe_errors_are_pages_never_redirects() {
+        let config = test_config();
+        let site = site();
+        let relay = Relay {
+            config: &config,
+            site: &site,
+            now: NOW,
+        };
+        for q in [
+            query(&[("redirect_uri", "https://evil.example/cb")], &[]),
+            query(&[], &["redirect_uri"]),
+            query(&[("client_id", "other")], &[]),
+            query(&[], &["client_id"]),
+            format!("{}&redirect_uri=https://evil.example/cb", query(&[], &[])),
+        ] {
+            let response = relay.validate(&q, &caps()).unwrap_err();
+            assert_eq!(response.status, 400, "{q}");
+            assert!(response.header("location").is_none(), "{q}");
+            assert!(response
+                .header("content-type")
+                .unwrap()
+                .starts_with("text/html"));
+        }
+    }
+
+    #[test]
+    fn safe_errors_redirect_with_state_and_iss() {
+        let config = test_config();
+        let site = site();
+        let relay = Relay {
+            config: &config,
+            site: &site,
+            now: NOW,
+        };
+        let cases: [(String, &str); 8] = [
+            (
+                query(&[("response_type", "token")], &[]),
+                "unsupported_response_type",
+            ),
+            (query(&[], &["response_type"]), "invalid_request"),
+            (query(&[], &["code_challenge"]), "invalid_request"),
+            (query(&[], &["code_challenge_method"]), "invalid_request"),
+            (
+                query(&[("code_challenge_method", "plain")], &[]),
+                "invalid_request",
+            ),
+            (
+                query(&[("code_challenge", "short")], &[]),
+                "invalid_request",
+            ),
+            (
+                query(&[("resource", "https://other.example/mcp")], &[]),
+                "invalid_target",
+            ),
+            (
+                query(&[("resource", "https://mcp.example.com/mcp/")], &[]),
+                "invalid_target",
+            ),
+        ];
+        for (q, expected) in cases {
+            let response = relay.validate(&q, &caps()).unwrap_err();
+            assert_eq!(response.status, 302, "{q}");
+            let params = location_params(&response);
+            assert_eq!(params.get("error"), Some(expected), "{q}");
+            assert_eq!(params.get("state"), Some("client-state"));
+            assert_eq!(params.get("iss"), Some("https://mcp.example.com"));
+            assert!(response
+                .header("location")
+                .unwrap()
+                .starts_with("http://localhost:4567/callback?"));
+        }
+    }
+
+    #[test]
+    fn first_visit_shows_consent_then_approval_goes_to_access() {
+        let config = test_config();
+        let site = site();
+        let relay = Relay {
+            config: &config,
+            site: &site,
+            now: NOW,
+        };
+        let mut entropy = CountingEntropy::default();
+        let page = relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut entropy);
+        assert_eq!(page.status, 200);
+        let (ticket, csrf_cookie) = consent::tests::form_fields(&page);
+
+        let body = format!("ticket={ticket}&decision=approve");
+        let answer = relay.decide(
+            &body,
+            Some(&csrf_cookie),
+            Some("same-origin"),
+            &upstream(),
+            &mut entropy,
+        );
+        assert_eq!(answer.status, 302);
+        let location = answer.header("location").unwrap();
+        assert!(location.starts_with(&format!("{ISSUER}/authorization?")));
+        let sent = location_params(&answer);
+        assert_eq!(sent.get("client_id"), Some("abc123"));
+        assert_eq!(
+            sent.get("redirect_uri"),
+            Some("https://mcp.example.com/callback")
+        );
+        assert_eq!(sent.get("code_challenge"), Some(CHALLENGE));
+        assert_eq!(sent.get("code_challenge_method"), Some("S256"));
+        assert_eq!(sent.get("scope"), Some("openid email"));
+        assert_eq!(
+            sent.get("resource"),
+            None,
+            "RFC 8707 resource is never forwarded to Access"
+        );
+        assert_ne!(sent.get("state"), Some("client-state"));
+        let remembered = answer.header("set-cookie").expect("consent remembered");
+        let consent_cookie = remembered.split(';').next().unwrap();
+
+        // The next login from the same loopback client, on another port, skips the page.
+        let again = relay.authorize(
+            &query(&[("redirect_uri", "http://localhost:9999/callback")], &[]),
+            Some(consent_cookie),
+            &caps(),
+            &upstream(),
+            &mut entropy,
+        );
+        assert_eq!(again.status, 302);
+        assert!(again
+            .header("location")
+            .unwrap()
+            .starts_with(&format!("{ISSUER}/authorization?")));
+        // But not for another target.
+        let other = relay.authorize(
+            &query(
+                &[("redirect_uri", "https://claude.ai/api/mcp/auth_callback")],
+                &[],
+            ),
+            Some(consent_cookie),
+            &caps(),
+            &upstream(),
+            &mut entropy,
+        );
+        assert_eq!(other.status, 200);
+    }
+
+    #[test]
+    fn deny_returns_access_denied_to_the_client() {
+        let config = test_config();
+        let site = site();
+        let relay = Relay {
+            config: &config,
+            site: &site,
+            now: NOW,
+        };
+        let mut entropy = CountingEntropy::default();
+        let page = relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut entropy);
+        let (ticket, csrf_cookie) = consent::tests::form_fields(&page);
+        let answer = relay.decide(
+            &format!("ticket={ticket}&decision=deny"),
+            Some(&csrf_cookie),
+            None,
+            &upstream(),
+            &mut entropy,
+        );
+        let params = location_params(&answer);
+        assert_eq!(params.get("error"), Some("access_denied"));
+        assert_eq!(params.get("state"), Some("client-state"));
+        assert_eq!(params.get("iss"), Some("https://mcp.example.com"));
+        assert!(answer.header("set-cookie").is_none());
+    }
+
+    fn state_for(
+        relay: &Relay,
+        request: &AuthorizationRequest,
+        entropy: &mut CountingEntropy,
+    ) -> String {
+        relay.config.sealing_keys.seal(
+            Purpose::State,
+            request,
+            relay.now + STATE_TTL_SECONDS,
+            entropy,
+        )
+    }
+
+    #[test]
+    fn callback_wraps_the_access_code() {
+        let config = test_config();
+        let site = site();
+        let relay = Relay {
+            config: &config,
+            site: &site,
+            now: NOW,
+        };
+        let mut entropy = CountingEntropy::default();
+        let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
+        let state = state_for(&relay, &request, &mut entropy);
+        let answer = relay.callback(
+            &with_query("", &[("code", "access-code-1"), ("state", &state)])[1..],
+            &mut entropy,
+        );
+        let params = location_params(&answer);
+        assert!(answer
+            .header("location")
+            .unwrap()
+            .starts_with("http://localhost:4567/callback?code="));
+        assert_eq!(params.get("state"), Some("client-state"));
+        assert_eq!(params.get("iss"), Some("https://mcp.example.com"));
+        let grant: CodeGrant = config
+            .sealing_keys
+            .open(Purpose::Code, params.get("code").unwrap(), NOW)
+            .unwrap();
+        assert_eq!(grant.access_code, "access-code-1");
+        assert_eq!(grant.redirect_uri, "http://localhost:4567/callback");
+        assert!(config
+            .sealing_keys
+            .open::<CodeGrant>(
+                Purpose::Code,
+                params.get("code").unwrap(),
+                NOW + CODE_TTL_SECONDS
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn callback_relays_upstream_errors_and_rejects_bad_state() {
+        let config = test_config();
+        let site = site();
+        let relay = Relay {
+            config: &config,
+            site: &site,
+            now: NOW,
+        };
+        let mut entropy = CountingEntropy::default();
+        let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
+        let state = state_for(&relay, &request, &mut entropy);
+
+        let denied = relay.callback(
+            &with_query("", &[("error", "access_denied"), ("state", &state)])[1..],
+            &mut entropy,
+        );
+        assert_eq!(location_params(&denied).get("error"), Some("access_denied"));
+        let odd = relay.callback(
+            &with_query("", &[("error", "weird"), ("state", &state)])[1..],
+            &mut entropy,
+        );
+        assert_eq!(location_params(&odd).get("error"), Some("server_error"));
+        let mixup = relay.callback(
+            &with_query(
+                "",
+                &[("code", "c"), ("state", &state), ("iss", "https://evil")],
+            )[1..],
+            &mut entropy,
+        );
+        assert_eq!(location_params(&mixup).get("error"), Some("server_error"));
+
+        let later = Relay {
+            config: &config,
+            site: &site,
+            now: NOW + STATE_TTL_SECONDS,
+        };
+        let mut tampered = state.clone();
+        tampered.replace_range(10..11, if &state[10..11] == "A" { "B" } else { "A" });
+        let code_as_state =
+            config
+                .sealing_keys
+                .seal(Purpose::Code, &request, NOW + 60, &mut entropy);
+        for (relay, q) in [
+            (&relay, "code=c".to_owned()),
+            (&relay, format!("code=c&state={tampered}")),
+            (&relay, format!("code=c&state={code_as_state}")),
+            (&later, format!("code=c&state={state}")),
+        ] {
+            let answer = relay.callback(&q, &mut entropy);
+            assert_eq!(answer.status, 400, "{q}");
+            assert!(answer.header("location").is_none());
+        }
+    }
+
+    #[test]
+    fn scope_mapping() {
+        let caps = caps();
+        assert_eq!(granted_scope(None, &caps), "openid email profile");
+        assert_eq!(granted_scope(Some("email"), &caps), "openid email");
+        assert_eq!(
+            granted_scope(Some("mcp:tools email email"), &caps),
+            "openid email"
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! Small adapters between `web_sys` and the core: request accessors, responses,
+//! upstream fetches with a timeout, the clock, entropy and the request log.
+
+use crate::error::{Error, UpstreamFailure};
+use crate::http::{is_media_type, Response, MAX_BODY_BYTES};
+use crate::route::Route;
+use crate::seal::Entropy;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, web_sys};
+
+/// How long Access gets to answer a back-channel request.
+const UPSTREAM_TIMEOUT_MS: u32 = 10_000;
+
+pub struct Clock;
+
+impl Clock {
+    pub fn millis() -> f64 {
+        js_sys::Date::now()
+    }
+
+    pub fn seconds() -> u64 {
+        (js_sys::Date::now() / 1000.0) as u64
+    }
+}
+
+/// `crypto.getRandomValues`.
+pub struct WebEntropy;
+
+impl Entropy for WebEntropy {
+    fn fill(&mut self, bytes: &mut [u8]) {
+        let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        // Only fails for more than 65536 bytes; we ask for at most 32.
+        if let Ok(crypto) = scope.crypto() {
+            let _ = crypto.get_random_values_with_u8_array(bytes);
+        }
+    }
+}
+
+/// The incoming request, read lazily.
+pub struct Incoming {
+    inner: web_sys::Request,
+    url: url::Url,
+}
+
+impl Incoming {
+    pub fn new(inner: web_sys::Request) -> Self {
+        // The runtime only hands us absolute URLs.
+        let url = url::Url::parse(&inner.url())
+            .unwrap_or_else(|_| url::Url::parse("http://invalid/").expect("static URL"));
+        Self { inner, url }
+    }
+
+    pub fn method(&self) -> String {
+        self.inner.method()
+    }
+
+    pub fn path(&self) -> String {
+        self.url.path().to_owned()
+    }
+
+    pub fn query(&self) -> String {
+        self.url.query().unwrap_or_default().to_owned()
+    }
+
+    /// `scheme://host[:port]` as the client addressed us.
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.inner.headers().get(name).ok().flatten()
+    }
+
+    pub fn require_media_type(&self, expected: &'static str) -> Result<(), Error> {
+        if is_media_type(self.header("content-type").as_deref(), expected) {
+            Ok(())
+        } else {
+            Err(Error::UnsupportedMediaType { expected })
+        }
+    }
+
+    /// The body as text, refused above [`MAX_BODY_BYTES`].
+    pub async fn body_text(&self) -> Result<String, Error> {
+        let declared = self
+            .header("content-length")
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+            return Err(Error::PayloadTooLarge);
+        }
+        let promise = self.inner.text().map_err(|_| {
+            Error::oauth(crate::error::ErrorCode::InvalidRequest, "unreadable body")
+        })?;
+        let text = JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_string())
+            .ok_or(Error::oauth(
+                crate::error::ErrorCode::InvalidRequest,
+                "the body is not valid text",
+            ))?;
+        if text.len() > MAX_BODY_BYTES {
+            return Err(Error::PayloadTooLarge);
+        }
+        Ok(text)
+    }
+}
+
+pub fn to_web_response(response: &Response) -> worker::Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
+    for (name, value) in &response.headers {
+        headers.append(name, value)?;
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(response.status);
+    init.set_headers(&headers);
+    let body = (!response.body.is_empty()).then_some(response.body.as_str());
+    Ok(web_sys::Response::new_with_opt_str_and_init(body, &init)?)
+}
+
+pub fn add_cors(response: web_sys::Response) -> worker::Result<web_sys::Response> {
+    let headers = response.headers();
+    if !headers.has("access-control-allow-origin")? {
+        headers.set("access-control-allow-origin", "*")?;
+        headers.set(
+            "access-control-expose-headers",
+            crate::http::cors::EXPOSED_HEADERS,
+        )?;
+    }
+    Ok(response)
+}
+
+fn upstream_error(failure: UpstreamFailure, reason: &'static str) -> Error {
+    Error::Upstream { failure, reason }
+}
+
+/// Sends a request to Access with a timeout; returns status, content type and body.
+async fn send(
+    url: &str,
+    init: &web_sys::RequestInit,
+) -> Result<(u16, Option<String>, String), Error> {
+    let signal = web_sys::AbortSignal::timeout_with_u32(UPSTREAM_TIMEOUT_MS);
+    init.set_signal(Some(&signal));
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let answer = JsFuture::from(scope.fetch_with_str_and_init(url, init)).await;
+    let response: web_sys::Response = match answer {
+        Ok(value) => value.unchecked_into(),
+        Err(_) if signal.aborted() => {
+            return Err(upstream_error(
+                UpstreamFailure::Timeout,
+                "Access did not answer in time",
+            ))
+        }
+        Err(_) => {
+            return Err(upstream_error(
+                UpstreamFailure::Unavailable,
+                "could not reach Access",
+            ))
+        }
+    };
+    let content_type = response.headers().get("content-type").ok().flatten();
+    let status = response.status();
+    let text = response
+        .text()
+        .map_err(|_| upstream_error(UpstreamFailure::Unavailable, "Access body unreadable"))?;
+    let body = match JsFuture::from(text).await {
+        Ok(value) => value.as_string().unwrap_or_default(),
+        Err(_) if signal.aborted() => {
+            return Err(upstream_error(
+                UpstreamFailure::Timeout,
+                "Access body did not arrive in time",
+            ))
+        }
+        Err(_) => {
+            return Err(upstream_error(
+                UpstreamFailure::Unavailable,
+                "Access body unreadable",
+            ))
+        }
+    };
+    Ok((status, content_type, body))
+}
+
+pub async fn get(url: &str) -> Result<(u16, Option<String>, String), Error> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    send(url, &init).await
+}
+
+pub async fn post_form(url: &str, body: &str) -> Result<(u16, Option<String>, String), Error> {
+    let headers = web_sys::Headers::new()
+        .map_err(|_| upstream_error(UpstreamFailure::Unavailable, "headers"))?;
+    let _ = headers.set("content-type", crate::token::FORM);
+    let _ = headers.set("accept", "application/json");
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&wasm_bindgen::JsValue::from_str(body));
+    send(url, &init).await
+}
+
+/// One JSON line per request. Never the query, headers or body: they carry codes,
+/// tokens, secrets and cookies.
+pub fn log_request(
+    request: &Incoming,
+    route: Option<Route>,
+    status: u16,
+    started: f64,
+    error: Option<&Error>,
+) {
+    let line = serde_json::json!({
+        "request_id": request.header("cf-ray").unwrap_or_default(),
+        "method": request.method(),
+        "route": route.map(Route::name).unwrap_or("none"),
+        "status": status,
+        "duration_ms": ((Clock::millis() - started) * 100.0).round() / 100.0,
+        "error": error.map(Error::log_reason),
+    });
+    worker::console_log!("{line}");
+}

@@ -1,0 +1,239 @@
+//! What the gateway publishes about itself, derived from one [`Capabilities`] value
+//! that the endpoints also enforce: RFC 9728 protected resource metadata, RFC 8414
+//! authorization server metadata, and the same superset as OpenID Connect Discovery.
+
+use crate::config::Config;
+use crate::upstream::UpstreamMetadata;
+use serde::Serialize;
+
+pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
+pub const AUTHORIZATION_SERVER_PATH: &str = "/.well-known/oauth-authorization-server";
+pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
+pub const AUTHORIZE_PATH: &str = "/authorize";
+pub const CALLBACK_PATH: &str = "/callback";
+pub const TOKEN_PATH: &str = "/token";
+pub const REGISTER_PATH: &str = "/register";
+
+/// The gateway's own URLs on the hostname it serves. The issuer has no path, so
+/// every client derives the same metadata URL from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// `scheme://host[:port]`, byte-identical everywhere it is published.
+    pub issuer: String,
+    mcp_path: String,
+}
+
+impl Site {
+    /// `request_origin` is used when no `PUBLIC_ORIGIN` is configured.
+    pub fn new(config: &Config, request_origin: &str) -> Self {
+        let issuer = config
+            .public_origin
+            .as_deref()
+            .unwrap_or(request_origin)
+            .to_owned();
+        Self {
+            issuer,
+            mcp_path: config.mcp_path.clone(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// The canonical MCP server URL (RFC 8707 resource, RFC 9728 `resource`).
+    pub fn resource(&self) -> String {
+        self.url(&self.mcp_path)
+    }
+
+    /// Where the resource metadata for the MCP endpoint lives (path-inserted, RFC 9728 §3.1).
+    pub fn resource_metadata_url(&self) -> String {
+        self.url(&format!("{PROTECTED_RESOURCE_PATH}{}", self.mcp_path))
+    }
+
+    /// The one redirect URI registered at Access.
+    pub fn callback_url(&self) -> String {
+        self.url(CALLBACK_PATH)
+    }
+
+    pub fn mcp_path(&self) -> &str {
+        &self.mcp_path
+    }
+}
+
+/// The single source of truth for what the gateway supports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    pub scopes: Vec<String>,
+    pub refresh: bool,
+}
+
+/// PKCE methods accepted at `/authorize` (RFC 7636; `plain` is refused, per RFC 9700).
+pub const CODE_CHALLENGE_METHODS: [&str; 1] = ["S256"];
+/// Client authentication methods accepted at `/token`.
+pub const TOKEN_AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
+
+impl Capabilities {
+    pub fn new(config: &Config, upstream: &UpstreamMetadata) -> Self {
+        Self {
+            scopes: config.scopes.clone(),
+            refresh: upstream.supports_refresh,
+        }
+    }
+
+    pub fn grant_types(&self) -> Vec<&'static str> {
+        let mut grants = vec!["authorization_code"];
+        if self.refresh {
+            grants.push("refresh_token");
+        }
+        grants
+    }
+
+    /// The scope string of challenges and of requests that name no scope.
+    pub fn default_scope(&self) -> String {
+        self.scopes.join(" ")
+    }
+}
+
+#[derive(Serialize)]
+pub struct ProtectedResourceMetadata {
+    resource: String,
+    authorization_servers: Vec<String>,
+    scopes_supported: Vec<String>,
+    bearer_methods_supported: [&'static str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_name: Option<String>,
+}
+
+pub fn protected_resource(
+    site: &Site,
+    scopes: &[String],
+    server_name: Option<&str>,
+) -> ProtectedResourceMetadata {
+    ProtectedResourceMetadata {
+        resource: site.resource(),
+        authorization_servers: vec![site.issuer.clone()],
+        scopes_supported: scopes.to_vec(),
+        bearer_methods_supported: ["header"],
+        resource_name: server_name.map(str::to_owned),
+    }
+}
+
+#[derive(Serialize)]
+pub struct AuthorizationServerMetadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    registration_endpoint: String,
+    scopes_supported: Vec<String>,
+    response_types_supported: [&'static str; 1],
+    response_modes_supported: [&'static str; 1],
+    grant_types_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: [&'static str; 3],
+    code_challenge_methods_supported: [&'static str; 1],
+    authorization_response_iss_parameter_supported: bool,
+    /// OpenID Connect Discovery requires these three; Access signs with them.
+    jwks_uri: String,
+    subject_types_supported: [&'static str; 1],
+    id_token_signing_alg_values_supported: [&'static str; 1],
+}
+
+/// RFC 8414 metadata; the same document answers OpenID Connect Discovery.
+pub fn authorization_server(
+    site: &Site,
+    caps: &Capabilities,
+    upstream: &UpstreamMetadata,
+) -> AuthorizationServerMetadata {
+    AuthorizationServerMetadata {
+        issuer: site.issuer.clone(),
+        authorization_endpoint: site.url(AUTHORIZE_PATH),
+        token_endpoint: site.url(TOKEN_PATH),
+        registration_endpoint: site.url(REGISTER_PATH),
+        scopes_supported: caps.scopes.clone(),
+        response_types_supported: ["code"],
+        response_modes_supported: ["query"],
+        grant_types_supported: caps.grant_types(),
+        token_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
+        code_challenge_methods_supported: CODE_CHALLENGE_METHODS,
+        authorization_response_iss_parameter_supported: true,
+        jwks_uri: upstream.jwks_uri.clone(),
+        subject_types_supported: ["public"],
+        id_token_signing_alg_values_supported: ["RS256"],
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use crate::config::tests::{test_config, ISSUER};
+    use crate::upstream::tests::upstream;
+    use serde_json::json;
+
+    pub fn site() -> Site {
+        Site::new(&test_config(), "https://mcp.example.com")
+    }
+
+    #[test]
+    fn protected_resource_document() {
+        let doc =
+            serde_json::to_value(protected_resource(&site(), &test_config().scopes, None)).unwrap();
+        assert_eq!(
+            doc,
+            json!({
+                "resource": "https://mcp.example.com/mcp",
+                "authorization_servers": ["https://mcp.example.com"],
+                "scopes_supported": ["openid", "email", "profile"],
+                "bearer_methods_supported": ["header"]
+            })
+        );
+        assert_eq!(
+            site().resource_metadata_url(),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+    }
+
+    #[test]
+    fn authorization_server_document_is_normalised() {
+        let caps = Capabilities::new(&test_config(), &upstream());
+        let doc = serde_json::to_value(authorization_server(&site(), &caps, &upstream())).unwrap();
+        assert_eq!(
+            doc,
+            json!({
+                "issuer": "https://mcp.example.com",
+                "authorization_endpoint": "https://mcp.example.com/authorize",
+                "token_endpoint": "https://mcp.example.com/token",
+                "registration_endpoint": "https://mcp.example.com/register",
+                "scopes_supported": ["openid", "email", "profile"],
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+                "code_challenge_methods_supported": ["S256"],
+                "authorization_response_iss_parameter_supported": true,
+                "jwks_uri": format!("{ISSUER}/jwks"),
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"]
+            })
+        );
+    }
+
+    #[test]
+    fn refresh_is_advertised_only_when_access_supports_it() {
+        let caps = Capabilities {
+            scopes: vec!["openid".into()],
+            refresh: false,
+        };
+        assert_eq!(caps.grant_types(), ["authorization_code"]);
+    }
+
+    #[test]
+    fn public_origin_overrides_the_request_origin() {
+        let mut vars = crate::config::tests::vars();
+        vars.insert("PUBLIC_ORIGIN", "https://public.example".into());
+        let config = crate::config::tests::config_from(&vars).unwrap();
+        assert_eq!(
+            Site::new(&config, "http://127.0.0.1:8787").issuer,
+            "https://public.example"
+        );
+    }
+}

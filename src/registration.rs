@@ -1,0 +1,254 @@
+//! The RFC 7591 Dynamic Client Registration shim. Access has no registration
+//! endpoint and one client per app, so every registration receives the configured
+//! Access client id, as a public client: the secret stays at the edge.
+
+use crate::error::{Error, ErrorCode};
+use crate::metadata::Capabilities;
+use crate::redirect_uri::RedirectPolicy;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct ClientMetadata {
+    redirect_uris: Option<Vec<String>>,
+    token_endpoint_auth_method: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    client_name: Option<String>,
+    client_uri: Option<String>,
+    logo_uri: Option<String>,
+    scope: Option<String>,
+    software_id: Option<String>,
+    software_version: Option<String>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct ClientInformation {
+    client_id: String,
+    client_id_issued_at: u64,
+    redirect_uris: Vec<String>,
+    grant_types: Vec<&'static str>,
+    response_types: [&'static str; 1],
+    token_endpoint_auth_method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    software_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    software_version: Option<String>,
+}
+
+const MAX_REDIRECT_URIS: usize = 16;
+
+fn metadata_error(description: &'static str) -> Error {
+    Error::oauth(ErrorCode::InvalidClientMetadata, description)
+}
+
+/// Validates a registration request body and answers with the client information
+/// (RFC 7591 §3.2.1) or the RFC 7591 §3.2.2 error.
+pub fn register(
+    body: &str,
+    client_id: &str,
+    policy: &RedirectPolicy,
+    caps: &Capabilities,
+    now: u64,
+) -> Result<ClientInformation, Error> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|_| metadata_error("the body must be a JSON object"))?;
+    if !value.is_object() {
+        return Err(metadata_error("the body must be a JSON object"));
+    }
+    let meta: ClientMetadata = serde_json::from_value(value)
+        .map_err(|_| metadata_error("a client metadata field has the wrong type"))?;
+
+    let redirect_uris = meta.redirect_uris.unwrap_or_default();
+    if redirect_uris.is_empty() {
+        return Err(Error::oauth(
+            ErrorCode::InvalidRedirectUri,
+            "redirect_uris is required",
+        ));
+    }
+    if redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(Error::oauth(
+            ErrorCode::InvalidRedirectUri,
+            "too many redirect_uris",
+        ));
+    }
+    for uri in &redirect_uris {
+        policy.check(uri)?;
+    }
+    if let Some(method) = &meta.token_endpoint_auth_method {
+        // A client asking for a secret gets a public registration instead (RFC 7591
+        // §3.2.1 lets the server replace values); unknown methods are errors.
+        if !crate::metadata::TOKEN_AUTH_METHODS.contains(&method.as_str()) {
+            return Err(metadata_error("unsupported token_endpoint_auth_method"));
+        }
+    }
+    let supported_grants = caps.grant_types();
+    let grant_types = match meta.grant_types {
+        None => vec!["authorization_code"],
+        Some(requested) => {
+            let mut granted = Vec::new();
+            for grant in &requested {
+                let known = supported_grants
+                    .iter()
+                    .find(|g| **g == grant)
+                    .ok_or(metadata_error("unsupported grant_types"))?;
+                granted.push(*known);
+            }
+            if !granted.contains(&"authorization_code") {
+                return Err(metadata_error(
+                    "grant_types must include authorization_code",
+                ));
+            }
+            granted
+        }
+    };
+    if meta
+        .response_types
+        .is_some_and(|types| types.iter().any(|t| t != "code"))
+    {
+        return Err(metadata_error("only the code response type is supported"));
+    }
+    let scope = meta.scope.map(|requested| {
+        requested
+            .split_whitespace()
+            .filter(|s| caps.scopes.iter().any(|k| k == s))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    Ok(ClientInformation {
+        client_id: client_id.to_owned(),
+        client_id_issued_at: now,
+        redirect_uris,
+        grant_types,
+        response_types: ["code"],
+        token_endpoint_auth_method: "none",
+        client_name: meta.client_name,
+        client_uri: meta.client_uri,
+        logo_uri: meta.logo_uri,
+        scope: scope.filter(|s| !s.is_empty()),
+        software_id: meta.software_id,
+        software_version: meta.software_version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redirect_uri::DEFAULT_ALLOWLIST;
+    use serde_json::json;
+
+    fn run(body: serde_json::Value) -> Result<serde_json::Value, Error> {
+        let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
+        let caps = Capabilities {
+            scopes: vec!["openid".into(), "email".into()],
+            refresh: true,
+        };
+        register(&body.to_string(), "abc123", &policy, &caps, 1000)
+            .map(|c| serde_json::to_value(c).unwrap())
+    }
+
+    fn code_of(result: Result<serde_json::Value, Error>) -> ErrorCode {
+        match result {
+            Err(Error::OAuth { code, .. }) => code,
+            other => panic!("expected an OAuth error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn claude_code_registration() {
+        let info = run(json!({
+            "client_name": "Claude Code (local)",
+            "redirect_uris": ["http://localhost:51234/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "application_type": "native",
+            "scope": "openid email unknown"
+        }))
+        .unwrap();
+        assert_eq!(
+            info,
+            json!({
+                "client_id": "abc123",
+                "client_id_issued_at": 1000,
+                "redirect_uris": ["http://localhost:51234/callback"],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+                "client_name": "Claude Code (local)",
+                "scope": "openid email"
+            })
+        );
+    }
+
+    #[test]
+    fn confidential_request_gets_a_public_client_without_secret() {
+        let info = run(json!({"redirect_uris": ["https://claude.ai/api/mcp/auth_callback"], "token_endpoint_auth_method": "client_secret_post"})).unwrap();
+        assert_eq!(info["token_endpoint_auth_method"], "none");
+        assert!(info.get("client_secret").is_none());
+        assert_eq!(info["grant_types"], json!(["authorization_code"]));
+    }
+
+    #[test]
+    fn rejects_bad_metadata() {
+        use ErrorCode::*;
+        let cases = [
+            (json!({}), InvalidRedirectUri),
+            (json!({"redirect_uris": []}), InvalidRedirectUri),
+            (
+                json!({"redirect_uris": ["https://evil.example/cb"]}),
+                InvalidRedirectUri,
+            ),
+            (
+                json!({"redirect_uris": ["http://localhost:1/cb", "https://evil.example/cb"]}),
+                InvalidRedirectUri,
+            ),
+            (
+                json!({"redirect_uris": vec!["http://localhost:1/cb"; 17]}),
+                InvalidRedirectUri,
+            ),
+            (
+                json!({"redirect_uris": "http://localhost:1/cb"}),
+                InvalidClientMetadata,
+            ),
+            (json!({"redirect_uris": [1]}), InvalidClientMetadata),
+            (
+                json!({"redirect_uris": ["http://localhost:1/cb"], "grant_types": ["client_credentials"]}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["http://localhost:1/cb"], "grant_types": ["refresh_token"]}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["http://localhost:1/cb"], "response_types": ["token"]}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["http://localhost:1/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
+                InvalidClientMetadata,
+            ),
+            (
+                json!({"redirect_uris": ["http://localhost:1/cb"], "client_name": 5}),
+                InvalidClientMetadata,
+            ),
+            (json!([1, 2]), InvalidClientMetadata),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(code_of(run(body.clone())), expected, "{body}");
+        }
+        let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
+        let caps = Capabilities {
+            scopes: vec![],
+            refresh: false,
+        };
+        assert!(register("not json", "c", &policy, &caps, 0).is_err());
+    }
+}

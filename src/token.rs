@@ -1,0 +1,633 @@
+//! The token endpoint relay (RFC 6749 §3.2, §4.1.3, §6). The client authenticates to
+//! the gateway (`none`, `client_secret_basic` or `client_secret_post`); the gateway
+//! authenticates to Access with the secret it alone holds, rewrites the sealed code
+//! and redirect URI to what Access issued them for, and normalises the answer.
+
+use crate::authorize::CodeGrant;
+use crate::config::Config;
+use crate::error::{Error, ErrorCode, UpstreamFailure};
+use crate::http::{is_media_type, Params};
+use crate::metadata::{Capabilities, Site};
+use crate::seal::Purpose;
+use crate::upstream::UpstreamMetadata;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+pub const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A form POST to Access's token endpoint. `Debug` hides the body: it holds the
+/// client secret, the code or the refresh token.
+#[derive(PartialEq, Eq)]
+pub struct UpstreamTokenRequest {
+    pub url: String,
+    pub body: String,
+}
+
+impl std::fmt::Debug for UpstreamTokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTokenRequest")
+            .field("url", &self.url)
+            .field("body", &"[redacted]")
+            .finish()
+    }
+}
+
+/// How the client authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientAuth {
+    None,
+    Basic,
+    Post,
+}
+
+fn invalid_request(description: &'static str) -> Error {
+    Error::oauth(ErrorCode::InvalidRequest, description)
+}
+
+fn invalid_grant(description: &'static str) -> Error {
+    Error::oauth(ErrorCode::InvalidGrant, description)
+}
+
+/// Decodes `Authorization: Basic` credentials (RFC 6749 §2.3.1: each part form-urlencoded).
+fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |s: &str| {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    Some((unescape(id)?, unescape(secret)?))
+}
+
+/// Checks client authentication against the one Access client.
+fn authenticate(
+    config: &Config,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<(), Error> {
+    let basic = match authorization {
+        Some(header) => Some(basic_credentials(header).ok_or(Error::InvalidClientBasic)?),
+        None => None,
+    };
+    let posted_secret = params.get("client_secret");
+    let (auth, client_id, secret) = match (&basic, posted_secret) {
+        (Some(_), Some(_)) => {
+            return Err(invalid_request("use only one client authentication method"))
+        }
+        (Some((id, secret)), None) => (ClientAuth::Basic, Some(id.as_str()), Some(secret.as_str())),
+        (None, Some(secret)) => (ClientAuth::Post, params.get("client_id"), Some(secret)),
+        (None, None) => (ClientAuth::None, params.get("client_id"), None),
+    };
+    let failed = || {
+        if auth == ClientAuth::Basic {
+            Error::InvalidClientBasic
+        } else {
+            Error::oauth(ErrorCode::InvalidClient, "client authentication failed")
+        }
+    };
+    if params
+        .get("client_id")
+        .is_some_and(|posted| Some(posted) != client_id)
+    {
+        return Err(invalid_request(
+            "client_id differs from the authenticated client",
+        ));
+    }
+    if client_id != Some(config.access.client_id.as_str()) {
+        return Err(failed());
+    }
+    match (secret, &config.access.client_secret) {
+        (None, _) => Ok(()),
+        (Some(presented), Some(expected)) if expected.matches(presented) => Ok(()),
+        (Some(_), _) => Err(failed()),
+    }
+}
+
+/// Validates a client's token request and builds the request to Access.
+pub fn prepare(
+    config: &Config,
+    site: &Site,
+    caps: &Capabilities,
+    upstream: &UpstreamMetadata,
+    content_type: Option<&str>,
+    authorization: Option<&str>,
+    body: &str,
+    now: u64,
+) -> Result<UpstreamTokenRequest, Error> {
+    if !is_media_type(content_type, FORM) {
+        return Err(Error::UnsupportedMediaType { expected: FORM });
+    }
+    let params = Params::parse(body)?;
+    authenticate(config, authorization, &params)?;
+    if params.get("resource").is_some_and(|r| r != site.resource()) {
+        return Err(Error::oauth(
+            ErrorCode::InvalidTarget,
+            "resource is not this MCP server",
+        ));
+    }
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    match params.require("grant_type", "grant_type is missing")? {
+        "authorization_code" => {
+            let sealed = params.require("code", "code is missing")?;
+            let grant: CodeGrant = config
+                .sealing_keys
+                .open(Purpose::Code, sealed, now)
+                .map_err(|_| invalid_grant("the code is invalid or expired"))?;
+            if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+                return Err(invalid_grant(
+                    "redirect_uri does not match the authorization request",
+                ));
+            }
+            if let (Some(requested), Some(granted)) = (params.get("resource"), &grant.resource) {
+                if requested != granted {
+                    return Err(Error::oauth(
+                        ErrorCode::InvalidTarget,
+                        "resource differs from the authorization request",
+                    ));
+                }
+            }
+            let verifier = params.require(
+                "code_verifier",
+                "code_verifier is missing (PKCE is required)",
+            )?;
+            // RFC 7636 §4.1: 43 to 128 unreserved characters.
+            if !(43..=128).contains(&verifier.len())
+                || !verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            {
+                return Err(invalid_grant("code_verifier is malformed"));
+            }
+            form.append_pair("grant_type", "authorization_code")
+                .append_pair("code", &grant.access_code)
+                .append_pair("redirect_uri", &site.callback_url())
+                .append_pair("code_verifier", verifier);
+        }
+        "refresh_token" if caps.refresh => {
+            let refresh_token = params.require("refresh_token", "refresh_token is missing")?;
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", refresh_token);
+            if let Some(scope) = params.get("scope") {
+                form.append_pair("scope", &crate::authorize::granted_scope(Some(scope), caps));
+            }
+        }
+        _ => {
+            return Err(Error::oauth(
+                ErrorCode::UnsupportedGrantType,
+                "grant_type is not supported",
+            ))
+        }
+    }
+    form.append_pair("client_id", &config.access.client_id);
+    if let Some(secret) = &config.access.client_secret {
+        form.append_pair("client_secret", secret.expose());
+    }
+    Ok(UpstreamTokenRequest {
+        url: upstream.token_endpoint.clone(),
+        body: form.finish(),
+    })
+}
+
+/// The normalised successful answer (RFC 6749 §5.1). Access's `id_token` is not
+/// passed on: it names Access as issuer, not this gateway.
+#[derive(Serialize, PartialEq, Eq)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Access sends `expires_in` as a number; tolerate a numeric string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+struct UpstreamTokenBody {
+    access_token: Option<String>,
+    expires_in: Option<Seconds>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+    error: Option<String>,
+}
+
+fn unavailable(reason: &'static str) -> Error {
+    Error::Upstream {
+        failure: UpstreamFailure::Unavailable,
+        reason,
+    }
+}
+
+/// Turns Access's answer into the client's: a normalised token response, or an
+/// RFC 6749 §5.2 error. HTML pages and server errors never reach the client.
+pub fn finish(status: u16, content_type: Option<&str>, body: &str) -> Result<TokenResponse, Error> {
+    if status >= 500 {
+        return Err(unavailable("Access token endpoint answered 5xx"));
+    }
+    if !is_media_type(content_type, "application/json") {
+        return Err(unavailable(
+            "Access token endpoint answered with something other than JSON",
+        ));
+    }
+    let parsed: UpstreamTokenBody = serde_json::from_str(body)
+        .map_err(|_| unavailable("Access token endpoint answered malformed JSON"))?;
+    if status != 200 {
+        return Err(
+            match parsed.error.as_deref().and_then(ErrorCode::from_upstream) {
+                Some(ErrorCode::InvalidGrant) => {
+                    invalid_grant("the code or refresh token was rejected by Cloudflare Access")
+                }
+                Some(ErrorCode::InvalidScope) => Error::oauth(
+                    ErrorCode::InvalidScope,
+                    "Cloudflare Access rejected the scope",
+                ),
+                Some(ErrorCode::InvalidRequest) => {
+                    invalid_grant("Cloudflare Access rejected the request")
+                }
+                // The gateway's own credentials were refused: an operator problem.
+                Some(ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient) => unavailable(
+                    "Access refused the gateway's client credentials (check ACCESS_CLIENT_SECRET)",
+                ),
+                _ => unavailable("Access token endpoint answered an unexpected error"),
+            },
+        );
+    }
+    let access_token = parsed
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or(unavailable("Access sent no access_token"))?;
+    let expires_in = match parsed.expires_in {
+        Some(Seconds::Number(n)) => Some(n),
+        Some(Seconds::Text(text)) => Some(
+            text.trim()
+                .parse()
+                .map_err(|_| unavailable("Access sent a malformed expires_in"))?,
+        ),
+        None => None,
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        refresh_token: parsed.refresh_token,
+        scope: parsed.scope,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorize::tests::NOW;
+    use crate::config::tests::{config_from, test_config, vars, ISSUER};
+    use crate::metadata::tests::site;
+    use crate::seal::tests::CountingEntropy;
+    use crate::upstream::tests::upstream;
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9ZKmF3Ghwa6R6fAqpLwgQOQ7kaNe4cXEH";
+    const REDIRECT: &str = "http://localhost:4567/callback";
+
+    fn sealed_code(config: &Config, resource: Option<&str>) -> String {
+        let grant = CodeGrant {
+            access_code: "access-code".into(),
+            redirect_uri: REDIRECT.into(),
+            resource: resource.map(Into::into),
+        };
+        config.sealing_keys.seal(
+            Purpose::Code,
+            &grant,
+            NOW + 60,
+            &mut CountingEntropy::default(),
+        )
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    }
+
+    fn run(
+        config: &Config,
+        authorization: Option<&str>,
+        body: &str,
+    ) -> Result<UpstreamTokenRequest, Error> {
+        let caps = Capabilities::new(config, &upstream());
+        prepare(
+            config,
+            &site(),
+            &caps,
+            &upstream(),
+            Some(FORM),
+            authorization,
+            body,
+            NOW,
+        )
+    }
+
+    fn code_request(config: &Config, extra: &[(&str, &str)]) -> String {
+        let code = sealed_code(config, Some("https://mcp.example.com/mcp"));
+        let mut pairs = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", "abc123"),
+        ];
+        pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        pairs.retain(|(_, v)| !v.is_empty());
+        form(&pairs)
+    }
+
+    #[test]
+    fn public_client_code_exchange_gets_the_secret_added_and_redirect_rewritten() {
+        let config = test_config();
+        let sent = run(
+            &config,
+            None,
+            &code_request(&config, &[("resource", "https://mcp.example.com/mcp")]),
+        )
+        .unwrap();
+        assert_eq!(sent.url, format!("{ISSUER}/token"));
+        assert_eq!(
+            sent.body,
+            form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "access-code"),
+                ("redirect_uri", "https://mcp.example.com/callback"),
+                ("code_verifier", VERIFIER),
+                ("client_id", "abc123"),
+                ("client_secret", "s3cret"),
+            ])
+        );
+        assert!(!format!("{sent:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn confidential_clients_basic_and_post() {
+        let config = test_config();
+        let basic = format!("Basic {}", STANDARD.encode("abc123:s3cret"));
+        assert!(run(
+            &config,
+            Some(&basic),
+            &code_request(&config, &[("client_id", "")])
+        )
+        .is_ok());
+        assert!(run(
+            &config,
+            None,
+            &code_request(&config, &[("client_secret", "s3cret")])
+        )
+        .is_ok());
+        let wrong = format!("Basic {}", STANDARD.encode("abc123:nope"));
+        assert_eq!(
+            run(
+                &config,
+                Some(&wrong),
+                &code_request(&config, &[("client_id", "")])
+            ),
+            Err(Error::InvalidClientBasic)
+        );
+        assert_eq!(
+            run(&config, Some("Basic !!!"), &code_request(&config, &[])),
+            Err(Error::InvalidClientBasic)
+        );
+        let post_wrong = run(
+            &config,
+            None,
+            &code_request(&config, &[("client_secret", "nope")]),
+        );
+        assert!(matches!(
+            post_wrong,
+            Err(Error::OAuth {
+                code: ErrorCode::InvalidClient,
+                ..
+            })
+        ));
+        let both = run(
+            &config,
+            Some(&basic),
+            &code_request(&config, &[("client_secret", "s3cret"), ("client_id", "")]),
+        );
+        assert!(matches!(
+            both,
+            Err(Error::OAuth {
+                code: ErrorCode::InvalidRequest,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn pkce_only_mode_sends_no_secret_and_refuses_presented_ones() {
+        let mut v = vars();
+        v.remove("ACCESS_CLIENT_SECRET");
+        let config = config_from(&v).unwrap();
+        let sent = run(&config, None, &code_request(&config, &[])).unwrap();
+        assert!(!sent.body.contains("client_secret"));
+        assert!(run(
+            &config,
+            None,
+            &code_request(&config, &[("client_secret", "anything")])
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn rejects_bad_exchanges_with_the_rfc_error() {
+        let config = test_config();
+        let other_key = {
+            let mut v = vars();
+            v.insert("SEALING_KEYS", crate::seal::tests::KEY_B.into());
+            config_from(&v).unwrap()
+        };
+        let foreign_code = sealed_code(&other_key, None);
+        let state_as_code = config.sealing_keys.seal(
+            Purpose::State,
+            &"x",
+            NOW + 60,
+            &mut CountingEntropy::default(),
+        );
+        use ErrorCode::*;
+        let cases: Vec<(String, ErrorCode)> = vec![
+            (
+                code_request(
+                    &config,
+                    &[("redirect_uri", "http://localhost:4568/callback")],
+                ),
+                InvalidGrant,
+            ),
+            (code_request(&config, &[("redirect_uri", "")]), InvalidGrant),
+            (
+                code_request(&config, &[("resource", "https://other.example/mcp")]),
+                InvalidTarget,
+            ),
+            (
+                code_request(&config, &[("code_verifier", "")]),
+                InvalidRequest,
+            ),
+            (
+                code_request(&config, &[("code_verifier", "short")]),
+                InvalidGrant,
+            ),
+            (code_request(&config, &[("code", "garbage")]), InvalidGrant),
+            (
+                code_request(&config, &[("code", &foreign_code)]),
+                InvalidGrant,
+            ),
+            (
+                code_request(&config, &[("code", &state_as_code)]),
+                InvalidGrant,
+            ),
+            (code_request(&config, &[("code", "")]), InvalidRequest),
+            (
+                code_request(&config, &[("client_id", "other")]),
+                InvalidClient,
+            ),
+            (
+                code_request(&config, &[("grant_type", "password")]),
+                UnsupportedGrantType,
+            ),
+            (code_request(&config, &[("grant_type", "")]), InvalidRequest),
+            (
+                format!("{}&code=again", code_request(&config, &[])),
+                InvalidRequest,
+            ),
+        ];
+        for (body, expected) in cases {
+            match run(&config, None, &body) {
+                Err(Error::OAuth { code, .. }) => assert_eq!(code, expected, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let caps = Capabilities::new(&config, &upstream());
+        let json = prepare(
+            &config,
+            &site(),
+            &caps,
+            &upstream(),
+            Some("application/json"),
+            None,
+            "{}",
+            NOW,
+        );
+        assert!(matches!(json, Err(Error::UnsupportedMediaType { .. })));
+        // An expired code.
+        let late = prepare(
+            &config,
+            &site(),
+            &caps,
+            &upstream(),
+            Some(FORM),
+            None,
+            &code_request(&config, &[]),
+            NOW + 61,
+        );
+        assert!(matches!(
+            late,
+            Err(Error::OAuth {
+                code: InvalidGrant,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn refresh_is_relayed_only_when_supported() {
+        let config = test_config();
+        let body = form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "rt-1"),
+            ("client_id", "abc123"),
+            ("scope", "email x"),
+        ]);
+        let sent = run(&config, None, &body).unwrap();
+        assert_eq!(
+            sent.body,
+            form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "rt-1"),
+                ("scope", "openid email"),
+                ("client_id", "abc123"),
+                ("client_secret", "s3cret")
+            ])
+        );
+        let no_refresh = Capabilities {
+            scopes: config.scopes.clone(),
+            refresh: false,
+        };
+        let refused = prepare(
+            &config,
+            &site(),
+            &no_refresh,
+            &upstream(),
+            Some(FORM),
+            None,
+            &body,
+            NOW,
+        );
+        assert!(matches!(
+            refused,
+            Err(Error::OAuth {
+                code: ErrorCode::UnsupportedGrantType,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn normalises_access_answers() {
+        let ok = finish(200, Some("application/json"), r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":"300","id_token":"x.y.z","refresh_token":"r"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_value(&ok).unwrap(),
+            serde_json::json!({"access_token":"a.b.c","token_type":"Bearer","expires_in":300,"refresh_token":"r"})
+        );
+        assert!(!format!("{ok:?}").contains("a.b.c"));
+        let cases = [
+            (400, "application/json", r#"{"error":"invalid_grant"}"#),
+            (400, "application/json", r#"{"error":"invalid_client"}"#),
+            (500, "application/json", r#"{"error":"server_error"}"#),
+            (200, "text/html", "<html>Access denied</html>"),
+            (400, "text/html", "<html>Forbidden</html>"),
+            (200, "application/json", "{not json"),
+            (200, "application/json", r#"{"token_type":"bearer"}"#),
+            (
+                200,
+                "application/json",
+                r#"{"access_token":"a","expires_in":"soon"}"#,
+            ),
+        ];
+        let expected = [true, false, false, false, false, false, false, false];
+        for ((status, ct, body), client_fault) in cases.iter().zip(expected) {
+            let error = finish(*status, Some(ct), body).unwrap_err();
+            assert_eq!(matches!(error, Error::OAuth { .. }), client_fault, "{body}");
+            if !client_fault {
+                assert!(matches!(error, Error::Upstream { .. }), "{body}");
+            }
+        }
+    }
+}
