@@ -53,82 +53,41 @@ pub struct Relay<'a> {
 }
 
 impl Relay<'_> {
-    fn redirect_error(
-        &self,
-        request_redirect: &str,
-        state: Option<&str>,
-        error: Error,
-    ) -> Response {
-        error.to_response(Surface::Redirect {
-            redirect_uri: request_redirect,
-            state,
-            issuer: &self.site.issuer,
-        })
+    fn redirect_error(&self, request_redirect: &str, state: Option<&str>, error: Error) -> Response {
+        error.to_response(Surface::Redirect { redirect_uri: request_redirect, state, issuer: &self.site.issuer })
     }
 
     /// Validates `GET /authorize`. Until `client_id` and `redirect_uri` are known to be
     /// good, errors are shown as a page (never redirected to an unchecked URI); after
     /// that they go back to the client (RFC 6749 §4.1.2.1).
-    pub fn validate(
-        &self,
-        query: &str,
-        caps: &Capabilities,
-    ) -> Result<AuthorizationRequest, Response> {
+    pub fn validate(&self, query: &str, caps: &Capabilities) -> Result<AuthorizationRequest, Response> {
         let page = |e: Error| e.to_response(Surface::Page);
         let params = Params::parse(query).map_err(page)?;
-        let client_id = params
-            .require("client_id", "client_id is missing")
-            .map_err(page)?;
+        let client_id = params.require("client_id", "client_id is missing").map_err(page)?;
         if client_id != self.config.access.client_id {
-            return Err(page(Error::oauth(
-                ErrorCode::InvalidRequest,
-                "unknown client_id",
-            )));
+            return Err(page(Error::oauth(ErrorCode::InvalidRequest, "unknown client_id")));
         }
-        let redirect_uri = params
-            .require("redirect_uri", "redirect_uri is missing")
-            .map_err(page)?;
-        self.config
-            .redirect_policy
-            .check(redirect_uri)
-            .map_err(page)?;
+        let redirect_uri = params.require("redirect_uri", "redirect_uri is missing").map_err(page)?;
+        self.config.redirect_policy.check(redirect_uri).map_err(page)?;
 
         let state = params.get("state");
-        let fail = |code, description| {
-            Err(self.redirect_error(redirect_uri, state, Error::oauth(code, description)))
-        };
+        let fail = |code, description| Err(self.redirect_error(redirect_uri, state, Error::oauth(code, description)));
         match params.get("response_type") {
             Some("code") => {}
             None => return fail(ErrorCode::InvalidRequest, "response_type is missing"),
-            Some(_) => {
-                return fail(
-                    ErrorCode::UnsupportedResponseType,
-                    "only response_type=code is supported",
-                )
-            }
+            Some(_) => return fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"),
         }
         let Some(code_challenge) = params.get("code_challenge") else {
-            return fail(
-                ErrorCode::InvalidRequest,
-                "PKCE is required: send code_challenge with S256",
-            );
+            return fail(ErrorCode::InvalidRequest, "PKCE is required: send code_challenge with S256");
         };
         if params.get("code_challenge_method") != Some("S256") {
-            return fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method must be S256",
-            );
+            return fail(ErrorCode::InvalidRequest, "code_challenge_method must be S256");
         }
         // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
         if code_challenge.len() != 43
-            || !code_challenge
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !code_challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge is not an S256 challenge",
-            );
+            return fail(ErrorCode::InvalidRequest, "code_challenge is not an S256 challenge");
         }
         let resource = params.get("resource");
         if resource.is_some_and(|r| r != self.site.resource()) {
@@ -172,24 +131,17 @@ impl Relay<'_> {
         upstream: &UpstreamMetadata,
         entropy: &mut dyn Entropy,
     ) -> Response {
-        let ticket: ConsentTicket =
-            match consent::check_submission(self.config, body, cookies, fetch_site, self.now) {
-                Ok(ticket) => ticket,
-                Err(error) => return error.to_response(Surface::Page),
-            };
+        let ticket: ConsentTicket = match consent::check_submission(self.config, body, cookies, fetch_site, self.now) {
+            Ok(ticket) => ticket,
+            Err(error) => return error.to_response(Surface::Page),
+        };
         let request = ticket.request;
         if !ticket.approved {
             let denied = Error::oauth(ErrorCode::AccessDenied, "the user denied access");
             return self.redirect_error(&request.redirect_uri, request.state.as_deref(), denied);
         }
         let response = self.to_access(&request, upstream, entropy);
-        match consent::remember(
-            self.config,
-            self.site,
-            &request.redirect_uri,
-            self.now,
-            entropy,
-        ) {
+        match consent::remember(self.config, self.site, &request.redirect_uri, self.now, entropy) {
             Some(cookie) => response.with_header("set-cookie", cookie),
             None => response,
         }
@@ -202,12 +154,7 @@ impl Relay<'_> {
         upstream: &UpstreamMetadata,
         entropy: &mut dyn Entropy,
     ) -> Response {
-        let state = self.config.sealing_keys.seal(
-            Purpose::State,
-            request,
-            self.now + STATE_TTL_SECONDS,
-            entropy,
-        );
+        let state = self.config.sealing_keys.seal(Purpose::State, request, self.now + STATE_TTL_SECONDS, entropy);
         let callback = self.site.callback_url();
         Response::redirect(with_query(
             &upstream.authorization_endpoint,
@@ -232,71 +179,37 @@ impl Relay<'_> {
             Err(error) => return page(error),
         };
         let Some(sealed_state) = params.get("state") else {
-            return page(Error::oauth(
-                ErrorCode::InvalidRequest,
-                "the sign-in response has no state",
-            ));
+            return page(Error::oauth(ErrorCode::InvalidRequest, "the sign-in response has no state"));
         };
-        let request: AuthorizationRequest =
-            match self
-                .config
-                .sealing_keys
-                .open(Purpose::State, sealed_state, self.now)
-            {
-                Ok(request) => request,
-                Err(_) => {
-                    return page(Error::oauth(
-                        ErrorCode::InvalidRequest,
-                        "the sign-in took too long or was tampered with",
-                    ))
-                }
-            };
-        let back = |error: Error| {
-            self.redirect_error(&request.redirect_uri, request.state.as_deref(), error)
-        };
-        // RFC 9207: an `iss` from Access, if sent, must be the app's issuer (mix-up defence).
-        if params
-            .get("iss")
-            .is_some_and(|iss| iss != self.config.access.issuer)
+        let request: AuthorizationRequest = match self.config.sealing_keys.open(Purpose::State, sealed_state, self.now)
         {
-            return back(Error::oauth(
-                ErrorCode::ServerError,
-                "the sign-in response came from the wrong issuer",
-            ));
+            Ok(request) => request,
+            Err(_) => {
+                return page(Error::oauth(ErrorCode::InvalidRequest, "the sign-in took too long or was tampered with"))
+            }
+        };
+        let back = |error: Error| self.redirect_error(&request.redirect_uri, request.state.as_deref(), error);
+        // RFC 9207: an `iss` from Access, if sent, must be the app's issuer (mix-up defence).
+        if params.get("iss").is_some_and(|iss| iss != self.config.access.issuer) {
+            return back(Error::oauth(ErrorCode::ServerError, "the sign-in response came from the wrong issuer"));
         }
         if let Some(upstream_error) = params.get("error") {
             let code = ErrorCode::from_upstream(upstream_error)
                 .filter(|c| {
-                    matches!(
-                        c,
-                        ErrorCode::AccessDenied
-                            | ErrorCode::TemporarilyUnavailable
-                            | ErrorCode::InvalidScope
-                    )
+                    matches!(c, ErrorCode::AccessDenied | ErrorCode::TemporarilyUnavailable | ErrorCode::InvalidScope)
                 })
                 .unwrap_or(ErrorCode::ServerError);
-            return back(Error::oauth(
-                code,
-                "Cloudflare Access did not authorize the request",
-            ));
+            return back(Error::oauth(code, "Cloudflare Access did not authorize the request"));
         }
         let Some(access_code) = params.get("code") else {
-            return back(Error::oauth(
-                ErrorCode::ServerError,
-                "Cloudflare Access returned no code",
-            ));
+            return back(Error::oauth(ErrorCode::ServerError, "Cloudflare Access returned no code"));
         };
         let grant = CodeGrant {
             access_code: access_code.to_owned(),
             redirect_uri: request.redirect_uri.clone(),
             resource: request.resource.clone(),
         };
-        let code = self.config.sealing_keys.seal(
-            Purpose::Code,
-            &grant,
-            self.now + CODE_TTL_SECONDS,
-            entropy,
-        );
+        let code = self.config.sealing_keys.seal(Purpose::Code, &grant, self.now + CODE_TTL_SECONDS, entropy);
         let mut answer = vec![("code", code.as_str())];
         answer.extend(request.state.as_deref().map(|s| ("state", s)));
         answer.push(("iss", &self.site.issuer));
@@ -359,31 +272,18 @@ pub mod tests {
     fn validates_a_well_formed_request() {
         let config = test_config();
         let site = site();
-        let relay = Relay {
-            config: &config,
-            site: &site,
-            now: NOW,
-        };
-        let request = relay
-            .validate(&query(&[("scope", "openid email bogus")], &[]), &caps())
-            .unwrap();
+        let relay = Relay { config: &config, site: &site, now: NOW };
+        let request = relay.validate(&query(&[("scope", "openid email bogus")], &[]), &caps()).unwrap();
         assert_eq!(request.redirect_uri, "http://localhost:4567/callback");
         assert_eq!(request.scope, "openid email");
-        assert_eq!(
-            request.resource.as_deref(),
-            Some("https://mcp.example.com/mcp")
-        );
+        assert_eq!(request.resource.as_deref(), Some("https://mcp.example.com/mcp"));
     }
 
     #[test]
     fn unsafe_errors_are_pages_never_redirects() {
         let config = test_config();
         let site = site();
-        let relay = Relay {
-            config: &config,
-            site: &site,
-            now: NOW,
-        };
+        let relay = Relay { config: &config, site: &site, now: NOW };
         for q in [
             query(&[("redirect_uri", "https://evil.example/cb")], &[]),
             query(&[], &["redirect_uri"]),
@@ -394,10 +294,7 @@ pub mod tests {
             let response = relay.validate(&q, &caps()).unwrap_err();
             assert_eq!(response.status, 400, "{q}");
             assert!(response.header("location").is_none(), "{q}");
-            assert!(response
-                .header("content-type")
-                .unwrap()
-                .starts_with("text/html"));
+            assert!(response.header("content-type").unwrap().starts_with("text/html"));
         }
     }
 
@@ -405,35 +302,16 @@ pub mod tests {
     fn safe_errors_redirect_with_state_and_iss() {
         let config = test_config();
         let site = site();
-        let relay = Relay {
-            config: &config,
-            site: &site,
-            now: NOW,
-        };
+        let relay = Relay { config: &config, site: &site, now: NOW };
         let cases: [(String, &str); 8] = [
-            (
-                query(&[("response_type", "token")], &[]),
-                "unsupported_response_type",
-            ),
+            (query(&[("response_type", "token")], &[]), "unsupported_response_type"),
             (query(&[], &["response_type"]), "invalid_request"),
             (query(&[], &["code_challenge"]), "invalid_request"),
             (query(&[], &["code_challenge_method"]), "invalid_request"),
-            (
-                query(&[("code_challenge_method", "plain")], &[]),
-                "invalid_request",
-            ),
-            (
-                query(&[("code_challenge", "short")], &[]),
-                "invalid_request",
-            ),
-            (
-                query(&[("resource", "https://other.example/mcp")], &[]),
-                "invalid_target",
-            ),
-            (
-                query(&[("resource", "https://mcp.example.com/mcp/")], &[]),
-                "invalid_target",
-            ),
+            (query(&[("code_challenge_method", "plain")], &[]), "invalid_request"),
+            (query(&[("code_challenge", "short")], &[]), "invalid_request"),
+            (query(&[("resource", "https://other.example/mcp")], &[]), "invalid_target"),
+            (query(&[("resource", "https://mcp.example.com/mcp/")], &[]), "invalid_target"),
         ];
         for (q, expected) in cases {
             let response = relay.validate(&q, &caps()).unwrap_err();
@@ -442,10 +320,7 @@ pub mod tests {
             assert_eq!(params.get("error"), Some(expected), "{q}");
             assert_eq!(params.get("state"), Some("client-state"));
             assert_eq!(params.get("iss"), Some("https://mcp.example.com"));
-            assert!(response
-                .header("location")
-                .unwrap()
-                .starts_with("http://localhost:4567/callback?"));
+            assert!(response.header("location").unwrap().starts_with("http://localhost:4567/callback?"));
         }
     }
 
@@ -453,41 +328,24 @@ pub mod tests {
     fn first_visit_shows_consent_then_approval_goes_to_access() {
         let config = test_config();
         let site = site();
-        let relay = Relay {
-            config: &config,
-            site: &site,
-            now: NOW,
-        };
+        let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
         let page = relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut entropy);
         assert_eq!(page.status, 200);
         let (ticket, csrf_cookie) = consent::tests::form_fields(&page);
 
         let body = format!("ticket={ticket}&decision=approve");
-        let answer = relay.decide(
-            &body,
-            Some(&csrf_cookie),
-            Some("same-origin"),
-            &upstream(),
-            &mut entropy,
-        );
+        let answer = relay.decide(&body, Some(&csrf_cookie), Some("same-origin"), &upstream(), &mut entropy);
         assert_eq!(answer.status, 302);
         let location = answer.header("location").unwrap();
         assert!(location.starts_with(&format!("{ISSUER}/authorization?")));
         let sent = location_params(&answer);
         assert_eq!(sent.get("client_id"), Some("abc123"));
-        assert_eq!(
-            sent.get("redirect_uri"),
-            Some("https://mcp.example.com/callback")
-        );
+        assert_eq!(sent.get("redirect_uri"), Some("https://mcp.example.com/callback"));
         assert_eq!(sent.get("code_challenge"), Some(CHALLENGE));
         assert_eq!(sent.get("code_challenge_method"), Some("S256"));
         assert_eq!(sent.get("scope"), Some("openid email"));
-        assert_eq!(
-            sent.get("resource"),
-            None,
-            "RFC 8707 resource is never forwarded to Access"
-        );
+        assert_eq!(sent.get("resource"), None, "RFC 8707 resource is never forwarded to Access");
         assert_ne!(sent.get("state"), Some("client-state"));
         let remembered = answer.header("set-cookie").expect("consent remembered");
         let consent_cookie = remembered.split(';').next().unwrap();
@@ -501,16 +359,10 @@ pub mod tests {
             &mut entropy,
         );
         assert_eq!(again.status, 302);
-        assert!(again
-            .header("location")
-            .unwrap()
-            .starts_with(&format!("{ISSUER}/authorization?")));
+        assert!(again.header("location").unwrap().starts_with(&format!("{ISSUER}/authorization?")));
         // But not for another target.
         let other = relay.authorize(
-            &query(
-                &[("redirect_uri", "https://claude.ai/api/mcp/auth_callback")],
-                &[],
-            ),
+            &query(&[("redirect_uri", "https://claude.ai/api/mcp/auth_callback")], &[]),
             Some(consent_cookie),
             &caps(),
             &upstream(),
@@ -523,11 +375,7 @@ pub mod tests {
     fn deny_returns_access_denied_to_the_client() {
         let config = test_config();
         let site = site();
-        let relay = Relay {
-            config: &config,
-            site: &site,
-            now: NOW,
-        };
+        let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
         let page = relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut entropy);
         let (ticket, csrf_cookie) = consent::tests::form_fields(&page);
@@ -545,55 +393,30 @@ pub mod tests {
         assert!(answer.header("set-cookie").is_none());
     }
 
-    fn state_for(
-        relay: &Relay,
-        request: &AuthorizationRequest,
-        entropy: &mut CountingEntropy,
-    ) -> String {
-        relay.config.sealing_keys.seal(
-            Purpose::State,
-            request,
-            relay.now + STATE_TTL_SECONDS,
-            entropy,
-        )
+    fn state_for(relay: &Relay, request: &AuthorizationRequest, entropy: &mut CountingEntropy) -> String {
+        relay.config.sealing_keys.seal(Purpose::State, request, relay.now + STATE_TTL_SECONDS, entropy)
     }
 
     #[test]
     fn callback_wraps_the_access_code() {
         let config = test_config();
         let site = site();
-        let relay = Relay {
-            config: &config,
-            site: &site,
-            now: NOW,
-        };
+        let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
         let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
         let state = state_for(&relay, &request, &mut entropy);
-        let answer = relay.callback(
-            &with_query("", &[("code", "access-code-1"), ("state", &state)])[1..],
-            &mut entropy,
-        );
+        let answer =
+            relay.callback(&with_query("", &[("code", "access-code-1"), ("state", &state)])[1..], &mut entropy);
         let params = location_params(&answer);
-        assert!(answer
-            .header("location")
-            .unwrap()
-            .starts_with("http://localhost:4567/callback?code="));
+        assert!(answer.header("location").unwrap().starts_with("http://localhost:4567/callback?code="));
         assert_eq!(params.get("state"), Some("client-state"));
         assert_eq!(params.get("iss"), Some("https://mcp.example.com"));
-        let grant: CodeGrant = config
-            .sealing_keys
-            .open(Purpose::Code, params.get("code").unwrap(), NOW)
-            .unwrap();
+        let grant: CodeGrant = config.sealing_keys.open(Purpose::Code, params.get("code").unwrap(), NOW).unwrap();
         assert_eq!(grant.access_code, "access-code-1");
         assert_eq!(grant.redirect_uri, "http://localhost:4567/callback");
         assert!(config
             .sealing_keys
-            .open::<CodeGrant>(
-                Purpose::Code,
-                params.get("code").unwrap(),
-                NOW + CODE_TTL_SECONDS
-            )
+            .open::<CodeGrant>(Purpose::Code, params.get("code").unwrap(), NOW + CODE_TTL_SECONDS)
             .is_err());
     }
 
@@ -601,45 +424,24 @@ pub mod tests {
     fn callback_relays_upstream_errors_and_rejects_bad_state() {
         let config = test_config();
         let site = site();
-        let relay = Relay {
-            config: &config,
-            site: &site,
-            now: NOW,
-        };
+        let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
         let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
         let state = state_for(&relay, &request, &mut entropy);
 
-        let denied = relay.callback(
-            &with_query("", &[("error", "access_denied"), ("state", &state)])[1..],
-            &mut entropy,
-        );
+        let denied =
+            relay.callback(&with_query("", &[("error", "access_denied"), ("state", &state)])[1..], &mut entropy);
         assert_eq!(location_params(&denied).get("error"), Some("access_denied"));
-        let odd = relay.callback(
-            &with_query("", &[("error", "weird"), ("state", &state)])[1..],
-            &mut entropy,
-        );
+        let odd = relay.callback(&with_query("", &[("error", "weird"), ("state", &state)])[1..], &mut entropy);
         assert_eq!(location_params(&odd).get("error"), Some("server_error"));
-        let mixup = relay.callback(
-            &with_query(
-                "",
-                &[("code", "c"), ("state", &state), ("iss", "https://evil")],
-            )[1..],
-            &mut entropy,
-        );
+        let mixup = relay
+            .callback(&with_query("", &[("code", "c"), ("state", &state), ("iss", "https://evil")])[1..], &mut entropy);
         assert_eq!(location_params(&mixup).get("error"), Some("server_error"));
 
-        let later = Relay {
-            config: &config,
-            site: &site,
-            now: NOW + STATE_TTL_SECONDS,
-        };
+        let later = Relay { config: &config, site: &site, now: NOW + STATE_TTL_SECONDS };
         let mut tampered = state.clone();
         tampered.replace_range(10..11, if &state[10..11] == "A" { "B" } else { "A" });
-        let code_as_state =
-            config
-                .sealing_keys
-                .seal(Purpose::Code, &request, NOW + 60, &mut entropy);
+        let code_as_state = config.sealing_keys.seal(Purpose::Code, &request, NOW + 60, &mut entropy);
         for (relay, q) in [
             (&relay, "code=c".to_owned()),
             (&relay, format!("code=c&state={tampered}")),
@@ -657,9 +459,6 @@ pub mod tests {
         let caps = caps();
         assert_eq!(granted_scope(None, &caps), "openid email profile");
         assert_eq!(granted_scope(Some("email"), &caps), "openid email");
-        assert_eq!(
-            granted_scope(Some("mcp:tools email email"), &caps),
-            "openid email"
-        );
+        assert_eq!(granted_scope(Some("mcp:tools email email"), &caps), "openid email");
     }
 }

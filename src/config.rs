@@ -1,7 +1,10 @@
 //! Typed configuration, read from the Worker's `[vars]` and secrets. Every problem
 //! names the setting; no value is ever echoed (some are secrets).
 
+use crate::access_token::{Allowlist, TokenPolicy};
 use crate::error::Error;
+use crate::jwks::JwksPolicy;
+use crate::metadata::Site;
 use crate::redirect_uri::{RedirectPolicy, DEFAULT_ALLOWLIST};
 use crate::seal::SealingKeys;
 use crate::secret::Secret;
@@ -10,6 +13,14 @@ use crate::secret::Secret;
 pub const DEFAULT_SCOPES: &str = "openid email profile";
 /// How long an approved consent is remembered per redirect target (7 days).
 pub const DEFAULT_CONSENT_TTL_SECONDS: u64 = 7 * 24 * 3600;
+
+/// Allowed clock skew for `exp`/`nbf`; small, since Access tokens live minutes.
+pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
+pub const DEFAULT_JWKS_TTL_SECONDS: u64 = 3600;
+pub const DEFAULT_JWKS_MIN_REFETCH_SECONDS: u64 = 30;
+pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 1024;
+/// How long the origin has to start answering (the body may then stream for as long as it likes).
+pub const DEFAULT_ORIGIN_TIMEOUT_SECONDS: u64 = 30;
 
 /// The Access for SaaS application the gateway is the one client of.
 #[derive(Debug)]
@@ -28,11 +39,38 @@ impl AccessApp {
     }
 }
 
+/// How bearer tokens are validated at the edge.
+#[derive(Debug)]
+pub struct EdgeAuth {
+    pub jwks_url: String,
+    pub jwks: JwksPolicy,
+    pub leeway_seconds: u64,
+    /// `None`: what Access issues in this flow (the gateway's callback URL, as
+    /// Access sets `aud` to the redirect URI) and the Access client id.
+    pub audiences: Option<Vec<String>>,
+    pub allowlist: Allowlist,
+    pub token_cache_size: usize,
+}
+
+/// How requests are passed to the origin.
+#[derive(Debug)]
+pub struct ProxySettings {
+    /// Where MCP requests go (the Tunnel hostname), without a trailing slash.
+    pub origin_url: String,
+    /// Paths proxied besides the MCP path.
+    pub extra_paths: Vec<String>,
+    /// Pass the client's bearer token on (the origin verifies it itself).
+    pub forward_bearer: bool,
+    /// A Cloudflare Access service token for an origin that is itself behind Access.
+    pub service_token: Option<(String, Secret)>,
+    pub timeout_seconds: u64,
+}
+
 #[derive(Debug)]
 pub struct Config {
     pub access: AccessApp,
-    /// Where MCP requests go (the Tunnel hostname), without a trailing slash.
-    pub origin_url: String,
+    pub edge: EdgeAuth,
+    pub proxy: ProxySettings,
     /// The MCP endpoint's path on this hostname, e.g. `/mcp`.
     pub mcp_path: String,
     /// The public `scheme://host` of the gateway; `None` means "as requested".
@@ -49,15 +87,45 @@ fn invalid(setting: &'static str, problem: &'static str) -> Error {
     Error::Config { setting, problem }
 }
 
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .unwrap_or_default()
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 impl Config {
+    /// The claim checks for bearer tokens presented on `site`.
+    pub fn token_policy(&self, site: &Site) -> TokenPolicy {
+        TokenPolicy {
+            issuer: self.access.issuer.clone(),
+            audiences: self
+                .edge
+                .audiences
+                .clone()
+                .unwrap_or_else(|| vec![site.callback_url(), self.access.client_id.clone()]),
+            leeway_seconds: self.edge.leeway_seconds,
+            allowlist: self.edge.allowlist.clone(),
+        }
+    }
+
     /// Reads the configuration through `lookup` (vars and secrets by name).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let required = |name: &'static str| get(name).ok_or(invalid(name, "is missing"));
+        let number = |name: &'static str, default: u64| match get(name) {
+            None => Ok(default),
+            Some(v) => v.parse::<u64>().map_err(|_| invalid(name, "must be a whole number")),
+        };
+        let flag = |name: &'static str, default: bool| match get(name).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(_) => Err(invalid(name, "must be true or false")),
+        };
 
         let issuer = required("ACCESS_ISSUER")?;
         check_base_url(&issuer).map_err(|problem| invalid("ACCESS_ISSUER", problem))?;
@@ -67,10 +135,7 @@ impl Config {
             None => issuer.rsplit('/').next().unwrap_or_default().to_owned(),
         };
         if client_id.is_empty() || client_id.contains(['/', ':']) {
-            return Err(invalid(
-                "ACCESS_CLIENT_ID",
-                "is missing and cannot be taken from ACCESS_ISSUER",
-            ));
+            return Err(invalid("ACCESS_CLIENT_ID", "is missing and cannot be taken from ACCESS_ISSUER"));
         }
         let origin_url = required("ORIGIN_URL")?;
         check_base_url(&origin_url).map_err(|problem| invalid("ORIGIN_URL", problem))?;
@@ -86,36 +151,60 @@ impl Config {
         if let Some(origin) = &public_origin {
             check_origin(origin).map_err(|problem| invalid("PUBLIC_ORIGIN", problem))?;
         }
-        let scopes: Vec<String> = get("SCOPES")
-            .unwrap_or_else(|| DEFAULT_SCOPES.into())
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let scopes: Vec<String> =
+            get("SCOPES").unwrap_or_else(|| DEFAULT_SCOPES.into()).split_whitespace().map(str::to_owned).collect();
         if !scopes.iter().any(|s| s == "openid") {
-            return Err(invalid(
-                "SCOPES",
-                "must include openid (Access for SaaS is OpenID Connect)",
-            ));
+            return Err(invalid("SCOPES", "must include openid (Access for SaaS is OpenID Connect)"));
         }
-        let redirect_policy = RedirectPolicy::parse(
-            &get("ALLOWED_REDIRECT_URIS").unwrap_or_else(|| DEFAULT_ALLOWLIST.into()),
-        )
-        .map_err(|problem| invalid("ALLOWED_REDIRECT_URIS", problem))?;
-        let consent_ttl_seconds = match get("CONSENT_TTL_SECONDS") {
-            None => DEFAULT_CONSENT_TTL_SECONDS,
-            Some(v) => v
-                .parse()
-                .map_err(|_| invalid("CONSENT_TTL_SECONDS", "must be a whole number of seconds"))?,
-        };
-        let sealing_keys = SealingKeys::parse(&required("SEALING_KEYS")?)
-            .map_err(|problem| invalid("SEALING_KEYS", problem))?;
-        Ok(Self {
-            access: AccessApp {
-                issuer,
-                client_id,
-                client_secret: get("ACCESS_CLIENT_SECRET").map(Secret::new),
+        let redirect_policy =
+            RedirectPolicy::parse(&get("ALLOWED_REDIRECT_URIS").unwrap_or_else(|| DEFAULT_ALLOWLIST.into()))
+                .map_err(|problem| invalid("ALLOWED_REDIRECT_URIS", problem))?;
+        let consent_ttl_seconds = number("CONSENT_TTL_SECONDS", DEFAULT_CONSENT_TTL_SECONDS)?;
+        let jwks_url = get("ACCESS_JWKS_URL").unwrap_or_else(|| format!("{issuer}/jwks"));
+        check_base_url(&jwks_url).map_err(|problem| invalid("ACCESS_JWKS_URL", problem))?;
+        let edge = EdgeAuth {
+            jwks_url,
+            jwks: JwksPolicy {
+                ttl_seconds: number("JWKS_TTL_SECONDS", DEFAULT_JWKS_TTL_SECONDS)?,
+                min_refetch_seconds: number("JWKS_MIN_REFETCH_SECONDS", DEFAULT_JWKS_MIN_REFETCH_SECONDS)?,
             },
+            leeway_seconds: number("JWT_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS)?,
+            audiences: get("ALLOWED_AUDIENCES").map(|v| list(Some(v))),
+            allowlist: Allowlist {
+                emails: list(get("ALLOWED_EMAILS")),
+                email_domains: list(get("ALLOWED_EMAIL_DOMAINS")),
+                groups: list(get("ALLOWED_GROUPS")),
+            },
+            token_cache_size: usize::try_from(number("TOKEN_CACHE_SIZE", DEFAULT_TOKEN_CACHE_SIZE as u64)?)
+                .map_err(|_| invalid("TOKEN_CACHE_SIZE", "is too large"))?,
+        };
+        let extra_paths = list(get("PROXY_PATHS"));
+        if extra_paths.iter().any(|p| !p.starts_with('/') || p.starts_with("/.well-known/") || p.contains(['?', '#'])) {
+            return Err(invalid("PROXY_PATHS", "must be paths like /mcp/extra, outside /.well-known/"));
+        }
+        let service_token = match (get("ORIGIN_ACCESS_CLIENT_ID"), get("ORIGIN_ACCESS_CLIENT_SECRET")) {
+            (Some(id), Some(secret)) => Some((id, Secret::new(secret))),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid("ORIGIN_ACCESS_CLIENT_SECRET", "is missing (ORIGIN_ACCESS_CLIENT_ID is set)"))
+            }
+            (None, Some(_)) => {
+                return Err(invalid("ORIGIN_ACCESS_CLIENT_ID", "is missing (ORIGIN_ACCESS_CLIENT_SECRET is set)"))
+            }
+        };
+        let proxy = ProxySettings {
             origin_url: origin_url.trim_end_matches('/').to_owned(),
+            extra_paths,
+            forward_bearer: flag("FORWARD_BEARER", true)?,
+            service_token,
+            timeout_seconds: number("ORIGIN_TIMEOUT_SECONDS", DEFAULT_ORIGIN_TIMEOUT_SECONDS)?,
+        };
+        let sealing_keys =
+            SealingKeys::parse(&required("SEALING_KEYS")?).map_err(|problem| invalid("SEALING_KEYS", problem))?;
+        Ok(Self {
+            access: AccessApp { issuer, client_id, client_secret: get("ACCESS_CLIENT_SECRET").map(Secret::new) },
+            edge,
+            proxy,
             mcp_path,
             public_origin,
             scopes,
@@ -135,11 +224,7 @@ fn check_base_url(value: &str) -> Result<(), &'static str> {
     if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
         return Err("must use https");
     }
-    if url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err("must not have a query, fragment or credentials");
     }
     if value.ends_with('/') {
@@ -195,11 +280,46 @@ pub mod tests {
         assert_eq!(c.mcp_path, "/mcp");
         assert_eq!(c.scopes, ["openid", "email", "profile"]);
         assert_eq!(c.consent_ttl_seconds, 604800);
-        assert_eq!(
-            c.access.discovery_url(),
-            format!("{ISSUER}/.well-known/openid-configuration")
-        );
+        assert_eq!(c.access.discovery_url(), format!("{ISSUER}/.well-known/openid-configuration"));
         assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(c.edge.jwks_url, format!("{ISSUER}/jwks"));
+        assert_eq!(c.edge.leeway_seconds, 30);
+        assert!(c.proxy.forward_bearer && c.proxy.service_token.is_none());
+        let policy = c.token_policy(&Site::new(&c, "https://mcp.example.com"));
+        assert_eq!(policy.audiences, ["https://mcp.example.com/callback", "abc123"]);
+    }
+
+    #[test]
+    fn service_token_needs_both_halves() {
+        assert_eq!(
+            problem("ORIGIN_ACCESS_CLIENT_ID", "id"),
+            Error::Config {
+                setting: "ORIGIN_ACCESS_CLIENT_SECRET",
+                problem: "is missing (ORIGIN_ACCESS_CLIENT_ID is set)"
+            }
+        );
+        assert!(matches!(
+            problem("ORIGIN_ACCESS_CLIENT_SECRET", "s"),
+            Error::Config { setting: "ORIGIN_ACCESS_CLIENT_ID", .. }
+        ));
+    }
+
+    #[test]
+    fn edge_and_proxy_settings() {
+        let mut v = vars();
+        v.insert("ALLOWED_EMAILS", "a@x.example, b@x.example".into());
+        v.insert("ALLOWED_GROUPS", "eng".into());
+        v.insert("ALLOWED_AUDIENCES", "aud-1".into());
+        v.insert("FORWARD_BEARER", "false".into());
+        v.insert("ORIGIN_ACCESS_CLIENT_ID", "svc.access".into());
+        v.insert("ORIGIN_ACCESS_CLIENT_SECRET", "svc-secret".into());
+        v.insert("PROXY_PATHS", "/sse /messages".into());
+        let c = config_from(&v).unwrap();
+        assert_eq!(c.edge.allowlist.emails, ["a@x.example", "b@x.example"]);
+        assert_eq!(c.edge.audiences.as_deref(), Some(&["aud-1".to_owned()][..]));
+        assert!(!c.proxy.forward_bearer);
+        assert_eq!(c.proxy.extra_paths, ["/sse", "/messages"]);
+        assert!(!format!("{c:?}").contains("svc-secret"));
     }
 
     #[test]
@@ -207,13 +327,7 @@ pub mod tests {
         for name in ["ACCESS_ISSUER", "ORIGIN_URL", "SEALING_KEYS"] {
             let mut v = vars();
             v.remove(name);
-            assert_eq!(
-                config_from(&v).unwrap_err(),
-                Error::Config {
-                    setting: name,
-                    problem: "is missing"
-                }
-            );
+            assert_eq!(config_from(&v).unwrap_err(), Error::Config { setting: name, problem: "is missing" });
         }
         let cases = [
             ("ACCESS_ISSUER", "http://team.example/x"),
@@ -226,6 +340,10 @@ pub mod tests {
             ("SCOPES", "email"),
             ("ALLOWED_REDIRECT_URIS", "https://*.x/cb"),
             ("CONSENT_TTL_SECONDS", "-1"),
+            ("JWT_LEEWAY_SECONDS", "soon"),
+            ("FORWARD_BEARER", "yes"),
+            ("PROXY_PATHS", "/.well-known/x"),
+            ("ACCESS_JWKS_URL", "http://evil.example/jwks"),
             ("SEALING_KEYS", "short"),
         ];
         for (name, value) in cases {
@@ -239,10 +357,7 @@ pub mod tests {
     #[test]
     fn loopback_http_is_allowed_for_local_stacks() {
         let mut v = vars();
-        v.insert(
-            "ACCESS_ISSUER",
-            "http://127.0.0.1:9000/cdn-cgi/access/sso/oidc/xyz".into(),
-        );
+        v.insert("ACCESS_ISSUER", "http://127.0.0.1:9000/cdn-cgi/access/sso/oidc/xyz".into());
         v.insert("ACCESS_CLIENT_ID", "explicit".into());
         let c = config_from(&v).unwrap();
         assert_eq!(c.access.client_id, "explicit");

@@ -55,19 +55,12 @@ pub struct ConsentTicket {
 }
 
 fn cookie_attributes(site: &Site, max_age: u64, same_site: &str) -> String {
-    let secure = if site.issuer.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if site.issuer.starts_with("https://") { "; Secure" } else { "" };
     format!("Path={AUTHORIZE_PATH}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}")
 }
 
 fn consent_cookie_name(redirect_uri: &str) -> String {
-    format!(
-        "{CONSENT_COOKIE_PREFIX}{}",
-        &digest(&consent_target(redirect_uri))[..16]
-    )
+    format!("{CONSENT_COOKIE_PREFIX}{}", &digest(&consent_target(redirect_uri))[..16])
 }
 
 /// Who receives the result, in words a person can check.
@@ -97,20 +90,9 @@ pub fn page(
     let mut csrf = [0u8; 32];
     entropy.fill(&mut csrf);
     let csrf = URL_SAFE_NO_PAD.encode(csrf);
-    let claims = TicketClaims {
-        request: request.clone(),
-        csrf: digest(&csrf),
-    };
-    let ticket = config.sealing_keys.seal(
-        Purpose::ConsentTicket,
-        &claims,
-        now + TICKET_TTL_SECONDS,
-        entropy,
-    );
-    let server = config
-        .server_name
-        .clone()
-        .unwrap_or_else(|| site.resource());
+    let claims = TicketClaims { request: request.clone(), csrf: digest(&csrf) };
+    let ticket = config.sealing_keys.seal(Purpose::ConsentTicket, &claims, now + TICKET_TTL_SECONDS, entropy);
+    let server = config.server_name.clone().unwrap_or_else(|| site.resource());
     let who = describe_target(&request.redirect_uri);
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -140,10 +122,7 @@ pub fn page(
     );
     Response::html(200, html).with_header(
         "set-cookie",
-        format!(
-            "{CSRF_COOKIE}={csrf}; {}",
-            cookie_attributes(site, TICKET_TTL_SECONDS, "Strict")
-        ),
+        format!("{CSRF_COOKIE}={csrf}; {}", cookie_attributes(site, TICKET_TTL_SECONDS, "Strict")),
     )
 }
 
@@ -167,28 +146,16 @@ pub fn check_submission(
     let approved = match params.get("decision") {
         Some("approve") => true,
         Some("deny") => false,
-        _ => {
-            return Err(Error::oauth(
-                ErrorCode::InvalidRequest,
-                "decision must be approve or deny",
-            ))
-        }
+        _ => return Err(Error::oauth(ErrorCode::InvalidRequest, "decision must be approve or deny")),
     };
     let ticket = params.require("ticket", "the consent ticket is missing")?;
-    let csrf = cookies
-        .and_then(|c| cookie(c, CSRF_COOKIE))
-        .ok_or(forbidden.clone())?;
-    let claims: TicketClaims = config
-        .sealing_keys
-        .open(Purpose::ConsentTicket, ticket, now)
-        .map_err(|_| forbidden.clone())?;
+    let csrf = cookies.and_then(|c| cookie(c, CSRF_COOKIE)).ok_or(forbidden.clone())?;
+    let claims: TicketClaims =
+        config.sealing_keys.open(Purpose::ConsentTicket, ticket, now).map_err(|_| forbidden.clone())?;
     if claims.csrf != digest(csrf) {
         return Err(forbidden);
     }
-    Ok(ConsentTicket {
-        request: claims.request,
-        approved,
-    })
+    Ok(ConsentTicket { request: claims.request, approved })
 }
 
 /// Whether the browser carries an unexpired consent for this redirect target.
@@ -217,17 +184,9 @@ pub fn remember(
     if ttl == 0 {
         return None;
     }
-    let remembered = RememberedConsent {
-        target: consent_target(redirect_uri),
-    };
-    let value = config
-        .sealing_keys
-        .seal(Purpose::ConsentCookie, &remembered, now + ttl, entropy);
-    Some(format!(
-        "{}={value}; {}",
-        consent_cookie_name(redirect_uri),
-        cookie_attributes(site, ttl, "Lax")
-    ))
+    let remembered = RememberedConsent { target: consent_target(redirect_uri) };
+    let value = config.sealing_keys.seal(Purpose::ConsentCookie, &remembered, now + ttl, entropy);
+    Some(format!("{}={value}; {}", consent_cookie_name(redirect_uri), cookie_attributes(site, ttl, "Lax")))
 }
 
 #[cfg(test)]
@@ -243,47 +202,18 @@ pub mod tests {
 
     /// The ticket field and the CSRF cookie (`name=value`) of a consent page.
     pub fn form_fields(page: &Response) -> (String, String) {
-        let ticket = page
-            .body
-            .split("name=\"ticket\" value=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_owned();
-        let cookie = page
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let ticket = page.body.split("name=\"ticket\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let cookie = page.header("set-cookie").unwrap().split(';').next().unwrap().to_owned();
         (ticket, cookie)
     }
 
     fn consent_page() -> (Response, crate::config::Config) {
         let config = test_config();
         let site = site();
-        let relay = Relay {
-            config: &config,
-            site: &site,
-            now: NOW,
-        };
+        let relay = Relay { config: &config, site: &site, now: NOW };
         let caps = Capabilities::new(&config, &upstream());
-        let request = relay
-            .validate(&query(&[("state", "<b>x</b>")], &[]), &caps)
-            .unwrap();
-        (
-            page(
-                &config,
-                &site,
-                &request,
-                NOW,
-                &mut CountingEntropy::default(),
-            ),
-            config,
-        )
+        let request = relay.validate(&query(&[("state", "<b>x</b>")], &[]), &caps).unwrap();
+        (page(&config, &site, &request, NOW, &mut CountingEntropy::default()), config)
     }
 
     #[test]
@@ -296,11 +226,7 @@ pub mod tests {
         assert!(!response.body.contains("<b>x</b>"));
         let cookie = response.header("set-cookie").unwrap();
         assert!(cookie.starts_with("mcpgw_csrf="));
-        assert!(
-            cookie.contains("HttpOnly")
-                && cookie.contains("SameSite=Strict")
-                && cookie.contains("Secure")
-        );
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Secure"));
         assert_eq!(response.header("x-frame-options"), Some("DENY"));
     }
 
@@ -315,30 +241,10 @@ pub mod tests {
             (body.clone(), Some("mcpgw_csrf=forged"), None, NOW),
             (body.clone(), Some(cookie.as_str()), Some("cross-site"), NOW),
             (body.clone(), Some(cookie.as_str()), Some("same-site"), NOW),
-            (
-                body.clone(),
-                Some(cookie.as_str()),
-                None,
-                NOW + TICKET_TTL_SECONDS,
-            ),
-            (
-                format!("ticket={ticket}&decision=maybe"),
-                Some(cookie.as_str()),
-                None,
-                NOW,
-            ),
-            (
-                format!("ticket=x{ticket}&decision=approve"),
-                Some(cookie.as_str()),
-                None,
-                NOW,
-            ),
-            (
-                "decision=approve".to_owned(),
-                Some(cookie.as_str()),
-                None,
-                NOW,
-            ),
+            (body.clone(), Some(cookie.as_str()), None, NOW + TICKET_TTL_SECONDS),
+            (format!("ticket={ticket}&decision=maybe"), Some(cookie.as_str()), None, NOW),
+            (format!("ticket=x{ticket}&decision=approve"), Some(cookie.as_str()), None, NOW),
+            ("decision=approve".to_owned(), Some(cookie.as_str()), None, NOW),
         ];
         for (body, cookies, fetch_site, now) in refused {
             assert!(
@@ -352,34 +258,19 @@ pub mod tests {
     fn remembered_consent_expires_and_can_be_disabled() {
         let config = test_config();
         let site = site();
-        let cookie = remember(
-            &config,
-            &site,
-            "https://claude.ai/api/mcp/auth_callback",
-            NOW,
-            &mut CountingEntropy::default(),
-        )
-        .unwrap();
+        let cookie =
+            remember(&config, &site, "https://claude.ai/api/mcp/auth_callback", NOW, &mut CountingEntropy::default())
+                .unwrap();
         let pair = cookie.split(';').next().unwrap();
         assert!(cookie.contains("SameSite=Lax"));
-        assert!(is_remembered(
-            &config,
-            Some(pair),
-            "https://claude.ai/api/mcp/auth_callback",
-            NOW
-        ));
+        assert!(is_remembered(&config, Some(pair), "https://claude.ai/api/mcp/auth_callback", NOW));
         assert!(!is_remembered(
             &config,
             Some(pair),
             "https://claude.ai/api/mcp/auth_callback",
             NOW + config.consent_ttl_seconds
         ));
-        assert!(!is_remembered(
-            &config,
-            Some(pair),
-            "https://claude.com/api/mcp/auth_callback",
-            NOW
-        ));
+        assert!(!is_remembered(&config, Some(pair), "https://claude.com/api/mcp/auth_callback", NOW));
         let mut vars = crate::config::tests::vars();
         vars.insert("CONSENT_TTL_SECONDS", "0".into());
         let never = crate::config::tests::config_from(&vars).unwrap();
@@ -391,11 +282,6 @@ pub mod tests {
             &mut CountingEntropy::default()
         )
         .is_none());
-        assert!(!is_remembered(
-            &never,
-            Some(pair),
-            "https://claude.ai/api/mcp/auth_callback",
-            NOW
-        ));
+        assert!(!is_remembered(&never, Some(pair), "https://claude.ai/api/mcp/auth_callback", NOW));
     }
 }

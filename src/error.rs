@@ -119,17 +119,10 @@ pub enum Surface<'a> {
     /// A browser endpoint whose error cannot be redirected back (authorize, callback).
     Page,
     /// The protected MCP endpoint: RFC 6750 challenges point at the resource metadata.
-    Resource {
-        resource_metadata: &'a str,
-        scope: &'a str,
-    },
+    Resource { resource_metadata: &'a str, scope: &'a str },
     /// An authorization response sent back to a checked client redirect URI
     /// (RFC 6749 §4.1.2.1), with `state` and RFC 9207 `iss`.
-    Redirect {
-        redirect_uri: &'a str,
-        state: Option<&'a str>,
-        issuer: &'a str,
-    },
+    Redirect { redirect_uri: &'a str, state: Option<&'a str>, issuer: &'a str },
 }
 
 #[derive(Serialize)]
@@ -163,23 +156,13 @@ impl Error {
     fn status_code_description(&self) -> (u16, ErrorCode, String) {
         match self {
             Self::OAuth { code, description } => {
-                let status = if *code == ErrorCode::InvalidClient {
-                    401
-                } else {
-                    400
-                };
+                let status = if *code == ErrorCode::InvalidClient { 401 } else { 400 };
                 (status, *code, (*description).to_owned())
             }
-            Self::InvalidClientBasic => (
-                401,
-                ErrorCode::InvalidClient,
-                "client authentication failed".into(),
-            ),
-            Self::MissingToken | Self::InvalidToken { .. } => (
-                401,
-                ErrorCode::InvalidRequest,
-                "a valid bearer token is required".into(),
-            ),
+            Self::InvalidClientBasic => (401, ErrorCode::InvalidClient, "client authentication failed".into()),
+            Self::MissingToken | Self::InvalidToken { .. } => {
+                (401, ErrorCode::InvalidRequest, "a valid bearer token is required".into())
+            }
             Self::Forbidden { .. } => (
                 403,
                 ErrorCode::AccessDenied,
@@ -187,83 +170,48 @@ impl Error {
                  signing in again will not change that — ask the server's administrator"
                     .into(),
             ),
-            Self::Upstream {
-                failure: UpstreamFailure::Unavailable,
-                ..
-            } => (
-                502,
-                ErrorCode::TemporarilyUnavailable,
-                "the upstream service failed; try again later".into(),
-            ),
-            Self::Upstream {
-                failure: UpstreamFailure::Timeout,
-                ..
-            } => (
+            Self::Upstream { failure: UpstreamFailure::Unavailable, .. } => {
+                (502, ErrorCode::TemporarilyUnavailable, "the upstream service failed; try again later".into())
+            }
+            Self::Upstream { failure: UpstreamFailure::Timeout, .. } => (
                 504,
                 ErrorCode::TemporarilyUnavailable,
                 "the upstream service did not answer in time; try again later".into(),
             ),
-            Self::Config { setting, problem } => (
-                500,
-                ErrorCode::ServerError,
-                format!("the gateway is misconfigured: {setting} {problem}"),
-            ),
-            Self::NotFound => (404, ErrorCode::InvalidRequest, "no such endpoint".into()),
-            Self::MethodNotAllowed { .. } => {
-                (405, ErrorCode::InvalidRequest, "method not allowed".into())
+            Self::Config { setting, problem } => {
+                (500, ErrorCode::ServerError, format!("the gateway is misconfigured: {setting} {problem}"))
             }
-            Self::PayloadTooLarge => (
-                413,
-                ErrorCode::InvalidRequest,
-                "request body too large".into(),
-            ),
-            Self::UnsupportedMediaType { expected } => (
-                415,
-                ErrorCode::InvalidRequest,
-                format!("the body must be {expected}"),
-            ),
+            Self::NotFound => (404, ErrorCode::InvalidRequest, "no such endpoint".into()),
+            Self::MethodNotAllowed { .. } => (405, ErrorCode::InvalidRequest, "method not allowed".into()),
+            Self::PayloadTooLarge => (413, ErrorCode::InvalidRequest, "request body too large".into()),
+            Self::UnsupportedMediaType { expected } => {
+                (415, ErrorCode::InvalidRequest, format!("the body must be {expected}"))
+            }
         }
     }
 
     /// The single place where errors become HTTP answers.
     pub fn to_response(&self, surface: Surface<'_>) -> Response {
         let (status, code, description) = self.status_code_description();
-        if let Surface::Redirect {
-            redirect_uri,
-            state,
-            issuer,
-        } = surface
-        {
-            let mut params = vec![
-                ("error", code.as_str()),
-                ("error_description", description.as_str()),
-            ];
+        if let Surface::Redirect { redirect_uri, state, issuer } = surface {
+            let mut params = vec![("error", code.as_str()), ("error_description", description.as_str())];
             params.extend(state.map(|s| ("state", s)));
             params.push(("iss", issuer));
             return Response::redirect(crate::http::with_query(redirect_uri, &params));
         }
         let response = match surface {
             Surface::Page => Response::html(status, error_page(status, code, &description)),
-            Surface::Json | Surface::Resource { .. } | Surface::Redirect { .. } => Response::json(
-                status,
-                &ErrorBody {
-                    error: code.as_str(),
-                    error_description: &description,
-                },
-            ),
+            Surface::Json | Surface::Resource { .. } | Surface::Redirect { .. } => {
+                Response::json(status, &ErrorBody { error: code.as_str(), error_description: &description })
+            }
         };
         let response = match self {
             Self::MethodNotAllowed { allow } => response.with_header("allow", *allow),
-            Self::InvalidClientBasic => {
-                response.with_header("www-authenticate", "Basic realm=\"token\"")
-            }
+            Self::InvalidClientBasic => response.with_header("www-authenticate", "Basic realm=\"token\""),
             _ => response,
         };
         match surface {
-            Surface::Resource {
-                resource_metadata,
-                scope,
-            } => match self.challenge(resource_metadata, scope) {
+            Surface::Resource { resource_metadata, scope } => match self.challenge(resource_metadata, scope) {
                 Some(challenge) => response.with_header("www-authenticate", challenge),
                 None => response,
             },
@@ -321,10 +269,7 @@ mod tests {
 
     #[test]
     fn invalid_token_names_the_error_but_not_the_reason() {
-        let r = Error::InvalidToken {
-            reason: "kid 1234 unknown",
-        }
-        .to_response(RESOURCE);
+        let r = Error::InvalidToken { reason: "kid 1234 unknown" }.to_response(RESOURCE);
         assert_eq!(r.status, 401);
         let challenge = r.header("www-authenticate").unwrap();
         assert!(challenge.contains("error=\"invalid_token\""));
@@ -333,10 +278,7 @@ mod tests {
 
     #[test]
     fn forbidden_is_403_without_challenge() {
-        let r = Error::Forbidden {
-            reason: "email not allowed",
-        }
-        .to_response(RESOURCE);
+        let r = Error::Forbidden { reason: "email not allowed" }.to_response(RESOURCE);
         assert_eq!(r.status, 403);
         assert_eq!(r.header("www-authenticate"), None);
         assert!(!r.body.contains("email not allowed"));
@@ -346,10 +288,7 @@ mod tests {
     fn oauth_errors_are_rfc6749_json() {
         let r = Error::oauth(ErrorCode::InvalidGrant, "bad code").to_response(Surface::Json);
         assert_eq!(r.status, 400);
-        assert_eq!(
-            r.body,
-            r#"{"error":"invalid_grant","error_description":"bad code"}"#
-        );
+        assert_eq!(r.body, r#"{"error":"invalid_grant","error_description":"bad code"}"#);
         assert_eq!(r.header("content-type"), Some("application/json"));
         let r = Error::oauth(ErrorCode::InvalidClient, "x").to_response(Surface::Json);
         assert_eq!(r.status, 401);
@@ -359,18 +298,10 @@ mod tests {
 
     #[test]
     fn upstream_and_config_errors() {
-        let r = Error::Upstream {
-            failure: UpstreamFailure::Timeout,
-            reason: "token",
-        }
-        .to_response(Surface::Json);
+        let r = Error::Upstream { failure: UpstreamFailure::Timeout, reason: "token" }.to_response(Surface::Json);
         assert_eq!(r.status, 504);
         assert!(r.body.contains("temporarily_unavailable"));
-        let r = Error::Config {
-            setting: "ACCESS_ISSUER",
-            problem: "is missing",
-        }
-        .to_response(Surface::Json);
+        let r = Error::Config { setting: "ACCESS_ISSUER", problem: "is missing" }.to_response(Surface::Json);
         assert_eq!(r.status, 500);
         assert!(r.body.contains("ACCESS_ISSUER is missing"));
     }
@@ -400,10 +331,7 @@ mod tests {
 
     #[test]
     fn method_not_allowed_names_allowed_methods() {
-        let r = Error::MethodNotAllowed {
-            allow: "GET, OPTIONS",
-        }
-        .to_response(Surface::Json);
+        let r = Error::MethodNotAllowed { allow: "GET, OPTIONS" }.to_response(Surface::Json);
         assert_eq!((r.status, r.header("allow")), (405, Some("GET, OPTIONS")));
     }
 }

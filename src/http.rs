@@ -17,12 +17,8 @@ pub struct Response {
 
 impl Response {
     fn new(status: u16, content_type: &str, body: String) -> Self {
-        Self {
-            status,
-            headers: vec![("content-type", content_type.to_owned())],
-            body,
-        }
-        .with_header("cache-control", "no-store")
+        Self { status, headers: vec![("content-type", content_type.to_owned())], body }
+            .with_header("cache-control", "no-store")
     }
 
     /// A JSON response. Every OAuth answer carries `Cache-Control: no-store` (RFC 6749 §5.1).
@@ -45,21 +41,13 @@ impl Response {
     }
 
     pub fn redirect(location: String) -> Self {
-        Self {
-            status: 302,
-            headers: vec![("location", location)],
-            body: String::new(),
-        }
-        .with_header("cache-control", "no-store")
-        .with_header("referrer-policy", "no-referrer")
+        Self { status: 302, headers: vec![("location", location)], body: String::new() }
+            .with_header("cache-control", "no-store")
+            .with_header("referrer-policy", "no-referrer")
     }
 
     pub fn empty(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: String::new(),
-        }
+        Self { status, headers: Vec::new(), body: String::new() }
     }
 
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -74,10 +62,7 @@ impl Response {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Lets browser-based clients (MCP Inspector) read this answer (CORS).
@@ -120,10 +105,7 @@ impl Params {
                 continue;
             }
             if pairs.iter().any(|(n, _)| *n == name) {
-                return Err(Error::oauth(
-                    ErrorCode::InvalidRequest,
-                    "a parameter is repeated",
-                ));
+                return Err(Error::oauth(ErrorCode::InvalidRequest, "a parameter is repeated"));
             }
             pairs.push((name.into_owned(), value.into_owned()));
         }
@@ -131,15 +113,11 @@ impl Params {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     pub fn require(&self, name: &str, missing: &'static str) -> Result<&str, Error> {
-        self.get(name)
-            .ok_or(Error::oauth(ErrorCode::InvalidRequest, missing))
+        self.get(name).ok_or(Error::oauth(ErrorCode::InvalidRequest, missing))
     }
 }
 
@@ -163,9 +141,7 @@ pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 
 /// Whether a `Content-Type` header names the given media type (parameters ignored).
 pub fn is_media_type(content_type: Option<&str>, expected: &str) -> bool {
-    content_type
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case(expected))
+    content_type.and_then(|v| v.split(';').next()).is_some_and(|media| media.trim().eq_ignore_ascii_case(expected))
 }
 
 /// Escapes text for HTML element content and double-quoted attribute values.
@@ -201,14 +177,8 @@ mod tests {
 
     #[test]
     fn with_query_appends() {
-        assert_eq!(
-            with_query("https://a/cb", &[("code", "x y")]),
-            "https://a/cb?code=x+y"
-        );
-        assert_eq!(
-            with_query("https://a/cb?k=v", &[("s", "&")]),
-            "https://a/cb?k=v&s=%26"
-        );
+        assert_eq!(with_query("https://a/cb", &[("code", "x y")]), "https://a/cb?code=x+y");
+        assert_eq!(with_query("https://a/cb?k=v", &[("s", "&")]), "https://a/cb?k=v&s=%26");
     }
 
     #[test]
@@ -225,9 +195,6 @@ mod tests {
 
     #[test]
     fn html_escape() {
-        assert_eq!(
-            escape_html("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
+        assert_eq!(escape_html("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
     }
 }

@@ -26,15 +26,8 @@ pub struct Site {
 impl Site {
     /// `request_origin` is used when no `PUBLIC_ORIGIN` is configured.
     pub fn new(config: &Config, request_origin: &str) -> Self {
-        let issuer = config
-            .public_origin
-            .as_deref()
-            .unwrap_or(request_origin)
-            .to_owned();
-        Self {
-            issuer,
-            mcp_path: config.mcp_path.clone(),
-        }
+        let issuer = config.public_origin.as_deref().unwrap_or(request_origin).to_owned();
+        Self { issuer, mcp_path: config.mcp_path.clone() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -75,10 +68,7 @@ pub const TOKEN_AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "clien
 
 impl Capabilities {
     pub fn new(config: &Config, upstream: &UpstreamMetadata) -> Self {
-        Self {
-            scopes: config.scopes.clone(),
-            refresh: upstream.supports_refresh,
-        }
+        Self { scopes: config.scopes.clone(), refresh: upstream.supports_refresh }
     }
 
     pub fn grant_types(&self) -> Vec<&'static str> {
@@ -105,11 +95,7 @@ pub struct ProtectedResourceMetadata {
     resource_name: Option<String>,
 }
 
-pub fn protected_resource(
-    site: &Site,
-    scopes: &[String],
-    server_name: Option<&str>,
-) -> ProtectedResourceMetadata {
+pub fn protected_resource(site: &Site, scopes: &[String], server_name: Option<&str>) -> ProtectedResourceMetadata {
     ProtectedResourceMetadata {
         resource: site.resource(),
         authorization_servers: vec![site.issuer.clone()],
@@ -175,8 +161,7 @@ pub mod tests {
 
     #[test]
     fn protected_resource_document() {
-        let doc =
-            serde_json::to_value(protected_resource(&site(), &test_config().scopes, None)).unwrap();
+        let doc = serde_json::to_value(protected_resource(&site(), &test_config().scopes, None)).unwrap();
         assert_eq!(
             doc,
             json!({
@@ -186,10 +171,7 @@ pub mod tests {
                 "bearer_methods_supported": ["header"]
             })
         );
-        assert_eq!(
-            site().resource_metadata_url(),
-            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
-        );
+        assert_eq!(site().resource_metadata_url(), "https://mcp.example.com/.well-known/oauth-protected-resource/mcp");
     }
 
     #[test]
@@ -219,10 +201,7 @@ pub mod tests {
 
     #[test]
     fn refresh_is_advertised_only_when_access_supports_it() {
-        let caps = Capabilities {
-            scopes: vec!["openid".into()],
-            refresh: false,
-        };
+        let caps = Capabilities { scopes: vec!["openid".into()], refresh: false };
         assert_eq!(caps.grant_types(), ["authorization_code"]);
     }
 
@@ -231,9 +210,6 @@ pub mod tests {
         let mut vars = crate::config::tests::vars();
         vars.insert("PUBLIC_ORIGIN", "https://public.example".into());
         let config = crate::config::tests::config_from(&vars).unwrap();
-        assert_eq!(
-            Site::new(&config, "http://127.0.0.1:8787").issuer,
-            "https://public.example"
-        );
+        assert_eq!(Site::new(&config, "http://127.0.0.1:8787").issuer, "https://public.example");
     }
 }

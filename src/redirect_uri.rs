@@ -58,10 +58,8 @@ impl RedirectPolicy {
 
     /// Checks a client redirect URI, compared as the exact string it was sent as.
     pub fn check(&self, uri: &str) -> Result<(), Error> {
-        let rejected = Err(Error::oauth(
-            ErrorCode::InvalidRedirectUri,
-            "the redirect_uri is not allowed by this server",
-        ));
+        let rejected =
+            Err(Error::oauth(ErrorCode::InvalidRedirectUri, "the redirect_uri is not allowed by this server"));
         if uri.len() > MAX_REDIRECT_URI_LEN || uri.contains('#') {
             return rejected;
         }
@@ -70,9 +68,7 @@ impl RedirectPolicy {
             Rule::Exact(exact) => exact == uri,
             Rule::Segment(prefix) => uri.strip_prefix(prefix.as_str()).is_some_and(|segment| {
                 !segment.is_empty()
-                    && segment
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+                    && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
                     && segment != "."
                     && segment != ".."
             }),
@@ -124,11 +120,7 @@ pub fn consent_target(uri: &str) -> String {
     let rest = &uri["http://".len()..];
     let split = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(split);
-    let host = if authority.starts_with("[::1]") {
-        "[::1]"
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
+    let host = if authority.starts_with("[::1]") { "[::1]" } else { authority.split(':').next().unwrap_or_default() };
     format!("http://{host}{tail}")
 }
 
@@ -191,15 +183,12 @@ mod tests {
         ] {
             assert!(policy.check(uri).is_err(), "{uri} should be rejected");
         }
-        assert!(policy
-            .check(&format!("http://localhost/{}", "a".repeat(3000)))
-            .is_err());
+        assert!(policy.check(&format!("http://localhost/{}", "a".repeat(3000))).is_err());
     }
 
     #[test]
     fn parses_custom_lists() {
-        let policy =
-            RedirectPolicy::parse("https://app.example/cb https://x.example/oauth/*").unwrap();
+        let policy = RedirectPolicy::parse("https://app.example/cb https://x.example/oauth/*").unwrap();
         assert!(policy.check("https://app.example/cb").is_ok());
         assert!(policy.check("https://x.example/oauth/42").is_ok());
         assert!(policy.check("http://localhost:1/cb").is_err());
@@ -211,14 +200,8 @@ mod tests {
 
     #[test]
     fn consent_targets_ignore_loopback_ports_only() {
-        assert_eq!(
-            consent_target("http://localhost:1234/callback"),
-            "http://localhost/callback"
-        );
-        assert_eq!(
-            consent_target("http://127.0.0.1:80/cb?x=1"),
-            "http://127.0.0.1/cb?x=1"
-        );
+        assert_eq!(consent_target("http://localhost:1234/callback"), "http://localhost/callback");
+        assert_eq!(consent_target("http://127.0.0.1:80/cb?x=1"), "http://127.0.0.1/cb?x=1");
         assert_eq!(consent_target("http://[::1]:80/cb"), "http://[::1]/cb");
         assert_eq!(
             consent_target("https://claude.ai/api/mcp/auth_callback"),

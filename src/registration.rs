@@ -63,21 +63,15 @@ pub fn register(
     if !value.is_object() {
         return Err(metadata_error("the body must be a JSON object"));
     }
-    let meta: ClientMetadata = serde_json::from_value(value)
-        .map_err(|_| metadata_error("a client metadata field has the wrong type"))?;
+    let meta: ClientMetadata =
+        serde_json::from_value(value).map_err(|_| metadata_error("a client metadata field has the wrong type"))?;
 
     let redirect_uris = meta.redirect_uris.unwrap_or_default();
     if redirect_uris.is_empty() {
-        return Err(Error::oauth(
-            ErrorCode::InvalidRedirectUri,
-            "redirect_uris is required",
-        ));
+        return Err(Error::oauth(ErrorCode::InvalidRedirectUri, "redirect_uris is required"));
     }
     if redirect_uris.len() > MAX_REDIRECT_URIS {
-        return Err(Error::oauth(
-            ErrorCode::InvalidRedirectUri,
-            "too many redirect_uris",
-        ));
+        return Err(Error::oauth(ErrorCode::InvalidRedirectUri, "too many redirect_uris"));
     }
     for uri in &redirect_uris {
         policy.check(uri)?;
@@ -95,32 +89,21 @@ pub fn register(
         Some(requested) => {
             let mut granted = Vec::new();
             for grant in &requested {
-                let known = supported_grants
-                    .iter()
-                    .find(|g| **g == grant)
-                    .ok_or(metadata_error("unsupported grant_types"))?;
+                let known =
+                    supported_grants.iter().find(|g| **g == grant).ok_or(metadata_error("unsupported grant_types"))?;
                 granted.push(*known);
             }
             if !granted.contains(&"authorization_code") {
-                return Err(metadata_error(
-                    "grant_types must include authorization_code",
-                ));
+                return Err(metadata_error("grant_types must include authorization_code"));
             }
             granted
         }
     };
-    if meta
-        .response_types
-        .is_some_and(|types| types.iter().any(|t| t != "code"))
-    {
+    if meta.response_types.is_some_and(|types| types.iter().any(|t| t != "code")) {
         return Err(metadata_error("only the code response type is supported"));
     }
     let scope = meta.scope.map(|requested| {
-        requested
-            .split_whitespace()
-            .filter(|s| caps.scopes.iter().any(|k| k == s))
-            .collect::<Vec<_>>()
-            .join(" ")
+        requested.split_whitespace().filter(|s| caps.scopes.iter().any(|k| k == s)).collect::<Vec<_>>().join(" ")
     });
     Ok(ClientInformation {
         client_id: client_id.to_owned(),
@@ -146,12 +129,8 @@ mod tests {
 
     fn run(body: serde_json::Value) -> Result<serde_json::Value, Error> {
         let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
-        let caps = Capabilities {
-            scopes: vec!["openid".into(), "email".into()],
-            refresh: true,
-        };
-        register(&body.to_string(), "abc123", &policy, &caps, 1000)
-            .map(|c| serde_json::to_value(c).unwrap())
+        let caps = Capabilities { scopes: vec!["openid".into(), "email".into()], refresh: true };
+        register(&body.to_string(), "abc123", &policy, &caps, 1000).map(|c| serde_json::to_value(c).unwrap())
     }
 
     fn code_of(result: Result<serde_json::Value, Error>) -> ErrorCode {
@@ -202,22 +181,10 @@ mod tests {
         let cases = [
             (json!({}), InvalidRedirectUri),
             (json!({"redirect_uris": []}), InvalidRedirectUri),
-            (
-                json!({"redirect_uris": ["https://evil.example/cb"]}),
-                InvalidRedirectUri,
-            ),
-            (
-                json!({"redirect_uris": ["http://localhost:1/cb", "https://evil.example/cb"]}),
-                InvalidRedirectUri,
-            ),
-            (
-                json!({"redirect_uris": vec!["http://localhost:1/cb"; 17]}),
-                InvalidRedirectUri,
-            ),
-            (
-                json!({"redirect_uris": "http://localhost:1/cb"}),
-                InvalidClientMetadata,
-            ),
+            (json!({"redirect_uris": ["https://evil.example/cb"]}), InvalidRedirectUri),
+            (json!({"redirect_uris": ["http://localhost:1/cb", "https://evil.example/cb"]}), InvalidRedirectUri),
+            (json!({"redirect_uris": vec!["http://localhost:1/cb"; 17]}), InvalidRedirectUri),
+            (json!({"redirect_uris": "http://localhost:1/cb"}), InvalidClientMetadata),
             (json!({"redirect_uris": [1]}), InvalidClientMetadata),
             (
                 json!({"redirect_uris": ["http://localhost:1/cb"], "grant_types": ["client_credentials"]}),
@@ -227,28 +194,19 @@ mod tests {
                 json!({"redirect_uris": ["http://localhost:1/cb"], "grant_types": ["refresh_token"]}),
                 InvalidClientMetadata,
             ),
-            (
-                json!({"redirect_uris": ["http://localhost:1/cb"], "response_types": ["token"]}),
-                InvalidClientMetadata,
-            ),
+            (json!({"redirect_uris": ["http://localhost:1/cb"], "response_types": ["token"]}), InvalidClientMetadata),
             (
                 json!({"redirect_uris": ["http://localhost:1/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
                 InvalidClientMetadata,
             ),
-            (
-                json!({"redirect_uris": ["http://localhost:1/cb"], "client_name": 5}),
-                InvalidClientMetadata,
-            ),
+            (json!({"redirect_uris": ["http://localhost:1/cb"], "client_name": 5}), InvalidClientMetadata),
             (json!([1, 2]), InvalidClientMetadata),
         ];
         for (body, expected) in cases {
             assert_eq!(code_of(run(body.clone())), expected, "{body}");
         }
         let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
-        let caps = Capabilities {
-            scopes: vec![],
-            refresh: false,
-        };
+        let caps = Capabilities { scopes: vec![], refresh: false };
         assert!(register("not json", "c", &policy, &caps, 0).is_err());
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::error::Error;
 use crate::metadata::{
-    AUTHORIZATION_SERVER_PATH, AUTHORIZE_PATH, CALLBACK_PATH, OPENID_CONFIGURATION_PATH,
-    PROTECTED_RESOURCE_PATH, REGISTER_PATH, TOKEN_PATH,
+    AUTHORIZATION_SERVER_PATH, AUTHORIZE_PATH, CALLBACK_PATH, OPENID_CONFIGURATION_PATH, PROTECTED_RESOURCE_PATH,
+    REGISTER_PATH, TOKEN_PATH,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum Route {
     ConsentDecision,
     Callback,
     Token,
-    /// The protected MCP endpoint.
+    /// The protected MCP endpoint (and any further proxied paths).
     Mcp,
     /// A CORS preflight for an endpoint browser-based clients call.
     Preflight {
@@ -31,10 +31,7 @@ pub enum Route {
 impl Route {
     /// Whether answers carry CORS headers (browser-based clients call these directly).
     pub fn cors(self) -> bool {
-        !matches!(
-            self,
-            Self::Authorize | Self::ConsentDecision | Self::Callback
-        )
+        !matches!(self, Self::Authorize | Self::ConsentDecision | Self::Callback)
     }
 
     /// A short stable name for logs.
@@ -57,30 +54,26 @@ const READ: &str = "GET, HEAD, OPTIONS";
 const SUBMIT: &str = "POST, OPTIONS";
 const MCP: &str = "GET, POST, DELETE, OPTIONS";
 
-pub fn route(method: &str, path: &str, mcp_path: &str) -> Result<Route, Error> {
+/// `proxied_paths` are the MCP path and any further paths passed to the origin.
+pub fn route(method: &str, path: &str, mcp_path: &str, proxied_paths: &[String]) -> Result<Route, Error> {
     let protected_resource = path == PROTECTED_RESOURCE_PATH
-        || path
-            .strip_prefix(PROTECTED_RESOURCE_PATH)
-            .is_some_and(|rest| rest == mcp_path);
+        || path.strip_prefix(PROTECTED_RESOURCE_PATH).is_some_and(|rest| rest == mcp_path);
     let (endpoint, allow) = match path {
         _ if protected_resource => (Route::ProtectedResourceMetadata, READ),
-        AUTHORIZATION_SERVER_PATH | OPENID_CONFIGURATION_PATH => {
-            (Route::AuthorizationServerMetadata, READ)
-        }
+        AUTHORIZATION_SERVER_PATH | OPENID_CONFIGURATION_PATH => (Route::AuthorizationServerMetadata, READ),
         REGISTER_PATH => (Route::Register, SUBMIT),
         TOKEN_PATH => (Route::Token, SUBMIT),
         AUTHORIZE_PATH => (Route::Authorize, "GET, POST"),
         CALLBACK_PATH => (Route::Callback, "GET"),
-        _ if path == mcp_path => (Route::Mcp, MCP),
+        _ if path == mcp_path || proxied_paths.iter().any(|p| p == path) => (Route::Mcp, MCP),
         _ => return Err(Error::NotFound),
     };
     match (endpoint, method) {
         (Route::Authorize | Route::Callback, "OPTIONS") => Err(Error::MethodNotAllowed { allow }),
         (_, "OPTIONS") => Ok(Route::Preflight { allow }),
-        (
-            Route::ProtectedResourceMetadata | Route::AuthorizationServerMetadata | Route::Callback,
-            "GET" | "HEAD",
-        ) => Ok(endpoint),
+        (Route::ProtectedResourceMetadata | Route::AuthorizationServerMetadata | Route::Callback, "GET" | "HEAD") => {
+            Ok(endpoint)
+        }
         (Route::Authorize, "GET") => Ok(Route::Authorize),
         (Route::Authorize, "POST") => Ok(Route::ConsentDecision),
         (Route::Register | Route::Token, "POST") => Ok(endpoint),
@@ -97,51 +90,29 @@ mod tests {
 
     #[test]
     fn routes() {
-        let r = |m, p| route(m, p, "/mcp");
-        assert_eq!(
-            r("GET", "/.well-known/oauth-protected-resource"),
-            Ok(Route::ProtectedResourceMetadata)
-        );
-        assert_eq!(
-            r("GET", "/.well-known/oauth-protected-resource/mcp"),
-            Ok(Route::ProtectedResourceMetadata)
-        );
-        assert_eq!(
-            r("GET", "/.well-known/oauth-protected-resource/other"),
-            Err(Error::NotFound)
-        );
-        assert_eq!(
-            r("GET", "/.well-known/oauth-authorization-server"),
-            Ok(Route::AuthorizationServerMetadata)
-        );
-        assert_eq!(
-            r("GET", "/.well-known/openid-configuration"),
-            Ok(Route::AuthorizationServerMetadata)
-        );
+        let extra = ["/sse".to_owned()];
+        let r = |m, p| route(m, p, "/mcp", &extra);
+        assert_eq!(r("GET", "/.well-known/oauth-protected-resource"), Ok(Route::ProtectedResourceMetadata));
+        assert_eq!(r("GET", "/.well-known/oauth-protected-resource/mcp"), Ok(Route::ProtectedResourceMetadata));
+        assert_eq!(r("GET", "/.well-known/oauth-protected-resource/other"), Err(Error::NotFound));
+        assert_eq!(r("GET", "/.well-known/oauth-authorization-server"), Ok(Route::AuthorizationServerMetadata));
+        assert_eq!(r("GET", "/.well-known/openid-configuration"), Ok(Route::AuthorizationServerMetadata));
         assert_eq!(r("POST", "/register"), Ok(Route::Register));
-        assert_eq!(
-            r("GET", "/register"),
-            Err(Error::MethodNotAllowed { allow: SUBMIT })
-        );
+        assert_eq!(r("GET", "/register"), Err(Error::MethodNotAllowed { allow: SUBMIT }));
         assert_eq!(r("GET", "/authorize"), Ok(Route::Authorize));
         assert_eq!(r("POST", "/authorize"), Ok(Route::ConsentDecision));
         assert_eq!(r("GET", "/callback"), Ok(Route::Callback));
         assert_eq!(r("POST", "/token"), Ok(Route::Token));
-        assert_eq!(
-            r("PUT", "/token"),
-            Err(Error::MethodNotAllowed { allow: SUBMIT })
-        );
+        assert_eq!(r("PUT", "/token"), Err(Error::MethodNotAllowed { allow: SUBMIT }));
         for method in ["GET", "POST", "DELETE", "PUT"] {
             assert_eq!(r(method, "/mcp"), Ok(Route::Mcp));
         }
         assert_eq!(r("OPTIONS", "/mcp"), Ok(Route::Preflight { allow: MCP }));
-        assert_eq!(
-            r("OPTIONS", "/token"),
-            Ok(Route::Preflight { allow: SUBMIT })
-        );
+        assert_eq!(r("OPTIONS", "/token"), Ok(Route::Preflight { allow: SUBMIT }));
         assert!(r("OPTIONS", "/authorize").is_err());
         assert_eq!(r("GET", "/mcp/"), Err(Error::NotFound));
         assert_eq!(r("GET", "/"), Err(Error::NotFound));
+        assert_eq!(r("GET", "/sse"), Ok(Route::Mcp));
         assert!(!Route::Authorize.cors() && Route::Token.cors());
     }
 }

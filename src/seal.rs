@@ -104,9 +104,7 @@ impl SealingKeys {
                     .decode(encoded.trim_end_matches('='))
                     .or_else(|_| STANDARD.decode(encoded))
                     .map_err(|_| "must be base64")?;
-                let key: [u8; 32] = bytes
-                    .try_into()
-                    .map_err(|_| "must hold 32-byte keys (openssl rand -base64 32)")?;
+                let key: [u8; 32] = bytes.try_into().map_err(|_| "must hold 32-byte keys (openssl rand -base64 32)")?;
                 Ok(Self::key(&key))
             })
             .collect::<Result<Vec<_>, &'static str>>()?;
@@ -120,10 +118,7 @@ impl SealingKeys {
         let digest = Sha256::digest(bytes);
         let mut id = [0; KEY_ID_LEN];
         id.copy_from_slice(&digest[..KEY_ID_LEN]);
-        SealingKey {
-            id,
-            cipher: XChaCha20Poly1305::new(bytes.into()),
-        }
+        SealingKey { id, cipher: XChaCha20Poly1305::new(bytes.into()) }
     }
 
     fn aad(purpose: Purpose, key_id: &[u8]) -> Vec<u8> {
@@ -140,23 +135,11 @@ impl SealingKeys {
         let key = &self.0[0];
         let mut nonce = [0u8; NONCE_LEN];
         entropy.fill(&mut nonce);
-        let plaintext = serde_json::to_vec(&Envelope {
-            exp: expires_at,
-            value,
-        })
-        .unwrap_or_default();
+        let plaintext = serde_json::to_vec(&Envelope { exp: expires_at, value }).unwrap_or_default();
         let aad = Self::aad(purpose, &key.id);
         // Encryption only fails for inputs beyond XChaCha's 256 GiB limit.
-        let ciphertext = key
-            .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &plaintext,
-                    aad: &aad,
-                },
-            )
-            .unwrap_or_default();
+        let ciphertext =
+            key.cipher.encrypt(XNonce::from_slice(&nonce), Payload { msg: &plaintext, aad: &aad }).unwrap_or_default();
         let mut out = Vec::with_capacity(HEADER_LEN + ciphertext.len());
         out.push(VERSION);
         out.extend_from_slice(&key.id);
@@ -165,41 +148,23 @@ impl SealingKeys {
         URL_SAFE_NO_PAD.encode(out)
     }
 
-    pub fn open<T: DeserializeOwned>(
-        &self,
-        purpose: Purpose,
-        sealed: &str,
-        now: u64,
-    ) -> Result<T, OpenError> {
+    pub fn open<T: DeserializeOwned>(&self, purpose: Purpose, sealed: &str, now: u64) -> Result<T, OpenError> {
         if sealed.len() > MAX_SEALED_LEN {
             return Err(OpenError::Malformed);
         }
-        let bytes = URL_SAFE_NO_PAD
-            .decode(sealed)
-            .map_err(|_| OpenError::Malformed)?;
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| OpenError::Malformed)?;
         if bytes.len() < HEADER_LEN + TAG_LEN || bytes[0] != VERSION {
             return Err(OpenError::Malformed);
         }
         let (key_id, rest) = bytes[1..].split_at(KEY_ID_LEN);
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let key = self
-            .0
-            .iter()
-            .find(|k| k.id == key_id)
-            .ok_or(OpenError::UnknownKey)?;
+        let key = self.0.iter().find(|k| k.id == key_id).ok_or(OpenError::UnknownKey)?;
         let aad = Self::aad(purpose, key_id);
         let plaintext = key
             .cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: &aad,
-                },
-            )
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
             .map_err(|_| OpenError::Forged)?;
-        let envelope: Envelope<T> =
-            serde_json::from_slice(&plaintext).map_err(|_| OpenError::Malformed)?;
+        let envelope: Envelope<T> = serde_json::from_slice(&plaintext).map_err(|_| OpenError::Malformed)?;
         if envelope.exp <= now {
             return Err(OpenError::Expired);
         }
@@ -231,36 +196,22 @@ pub mod tests {
     pub const KEY_B: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
 
     fn seal_a(purpose: Purpose, exp: u64) -> String {
-        SealingKeys::parse(KEY_A).unwrap().seal(
-            purpose,
-            &"payload",
-            exp,
-            &mut CountingEntropy::default(),
-        )
+        SealingKeys::parse(KEY_A).unwrap().seal(purpose, &"payload", exp, &mut CountingEntropy::default())
     }
 
     #[test]
     fn round_trips_until_expiry() {
         let keys = SealingKeys::parse(KEY_A).unwrap();
         let sealed = seal_a(Purpose::Code, 100);
-        assert_eq!(
-            keys.open::<String>(Purpose::Code, &sealed, 99),
-            Ok("payload".into())
-        );
-        assert_eq!(
-            keys.open::<String>(Purpose::Code, &sealed, 100),
-            Err(OpenError::Expired)
-        );
+        assert_eq!(keys.open::<String>(Purpose::Code, &sealed, 99), Ok("payload".into()));
+        assert_eq!(keys.open::<String>(Purpose::Code, &sealed, 100), Err(OpenError::Expired));
     }
 
     #[test]
     fn purpose_is_bound() {
         let keys = SealingKeys::parse(KEY_A).unwrap();
         let sealed = seal_a(Purpose::State, 100);
-        assert_eq!(
-            keys.open::<String>(Purpose::Code, &sealed, 0),
-            Err(OpenError::Forged)
-        );
+        assert_eq!(keys.open::<String>(Purpose::Code, &sealed, 0), Err(OpenError::Forged));
     }
 
     #[test]
@@ -279,56 +230,30 @@ pub mod tests {
     fn truncation_and_garbage_are_malformed() {
         let keys = SealingKeys::parse(KEY_A).unwrap();
         let sealed = seal_a(Purpose::Code, 100);
-        assert!(keys
-            .open::<String>(Purpose::Code, &sealed[..sealed.len() - 1], 0)
-            .is_err());
-        assert_eq!(
-            keys.open::<String>(Purpose::Code, &sealed[..20], 0),
-            Err(OpenError::Malformed)
-        );
-        assert_eq!(
-            keys.open::<String>(Purpose::Code, "not base64!", 0),
-            Err(OpenError::Malformed)
-        );
-        assert_eq!(
-            keys.open::<String>(Purpose::Code, "", 0),
-            Err(OpenError::Malformed)
-        );
-        assert_eq!(
-            keys.open::<String>(Purpose::Code, &"A".repeat(9000), 0),
-            Err(OpenError::Malformed)
-        );
+        assert!(keys.open::<String>(Purpose::Code, &sealed[..sealed.len() - 1], 0).is_err());
+        assert_eq!(keys.open::<String>(Purpose::Code, &sealed[..20], 0), Err(OpenError::Malformed));
+        assert_eq!(keys.open::<String>(Purpose::Code, "not base64!", 0), Err(OpenError::Malformed));
+        assert_eq!(keys.open::<String>(Purpose::Code, "", 0), Err(OpenError::Malformed));
+        assert_eq!(keys.open::<String>(Purpose::Code, &"A".repeat(9000), 0), Err(OpenError::Malformed));
     }
 
     #[test]
     fn rotation_new_key_seals_old_key_still_opens() {
         let old = seal_a(Purpose::Code, 100);
         let rotated = SealingKeys::parse(&format!("{KEY_B},{KEY_A}")).unwrap();
-        assert_eq!(
-            rotated.open::<String>(Purpose::Code, &old, 0),
-            Ok("payload".into())
-        );
+        assert_eq!(rotated.open::<String>(Purpose::Code, &old, 0), Ok("payload".into()));
         let new = rotated.seal(Purpose::Code, &"n", 100, &mut CountingEntropy::default());
         let only_a = SealingKeys::parse(KEY_A).unwrap();
-        assert_eq!(
-            only_a.open::<String>(Purpose::Code, &new, 0),
-            Err(OpenError::UnknownKey)
-        );
+        assert_eq!(only_a.open::<String>(Purpose::Code, &new, 0), Err(OpenError::UnknownKey));
         let only_b = SealingKeys::parse(KEY_B).unwrap();
-        assert_eq!(
-            only_b.open::<String>(Purpose::Code, &old, 0),
-            Err(OpenError::UnknownKey)
-        );
+        assert_eq!(only_b.open::<String>(Purpose::Code, &old, 0), Err(OpenError::UnknownKey));
     }
 
     #[test]
     fn nonces_differ_and_keys_are_validated() {
         let keys = SealingKeys::parse(KEY_A).unwrap();
         let mut entropy = CountingEntropy::default();
-        assert_ne!(
-            keys.seal(Purpose::Code, &1, 9, &mut entropy),
-            keys.seal(Purpose::Code, &1, 9, &mut entropy)
-        );
+        assert_ne!(keys.seal(Purpose::Code, &1, 9, &mut entropy), keys.seal(Purpose::Code, &1, 9, &mut entropy));
         assert!(SealingKeys::parse("").is_err());
         assert!(SealingKeys::parse("c2hvcnQ=").is_err());
         assert!(SealingKeys::parse("***").is_err());

@@ -26,10 +26,7 @@ pub struct UpstreamTokenRequest {
 
 impl std::fmt::Debug for UpstreamTokenRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamTokenRequest")
-            .field("url", &self.url)
-            .field("body", &"[redacted]")
-            .finish()
+        f.debug_struct("UpstreamTokenRequest").field("url", &self.url).field("body", &"[redacted]").finish()
     }
 }
 
@@ -57,29 +54,20 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| {
-        url::form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
+    let unescape =
+        |s: &str| url::form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
     Some((unescape(id)?, unescape(secret)?))
 }
 
 /// Checks client authentication against the one Access client.
-fn authenticate(
-    config: &Config,
-    authorization: Option<&str>,
-    params: &Params,
-) -> Result<(), Error> {
+fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -> Result<(), Error> {
     let basic = match authorization {
         Some(header) => Some(basic_credentials(header).ok_or(Error::InvalidClientBasic)?),
         None => None,
     };
     let posted_secret = params.get("client_secret");
     let (auth, client_id, secret) = match (&basic, posted_secret) {
-        (Some(_), Some(_)) => {
-            return Err(invalid_request("use only one client authentication method"))
-        }
+        (Some(_), Some(_)) => return Err(invalid_request("use only one client authentication method")),
         (Some((id, secret)), None) => (ClientAuth::Basic, Some(id.as_str()), Some(secret.as_str())),
         (None, Some(secret)) => (ClientAuth::Post, params.get("client_id"), Some(secret)),
         (None, None) => (ClientAuth::None, params.get("client_id"), None),
@@ -91,13 +79,8 @@ fn authenticate(
             Error::oauth(ErrorCode::InvalidClient, "client authentication failed")
         }
     };
-    if params
-        .get("client_id")
-        .is_some_and(|posted| Some(posted) != client_id)
-    {
-        return Err(invalid_request(
-            "client_id differs from the authenticated client",
-        ));
+    if params.get("client_id").is_some_and(|posted| Some(posted) != client_id) {
+        return Err(invalid_request("client_id differs from the authenticated client"));
     }
     if client_id != Some(config.access.client_id.as_str()) {
         return Err(failed());
@@ -126,10 +109,7 @@ pub fn prepare(
     let params = Params::parse(body)?;
     authenticate(config, authorization, &params)?;
     if params.get("resource").is_some_and(|r| r != site.resource()) {
-        return Err(Error::oauth(
-            ErrorCode::InvalidTarget,
-            "resource is not this MCP server",
-        ));
+        return Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server"));
     }
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     match params.require("grant_type", "grant_type is missing")? {
@@ -140,9 +120,7 @@ pub fn prepare(
                 .open(Purpose::Code, sealed, now)
                 .map_err(|_| invalid_grant("the code is invalid or expired"))?;
             if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
-                return Err(invalid_grant(
-                    "redirect_uri does not match the authorization request",
-                ));
+                return Err(invalid_grant("redirect_uri does not match the authorization request"));
             }
             if let (Some(requested), Some(granted)) = (params.get("resource"), &grant.resource) {
                 if requested != granted {
@@ -152,15 +130,10 @@ pub fn prepare(
                     ));
                 }
             }
-            let verifier = params.require(
-                "code_verifier",
-                "code_verifier is missing (PKCE is required)",
-            )?;
+            let verifier = params.require("code_verifier", "code_verifier is missing (PKCE is required)")?;
             // RFC 7636 §4.1: 43 to 128 unreserved characters.
             if !(43..=128).contains(&verifier.len())
-                || !verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+                || !verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
             {
                 return Err(invalid_grant("code_verifier is malformed"));
             }
@@ -171,27 +144,18 @@ pub fn prepare(
         }
         "refresh_token" if caps.refresh => {
             let refresh_token = params.require("refresh_token", "refresh_token is missing")?;
-            form.append_pair("grant_type", "refresh_token")
-                .append_pair("refresh_token", refresh_token);
+            form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh_token);
             if let Some(scope) = params.get("scope") {
                 form.append_pair("scope", &crate::authorize::granted_scope(Some(scope), caps));
             }
         }
-        _ => {
-            return Err(Error::oauth(
-                ErrorCode::UnsupportedGrantType,
-                "grant_type is not supported",
-            ))
-        }
+        _ => return Err(Error::oauth(ErrorCode::UnsupportedGrantType, "grant_type is not supported")),
     }
     form.append_pair("client_id", &config.access.client_id);
     if let Some(secret) = &config.access.client_secret {
         form.append_pair("client_secret", secret.expose());
     }
-    Ok(UpstreamTokenRequest {
-        url: upstream.token_endpoint.clone(),
-        body: form.finish(),
-    })
+    Ok(UpstreamTokenRequest { url: upstream.token_endpoint.clone(), body: form.finish() })
 }
 
 /// The normalised successful answer (RFC 6749 §5.1). Access's `id_token` is not
@@ -210,9 +174,7 @@ pub struct TokenResponse {
 
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("expires_in", &self.expires_in)
-            .finish_non_exhaustive()
+        f.debug_struct("TokenResponse").field("expires_in", &self.expires_in).finish_non_exhaustive()
     }
 }
 
@@ -234,10 +196,7 @@ struct UpstreamTokenBody {
 }
 
 fn unavailable(reason: &'static str) -> Error {
-    Error::Upstream {
-        failure: UpstreamFailure::Unavailable,
-        reason,
-    }
+    Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
 }
 
 /// Turns Access's answer into the client's: a normalised token response, or an
@@ -247,44 +206,41 @@ pub fn finish(status: u16, content_type: Option<&str>, body: &str) -> Result<Tok
         return Err(unavailable("Access token endpoint answered 5xx"));
     }
     if !is_media_type(content_type, "application/json") {
-        return Err(unavailable(
-            "Access token endpoint answered with something other than JSON",
-        ));
+        return Err(unavailable("Access token endpoint answered with something other than JSON"));
     }
-    let parsed: UpstreamTokenBody = serde_json::from_str(body)
-        .map_err(|_| unavailable("Access token endpoint answered malformed JSON"))?;
+    let parsed: UpstreamTokenBody =
+        serde_json::from_str(body).map_err(|_| unavailable("Access token endpoint answered malformed JSON"))?;
     if status != 200 {
-        return Err(
-            match parsed.error.as_deref().and_then(ErrorCode::from_upstream) {
-                Some(ErrorCode::InvalidGrant) => {
-                    invalid_grant("the code or refresh token was rejected by Cloudflare Access")
-                }
-                Some(ErrorCode::InvalidScope) => Error::oauth(
-                    ErrorCode::InvalidScope,
-                    "Cloudflare Access rejected the scope",
-                ),
-                Some(ErrorCode::InvalidRequest) => {
-                    invalid_grant("Cloudflare Access rejected the request")
-                }
-                // The gateway's own credentials were refused: an operator problem.
-                Some(ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient) => unavailable(
-                    "Access refused the gateway's client credentials (check ACCESS_CLIENT_SECRET)",
-                ),
-                _ => unavailable("Access token endpoint answered an unexpected error"),
-            },
-        );
+        return Err(match parsed.error.as_deref().and_then(ErrorCode::from_upstream) {
+            Some(ErrorCode::InvalidGrant) => {
+                invalid_grant("the code or refresh token was rejected by Cloudflare Access")
+            }
+            Some(ErrorCode::InvalidScope) => {
+                Error::oauth(ErrorCode::InvalidScope, "Cloudflare Access rejected the scope")
+            }
+            Some(ErrorCode::InvalidRequest) => invalid_grant("Cloudflare Access rejected the request"),
+            // The gateway's own credentials were refused: an operator problem.
+            Some(ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient) => {
+                unavailable("Access refused the gateway's client credentials (check ACCESS_CLIENT_SECRET)")
+            }
+            _ => unavailable("Access token endpoint answered an unexpected error"),
+        });
     }
-    let access_token = parsed
-        .access_token
-        .filter(|t| !t.is_empty())
-        .ok_or(unavailable("Access sent no access_token"))?;
+    let access_token =
+        parsed.access_token.filter(|t| !t.is_empty()).ok_or(unavailable("Access sent no access_token"))?;
+    // The edge can only validate JWT access tokens; an opaque one would fail every
+    // MCP request and send the client round a login loop, so say so here.
+    if access_token.split('.').count() != 3 {
+        return Err(Error::Config {
+            setting: "the Access app",
+            problem: "issues opaque access tokens, which this gateway cannot validate (JWT access tokens are required)",
+        });
+    }
     let expires_in = match parsed.expires_in {
         Some(Seconds::Number(n)) => Some(n),
-        Some(Seconds::Text(text)) => Some(
-            text.trim()
-                .parse()
-                .map_err(|_| unavailable("Access sent a malformed expires_in"))?,
-        ),
+        Some(Seconds::Text(text)) => {
+            Some(text.trim().parse().map_err(|_| unavailable("Access sent a malformed expires_in"))?)
+        }
         None => None,
     };
     Ok(TokenResponse {
@@ -314,12 +270,7 @@ mod tests {
             redirect_uri: REDIRECT.into(),
             resource: resource.map(Into::into),
         };
-        config.sealing_keys.seal(
-            Purpose::Code,
-            &grant,
-            NOW + 60,
-            &mut CountingEntropy::default(),
-        )
+        config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut CountingEntropy::default())
     }
 
     fn form(pairs: &[(&str, &str)]) -> String {
@@ -330,22 +281,9 @@ mod tests {
         s.finish()
     }
 
-    fn run(
-        config: &Config,
-        authorization: Option<&str>,
-        body: &str,
-    ) -> Result<UpstreamTokenRequest, Error> {
+    fn run(config: &Config, authorization: Option<&str>, body: &str) -> Result<UpstreamTokenRequest, Error> {
         let caps = Capabilities::new(config, &upstream());
-        prepare(
-            config,
-            &site(),
-            &caps,
-            &upstream(),
-            Some(FORM),
-            authorization,
-            body,
-            NOW,
-        )
+        prepare(config, &site(), &caps, &upstream(), Some(FORM), authorization, body, NOW)
     }
 
     fn code_request(config: &Config, extra: &[(&str, &str)]) -> String {
@@ -366,12 +304,7 @@ mod tests {
     #[test]
     fn public_client_code_exchange_gets_the_secret_added_and_redirect_rewritten() {
         let config = test_config();
-        let sent = run(
-            &config,
-            None,
-            &code_request(&config, &[("resource", "https://mcp.example.com/mcp")]),
-        )
-        .unwrap();
+        let sent = run(&config, None, &code_request(&config, &[("resource", "https://mcp.example.com/mcp")])).unwrap();
         assert_eq!(sent.url, format!("{ISSUER}/token"));
         assert_eq!(
             sent.body,
@@ -391,55 +324,19 @@ mod tests {
     fn confidential_clients_basic_and_post() {
         let config = test_config();
         let basic = format!("Basic {}", STANDARD.encode("abc123:s3cret"));
-        assert!(run(
-            &config,
-            Some(&basic),
-            &code_request(&config, &[("client_id", "")])
-        )
-        .is_ok());
-        assert!(run(
-            &config,
-            None,
-            &code_request(&config, &[("client_secret", "s3cret")])
-        )
-        .is_ok());
+        assert!(run(&config, Some(&basic), &code_request(&config, &[("client_id", "")])).is_ok());
+        assert!(run(&config, None, &code_request(&config, &[("client_secret", "s3cret")])).is_ok());
         let wrong = format!("Basic {}", STANDARD.encode("abc123:nope"));
         assert_eq!(
-            run(
-                &config,
-                Some(&wrong),
-                &code_request(&config, &[("client_id", "")])
-            ),
+            run(&config, Some(&wrong), &code_request(&config, &[("client_id", "")])),
             Err(Error::InvalidClientBasic)
         );
-        assert_eq!(
-            run(&config, Some("Basic !!!"), &code_request(&config, &[])),
-            Err(Error::InvalidClientBasic)
-        );
-        let post_wrong = run(
-            &config,
-            None,
-            &code_request(&config, &[("client_secret", "nope")]),
-        );
-        assert!(matches!(
-            post_wrong,
-            Err(Error::OAuth {
-                code: ErrorCode::InvalidClient,
-                ..
-            })
-        ));
-        let both = run(
-            &config,
-            Some(&basic),
-            &code_request(&config, &[("client_secret", "s3cret"), ("client_id", "")]),
-        );
-        assert!(matches!(
-            both,
-            Err(Error::OAuth {
-                code: ErrorCode::InvalidRequest,
-                ..
-            })
-        ));
+        assert_eq!(run(&config, Some("Basic !!!"), &code_request(&config, &[])), Err(Error::InvalidClientBasic));
+        let post_wrong = run(&config, None, &code_request(&config, &[("client_secret", "nope")]));
+        assert!(matches!(post_wrong, Err(Error::OAuth { code: ErrorCode::InvalidClient, .. })));
+        let both =
+            run(&config, Some(&basic), &code_request(&config, &[("client_secret", "s3cret"), ("client_id", "")]));
+        assert!(matches!(both, Err(Error::OAuth { code: ErrorCode::InvalidRequest, .. })));
     }
 
     #[test]
@@ -449,12 +346,7 @@ mod tests {
         let config = config_from(&v).unwrap();
         let sent = run(&config, None, &code_request(&config, &[])).unwrap();
         assert!(!sent.body.contains("client_secret"));
-        assert!(run(
-            &config,
-            None,
-            &code_request(&config, &[("client_secret", "anything")])
-        )
-        .is_err());
+        assert!(run(&config, None, &code_request(&config, &[("client_secret", "anything")])).is_err());
     }
 
     #[test]
@@ -466,57 +358,22 @@ mod tests {
             config_from(&v).unwrap()
         };
         let foreign_code = sealed_code(&other_key, None);
-        let state_as_code = config.sealing_keys.seal(
-            Purpose::State,
-            &"x",
-            NOW + 60,
-            &mut CountingEntropy::default(),
-        );
+        let state_as_code = config.sealing_keys.seal(Purpose::State, &"x", NOW + 60, &mut CountingEntropy::default());
         use ErrorCode::*;
         let cases: Vec<(String, ErrorCode)> = vec![
-            (
-                code_request(
-                    &config,
-                    &[("redirect_uri", "http://localhost:4568/callback")],
-                ),
-                InvalidGrant,
-            ),
+            (code_request(&config, &[("redirect_uri", "http://localhost:4568/callback")]), InvalidGrant),
             (code_request(&config, &[("redirect_uri", "")]), InvalidGrant),
-            (
-                code_request(&config, &[("resource", "https://other.example/mcp")]),
-                InvalidTarget,
-            ),
-            (
-                code_request(&config, &[("code_verifier", "")]),
-                InvalidRequest,
-            ),
-            (
-                code_request(&config, &[("code_verifier", "short")]),
-                InvalidGrant,
-            ),
+            (code_request(&config, &[("resource", "https://other.example/mcp")]), InvalidTarget),
+            (code_request(&config, &[("code_verifier", "")]), InvalidRequest),
+            (code_request(&config, &[("code_verifier", "short")]), InvalidGrant),
             (code_request(&config, &[("code", "garbage")]), InvalidGrant),
-            (
-                code_request(&config, &[("code", &foreign_code)]),
-                InvalidGrant,
-            ),
-            (
-                code_request(&config, &[("code", &state_as_code)]),
-                InvalidGrant,
-            ),
+            (code_request(&config, &[("code", &foreign_code)]), InvalidGrant),
+            (code_request(&config, &[("code", &state_as_code)]), InvalidGrant),
             (code_request(&config, &[("code", "")]), InvalidRequest),
-            (
-                code_request(&config, &[("client_id", "other")]),
-                InvalidClient,
-            ),
-            (
-                code_request(&config, &[("grant_type", "password")]),
-                UnsupportedGrantType,
-            ),
+            (code_request(&config, &[("client_id", "other")]), InvalidClient),
+            (code_request(&config, &[("grant_type", "password")]), UnsupportedGrantType),
             (code_request(&config, &[("grant_type", "")]), InvalidRequest),
-            (
-                format!("{}&code=again", code_request(&config, &[])),
-                InvalidRequest,
-            ),
+            (format!("{}&code=again", code_request(&config, &[])), InvalidRequest),
         ];
         for (body, expected) in cases {
             match run(&config, None, &body) {
@@ -525,35 +382,12 @@ mod tests {
             }
         }
         let caps = Capabilities::new(&config, &upstream());
-        let json = prepare(
-            &config,
-            &site(),
-            &caps,
-            &upstream(),
-            Some("application/json"),
-            None,
-            "{}",
-            NOW,
-        );
+        let json = prepare(&config, &site(), &caps, &upstream(), Some("application/json"), None, "{}", NOW);
         assert!(matches!(json, Err(Error::UnsupportedMediaType { .. })));
         // An expired code.
-        let late = prepare(
-            &config,
-            &site(),
-            &caps,
-            &upstream(),
-            Some(FORM),
-            None,
-            &code_request(&config, &[]),
-            NOW + 61,
-        );
-        assert!(matches!(
-            late,
-            Err(Error::OAuth {
-                code: InvalidGrant,
-                ..
-            })
-        ));
+        let late =
+            prepare(&config, &site(), &caps, &upstream(), Some(FORM), None, &code_request(&config, &[]), NOW + 61);
+        assert!(matches!(late, Err(Error::OAuth { code: InvalidGrant, .. })));
     }
 
     #[test]
@@ -576,27 +410,9 @@ mod tests {
                 ("client_secret", "s3cret")
             ])
         );
-        let no_refresh = Capabilities {
-            scopes: config.scopes.clone(),
-            refresh: false,
-        };
-        let refused = prepare(
-            &config,
-            &site(),
-            &no_refresh,
-            &upstream(),
-            Some(FORM),
-            None,
-            &body,
-            NOW,
-        );
-        assert!(matches!(
-            refused,
-            Err(Error::OAuth {
-                code: ErrorCode::UnsupportedGrantType,
-                ..
-            })
-        ));
+        let no_refresh = Capabilities { scopes: config.scopes.clone(), refresh: false };
+        let refused = prepare(&config, &site(), &no_refresh, &upstream(), Some(FORM), None, &body, NOW);
+        assert!(matches!(refused, Err(Error::OAuth { code: ErrorCode::UnsupportedGrantType, .. })));
     }
 
     #[test]
@@ -607,6 +423,8 @@ mod tests {
             serde_json::json!({"access_token":"a.b.c","token_type":"Bearer","expires_in":300,"refresh_token":"r"})
         );
         assert!(!format!("{ok:?}").contains("a.b.c"));
+        let opaque = finish(200, Some("application/json"), r#"{"access_token":"opaque123","token_type":"bearer"}"#);
+        assert!(matches!(opaque, Err(Error::Config { .. })));
         let cases = [
             (400, "application/json", r#"{"error":"invalid_grant"}"#),
             (400, "application/json", r#"{"error":"invalid_client"}"#),
@@ -615,11 +433,7 @@ mod tests {
             (400, "text/html", "<html>Forbidden</html>"),
             (200, "application/json", "{not json"),
             (200, "application/json", r#"{"token_type":"bearer"}"#),
-            (
-                200,
-                "application/json",
-                r#"{"access_token":"a","expires_in":"soon"}"#,
-            ),
+            (200, "application/json", r#"{"access_token":"a.b.c","expires_in":"soon"}"#),
         ];
         let expected = [true, false, false, false, false, false, false, false];
         for ((status, ct, body), client_fault) in cases.iter().zip(expected) {

@@ -31,16 +31,13 @@ struct Document {
 }
 
 fn unusable(reason: &'static str) -> Error {
-    Error::Upstream {
-        failure: UpstreamFailure::Unavailable,
-        reason,
-    }
+    Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
 }
 
 impl UpstreamMetadata {
     pub fn parse(body: &str, app: &AccessApp) -> Result<Self, Error> {
-        let doc: Document = serde_json::from_str(body)
-            .map_err(|_| unusable("Access discovery is not the expected JSON"))?;
+        let doc: Document =
+            serde_json::from_str(body).map_err(|_| unusable("Access discovery is not the expected JSON"))?;
         // OpenID Connect Discovery §4.3: the issuer must be exactly the configured one.
         if doc.issuer != app.issuer {
             return Err(Error::Config {
@@ -48,21 +45,13 @@ impl UpstreamMetadata {
                 problem: "does not match the issuer Access publishes",
             });
         }
-        let https_or_same_origin =
-            |url: &str| url.starts_with("https://") || url.starts_with(&app.issuer);
-        for endpoint in [
-            &doc.authorization_endpoint,
-            &doc.token_endpoint,
-            &doc.jwks_uri,
-        ] {
+        let https_or_same_origin = |url: &str| url.starts_with("https://") || url.starts_with(&app.issuer);
+        for endpoint in [&doc.authorization_endpoint, &doc.token_endpoint, &doc.jwks_uri] {
             if !https_or_same_origin(endpoint) || url::Url::parse(endpoint).is_err() {
                 return Err(unusable("Access discovery has an unusable endpoint URL"));
             }
         }
-        let supports_refresh = doc
-            .grant_types_supported
-            .iter()
-            .any(|g| g == "refresh_token" || g == "refresh_tokens");
+        let supports_refresh = doc.grant_types_supported.iter().any(|g| g == "refresh_token" || g == "refresh_tokens");
         Ok(Self {
             authorization_endpoint: doc.authorization_endpoint,
             token_endpoint: doc.token_endpoint,
@@ -106,39 +95,18 @@ pub mod tests {
         assert_eq!(u.token_endpoint, format!("{ISSUER}/token"));
         assert!(u.supports_refresh);
         let standard = access_discovery().replace("refresh_tokens", "refresh_token");
-        assert!(
-            UpstreamMetadata::parse(&standard, &test_config().access)
-                .unwrap()
-                .supports_refresh
-        );
+        assert!(UpstreamMetadata::parse(&standard, &test_config().access).unwrap().supports_refresh);
         let no_refresh = access_discovery().replace("\"refresh_tokens\",", "");
-        assert!(
-            !UpstreamMetadata::parse(&no_refresh, &test_config().access)
-                .unwrap()
-                .supports_refresh
-        );
+        assert!(!UpstreamMetadata::parse(&no_refresh, &test_config().access).unwrap().supports_refresh);
     }
 
     #[test]
     fn rejects_wrong_issuer_and_garbage() {
         let app = test_config().access;
         let other = access_discovery().replace("/abc123\"", "/other\"");
-        assert!(matches!(
-            UpstreamMetadata::parse(&other, &app),
-            Err(Error::Config {
-                setting: "ACCESS_ISSUER",
-                ..
-            })
-        ));
-        assert!(matches!(
-            UpstreamMetadata::parse("<html>", &app),
-            Err(Error::Upstream { .. })
-        ));
-        let http =
-            access_discovery().replace(&format!("{ISSUER}/token"), "http://evil.example/token");
-        assert!(matches!(
-            UpstreamMetadata::parse(&http, &app),
-            Err(Error::Upstream { .. })
-        ));
+        assert!(matches!(UpstreamMetadata::parse(&other, &app), Err(Error::Config { setting: "ACCESS_ISSUER", .. })));
+        assert!(matches!(UpstreamMetadata::parse("<html>", &app), Err(Error::Upstream { .. })));
+        let http = access_discovery().replace(&format!("{ISSUER}/token"), "http://evil.example/token");
+        assert!(matches!(UpstreamMetadata::parse(&http, &app), Err(Error::Upstream { .. })));
     }
 }

@@ -46,8 +46,8 @@ pub struct Incoming {
 impl Incoming {
     pub fn new(inner: web_sys::Request) -> Self {
         // The runtime only hands us absolute URLs.
-        let url = url::Url::parse(&inner.url())
-            .unwrap_or_else(|_| url::Url::parse("http://invalid/").expect("static URL"));
+        let url =
+            url::Url::parse(&inner.url()).unwrap_or_else(|_| url::Url::parse("http://invalid/").expect("static URL"));
         Self { inner, url }
     }
 
@@ -72,6 +72,19 @@ impl Incoming {
         self.inner.headers().get(name).ok().flatten()
     }
 
+    pub fn headers(&self) -> web_sys::Headers {
+        self.inner.headers()
+    }
+
+    pub fn raw_query(&self) -> Option<&str> {
+        self.url.query()
+    }
+
+    /// The body stream, untouched (for the proxy).
+    pub fn body(&self) -> Option<web_sys::ReadableStream> {
+        self.inner.body()
+    }
+
     pub fn require_media_type(&self, expected: &'static str) -> Result<(), Error> {
         if is_media_type(self.header("content-type").as_deref(), expected) {
             Ok(())
@@ -82,28 +95,34 @@ impl Incoming {
 
     /// The body as text, refused above [`MAX_BODY_BYTES`].
     pub async fn body_text(&self) -> Result<String, Error> {
-        let declared = self
-            .header("content-length")
-            .and_then(|v| v.parse::<usize>().ok());
+        let declared = self.header("content-length").and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
             return Err(Error::PayloadTooLarge);
         }
-        let promise = self.inner.text().map_err(|_| {
-            Error::oauth(crate::error::ErrorCode::InvalidRequest, "unreadable body")
-        })?;
+        let promise =
+            self.inner.text().map_err(|_| Error::oauth(crate::error::ErrorCode::InvalidRequest, "unreadable body"))?;
         let text = JsFuture::from(promise)
             .await
             .ok()
             .and_then(|v| v.as_string())
-            .ok_or(Error::oauth(
-                crate::error::ErrorCode::InvalidRequest,
-                "the body is not valid text",
-            ))?;
+            .ok_or(Error::oauth(crate::error::ErrorCode::InvalidRequest, "the body is not valid text"))?;
         if text.len() > MAX_BODY_BYTES {
             return Err(Error::PayloadTooLarge);
         }
         Ok(text)
     }
+}
+
+/// Every `(name, value)` of a `Headers` object (names lower-case, as fetch gives them).
+pub fn header_pairs(headers: &web_sys::Headers) -> Vec<(String, String)> {
+    let Ok(Some(entries)) = js_sys::try_iter(&headers.entries()) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pair: js_sys::Array = entry.unchecked_into();
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect()
 }
 
 pub fn to_web_response(response: &Response) -> worker::Result<web_sys::Response> {
@@ -122,10 +141,7 @@ pub fn add_cors(response: web_sys::Response) -> worker::Result<web_sys::Response
     let headers = response.headers();
     if !headers.has("access-control-allow-origin")? {
         headers.set("access-control-allow-origin", "*")?;
-        headers.set(
-            "access-control-expose-headers",
-            crate::http::cors::EXPOSED_HEADERS,
-        )?;
+        headers.set("access-control-expose-headers", crate::http::cors::EXPOSED_HEADERS)?;
     }
     Ok(response)
 }
@@ -135,10 +151,7 @@ fn upstream_error(failure: UpstreamFailure, reason: &'static str) -> Error {
 }
 
 /// Sends a request to Access with a timeout; returns status, content type and body.
-async fn send(
-    url: &str,
-    init: &web_sys::RequestInit,
-) -> Result<(u16, Option<String>, String), Error> {
+async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, Option<String>, String), Error> {
     let signal = web_sys::AbortSignal::timeout_with_u32(UPSTREAM_TIMEOUT_MS);
     init.set_signal(Some(&signal));
     init.set_redirect(web_sys::RequestRedirect::Manual);
@@ -147,37 +160,19 @@ async fn send(
     let response: web_sys::Response = match answer {
         Ok(value) => value.unchecked_into(),
         Err(_) if signal.aborted() => {
-            return Err(upstream_error(
-                UpstreamFailure::Timeout,
-                "Access did not answer in time",
-            ))
+            return Err(upstream_error(UpstreamFailure::Timeout, "Access did not answer in time"))
         }
-        Err(_) => {
-            return Err(upstream_error(
-                UpstreamFailure::Unavailable,
-                "could not reach Access",
-            ))
-        }
+        Err(_) => return Err(upstream_error(UpstreamFailure::Unavailable, "could not reach Access")),
     };
     let content_type = response.headers().get("content-type").ok().flatten();
     let status = response.status();
-    let text = response
-        .text()
-        .map_err(|_| upstream_error(UpstreamFailure::Unavailable, "Access body unreadable"))?;
+    let text = response.text().map_err(|_| upstream_error(UpstreamFailure::Unavailable, "Access body unreadable"))?;
     let body = match JsFuture::from(text).await {
         Ok(value) => value.as_string().unwrap_or_default(),
         Err(_) if signal.aborted() => {
-            return Err(upstream_error(
-                UpstreamFailure::Timeout,
-                "Access body did not arrive in time",
-            ))
+            return Err(upstream_error(UpstreamFailure::Timeout, "Access body did not arrive in time"))
         }
-        Err(_) => {
-            return Err(upstream_error(
-                UpstreamFailure::Unavailable,
-                "Access body unreadable",
-            ))
-        }
+        Err(_) => return Err(upstream_error(UpstreamFailure::Unavailable, "Access body unreadable")),
     };
     Ok((status, content_type, body))
 }
@@ -189,8 +184,7 @@ pub async fn get(url: &str) -> Result<(u16, Option<String>, String), Error> {
 }
 
 pub async fn post_form(url: &str, body: &str) -> Result<(u16, Option<String>, String), Error> {
-    let headers = web_sys::Headers::new()
-        .map_err(|_| upstream_error(UpstreamFailure::Unavailable, "headers"))?;
+    let headers = web_sys::Headers::new().map_err(|_| upstream_error(UpstreamFailure::Unavailable, "headers"))?;
     let _ = headers.set("content-type", crate::token::FORM);
     let _ = headers.set("accept", "application/json");
     let init = web_sys::RequestInit::new();
@@ -202,19 +196,15 @@ pub async fn post_form(url: &str, body: &str) -> Result<(u16, Option<String>, St
 
 /// One JSON line per request. Never the query, headers or body: they carry codes,
 /// tokens, secrets and cookies.
-pub fn log_request(
-    request: &Incoming,
-    route: Option<Route>,
-    status: u16,
-    started: f64,
-    error: Option<&Error>,
-) {
+pub fn log_request(request: &Incoming, trace: &super::Trace, status: u16, started: f64, error: Option<&Error>) {
     let line = serde_json::json!({
-        "request_id": request.header("cf-ray").unwrap_or_default(),
+        "request_id": request.header("cf-ray"),
         "method": request.method(),
-        "route": route.map(Route::name).unwrap_or("none"),
+        "route": trace.route.map(Route::name).unwrap_or("none"),
         "status": status,
         "duration_ms": ((Clock::millis() - started) * 100.0).round() / 100.0,
+        "subject": trace.subject,
+        "mcp_method": request.header("mcp-method"),
         "error": error.map(Error::log_reason),
     });
     worker::console_log!("{line}");

@@ -1,7 +1,9 @@
 //! The Worker: the only code that touches `worker`. It reads the request, calls the
 //! sans-IO core, performs the I/O the core asks for, and logs one line per request.
 
+mod auth;
 mod io;
+mod proxy;
 mod upstream;
 
 use crate::config::Config;
@@ -10,25 +12,21 @@ use crate::http::{cors, Response};
 use crate::metadata::{self, Capabilities, Site};
 use crate::route::{route, Route};
 use crate::{authorize, registration, token};
-use io::{Clock, WebEntropy};
+use io::{Clock, Incoming, WebEntropy};
+use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{event, Context, Env};
+use worker::{event, web_sys, Context, Env};
 
 thread_local! {
     /// The parsed configuration, kept for the isolate's life (env does not change within it).
-    static CONFIG: std::cell::RefCell<Option<Rc<Config>>> = const { std::cell::RefCell::new(None) };
+    static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
 }
 
 fn config(env: &Env) -> Result<Rc<Config>, Error> {
     if let Some(config) = CONFIG.with(|c| c.borrow().clone()) {
         return Ok(config);
     }
-    let lookup = |name: &str| {
-        env.var(name)
-            .map(|v| v.to_string())
-            .or_else(|_| env.secret(name).map(|v| v.to_string()))
-            .ok()
-    };
+    let lookup = |name: &str| env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok();
     let config = Rc::new(Config::from_lookup(lookup)?);
     CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
     Ok(config)
@@ -39,169 +37,113 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-#[event(fetch)]
-async fn fetch(
-    request: worker::Request,
-    env: Env,
-    _ctx: Context,
-) -> worker::Result<worker::Response> {
-    let started = Clock::millis();
-    // `Clone::clone` copies the JS handle; `Request.clone()` would tee the body.
-    let request = io::Incoming::new(Clone::clone(request.inner()));
-    let outcome = handle(&request, &env).await;
-    let response = match &outcome.result {
-        Ok(response) => io::to_web_response(response),
-        Err(error) => io::to_web_response(&error.to_response(outcome.surface())),
-    }?;
-    let response = match outcome.route {
-        Some(route) if route.cors() => io::add_cors(response),
-        _ => Ok(response),
-    }?;
-    io::log_request(
-        &request,
-        outcome.route,
-        response.status(),
-        started,
-        outcome.result.as_ref().err(),
-    );
-    Ok(response.into())
+/// What a request produced: the core's answer, or the origin's streamed one.
+enum Reply {
+    Core(Response),
+    Origin(web_sys::Response),
 }
 
-/// What happened to a request: the route it took and the core's answer.
-struct Outcome {
+/// What is known about a request for answering errors and for the log.
+#[derive(Default)]
+struct Trace {
     route: Option<Route>,
-    /// Present for the MCP endpoint, whose errors are RFC 6750 challenges.
+    /// For the MCP endpoint, whose errors are RFC 6750 challenges.
     challenge: Option<(String, String)>,
-    result: Result<Response, Error>,
+    subject: Option<String>,
 }
 
-impl Outcome {
+impl Trace {
     fn surface(&self) -> Surface<'_> {
         match (&self.challenge, self.route) {
-            (Some((resource_metadata, scope)), _) => Surface::Resource {
-                resource_metadata,
-                scope,
-            },
-            (None, Some(Route::Authorize | Route::ConsentDecision | Route::Callback)) => {
-                Surface::Page
-            }
+            (Some((resource_metadata, scope)), _) => Surface::Resource { resource_metadata, scope },
+            (None, Some(Route::Authorize | Route::ConsentDecision | Route::Callback)) => Surface::Page,
             _ => Surface::Json,
         }
     }
 }
 
-async fn handle(request: &io::Incoming, env: &Env) -> Outcome {
-    let mut outcome = Outcome {
-        route: None,
-        challenge: None,
-        result: Err(Error::NotFound),
+#[event(fetch)]
+async fn fetch(request: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+    let started = Clock::millis();
+    // `Clone::clone` copies the JS handle; `Request.clone()` would tee the body.
+    let request = Incoming::new(Clone::clone(request.inner()));
+    let mut trace = Trace::default();
+    let result = handle(&request, &env, &mut trace).await;
+    let response = match &result {
+        Ok(Reply::Origin(response)) => Ok(Clone::clone(response)),
+        Ok(Reply::Core(response)) => io::to_web_response(response),
+        Err(error) => io::to_web_response(&error.to_response(trace.surface())),
+    }?;
+    let response = match trace.route {
+        Some(route) if route.cors() => io::add_cors(response)?,
+        _ => response,
     };
-    let config = match config(env) {
-        Ok(config) => config,
-        Err(error) => {
-            outcome.result = Err(error);
-            return outcome;
-        }
-    };
-    let route = match route(&request.method(), &request.path(), &config.mcp_path) {
-        Ok(route) => route,
-        Err(error) => {
-            outcome.result = Err(error);
-            return outcome;
-        }
-    };
-    outcome.route = Some(route);
-    let site = Site::new(&config, &request.origin());
-    if route == Route::Mcp {
-        outcome.challenge = Some((site.resource_metadata_url(), config.scopes.join(" ")));
-    }
-    outcome.result = dispatch(route, request, &config, &site).await;
-    outcome
+    io::log_request(&request, &trace, response.status(), started, result.as_ref().err());
+    Ok(response.into())
 }
 
-async fn dispatch(
-    route: Route,
-    request: &io::Incoming,
-    config: &Config,
-    site: &Site,
-) -> Result<Response, Error> {
+async fn handle(request: &Incoming, env: &Env, trace: &mut Trace) -> Result<Reply, Error> {
+    let config = config(env)?;
+    let route = route(&request.method(), &request.path(), &config.mcp_path, &config.proxy.extra_paths)?;
+    trace.route = Some(route);
+    let site = Site::new(&config, &request.origin());
+    if route == Route::Mcp {
+        trace.challenge = Some((site.resource_metadata_url(), config.scopes.join(" ")));
+        let identity = auth::authenticate(&config, &site, request.header("authorization").as_deref(), Clock::seconds()).await?;
+        trace.subject = Some(identity.subject.clone());
+        return proxy::forward(request, &config, &identity).await.map(Reply::Origin);
+    }
+    dispatch(route, request, &config, &site).await.map(Reply::Core)
+}
+
+async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site) -> Result<Response, Error> {
     let now = Clock::seconds();
     let mut entropy = WebEntropy;
     match route {
-        Route::Preflight { allow } => Ok(cors::preflight(allow)),
+        Route::Preflight { allow } => return Ok(cors::preflight(allow)),
         Route::ProtectedResourceMetadata => {
-            let doc =
-                metadata::protected_resource(site, &config.scopes, config.server_name.as_deref());
-            Ok(Response::json(200, &doc))
+            let doc = metadata::protected_resource(site, &config.scopes, config.server_name.as_deref());
+            return Ok(Response::json(200, &doc));
         }
-        Route::Mcp => match request.header("authorization") {
-            None => Err(Error::MissingToken),
-            Some(_) => Err(Error::InvalidToken {
-                reason: "edge token validation is not built yet",
-            }),
-        },
-        Route::Callback => {
-            Ok(authorize::Relay { config, site, now }.callback(&request.query(), &mut entropy))
+        Route::Callback => return Ok(authorize::Relay { config, site, now }.callback(&request.query(), &mut entropy)),
+        _ => {}
+    }
+    let upstream = upstream::metadata(config, now).await?;
+    let caps = Capabilities::new(config, &upstream);
+    let relay = authorize::Relay { config, site, now };
+    let cookies = request.header("cookie");
+    match route {
+        Route::AuthorizationServerMetadata => Ok(Response::json(200, &metadata::authorization_server(site, &caps, &upstream))),
+        Route::Register => {
+            request.require_media_type("application/json")?;
+            let body = request.body_text().await?;
+            let info = registration::register(&body, &config.access.client_id, &config.redirect_policy, &caps, now)?;
+            Ok(Response::json(201, &info))
         }
-        _ => {
-            let upstream = upstream::metadata(config, now).await?;
-            let caps = Capabilities::new(config, &upstream);
-            let relay = authorize::Relay { config, site, now };
-            match route {
-                Route::AuthorizationServerMetadata => Ok(Response::json(
-                    200,
-                    &metadata::authorization_server(site, &caps, &upstream),
-                )),
-                Route::Register => {
-                    let body = request.body_text().await?;
-                    request.require_media_type("application/json")?;
-                    let info = registration::register(
-                        &body,
-                        &config.access.client_id,
-                        &config.redirect_policy,
-                        &caps,
-                        now,
-                    )?;
-                    Ok(Response::json(201, &info))
-                }
-                Route::Authorize => Ok(relay.authorize(
-                    &request.query(),
-                    request.header("cookie").as_deref(),
-                    &caps,
-                    &upstream,
-                    &mut entropy,
-                )),
-                Route::ConsentDecision => {
-                    let body = request.body_text().await?;
-                    request.require_media_type(token::FORM)?;
-                    Ok(relay.decide(
-                        &body,
-                        request.header("cookie").as_deref(),
-                        request.header("sec-fetch-site").as_deref(),
-                        &upstream,
-                        &mut entropy,
-                    ))
-                }
-                Route::Token => {
-                    let body = request.body_text().await?;
-                    let content_type = request.header("content-type");
-                    let authorization = request.header("authorization");
-                    let sent = token::prepare(
-                        config,
-                        site,
-                        &caps,
-                        &upstream,
-                        content_type.as_deref(),
-                        authorization.as_deref(),
-                        &body,
-                        now,
-                    )?;
-                    let (status, content_type, body) = io::post_form(&sent.url, &sent.body).await?;
-                    let answer = token::finish(status, content_type.as_deref(), &body)?;
-                    Ok(Response::json(200, &answer))
-                }
-                _ => Err(Error::NotFound),
-            }
+        Route::Authorize => Ok(relay.authorize(&request.query(), cookies.as_deref(), &caps, &upstream, &mut entropy)),
+        Route::ConsentDecision => {
+            request.require_media_type(token::FORM)?;
+            let body = request.body_text().await?;
+            let fetch_site = request.header("sec-fetch-site");
+            Ok(relay.decide(&body, cookies.as_deref(), fetch_site.as_deref(), &upstream, &mut entropy))
         }
+        Route::Token => {
+            let body = request.body_text().await?;
+            let content_type = request.header("content-type");
+            let authorization = request.header("authorization");
+            let sent = token::prepare(
+                config,
+                site,
+                &caps,
+                &upstream,
+                content_type.as_deref(),
+                authorization.as_deref(),
+                &body,
+                now,
+            )?;
+            let (status, content_type, body) = io::post_form(&sent.url, &sent.body).await?;
+            Ok(Response::json(200, &token::finish(status, content_type.as_deref(), &body)?))
+        }
+        Route::Mcp | Route::Preflight { .. } | Route::ProtectedResourceMetadata | Route::Callback => Err(Error::NotFound),
     }
 }

@@ -1,0 +1,394 @@
+//! Validating Access's JWT access tokens at the edge (RFC 6750, RFC 9068 style).
+//!
+//! Trust is a type change: [`UntrustedAccessToken`] (parsed, algorithm pinned to
+//! RS256, never taken from the token) → [`SignedAccessToken`] (signature checked
+//! against a key from the Access JWKS, by WebCrypto in the Worker or by pure Rust
+//! natively) → [`Identity`] (issuer, audience, time and allowlists checked here).
+
+use crate::error::Error;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::jwks::Jwk;
+use jwt_compact::UntrustedToken;
+use serde::Deserialize;
+
+/// The only algorithm accepted; Access for SaaS signs with RS256.
+pub const ALGORITHM: &str = "RS256";
+/// Real Access tokens are ~1 KB; anything far larger is refused before parsing.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+fn invalid(reason: &'static str) -> Error {
+    Error::InvalidToken { reason }
+}
+
+/// The bearer token from an `Authorization` header (RFC 6750 §2.1; never from the
+/// query string or body). `None` when no bearer credentials were presented.
+pub fn bearer(authorization: Option<&str>) -> Option<&str> {
+    let (scheme, token) = authorization?.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// A parsed token whose signature has not been checked.
+pub struct UntrustedAccessToken<'a> {
+    raw: &'a str,
+    token: UntrustedToken<'a>,
+}
+
+impl std::fmt::Debug for UntrustedAccessToken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UntrustedAccessToken([redacted])")
+    }
+}
+
+impl<'a> UntrustedAccessToken<'a> {
+    pub fn parse(raw: &'a str) -> Result<Self, Error> {
+        if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
+            return Err(invalid("token empty or oversized"));
+        }
+        if raw.bytes().filter(|b| *b == b'.').count() != 2 {
+            return Err(invalid("not a JWS compact token (opaque or malformed)"));
+        }
+        let token = UntrustedToken::new(raw).map_err(|_| invalid("malformed JWT"))?;
+        // Pinned: the header's `alg` must be RS256, whatever it says about itself.
+        if token.algorithm() != ALGORITHM {
+            return Err(invalid("algorithm is not RS256"));
+        }
+        if token.header().key_id.as_deref().is_none_or(str::is_empty) {
+            return Err(invalid("no kid"));
+        }
+        Ok(Self { raw, token })
+    }
+
+    pub fn key_id(&self) -> &str {
+        self.token.header().key_id.as_deref().unwrap_or_default()
+    }
+
+    /// The JWS signing input (`header.claims`).
+    pub fn signed_data(&self) -> &[u8] {
+        self.raw.rsplit_once('.').map(|(data, _)| data.as_bytes()).unwrap_or_default()
+    }
+
+    pub fn signature(&self) -> &[u8] {
+        self.token.signature_bytes()
+    }
+
+    /// Marks the signature as verified. Only call after verifying [`Self::signature`]
+    /// over [`Self::signed_data`] with RSASSA-PKCS1-v1_5/SHA-256 and the key for
+    /// [`Self::key_id`] from the configured JWKS.
+    pub fn signature_verified(self) -> SignedAccessToken<'a> {
+        SignedAccessToken(self)
+    }
+
+    /// Pure-Rust RS256 verification (native builds; the Worker uses WebCrypto).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn verify_rs256(self, key: &Jwk) -> Result<SignedAccessToken<'a>, Error> {
+        use jwt_compact::alg::{Rsa, RsaPublicKey};
+        use jwt_compact::jwk::JsonWebKey;
+        use jwt_compact::{AlgorithmExt, Empty};
+        let jwk: JsonWebKey<'_> = serde_json::from_value(serde_json::json!({"kty": "RSA", "n": key.n, "e": key.e}))
+            .map_err(|_| invalid("unusable JWK"))?;
+        let public_key = RsaPublicKey::try_from(&jwk).map_err(|_| invalid("unusable JWK"))?;
+        let verified: Result<jwt_compact::Token<Empty>, _> = Rsa::rs256().validator(&public_key).validate(&self.token);
+        verified.map(|_| self.signature_verified()).map_err(|_| invalid("bad signature"))
+    }
+}
+
+/// A token whose RS256 signature has been verified; claims not yet checked.
+pub struct SignedAccessToken<'a>(UntrustedAccessToken<'a>);
+
+/// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct AccessClaims {
+    iss: Option<String>,
+    aud: Option<Audience>,
+    sub: Option<String>,
+    email: Option<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+/// Who a validated token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub subject: String,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    pub not_before: Option<u64>,
+    pub expires_at: u64,
+}
+
+/// Who may use the MCP server beyond what Access already allowed. Empty means
+/// everyone Access lets in; otherwise any one match admits the user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allowlist {
+    pub emails: Vec<String>,
+    pub email_domains: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+impl Allowlist {
+    pub fn is_empty(&self) -> bool {
+        self.emails.is_empty() && self.email_domains.is_empty() && self.groups.is_empty()
+    }
+
+    fn admits(&self, identity: &Identity) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let email = identity.email.as_deref().map(str::to_ascii_lowercase);
+        let by_email = email.as_deref().is_some_and(|e| self.emails.iter().any(|a| a.eq_ignore_ascii_case(e)));
+        let by_domain = email
+            .as_deref()
+            .and_then(|e| e.rsplit_once('@'))
+            .is_some_and(|(_, domain)| self.email_domains.iter().any(|d| d.eq_ignore_ascii_case(domain)));
+        let by_group = identity.groups.iter().any(|g| self.groups.contains(g));
+        by_email || by_domain || by_group
+    }
+}
+
+/// The claim checks: exact issuer, an accepted audience, time with leeway, allowlists.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub leeway_seconds: u64,
+    pub allowlist: Allowlist,
+}
+
+impl TokenPolicy {
+    /// Whether the token's validity window contains `now` (used again on cache hits).
+    pub fn check_time(&self, not_before: Option<u64>, expires_at: u64, now: u64) -> Result<(), Error> {
+        if now >= expires_at.saturating_add(self.leeway_seconds) {
+            return Err(invalid("expired"));
+        }
+        if not_before.is_some_and(|nbf| now.saturating_add(self.leeway_seconds) < nbf) {
+            return Err(invalid("not yet valid"));
+        }
+        Ok(())
+    }
+
+    pub fn check(&self, token: &SignedAccessToken<'_>, now: u64) -> Result<Identity, Error> {
+        let claims =
+            token.0.token.deserialize_claims_unchecked::<AccessClaims>().map_err(|_| invalid("malformed claims"))?;
+        if claims.custom.iss.as_deref() != Some(self.issuer.as_str()) {
+            return Err(invalid("wrong issuer"));
+        }
+        let audience_ok = match &claims.custom.aud {
+            Some(Audience::One(aud)) => self.audiences.contains(aud),
+            Some(Audience::Many(auds)) => auds.iter().any(|a| self.audiences.contains(a)),
+            None => false,
+        };
+        if !audience_ok {
+            return Err(invalid("wrong audience"));
+        }
+        let timestamp = |t: chrono::DateTime<chrono::Utc>| u64::try_from(t.timestamp()).ok();
+        let expires_at = claims.expiration.and_then(timestamp).ok_or(invalid("no exp"))?;
+        let not_before = claims.not_before.and_then(timestamp);
+        self.check_time(not_before, expires_at, now)?;
+        let subject = claims.custom.sub.filter(|s| !s.is_empty()).ok_or(invalid("no sub"))?;
+        let identity =
+            Identity { subject, email: claims.custom.email, groups: claims.custom.groups, not_before, expires_at };
+        if !self.allowlist.admits(&identity) {
+            return Err(Error::Forbidden { reason: "identity not in the allowlists" });
+        }
+        Ok(identity)
+    }
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use crate::jwks::{KeySet, Lookup};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use jwt_compact::alg::{Rsa, RsaPrivateKey};
+    use jwt_compact::jwk::JsonWebKey;
+    use jwt_compact::{Algorithm, AlgorithmSignature};
+    use serde_json::{json, Value};
+
+    pub const ISSUER: &str = "https://team.cloudflareaccess.com/cdn-cgi/access/sso/oidc/abc123";
+    pub const AUDIENCE: &str = "https://mcp.example.com/callback";
+    pub const NOW: u64 = 1_800_000_000;
+    const VECTORS: &str = include_str!("../tests/vectors/rsa_test_keys.json");
+
+    fn vector(name: &str) -> Value {
+        serde_json::from_str::<Value>(VECTORS).unwrap()[name].clone()
+    }
+
+    /// The JWKS Access would publish for the test signing key.
+    pub fn test_jwks() -> KeySet {
+        let key = vector("signing");
+        KeySet::parse(&json!({"keys": [{"kty": "RSA", "kid": key["kid"], "n": key["n"], "e": key["e"], "alg": "RS256", "use": "sig"}]}).to_string()).unwrap()
+    }
+
+    fn b64(value: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(value.to_string())
+    }
+
+    /// Signs `header.claims` with a test key (RS256), whatever the header says.
+    pub fn sign_with(key_name: &str, header: &Value, claims: &Value) -> String {
+        let jwk: JsonWebKey<'_> = serde_json::from_value(vector(key_name)).unwrap();
+        let key = RsaPrivateKey::try_from(&jwk).unwrap();
+        let input = format!("{}.{}", b64(header), b64(claims));
+        let signature = Rsa::rs256().sign(&key, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_bytes()))
+    }
+
+    pub fn claims() -> Value {
+        json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "sub-1", "email": "user@example.com",
+               "groups": ["eng"], "iat": NOW - 10, "nbf": NOW - 10, "exp": NOW + 300})
+    }
+
+    pub fn header() -> Value {
+        json!({"alg": "RS256", "kid": "test-signing", "typ": "JWT"})
+    }
+
+    pub fn policy() -> TokenPolicy {
+        TokenPolicy {
+            issuer: ISSUER.into(),
+            audiences: vec![AUDIENCE.into(), "abc123".into()],
+            leeway_seconds: 30,
+            allowlist: Allowlist::default(),
+        }
+    }
+
+    /// The whole check as the edge performs it, with the pure-Rust verifier.
+    pub fn validate(token: &str, policy: &TokenPolicy, now: u64) -> Result<Identity, Error> {
+        let untrusted = UntrustedAccessToken::parse(token)?;
+        let keys = test_jwks();
+        let Lookup::Found(key) = keys.find(untrusted.key_id()) else { return Err(invalid("unknown kid")) };
+        let signed = untrusted.verify_rs256(key)?;
+        policy.check(&signed, now)
+    }
+
+    fn with_claims(patch: Value) -> String {
+        let mut c = claims();
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        sign_with("signing", &header(), &c)
+    }
+
+    #[test]
+    fn accepts_an_access_token() {
+        let identity = validate(&sign_with("signing", &header(), &claims()), &policy(), NOW).unwrap();
+        assert_eq!(
+            identity,
+            Identity {
+                subject: "sub-1".into(),
+                email: Some("user@example.com".into()),
+                groups: vec!["eng".into()],
+                not_before: Some(NOW - 10),
+                expires_at: NOW + 300
+            }
+        );
+        // An array aud with one accepted value is fine too (RFC 7519 §4.1.3).
+        assert!(validate(&with_claims(json!({"aud": ["other", "abc123"]})), &policy(), NOW).is_ok());
+    }
+
+    fn assert_invalid(token: &str, policy: &TokenPolicy, now: u64, why: &str) {
+        match validate(token, policy, now) {
+            Err(Error::InvalidToken { .. }) => {}
+            other => panic!("{why}: expected invalid_token, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tampered_and_forged_tokens_are_invalid() {
+        let good = sign_with("signing", &header(), &claims());
+        let (input, signature) = good.rsplit_once('.').unwrap();
+        let (head, body) = input.split_once('.').unwrap();
+        let mut sig = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        sig[10] ^= 1;
+        let flipped_sig = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
+        let other_claims = b64(&json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "admin", "exp": NOW + 300}));
+        // HS256 "signed" with the RSA public key bytes: the classic algorithm confusion.
+        let hs256 = {
+            let input = format!("{}.{}", b64(&json!({"alg": "HS256", "kid": "test-signing"})), b64(&claims()));
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(input.as_bytes())))
+        };
+        use sha2::Digest;
+        let cases: Vec<(String, &str)> = vec![
+            (format!("{}.{body}.", b64(&json!({"alg": "none", "kid": "test-signing"}))), "alg none"),
+            (format!("{}.{body}.{signature}", b64(&json!({"alg": "RS384", "kid": "test-signing"}))), "other alg"),
+            (hs256, "HS256 with the public key"),
+            (sign_with("signing", &json!({"alg": "RS256"}), &claims()), "no kid"),
+            (sign_with("signing", &json!({"alg": "RS256", "kid": "unknown"}), &claims()), "unknown kid"),
+            (sign_with("other", &header(), &claims()), "signed by another key under our kid"),
+            (flipped_sig, "bit flip in the signature"),
+            (format!("{head}.{other_claims}.{signature}"), "claims swapped"),
+            (format!("{input}.{}", &signature[..signature.len() - 4]), "truncated signature"),
+            (good[..good.len() / 2].to_owned(), "truncated token"),
+            (format!("{good}.extra"), "four segments"),
+            ("opaque-access-token-abc123".to_owned(), "opaque"),
+            (format!("{}.{}.{}", "A".repeat(4000), "B".repeat(4000), "C".repeat(400)), "oversized"),
+            (String::new(), "empty"),
+            ("a.b.c".to_owned(), "garbage"),
+            (
+                with_claims(json!({"iss": "https://evil.cloudflareaccess.com/cdn-cgi/access/sso/oidc/abc123"})),
+                "wrong iss",
+            ),
+            (with_claims(json!({"iss": format!("{ISSUER}/")})), "iss with trailing slash"),
+            (with_claims(json!({"iss": null})), "no iss"),
+            (with_claims(json!({"aud": "https://evil.example/callback"})), "wrong aud"),
+            (with_claims(json!({"aud": ["x", "y"]})), "wrong aud array"),
+            (with_claims(json!({"aud": null})), "no aud"),
+            (with_claims(json!({"exp": NOW - 31})), "expired beyond leeway"),
+            (with_claims(json!({"exp": null})), "no exp"),
+            (with_claims(json!({"nbf": NOW + 31})), "not yet valid"),
+            (with_claims(json!({"sub": null})), "no sub"),
+            (with_claims(json!({"exp": "tomorrow"})), "malformed exp"),
+        ];
+        for (token, why) in cases {
+            assert_invalid(&token, &policy(), NOW, why);
+        }
+    }
+
+    #[test]
+    fn leeway_is_applied_both_ways() {
+        assert!(validate(&with_claims(json!({"exp": NOW - 29})), &policy(), NOW).is_ok());
+        assert!(validate(&with_claims(json!({"nbf": NOW + 29})), &policy(), NOW).is_ok());
+        let strict = TokenPolicy { leeway_seconds: 0, ..policy() };
+        assert_invalid(&with_claims(json!({"exp": NOW})), &strict, NOW, "exp == now");
+    }
+
+    #[test]
+    fn allowlists_give_403_not_401() {
+        let token = sign_with("signing", &header(), &claims());
+        let with = |allowlist: Allowlist| TokenPolicy { allowlist, ..policy() };
+        let admits = |allowlist: Allowlist| validate(&token, &with(allowlist), NOW);
+        assert!(admits(Allowlist { emails: vec!["USER@example.com".into()], ..Default::default() }).is_ok());
+        assert!(admits(Allowlist { email_domains: vec!["example.com".into()], ..Default::default() }).is_ok());
+        assert!(admits(Allowlist { groups: vec!["eng".into()], ..Default::default() }).is_ok());
+        for denied in [
+            Allowlist { emails: vec!["other@example.com".into()], ..Default::default() },
+            Allowlist { email_domains: vec!["ample.com".into()], ..Default::default() },
+            Allowlist { groups: vec!["Eng".into()], ..Default::default() },
+        ] {
+            assert!(matches!(admits(denied), Err(Error::Forbidden { .. })));
+        }
+    }
+
+    #[test]
+    fn bearer_only_from_the_authorization_header_scheme() {
+        assert_eq!(bearer(Some("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(Some("Basic abc")), None);
+        assert_eq!(bearer(Some("Bearer")), None);
+        assert_eq!(bearer(None), None);
+        assert_eq!(
+            format!("{:?}", UntrustedAccessToken::parse(&sign_with("signing", &header(), &claims())).unwrap()),
+            "UntrustedAccessToken([redacted])"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The streaming proxy to the origin. Bodies are never read: the incoming body
+//! stream goes to the origin and the origin's body stream (SSE included) comes back
+//! as it arrives. Header decisions are the core's ([`crate::proxy`]).
+
+use super::io::{header_pairs, Incoming};
+use crate::access_token::Identity;
+use crate::config::Config;
+use crate::error::{Error, UpstreamFailure};
+use crate::proxy;
+use futures_util::future::{select, Either};
+use std::time::Duration;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, web_sys};
+
+fn unavailable(reason: &'static str) -> Error {
+    Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
+}
+
+fn origin_headers(request: &Incoming, config: &Config, identity: &Identity) -> Result<web_sys::Headers, Error> {
+    let headers = web_sys::Headers::new().map_err(|_| unavailable("headers"))?;
+    let connection = proxy::connection_tokens(request.header("connection").as_deref());
+    for (name, value) in header_pairs(&request.headers()) {
+        if proxy::forwards_request_header(&name, config.proxy.forward_bearer, &connection) {
+            let _ = headers.append(&name, &value);
+        }
+    }
+    for (name, value) in proxy::identity_headers(identity) {
+        let _ = headers.set(name, &value);
+    }
+    if let Some((id, secret)) = &config.proxy.service_token {
+        let _ = headers.set("cf-access-client-id", id);
+        let _ = headers.set("cf-access-client-secret", secret.expose());
+    }
+    Ok(headers)
+}
+
+/// Sends the request on to the origin and streams its answer back.
+pub async fn forward(request: &Incoming, config: &Config, identity: &Identity) -> Result<web_sys::Response, Error> {
+    let url = proxy::origin_url(&config.proxy.origin_url, &request.path(), request.raw_query());
+    let init = web_sys::RequestInit::new();
+    init.set_method(&request.method());
+    init.set_headers(&origin_headers(request, config, identity)?.into());
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if let Some(body) = request.body() {
+        init.set_body(&body);
+    }
+    // Aborting only while waiting for the origin's headers: once it answers, a
+    // stream may stay open for as long as it likes.
+    let controller = web_sys::AbortController::new().map_err(|_| unavailable("abort controller"))?;
+    init.set_signal(Some(&controller.signal()));
+    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let pending = JsFuture::from(scope.fetch_with_str_and_init(&url, &init));
+    let timeout = worker::Delay::from(Duration::from_secs(config.proxy.timeout_seconds));
+    let answer = match select(pending, timeout).await {
+        Either::Left((answer, _)) => answer,
+        Either::Right(_) => {
+            controller.abort();
+            return Err(Error::Upstream { failure: UpstreamFailure::Timeout, reason: "origin did not answer in time" });
+        }
+    };
+    let origin: web_sys::Response = answer.map_err(|_| unavailable("could not reach the origin"))?.unchecked_into();
+    let header = |name: &str| origin.headers().get(name).ok().flatten();
+    proxy::check_origin_response(origin.status(), header("content-type").as_deref(), header("location").as_deref())?;
+
+    let headers = web_sys::Headers::new().map_err(|_| unavailable("headers"))?;
+    for (name, value) in header_pairs(&origin.headers()) {
+        if proxy::forwards_response_header(&name) {
+            let _ = headers.append(&name, &value);
+        }
+    }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(origin.status());
+    init.set_status_text(&origin.status_text());
+    init.set_headers(&headers);
+    web_sys::Response::new_with_opt_readable_stream_and_init(origin.body().as_ref(), &init)
+        .map_err(|_| unavailable("could not relay the origin's answer"))
+}

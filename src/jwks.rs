@@ -1,0 +1,193 @@
+//! The Access JWKS: parsing, key lookup by `kid`, and the per-isolate cache policy.
+//! The policy decides when to fetch; the edge only performs the fetch it is told to.
+
+use crate::error::{Error, UpstreamFailure};
+use serde::Deserialize;
+
+/// An RSA verification key (RFC 7517 / RFC 7518 §6.3.1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Jwk {
+    pub kid: String,
+    pub n: String,
+    pub e: String,
+}
+
+#[derive(Deserialize)]
+struct RawJwk {
+    kty: Option<String>,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySet(Vec<Jwk>);
+
+/// The result of looking a `kid` up.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    Found(&'a Jwk),
+    Unknown,
+    /// Several keys share the `kid`: refuse rather than guess.
+    Ambiguous,
+}
+
+impl KeySet {
+    /// Keeps the RS256 signing keys with a `kid`; other keys are ignored.
+    pub fn parse(body: &str) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        struct Document {
+            keys: Vec<RawJwk>,
+        }
+        let doc: Document = serde_json::from_str(body).map_err(|_| Error::Upstream {
+            failure: UpstreamFailure::Unavailable,
+            reason: "JWKS is not the expected JSON",
+        })?;
+        let keys = doc
+            .keys
+            .into_iter()
+            .filter(|k| k.kty.as_deref() == Some("RSA"))
+            .filter(|k| k.alg.as_deref().is_none_or(|a| a == crate::access_token::ALGORITHM))
+            .filter(|k| k.use_.as_deref().is_none_or(|u| u == "sig"))
+            .filter_map(|k| Some(Jwk { kid: k.kid?, n: k.n?, e: k.e? }))
+            .collect();
+        Ok(Self(keys))
+    }
+
+    pub fn find(&self, kid: &str) -> Lookup<'_> {
+        let mut matches = self.0.iter().filter(|k| k.kid == kid);
+        match (matches.next(), matches.next()) {
+            (Some(key), None) => Lookup::Found(key),
+            (None, _) => Lookup::Unknown,
+            (Some(_), Some(_)) => Lookup::Ambiguous,
+        }
+    }
+
+    pub fn contains(&self, kid: &str) -> bool {
+        matches!(self.find(kid), Lookup::Found(_))
+    }
+}
+
+/// When to (re)fetch the JWKS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwksPolicy {
+    /// Keys are refreshed after this long.
+    pub ttl_seconds: u64,
+    /// At most one fetch per this interval, whatever triggers it (an unknown `kid`,
+    /// an outage): a `kid` spray cannot turn the gateway into a JWKS amplifier.
+    pub min_refetch_seconds: u64,
+}
+
+/// What the edge should do for a token with a given `kid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    UseCached,
+    Fetch,
+}
+
+/// The per-isolate JWKS cache: the last good key set, and when fetches happened.
+#[derive(Debug, Default)]
+pub struct JwksCache {
+    keys: Option<KeySet>,
+    fetched_at: u64,
+    last_attempt: Option<u64>,
+}
+
+impl JwksCache {
+    /// Decides whether a fetch is due, and records the attempt if so (concurrent
+    /// requests in the isolate then see it and do not fetch again).
+    pub fn plan(&mut self, kid: &str, now: u64, policy: JwksPolicy) -> Plan {
+        let due = match &self.keys {
+            None => true,
+            Some(keys) => now >= self.fetched_at + policy.ttl_seconds || !keys.contains(kid),
+        };
+        let allowed = self.last_attempt.is_none_or(|last| now >= last + policy.min_refetch_seconds);
+        if due && allowed {
+            self.last_attempt = Some(now);
+            Plan::Fetch
+        } else {
+            Plan::UseCached
+        }
+    }
+
+    /// Stores a fetched key set; a failed fetch keeps the old keys serving.
+    pub fn store(&mut self, keys: KeySet, now: u64) {
+        self.keys = Some(keys);
+        self.fetched_at = now;
+    }
+
+    pub fn keys(&self) -> Result<&KeySet, Error> {
+        self.keys.as_ref().ok_or(Error::Upstream { failure: UpstreamFailure::Unavailable, reason: "no JWKS available" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: JwksPolicy = JwksPolicy { ttl_seconds: 3600, min_refetch_seconds: 30 };
+
+    fn keyset(kids: &[&str]) -> KeySet {
+        KeySet(kids.iter().map(|k| Jwk { kid: (*k).into(), n: "n".into(), e: "AQAB".into() }).collect())
+    }
+
+    #[test]
+    fn parses_rsa_signing_keys_only() {
+        let body = r#"{"keys":[
+            {"kty":"RSA","kid":"a","n":"n","e":"AQAB","alg":"RS256","use":"sig"},
+            {"kty":"RSA","kid":"b","n":"n","e":"AQAB"},
+            {"kty":"RSA","kid":"enc","n":"n","e":"AQAB","use":"enc"},
+            {"kty":"RSA","kid":"ps","n":"n","e":"AQAB","alg":"PS256"},
+            {"kty":"EC","kid":"ec","crv":"P-256","x":"x","y":"y"},
+            {"kty":"RSA","n":"n","e":"AQAB"}
+        ]}"#;
+        let keys = KeySet::parse(body).unwrap();
+        assert_eq!(keys, keyset(&["a", "b"]));
+        assert!(KeySet::parse("<html>").is_err());
+        assert!(KeySet::parse("{}").is_err());
+    }
+
+    #[test]
+    fn lookup_refuses_duplicates() {
+        let keys = keyset(&["a", "a", "b"]);
+        assert_eq!(keys.find("a"), Lookup::Ambiguous);
+        assert!(matches!(keys.find("b"), Lookup::Found(_)));
+        assert_eq!(keys.find("c"), Lookup::Unknown);
+    }
+
+    #[test]
+    fn fetches_first_then_on_ttl_and_unknown_kid_at_most_once_per_interval() {
+        let mut cache = JwksCache::default();
+        assert!(cache.keys().is_err());
+        assert_eq!(cache.plan("a", 1000, POLICY), Plan::Fetch);
+        cache.store(keyset(&["a"]), 1000);
+        assert_eq!(cache.plan("a", 1001, POLICY), Plan::UseCached);
+        // A kid spray: one refetch, then nothing for the interval.
+        assert_eq!(cache.plan("x1", 1040, POLICY), Plan::Fetch);
+        for (i, t) in (1041..1069).enumerate() {
+            assert_eq!(cache.plan(&format!("x{i}"), t, POLICY), Plan::UseCached);
+        }
+        assert_eq!(cache.plan("x99", 1070, POLICY), Plan::Fetch);
+        // TTL refresh.
+        cache.store(keyset(&["a"]), 1070);
+        assert_eq!(cache.plan("a", 1070 + 3599, POLICY), Plan::UseCached);
+        assert_eq!(cache.plan("a", 1070 + 3600, POLICY), Plan::Fetch);
+    }
+
+    #[test]
+    fn outage_keeps_old_keys_and_rate_limits_attempts() {
+        let mut cache = JwksCache::default();
+        assert_eq!(cache.plan("a", 0, POLICY), Plan::Fetch);
+        // The first fetch failed: nothing stored, the next attempt waits.
+        assert_eq!(cache.plan("a", 10, POLICY), Plan::UseCached);
+        assert!(cache.keys().is_err());
+        assert_eq!(cache.plan("a", 30, POLICY), Plan::Fetch);
+        cache.store(keyset(&["a"]), 30);
+        // Stale and the refresh fails: the old keys keep serving.
+        assert_eq!(cache.plan("a", 5000, POLICY), Plan::Fetch);
+        assert!(cache.keys().unwrap().contains("a"));
+    }
+}

@@ -1,0 +1,183 @@
+//! Header rules for the MCP proxy. The body is never touched (the edge streams it
+//! both ways); this decides which headers cross, which identity the origin is told,
+//! and which origin answers must not reach the client as they are.
+
+use crate::access_token::Identity;
+use crate::error::{Error, UpstreamFailure};
+
+/// Identity headers the gateway sets for the origin. Any inbound header with one of
+/// the trusted prefixes is removed first, so a client can never forge them.
+pub const EMAIL_HEADER: &str = "x-gateway-user-email";
+pub const SUBJECT_HEADER: &str = "x-gateway-user-sub";
+pub const GROUPS_HEADER: &str = "x-gateway-user-groups";
+/// What Cloudflare Access itself sets in front of a Tunnel origin.
+pub const ACCESS_EMAIL_HEADER: &str = "cf-access-authenticated-user-email";
+const TRUSTED_PREFIXES: [&str; 2] = ["x-gateway-", "cf-access-"];
+
+/// RFC 9110 §7.6.1 hop-by-hop headers, plus headers that describe the client's
+/// connection to the edge rather than the request.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+const EDGE_ONLY: [&str; 6] = ["host", "cookie", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-real-ip"];
+
+/// Whether an inbound request header is passed to the origin. `connection_tokens`
+/// are the names listed in the request's `Connection` header (also hop-by-hop).
+pub fn forwards_request_header(name: &str, forward_bearer: bool, connection_tokens: &[String]) -> bool {
+    let name = name.to_ascii_lowercase();
+    if name == "authorization" {
+        return forward_bearer;
+    }
+    !(HOP_BY_HOP.contains(&name.as_str())
+        || EDGE_ONLY.contains(&name.as_str())
+        || TRUSTED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || connection_tokens.iter().any(|t| t.eq_ignore_ascii_case(&name)))
+}
+
+/// Names listed in a `Connection` header.
+pub fn connection_tokens(connection: Option<&str>) -> Vec<String> {
+    connection.unwrap_or_default().split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect()
+}
+
+/// Whether an origin response header is passed back to the client.
+pub fn forwards_response_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    !HOP_BY_HOP.contains(&name.as_str())
+}
+
+/// The trusted identity headers, from the validated token only.
+pub fn identity_headers(identity: &Identity) -> Vec<(&'static str, String)> {
+    let mut headers = vec![(SUBJECT_HEADER, identity.subject.clone())];
+    if let Some(email) = &identity.email {
+        headers.push((EMAIL_HEADER, email.clone()));
+        headers.push((ACCESS_EMAIL_HEADER, email.clone()));
+    }
+    if !identity.groups.is_empty() {
+        headers.push((GROUPS_HEADER, identity.groups.join(",")));
+    }
+    // Header values cannot carry line breaks; a claim with one is dropped, not forwarded.
+    headers.retain(|(_, v)| !v.contains(['\r', '\n', '\0']));
+    headers
+}
+
+/// The origin URL for a proxied request path and query.
+pub fn origin_url(origin: &str, path: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) if !q.is_empty() => format!("{origin}{path}?{q}"),
+        _ => format!("{origin}{path}"),
+    }
+}
+
+/// Origin answers that must not be passed through: a 401 (the origin refused a token
+/// the edge accepted: the two disagree, and passing it on would send the client into
+/// a login loop) and a Cloudflare Access login page or redirect (the origin is itself
+/// behind Access and needs a service token).
+pub fn check_origin_response(status: u16, content_type: Option<&str>, location: Option<&str>) -> Result<(), Error> {
+    let access_login =
+        location.is_some_and(|l| l.contains("/cdn-cgi/access/login") || l.contains(".cloudflareaccess.com"));
+    if access_login || (crate::http::is_media_type(content_type, "text/html") && (status == 200 || status == 403)) {
+        return Err(Error::Upstream {
+            failure: UpstreamFailure::Unavailable,
+            reason: "origin answered with a Cloudflare Access login page (set ORIGIN_ACCESS_CLIENT_ID/SECRET)",
+        });
+    }
+    if status == 401 {
+        return Err(Error::Forbidden { reason: "the origin refused a token the gateway accepted" });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_mcp_headers_and_strips_hop_by_hop_edge_and_forged_identity() {
+        let tokens = connection_tokens(Some("keep-alive, X-Secret-Hop"));
+        for name in [
+            "mcp-session-id",
+            "MCP-Protocol-Version",
+            "last-event-id",
+            "accept",
+            "mcp-method",
+            "mcp-name",
+            "content-type",
+            "user-agent",
+        ] {
+            assert!(forwards_request_header(name, true, &tokens), "{name}");
+        }
+        for name in [
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "upgrade",
+            "te",
+            "proxy-authorization",
+            "x-secret-hop",
+            "host",
+            "cookie",
+            "x-forwarded-for",
+            "forwarded",
+            "x-gateway-user-email",
+            "X-Gateway-User-Sub",
+            "cf-access-authenticated-user-email",
+            "cf-access-jwt-assertion",
+            "cf-access-client-id",
+            "cf-access-client-secret",
+        ] {
+            assert!(!forwards_request_header(name, true, &tokens), "{name}");
+        }
+        assert!(forwards_request_header("authorization", true, &tokens));
+        assert!(!forwards_request_header("Authorization", false, &tokens));
+        assert!(!forwards_response_header("transfer-encoding"));
+        assert!(forwards_response_header("mcp-session-id"));
+    }
+
+    #[test]
+    fn identity_headers_come_from_the_token() {
+        let identity = Identity {
+            subject: "sub-1".into(),
+            email: Some("a@example.com".into()),
+            groups: vec!["eng".into(), "ops".into()],
+            not_before: None,
+            expires_at: 0,
+        };
+        assert_eq!(
+            identity_headers(&identity),
+            vec![
+                (SUBJECT_HEADER, "sub-1".to_owned()),
+                (EMAIL_HEADER, "a@example.com".to_owned()),
+                (ACCESS_EMAIL_HEADER, "a@example.com".to_owned()),
+                (GROUPS_HEADER, "eng,ops".to_owned()),
+            ]
+        );
+        let evil = Identity { email: Some("a@example.com\r\nx-injected: 1".into()), ..identity };
+        assert!(identity_headers(&evil).iter().all(|(_, v)| !v.contains('\n')));
+    }
+
+    #[test]
+    fn origin_answers() {
+        assert!(check_origin_response(200, Some("text/event-stream"), None).is_ok());
+        assert!(check_origin_response(202, None, None).is_ok());
+        assert!(check_origin_response(404, Some("application/json"), None).is_ok());
+        assert!(matches!(check_origin_response(401, Some("application/json"), None), Err(Error::Forbidden { .. })));
+        assert!(matches!(
+            check_origin_response(302, None, Some("https://team.cloudflareaccess.com/cdn-cgi/access/login/x")),
+            Err(Error::Upstream { .. })
+        ));
+        assert!(matches!(
+            check_origin_response(200, Some("text/html; charset=utf-8"), None),
+            Err(Error::Upstream { .. })
+        ));
+        assert_eq!(origin_url("https://o.example", "/mcp", Some("a=1")), "https://o.example/mcp?a=1");
+        assert_eq!(origin_url("https://o.example", "/mcp", Some("")), "https://o.example/mcp");
+    }
+}
