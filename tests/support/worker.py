@@ -1,0 +1,121 @@
+"""Run the gateway Worker in workerd with `wrangler dev` on a free loopback port.
+
+    worker = start_worker(emulator, origin_url=origin.base_url)
+    ...  # worker.url, worker.mcp_url, worker.log()
+    worker.stop()
+
+Each call builds the bundle (`[build]` in wrangler.toml; a warm build takes seconds) and runs
+it with the given settings as `--var`s, exactly as `wrangler deploy` would run it with [vars]
+and secrets.
+"""
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from support.stack import Emulator, _Service, _Stoppable, _free_port
+
+free_port = _free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_START_TIMEOUT = 180.0
+
+
+def sealing_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class _WorkerService(_Service):
+    """wrangler runs from the repository root and needs longer to build and start."""
+
+    def start(self, argv: list[str], env: dict[str, str]) -> None:
+        with open(self.stdout_path, "wb") as stdout, open(self.stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen(
+                argv, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                start_new_session=True,
+            )
+
+    def wait_until(self, probe):
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._fail(f"exited with {self.process.returncode}")
+            if probe():
+                return True
+            time.sleep(0.2)
+        self._fail(f"not ready after {WORKER_START_TIMEOUT} s")
+
+
+class Worker(_Stoppable):
+    def __init__(self, service: _Service, port: int, settings: dict[str, str]):
+        self._service = service
+        self.url = f"http://127.0.0.1:{port}"
+        self.mcp_url = self.url + settings.get("MCP_PATH", "/mcp")
+        self.settings = settings
+
+    def log(self) -> str:
+        """Everything the Worker and wrangler printed so far."""
+        return self._service.stdout_path.read_text(errors="replace") + self._service.stderr_path.read_text(errors="replace")
+
+    def request_log(self) -> list[dict]:
+        """The Worker's structured request lines (one JSON object per request)."""
+        lines = []
+        for line in self._service.stdout_path.read_text(errors="replace").splitlines():
+            line = line.strip()
+            if line.startswith("{") and '"route"' in line:
+                lines.append(json.loads(line))
+        return lines
+
+
+def start_worker(emulator: Emulator, *, origin_url: str, port: int | None = None, with_secret: bool = True, **settings: str) -> Worker:
+    """Start the Worker as the one client of `emulator`'s Access app, proxying to `origin_url`.
+    `with_secret=False` runs it in "PKCE without client secret" mode. Extra `settings` are
+    further [vars] (e.g. CONSENT_TTL_SECONDS="0"). Register `http://127.0.0.1:<port>/callback`
+    at the emulator (pick the port with `free_port()` first)."""
+    port = port or _free_port()
+    values = {
+        "ACCESS_ISSUER": emulator.issuer,
+        "ACCESS_CLIENT_ID": emulator.client_id,
+        "ORIGIN_URL": origin_url,
+        "SEALING_KEYS": sealing_key(),
+        **settings,
+    }
+    if with_secret:
+        values["ACCESS_CLIENT_SECRET"] = emulator.client_secret
+    argv = [
+        str(ROOT / "node_modules" / ".bin" / "wrangler"), "dev",
+        "--ip", "127.0.0.1", "--port", str(port),
+        "--inspector-port", str(_free_port()),
+        "--show-interactive-dev-session=false",
+        "--persist-to", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"wrangler-state-{port}"),
+    ]
+    for name, value in values.items():
+        argv += ["--var", f"{name}:{value}"]
+    service = _WorkerService("worker")
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / 'node_modules' / '.bin'}:{Path.home() / '.cargo' / 'bin'}:{os.environ['PATH']}",
+        "CI": "true",
+        "WRANGLER_SEND_METRICS": "false",
+        "CLOUDFLARE_CF_FETCH_ENABLED": "false",
+        "WASM_BINDGEN_BIN": str(Path.home() / ".cargo" / "bin" / "wasm-bindgen"),
+        "WASM_OPT_BIN": str(ROOT / "node_modules" / ".bin" / "wasm-opt"),
+        "ESBUILD_BIN": str(ROOT / "node_modules" / ".bin" / "esbuild"),
+    }
+    service.start(argv, env)
+    worker = Worker(service, port, values)
+
+    def ready() -> bool:
+        try:
+            return httpx.get(worker.url + "/.well-known/oauth-protected-resource", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    service.wait_until(ready)
+    return worker
