@@ -92,17 +92,23 @@ fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -
     }
 }
 
+/// What the client sent to `/token`.
+pub struct ClientTokenRequest<'a> {
+    pub content_type: Option<&'a str>,
+    pub authorization: Option<&'a str>,
+    pub body: &'a str,
+}
+
 /// Validates a client's token request and builds the request to Access.
 pub fn prepare(
     config: &Config,
     site: &Site,
     caps: &Capabilities,
     upstream: &UpstreamMetadata,
-    content_type: Option<&str>,
-    authorization: Option<&str>,
-    body: &str,
+    request: &ClientTokenRequest<'_>,
     now: u64,
 ) -> Result<UpstreamTokenRequest, Error> {
+    let ClientTokenRequest { content_type, authorization, body } = *request;
     if !is_media_type(content_type, FORM) {
         return Err(Error::UnsupportedMediaType { expected: FORM });
     }
@@ -283,7 +289,14 @@ mod tests {
 
     fn run(config: &Config, authorization: Option<&str>, body: &str) -> Result<UpstreamTokenRequest, Error> {
         let caps = Capabilities::new(config, &upstream());
-        prepare(config, &site(), &caps, &upstream(), Some(FORM), authorization, body, NOW)
+        prepare(
+            config,
+            &site(),
+            &caps,
+            &upstream(),
+            &ClientTokenRequest { content_type: Some(FORM), authorization, body },
+            NOW,
+        )
     }
 
     fn code_request(config: &Config, extra: &[(&str, &str)]) -> String {
@@ -382,11 +395,24 @@ mod tests {
             }
         }
         let caps = Capabilities::new(&config, &upstream());
-        let json = prepare(&config, &site(), &caps, &upstream(), Some("application/json"), None, "{}", NOW);
+        let json = prepare(
+            &config,
+            &site(),
+            &caps,
+            &upstream(),
+            &ClientTokenRequest { content_type: Some("application/json"), authorization: None, body: "{}" },
+            NOW,
+        );
         assert!(matches!(json, Err(Error::UnsupportedMediaType { .. })));
         // An expired code.
-        let late =
-            prepare(&config, &site(), &caps, &upstream(), Some(FORM), None, &code_request(&config, &[]), NOW + 61);
+        let late = prepare(
+            &config,
+            &site(),
+            &caps,
+            &upstream(),
+            &ClientTokenRequest { content_type: Some(FORM), authorization: None, body: &code_request(&config, &[]) },
+            NOW + 61,
+        );
         assert!(matches!(late, Err(Error::OAuth { code: InvalidGrant, .. })));
     }
 
@@ -411,7 +437,14 @@ mod tests {
             ])
         );
         let no_refresh = Capabilities { scopes: config.scopes.clone(), refresh: false };
-        let refused = prepare(&config, &site(), &no_refresh, &upstream(), Some(FORM), None, &body, NOW);
+        let refused = prepare(
+            &config,
+            &site(),
+            &no_refresh,
+            &upstream(),
+            &ClientTokenRequest { content_type: Some(FORM), authorization: None, body: &body },
+            NOW,
+        );
         assert!(matches!(refused, Err(Error::OAuth { code: ErrorCode::UnsupportedGrantType, .. })));
     }
 

@@ -7,7 +7,7 @@ use super::io;
 use crate::access_token::{bearer, Identity, UntrustedAccessToken};
 use crate::config::Config;
 use crate::error::Error;
-use crate::jwks::{JwksCache, Jwk, KeySet, Lookup, Plan};
+use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan};
 use crate::metadata::Site;
 use crate::token_cache::VerifiedTokenCache;
 use std::cell::RefCell;
@@ -28,12 +28,17 @@ fn invalid(reason: &'static str) -> Error {
 }
 
 /// Validates the request's bearer token and says who it speaks for.
-pub async fn authenticate(config: &Config, site: &Site, authorization: Option<&str>, now: u64) -> Result<Identity, Error> {
+pub async fn authenticate(
+    config: &Config,
+    site: &Site,
+    authorization: Option<&str>,
+    now: u64,
+) -> Result<Identity, Error> {
     let token = bearer(authorization).ok_or(Error::MissingToken)?;
     let policy = config.token_policy(site);
     let cached = VERIFIED.with(|cache| {
         let cache = cache.borrow();
-        JWKS.with(|jwks| Some(cache.as_ref()?.get(token, &policy, jwks.borrow().keys().ok()?, now)?))
+        JWKS.with(|jwks| cache.as_ref()?.get(token, &policy, jwks.borrow().keys().ok()?, now))
     });
     if let Some(identity) = cached {
         return Ok(identity);
@@ -47,10 +52,12 @@ pub async fn authenticate(config: &Config, site: &Site, authorization: Option<&s
     let kid = untrusted.key_id().to_owned();
     let identity = policy.check(&untrusted.signature_verified(), now)?;
     VERIFIED.with(|cache| {
-        cache
-            .borrow_mut()
-            .get_or_insert_with(|| VerifiedTokenCache::new(config.edge.token_cache_size))
-            .insert(token, &kid, identity.clone(), now)
+        cache.borrow_mut().get_or_insert_with(|| VerifiedTokenCache::new(config.edge.token_cache_size)).insert(
+            token,
+            &kid,
+            identity.clone(),
+            now,
+        )
     });
     Ok(identity)
 }
@@ -61,10 +68,16 @@ async fn key_for(config: &Config, kid: &str, now: u64) -> Result<Jwk, Error> {
         // A failed fetch keeps the cached keys serving; the log line tells why.
         match io::get(&config.edge.jwks_url).await.and_then(|(status, _, body)| match status {
             200 => KeySet::parse(&body),
-            _ => Err(Error::Upstream { failure: crate::error::UpstreamFailure::Unavailable, reason: "JWKS answered non-200" }),
+            _ => Err(Error::Upstream {
+                failure: crate::error::UpstreamFailure::Unavailable,
+                reason: "JWKS answered non-200",
+            }),
         }) {
             Ok(keys) => JWKS.with(|jwks| jwks.borrow_mut().store(keys, now)),
-            Err(error) => worker::console_warn!("{}", serde_json::json!({"event": "jwks_fetch_failed", "error": error.log_reason()})),
+            Err(error) => worker::console_warn!(
+                "{}",
+                serde_json::json!({"event": "jwks_fetch_failed", "error": error.log_reason()})
+            ),
         }
     }
     JWKS.with(|jwks| match jwks.borrow().keys()?.find(kid) {
@@ -110,7 +123,8 @@ async fn crypto_key(key: &Jwk) -> Result<web_sys::CryptoKey, Error> {
     let promise = subtle()?
         .import_key_with_object("jwk", &jwk, &rs256_algorithm(), false, &usages)
         .map_err(|_| invalid("unusable JWK"))?;
-    let imported: web_sys::CryptoKey = JsFuture::from(promise).await.map_err(|_| invalid("unusable JWK"))?.unchecked_into();
+    let imported: web_sys::CryptoKey =
+        JsFuture::from(promise).await.map_err(|_| invalid("unusable JWK"))?.unchecked_into();
     CRYPTO_KEYS.with(|keys| {
         let mut keys = keys.borrow_mut();
         // Keys only change on rotation; drop imports of keys that left the JWKS.

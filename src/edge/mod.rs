@@ -26,7 +26,8 @@ fn config(env: &Env) -> Result<Rc<Config>, Error> {
     if let Some(config) = CONFIG.with(|c| c.borrow().clone()) {
         return Ok(config);
     }
-    let lookup = |name: &str| env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok();
+    let lookup =
+        |name: &str| env.var(name).map(|v| v.to_string()).or_else(|_| env.secret(name).map(|v| v.to_string())).ok();
     let config = Rc::new(Config::from_lookup(lookup)?);
     CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
     Ok(config)
@@ -89,7 +90,8 @@ async fn handle(request: &Incoming, env: &Env, trace: &mut Trace) -> Result<Repl
     let site = Site::new(&config, &request.origin());
     if route == Route::Mcp {
         trace.challenge = Some((site.resource_metadata_url(), config.scopes.join(" ")));
-        let identity = auth::authenticate(&config, &site, request.header("authorization").as_deref(), Clock::seconds()).await?;
+        let identity =
+            auth::authenticate(&config, &site, request.header("authorization").as_deref(), Clock::seconds()).await?;
         trace.subject = Some(identity.subject.clone());
         return proxy::forward(request, &config, &identity).await.map(Reply::Origin);
     }
@@ -113,7 +115,9 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
     let relay = authorize::Relay { config, site, now };
     let cookies = request.header("cookie");
     match route {
-        Route::AuthorizationServerMetadata => Ok(Response::json(200, &metadata::authorization_server(site, &caps, &upstream))),
+        Route::AuthorizationServerMetadata => {
+            Ok(Response::json(200, &metadata::authorization_server(site, &caps, &upstream)))
+        }
         Route::Register => {
             request.require_media_type("application/json")?;
             let body = request.body_text().await?;
@@ -131,19 +135,17 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
             let body = request.body_text().await?;
             let content_type = request.header("content-type");
             let authorization = request.header("authorization");
-            let sent = token::prepare(
-                config,
-                site,
-                &caps,
-                &upstream,
-                content_type.as_deref(),
-                authorization.as_deref(),
-                &body,
-                now,
-            )?;
+            let client_request = token::ClientTokenRequest {
+                content_type: content_type.as_deref(),
+                authorization: authorization.as_deref(),
+                body: &body,
+            };
+            let sent = token::prepare(config, site, &caps, &upstream, &client_request, now)?;
             let (status, content_type, body) = io::post_form(&sent.url, &sent.body).await?;
             Ok(Response::json(200, &token::finish(status, content_type.as_deref(), &body)?))
         }
-        Route::Mcp | Route::Preflight { .. } | Route::ProtectedResourceMetadata | Route::Callback => Err(Error::NotFound),
+        Route::Mcp | Route::Preflight { .. } | Route::ProtectedResourceMetadata | Route::Callback => {
+            Err(Error::NotFound)
+        }
     }
 }
