@@ -68,6 +68,8 @@ def any_stack(request):
 @pytest.fixture(autouse=True)
 def reset_emulators(request):
     yield
-    for name in ("stack", "pkce_stack", "any_stack"):
+    # Only the session-scoped stacks: `any_stack` is torn down before this runs, and the stack
+    # it chose is listed here too (fixtures requested with getfixturevalue are in fixturenames).
+    for name in ("stack", "pkce_stack"):
         if name in request.fixturenames:
             request.getfixturevalue(name).emulator.reset()

@@ -31,7 +31,7 @@ TESTS_DIR = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30.0
 
 
-class _Service:
+class Service:
     """A child process in its own session, with stdout and stderr in files of its own temp folder."""
 
     def __init__(self, name: str):
@@ -81,8 +81,8 @@ class _Service:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class _Stoppable:
-    _service: _Service
+class Stoppable:
+    _service: Service
 
     def stop(self) -> None:
         self._service.stop()
@@ -94,11 +94,11 @@ class _Stoppable:
         self.stop()
 
 
-class Emulator(_Stoppable):
+class Emulator(Stoppable):
     """A running Access emulator. client_id, client_secret, redirect_uris and issuer are its startup
     values (what `reset()` restores); `configure()` with no switches returns the current view."""
 
-    def __init__(self, service: _Service, base_url: str):
+    def __init__(self, service: Service, base_url: str):
         self._service = service
         self._http = httpx.Client(base_url=base_url + "/__emulator/")
         self.base_url = base_url
@@ -132,10 +132,10 @@ class Emulator(_Stoppable):
         super().stop()
 
 
-class Origin(_Stoppable):
+class Origin(Stoppable):
     """The seed's FastMCP server. `url` is its MCP endpoint; `requests()` is its request log."""
 
-    def __init__(self, service: _Service, port: int, request_log: Path):
+    def __init__(self, service: Service, port: int, request_log: Path):
         self._service = service
         self.base_url = f"http://127.0.0.1:{port}"
         self.url = self.base_url + "/mcp"
@@ -169,7 +169,7 @@ def _flags(switches: dict) -> list[str]:
 def start_emulator(*, env: dict[str, str] | None = None, **switches) -> Emulator:
     """Start `python -m access_emulator` with `switches` (Config field names) as CLI flags and `env`
     added to the environment (e.g. ACCESS_EMULATOR_* variables)."""
-    service = _Service("access-emulator")
+    service = Service("access-emulator")
     service.start(
         [sys.executable, "-m", "access_emulator", "--port", "0", *_flags(switches)],
         {**os.environ, "PYTHONPATH": str(TESTS_DIR), **(env or {})},
@@ -187,7 +187,7 @@ def start_emulator(*, env: dict[str, str] | None = None, **switches) -> Emulator
         raise
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -205,8 +205,8 @@ def _accepts_connections(port: int) -> bool:
 def start_origin(issuer_base: str, client_id: str, allowed_email: str, public_host: str = "mcp.example.com") -> Origin:
     """Start tests/origin/server.py trusting the Access app `client_id` at `issuer_base`
     (the emulator's base_url); `public_host` only shapes its protected-resource metadata."""
-    port = _free_port()
-    service = _Service("mcp-origin")
+    port = free_port()
+    service = Service("mcp-origin")
     request_log = service.folder / "requests.jsonl"
     service.start(
         [sys.executable, str(TESTS_DIR / "origin" / "server.py")],

@@ -13,15 +13,11 @@ import base64
 import json
 import os
 import secrets
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
-from support.stack import Emulator, _Service, _Stoppable, _free_port
-
-free_port = _free_port
+from support.stack import Emulator, Service, Stoppable, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_START_TIMEOUT = 180.0
@@ -31,29 +27,8 @@ def sealing_key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-class _WorkerService(_Service):
-    """wrangler runs from the repository root and needs longer to build and start."""
-
-    def start(self, argv: list[str], env: dict[str, str]) -> None:
-        with open(self.stdout_path, "wb") as stdout, open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen(
-                argv, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                start_new_session=True,
-            )
-
-    def wait_until(self, probe):
-        deadline = time.monotonic() + WORKER_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self._fail(f"exited with {self.process.returncode}")
-            if probe():
-                return True
-            time.sleep(0.2)
-        self._fail(f"not ready after {WORKER_START_TIMEOUT} s")
-
-
-class Worker(_Stoppable):
-    def __init__(self, service: _Service, port: int, settings: dict[str, str]):
+class Worker(Stoppable):
+    def __init__(self, service: Service, port: int, settings: dict[str, str]):
         self._service = service
         self.url = f"http://127.0.0.1:{port}"
         self.mcp_url = self.url + settings.get("MCP_PATH", "/mcp")
@@ -78,7 +53,7 @@ def start_worker(emulator: Emulator, *, origin_url: str, port: int | None = None
     `with_secret=False` runs it in "PKCE without client secret" mode. Extra `settings` are
     further [vars] (e.g. CONSENT_TTL_SECONDS="0"). Register `http://127.0.0.1:<port>/callback`
     at the emulator (pick the port with `free_port()` first)."""
-    port = port or _free_port()
+    port = port or free_port()
     values = {
         "ACCESS_ISSUER": emulator.issuer,
         "ACCESS_CLIENT_ID": emulator.client_id,
@@ -91,13 +66,13 @@ def start_worker(emulator: Emulator, *, origin_url: str, port: int | None = None
     argv = [
         str(ROOT / "node_modules" / ".bin" / "wrangler"), "dev",
         "--ip", "127.0.0.1", "--port", str(port),
-        "--inspector-port", str(_free_port()),
+        "--inspector-port", str(free_port()),
         "--show-interactive-dev-session=false",
         "--persist-to", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"wrangler-state-{port}"),
     ]
     for name, value in values.items():
         argv += ["--var", f"{name}:{value}"]
-    service = _WorkerService("worker")
+    service = Service("worker")
     env = {
         **os.environ,
         "PATH": f"{ROOT / 'node_modules' / '.bin'}:{Path.home() / '.cargo' / 'bin'}:{os.environ['PATH']}",
@@ -108,7 +83,7 @@ def start_worker(emulator: Emulator, *, origin_url: str, port: int | None = None
         "WASM_OPT_BIN": str(ROOT / "node_modules" / ".bin" / "wasm-opt"),
         "ESBUILD_BIN": str(ROOT / "node_modules" / ".bin" / "esbuild"),
     }
-    service.start(argv, env)
+    service.start(argv, env, cwd=ROOT)
     worker = Worker(service, port, values)
 
     def ready() -> bool:
@@ -117,5 +92,5 @@ def start_worker(emulator: Emulator, *, origin_url: str, port: int | None = None
         except httpx.HTTPError:
             return False
 
-    service.wait_until(ready)
+    service.wait_until(ready, timeout=WORKER_START_TIMEOUT, interval=0.2)
     return worker
