@@ -152,7 +152,11 @@ impl Allowlist {
     }
 }
 
-/// The claim checks: exact issuer, an accepted audience, time with leeway, allowlists.
+/// The claim checks: exact issuer, an accepted audience, time, allowlists.
+///
+/// The leeway absorbs clock skew on `nbf` and `iat` only. `exp` is strict: an
+/// origin that verifies the token again (the bug report's does, with no leeway) must
+/// never be handed a token it would refuse, and clients refresh on the edge's 401.
 #[derive(Debug, Clone)]
 pub struct TokenPolicy {
     pub issuer: String,
@@ -164,7 +168,7 @@ pub struct TokenPolicy {
 impl TokenPolicy {
     /// Whether the token's validity window contains `now` (used again on cache hits).
     pub fn check_time(&self, not_before: Option<u64>, expires_at: u64, now: u64) -> Result<(), Error> {
-        if now >= expires_at.saturating_add(self.leeway_seconds) {
+        if now >= expires_at {
             return Err(invalid("expired"));
         }
         if not_before.is_some_and(|nbf| now.saturating_add(self.leeway_seconds) < nbf) {
@@ -343,7 +347,8 @@ pub mod tests {
             (with_claims(json!({"aud": "https://evil.example/callback"})), "wrong aud"),
             (with_claims(json!({"aud": ["x", "y"]})), "wrong aud array"),
             (with_claims(json!({"aud": null})), "no aud"),
-            (with_claims(json!({"exp": NOW - 31})), "expired beyond leeway"),
+            (with_claims(json!({"exp": NOW - 31})), "expired"),
+            (with_claims(json!({"exp": NOW})), "expires this second"),
             (with_claims(json!({"exp": null})), "no exp"),
             (with_claims(json!({"nbf": NOW + 31})), "not yet valid"),
             (with_claims(json!({"sub": null})), "no sub"),
@@ -355,11 +360,12 @@ pub mod tests {
     }
 
     #[test]
-    fn leeway_is_applied_both_ways() {
-        assert!(validate(&with_claims(json!({"exp": NOW - 29})), &policy(), NOW).is_ok());
+    fn leeway_covers_nbf_but_never_exp() {
         assert!(validate(&with_claims(json!({"nbf": NOW + 29})), &policy(), NOW).is_ok());
+        assert!(validate(&with_claims(json!({"exp": NOW + 1})), &policy(), NOW).is_ok());
+        assert_invalid(&with_claims(json!({"exp": NOW - 1})), &policy(), NOW, "a second late");
         let strict = TokenPolicy { leeway_seconds: 0, ..policy() };
-        assert_invalid(&with_claims(json!({"exp": NOW})), &strict, NOW, "exp == now");
+        assert_invalid(&with_claims(json!({"nbf": NOW + 1})), &strict, NOW, "nbf without leeway");
     }
 
     #[test]

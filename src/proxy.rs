@@ -77,9 +77,10 @@ pub fn origin_url(origin: &str, path: &str, query: Option<&str>) -> String {
 }
 
 /// Origin answers that must not be passed through: a 401 (the origin refused a token
-/// the edge accepted: the two disagree, and passing it on would send the client into
-/// a login loop) and a Cloudflare Access login page or redirect (the origin is itself
-/// behind Access and needs a service token).
+/// the edge accepted — usually clocks a second apart at expiry — whose own challenge
+/// would point the client at the origin's metadata: it becomes the edge's
+/// `invalid_token`, so the client refreshes) and a Cloudflare Access login page or
+/// redirect (the origin is itself behind Access and needs a service token).
 pub fn check_origin_response(status: u16, content_type: Option<&str>, location: Option<&str>) -> Result<(), Error> {
     let access_login =
         location.is_some_and(|l| l.contains("/cdn-cgi/access/login") || l.contains(".cloudflareaccess.com"));
@@ -90,7 +91,7 @@ pub fn check_origin_response(status: u16, content_type: Option<&str>, location: 
         });
     }
     if status == 401 {
-        return Err(Error::Forbidden { reason: "the origin refused a token the gateway accepted" });
+        return Err(Error::InvalidToken { reason: "the origin refused a token the gateway accepted" });
     }
     Ok(())
 }
@@ -168,7 +169,7 @@ mod tests {
         assert!(check_origin_response(200, Some("text/event-stream"), None).is_ok());
         assert!(check_origin_response(202, None, None).is_ok());
         assert!(check_origin_response(404, Some("application/json"), None).is_ok());
-        assert!(matches!(check_origin_response(401, Some("application/json"), None), Err(Error::Forbidden { .. })));
+        assert!(matches!(check_origin_response(401, Some("application/json"), None), Err(Error::InvalidToken { .. })));
         assert!(matches!(
             check_origin_response(302, None, Some("https://team.cloudflareaccess.com/cdn-cgi/access/login/x")),
             Err(Error::Upstream { .. })

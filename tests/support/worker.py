@@ -4,15 +4,20 @@
     ...  # worker.url, worker.mcp_url, worker.log()
     worker.stop()
 
-Each call builds the bundle (`[build]` in wrangler.toml; a warm build takes seconds) and runs
-it with the given settings as `--var`s, exactly as `wrangler deploy` would run it with [vars]
+The bundle is built once per test process (`scripts/build`, what wrangler.toml's `[build]`
+runs for `wrangler deploy`); each Worker then runs it under a generated wrangler.toml without
+a build step, so starting one takes a couple of seconds and editing `src/` never restarts a
+running test Worker. Settings are passed as `--var`s, as `wrangler deploy` would pass [vars]
 and secrets.
 """
 
 import base64
+import functools
 import json
 import os
+import re
 import secrets
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -21,6 +26,25 @@ from support.stack import Emulator, Service, Stoppable, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_START_TIMEOUT = 180.0
+
+
+TOOL_ENV = {
+    "PATH": f"{ROOT / 'node_modules' / '.bin'}:{Path.home() / '.cargo' / 'bin'}:{os.environ['PATH']}",
+    "CI": "true",
+    "WRANGLER_SEND_METRICS": "false",
+    "CLOUDFLARE_CF_FETCH_ENABLED": "false",
+}
+
+
+@functools.cache
+def built_bundle() -> Path:
+    """Builds the Worker once per process; returns its entry module."""
+    subprocess.run([str(ROOT / "scripts" / "build")], cwd=ROOT, check=True, capture_output=True, env={**os.environ, **TOOL_ENV})
+    return ROOT / "build" / "worker" / "shim.mjs"
+
+
+def compatibility_date() -> str:
+    return re.search(r'^compatibility_date = "([^"]+)"', (ROOT / "wrangler.toml").read_text(), re.M).group(1)
 
 
 def sealing_key() -> str:
@@ -63,27 +87,21 @@ def start_worker(emulator: Emulator, *, origin_url: str, port: int | None = None
     }
     if with_secret:
         values["ACCESS_CLIENT_SECRET"] = emulator.client_secret
+    service = Service("worker")
+    config = service.folder / "wrangler.toml"
+    config.write_text(
+        f'name = "mcp-access-gateway-test"\nmain = "{built_bundle()}"\ncompatibility_date = "{compatibility_date()}"\n'
+    )
     argv = [
-        str(ROOT / "node_modules" / ".bin" / "wrangler"), "dev",
+        str(ROOT / "node_modules" / ".bin" / "wrangler"), "dev", "--config", str(config),
         "--ip", "127.0.0.1", "--port", str(port),
         "--inspector-port", str(free_port()),
         "--show-interactive-dev-session=false",
-        "--persist-to", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"wrangler-state-{port}"),
+        "--persist-to", str(service.folder / "state"),
     ]
     for name, value in values.items():
         argv += ["--var", f"{name}:{value}"]
-    service = Service("worker")
-    env = {
-        **os.environ,
-        "PATH": f"{ROOT / 'node_modules' / '.bin'}:{Path.home() / '.cargo' / 'bin'}:{os.environ['PATH']}",
-        "CI": "true",
-        "WRANGLER_SEND_METRICS": "false",
-        "CLOUDFLARE_CF_FETCH_ENABLED": "false",
-        "WASM_BINDGEN_BIN": str(Path.home() / ".cargo" / "bin" / "wasm-bindgen"),
-        "WASM_OPT_BIN": str(ROOT / "node_modules" / ".bin" / "wasm-opt"),
-        "ESBUILD_BIN": str(ROOT / "node_modules" / ".bin" / "esbuild"),
-    }
-    service.start(argv, env, cwd=ROOT)
+    service.start(argv, {**os.environ, **TOOL_ENV}, cwd=service.folder)
     worker = Worker(service, port, values)
 
     def ready() -> bool:
