@@ -137,7 +137,7 @@ impl Allowlist {
         self.emails.is_empty() && self.email_domains.is_empty() && self.groups.is_empty()
     }
 
-    fn admits(&self, identity: &Identity) -> bool {
+    pub fn admits(&self, identity: &Identity) -> bool {
         if self.is_empty() {
             return true;
         }
@@ -195,6 +195,9 @@ impl TokenPolicy {
         let expires_at = claims.expiration.and_then(timestamp).ok_or(invalid("no exp"))?;
         let not_before = claims.not_before.and_then(timestamp);
         self.check_time(not_before, expires_at, now)?;
+        if claims.issued_at.and_then(timestamp).is_some_and(|iat| iat > now.saturating_add(self.leeway_seconds)) {
+            return Err(invalid("issued in the future"));
+        }
         let subject = claims.custom.sub.filter(|s| !s.is_empty()).ok_or(invalid("no sub"))?;
         let identity =
             Identity { subject, email: claims.custom.email, groups: claims.custom.groups, not_before, expires_at };
@@ -352,6 +355,7 @@ pub mod tests {
             (with_claims(json!({"exp": null})), "no exp"),
             (with_claims(json!({"nbf": NOW + 31})), "not yet valid"),
             (with_claims(json!({"sub": null})), "no sub"),
+            (with_claims(json!({"iat": NOW + 31})), "issued in the future"),
             (with_claims(json!({"exp": "tomorrow"})), "malformed exp"),
         ];
         for (token, why) in cases {

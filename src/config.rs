@@ -22,6 +22,21 @@ pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 1024;
 /// How long the origin has to start answering (the body may then stream for as long as it likes).
 pub const DEFAULT_ORIGIN_TIMEOUT_SECONDS: u64 = 30;
 
+/// How long a sealed refresh token stays usable (Access still decides whether the
+/// refresh token inside it is).
+pub const DEFAULT_REFRESH_TOKEN_TTL_SECONDS: u64 = 30 * 24 * 3600;
+
+/// What access token clients hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenMode {
+    /// Access's own JWT access token, validated at the edge.
+    Passthrough,
+    /// A token sealed by the gateway around the identity from Access's `id_token`.
+    Sealed,
+    /// Passthrough while Access issues JWT access tokens, sealed when they are opaque.
+    Auto,
+}
+
 /// The Access for SaaS application the gateway is the one client of.
 #[derive(Debug)]
 pub struct AccessApp {
@@ -69,6 +84,8 @@ pub struct ProxySettings {
 #[derive(Debug)]
 pub struct Config {
     pub access: AccessApp,
+    pub token_mode: TokenMode,
+    pub refresh_token_ttl_seconds: u64,
     pub edge: EdgeAuth,
     pub proxy: ProxySettings,
     /// The MCP endpoint's path on this hostname, e.g. `/mcp`.
@@ -98,6 +115,17 @@ fn list(value: Option<String>) -> Vec<String> {
 }
 
 impl Config {
+    /// The checks for Access's `id_token` (sealed token mode): OpenID Connect Core
+    /// §3.1.3.7, `aud` is the client id; allowlists apply later, per MCP request.
+    pub fn id_token_policy(&self) -> TokenPolicy {
+        TokenPolicy {
+            issuer: self.access.issuer.clone(),
+            audiences: vec![self.access.client_id.clone()],
+            leeway_seconds: self.edge.leeway_seconds,
+            allowlist: Allowlist::default(),
+        }
+    }
+
     /// The claim checks for bearer tokens presented on `site`.
     pub fn token_policy(&self, site: &Site) -> TokenPolicy {
         TokenPolicy {
@@ -160,6 +188,12 @@ impl Config {
             RedirectPolicy::parse(&get("ALLOWED_REDIRECT_URIS").unwrap_or_else(|| DEFAULT_ALLOWLIST.into()))
                 .map_err(|problem| invalid("ALLOWED_REDIRECT_URIS", problem))?;
         let consent_ttl_seconds = number("CONSENT_TTL_SECONDS", DEFAULT_CONSENT_TTL_SECONDS)?;
+        let token_mode = match get("TOKEN_MODE").as_deref() {
+            None | Some("auto") => TokenMode::Auto,
+            Some("passthrough") => TokenMode::Passthrough,
+            Some("sealed") => TokenMode::Sealed,
+            Some(_) => return Err(invalid("TOKEN_MODE", "must be auto, passthrough or sealed")),
+        };
         let jwks_url = get("ACCESS_JWKS_URL").unwrap_or_else(|| format!("{issuer}/jwks"));
         check_base_url(&jwks_url).map_err(|problem| invalid("ACCESS_JWKS_URL", problem))?;
         let edge = EdgeAuth {
@@ -203,6 +237,8 @@ impl Config {
             SealingKeys::parse(&required("SEALING_KEYS")?).map_err(|problem| invalid("SEALING_KEYS", problem))?;
         Ok(Self {
             access: AccessApp { issuer, client_id, client_secret: get("ACCESS_CLIENT_SECRET").map(Secret::new) },
+            token_mode,
+            refresh_token_ttl_seconds: number("REFRESH_TOKEN_TTL_SECONDS", DEFAULT_REFRESH_TOKEN_TTL_SECONDS)?,
             edge,
             proxy,
             mcp_path,
@@ -284,6 +320,7 @@ pub mod tests {
         assert!(!format!("{c:?}").contains("s3cret"));
         assert_eq!(c.edge.jwks_url, format!("{ISSUER}/jwks"));
         assert_eq!(c.edge.leeway_seconds, 30);
+        assert_eq!(c.token_mode, TokenMode::Auto);
         assert!(c.proxy.forward_bearer && c.proxy.service_token.is_none());
         let policy = c.token_policy(&Site::new(&c, "https://mcp.example.com"));
         assert_eq!(policy.audiences, ["https://mcp.example.com/callback", "abc123"]);
@@ -341,6 +378,7 @@ pub mod tests {
             ("ALLOWED_REDIRECT_URIS", "https://*.x/cb"),
             ("CONSENT_TTL_SECONDS", "-1"),
             ("JWT_LEEWAY_SECONDS", "soon"),
+            ("TOKEN_MODE", "opaque"),
             ("FORWARD_BEARER", "yes"),
             ("PROXY_PATHS", "/.well-known/x"),
             ("ACCESS_JWKS_URL", "http://evil.example/jwks"),

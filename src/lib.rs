@@ -17,6 +17,7 @@ pub mod redirect_uri;
 pub mod registration;
 pub mod route;
 pub mod seal;
+pub mod sealed_token;
 pub mod secret;
 pub mod token;
 pub mod token_cache;

@@ -29,17 +29,23 @@ const HOP_BY_HOP: [&str; 9] = [
 ];
 const EDGE_ONLY: [&str; 6] = ["host", "cookie", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-real-ip"];
 
-/// Whether an inbound request header is passed to the origin. `connection_tokens`
+/// Whether an inbound request header is copied to the origin. `connection_tokens`
 /// are the names listed in the request's `Connection` header (also hop-by-hop).
-pub fn forwards_request_header(name: &str, forward_bearer: bool, connection_tokens: &[String]) -> bool {
+/// `Authorization` is never copied: see [`origin_authorization`].
+pub fn forwards_request_header(name: &str, connection_tokens: &[String]) -> bool {
     let name = name.to_ascii_lowercase();
-    if name == "authorization" {
-        return forward_bearer;
-    }
-    !(HOP_BY_HOP.contains(&name.as_str())
+    !(name == "authorization"
+        || HOP_BY_HOP.contains(&name.as_str())
         || EDGE_ONLY.contains(&name.as_str())
         || TRUSTED_PREFIXES.iter().any(|p| name.starts_with(p))
         || connection_tokens.iter().any(|t| t.eq_ignore_ascii_case(&name)))
+}
+
+/// The `Authorization` the origin gets: the Access JWT the request was validated
+/// with (the client's own bearer in passthrough mode, the one inside a sealed
+/// token otherwise), unless forwarding is switched off.
+pub fn origin_authorization(forward_bearer: bool, credential: &str) -> Option<String> {
+    forward_bearer.then(|| format!("Bearer {credential}"))
 }
 
 /// Names listed in a `Connection` header.
@@ -113,7 +119,7 @@ mod tests {
             "content-type",
             "user-agent",
         ] {
-            assert!(forwards_request_header(name, true, &tokens), "{name}");
+            assert!(forwards_request_header(name, &tokens), "{name}");
         }
         for name in [
             "connection",
@@ -134,10 +140,11 @@ mod tests {
             "cf-access-client-id",
             "cf-access-client-secret",
         ] {
-            assert!(!forwards_request_header(name, true, &tokens), "{name}");
+            assert!(!forwards_request_header(name, &tokens), "{name}");
         }
-        assert!(forwards_request_header("authorization", true, &tokens));
-        assert!(!forwards_request_header("Authorization", false, &tokens));
+        assert!(!forwards_request_header("Authorization", &tokens));
+        assert_eq!(origin_authorization(true, "a.b.c").as_deref(), Some("Bearer a.b.c"));
+        assert_eq!(origin_authorization(false, "a.b.c"), None);
         assert!(!forwards_response_header("transfer-encoding"));
         assert!(forwards_response_header("mcp-session-id"));
     }

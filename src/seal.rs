@@ -32,6 +32,10 @@ pub enum Purpose {
     ConsentTicket,
     /// The cookie remembering a consent for one redirect target.
     ConsentCookie,
+    /// An access token minted by the gateway (sealed token mode).
+    AccessToken,
+    /// A refresh token wrapping Access's (sealed token mode).
+    RefreshToken,
 }
 
 impl Purpose {
@@ -41,6 +45,8 @@ impl Purpose {
             Self::Code => b"mcp-access-gateway/code",
             Self::ConsentTicket => b"mcp-access-gateway/consent-ticket",
             Self::ConsentCookie => b"mcp-access-gateway/consent-cookie",
+            Self::AccessToken => b"mcp-access-gateway/access-token",
+            Self::RefreshToken => b"mcp-access-gateway/refresh-token",
         }
     }
 }

@@ -4,7 +4,7 @@
 //! and redirect URI to what Access issued them for, and normalises the answer.
 
 use crate::authorize::CodeGrant;
-use crate::config::Config;
+use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode, UpstreamFailure};
 use crate::http::{is_media_type, Params};
 use crate::metadata::{Capabilities, Site};
@@ -149,8 +149,9 @@ pub fn prepare(
                 .append_pair("code_verifier", verifier);
         }
         "refresh_token" if caps.refresh => {
-            let refresh_token = params.require("refresh_token", "refresh_token is missing")?;
-            form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh_token);
+            let presented = params.require("refresh_token", "refresh_token is missing")?;
+            let refresh_token = crate::sealed_token::open_refresh(config, site, presented, now)?;
+            form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", &refresh_token);
             if let Some(scope) = params.get("scope") {
                 form.append_pair("scope", &crate::authorize::granted_scope(Some(scope), caps));
             }
@@ -178,6 +179,57 @@ pub struct TokenResponse {
     scope: Option<String>,
 }
 
+impl TokenResponse {
+    pub fn new(
+        access_token: String,
+        expires_in: Option<u64>,
+        refresh_token: Option<String>,
+        scope: Option<String>,
+    ) -> Self {
+        Self { access_token, token_type: "Bearer", expires_in, refresh_token, scope }
+    }
+}
+
+/// Access's successful answer, before the gateway decides what the client gets.
+pub struct UpstreamTokens {
+    pub access_token: String,
+    pub id_token: Option<String>,
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for UpstreamTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTokens").field("expires_in", &self.expires_in).finish_non_exhaustive()
+    }
+}
+
+/// A JWS compact token (`header.claims.signature`) rather than an opaque one.
+pub fn is_jwt(token: &str) -> bool {
+    token.split('.').count() == 3
+}
+
+/// Whether the client gets a token sealed by the gateway rather than Access's own.
+pub fn seals(mode: TokenMode, tokens: &UpstreamTokens) -> Result<bool, Error> {
+    match mode {
+        // An opaque token would fail every MCP request and send the client round a
+        // login loop, so say so here.
+        TokenMode::Passthrough if !is_jwt(&tokens.access_token) => Err(Error::Config {
+            setting: "TOKEN_MODE",
+            problem: "is passthrough, but Access issues opaque access tokens (use auto or sealed)",
+        }),
+        TokenMode::Passthrough => Ok(false),
+        TokenMode::Sealed => Ok(true),
+        TokenMode::Auto => Ok(!is_jwt(&tokens.access_token)),
+    }
+}
+
+/// The client's answer in passthrough mode: Access's tokens, normalised.
+pub fn passthrough(tokens: UpstreamTokens) -> TokenResponse {
+    TokenResponse::new(tokens.access_token, tokens.expires_in, tokens.refresh_token, tokens.scope)
+}
+
 impl std::fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenResponse").field("expires_in", &self.expires_in).finish_non_exhaustive()
@@ -195,19 +247,25 @@ enum Seconds {
 #[derive(Deserialize)]
 struct UpstreamTokenBody {
     access_token: Option<String>,
+    id_token: Option<String>,
     expires_in: Option<Seconds>,
     refresh_token: Option<String>,
     scope: Option<String>,
     error: Option<String>,
 }
 
+/// Sealed mode needs a valid `id_token` from Access to know who the user is.
+pub fn no_id_token() -> Error {
+    unavailable("Access sent no usable id_token (sealed token mode needs one; request the openid scope)")
+}
+
 fn unavailable(reason: &'static str) -> Error {
     Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
 }
 
-/// Turns Access's answer into the client's: a normalised token response, or an
-/// RFC 6749 §5.2 error. HTML pages and server errors never reach the client.
-pub fn finish(status: u16, content_type: Option<&str>, body: &str) -> Result<TokenResponse, Error> {
+/// Reads Access's answer: its tokens, or an RFC 6749 §5.2 error for the client.
+/// HTML pages and server errors never reach the client.
+pub fn finish(status: u16, content_type: Option<&str>, body: &str) -> Result<UpstreamTokens, Error> {
     if status >= 500 {
         return Err(unavailable("Access token endpoint answered 5xx"));
     }
@@ -234,14 +292,6 @@ pub fn finish(status: u16, content_type: Option<&str>, body: &str) -> Result<Tok
     }
     let access_token =
         parsed.access_token.filter(|t| !t.is_empty()).ok_or(unavailable("Access sent no access_token"))?;
-    // The edge can only validate JWT access tokens; an opaque one would fail every
-    // MCP request and send the client round a login loop, so say so here.
-    if access_token.split('.').count() != 3 {
-        return Err(Error::Config {
-            setting: "the Access app",
-            problem: "issues opaque access tokens, which this gateway cannot validate (JWT access tokens are required)",
-        });
-    }
     let expires_in = match parsed.expires_in {
         Some(Seconds::Number(n)) => Some(n),
         Some(Seconds::Text(text)) => {
@@ -249,9 +299,9 @@ pub fn finish(status: u16, content_type: Option<&str>, body: &str) -> Result<Tok
         }
         None => None,
     };
-    Ok(TokenResponse {
+    Ok(UpstreamTokens {
         access_token,
-        token_type: "Bearer",
+        id_token: parsed.id_token,
         expires_in,
         refresh_token: parsed.refresh_token,
         scope: parsed.scope,
@@ -449,15 +499,36 @@ mod tests {
     }
 
     #[test]
+    fn token_modes_decide_who_seals() {
+        let tokens = |access: &str| UpstreamTokens {
+            access_token: access.into(),
+            id_token: Some("h.c.s".into()),
+            expires_in: None,
+            refresh_token: None,
+            scope: None,
+        };
+        assert_eq!(seals(TokenMode::Auto, &tokens("h.c.s")), Ok(false));
+        assert_eq!(seals(TokenMode::Auto, &tokens("opaque123")), Ok(true));
+        assert_eq!(seals(TokenMode::Sealed, &tokens("h.c.s")), Ok(true));
+        assert_eq!(seals(TokenMode::Passthrough, &tokens("h.c.s")), Ok(false));
+        assert!(matches!(
+            seals(TokenMode::Passthrough, &tokens("opaque123")),
+            Err(Error::Config { setting: "TOKEN_MODE", .. })
+        ));
+    }
+
+    #[test]
     fn normalises_access_answers() {
-        let ok = finish(200, Some("application/json"), r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":"300","id_token":"x.y.z","refresh_token":"r"}"#).unwrap();
+        let tokens = finish(200, Some("application/json"), r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":"300","id_token":"x.y.z","refresh_token":"r"}"#).unwrap();
+        assert!(!format!("{tokens:?}").contains("a.b.c"));
+        assert_eq!(tokens.id_token.as_deref(), Some("x.y.z"));
+        let ok = passthrough(tokens);
+        // Access's id_token names Access as its issuer, not the gateway: it is not passed on.
         assert_eq!(
             serde_json::to_value(&ok).unwrap(),
             serde_json::json!({"access_token":"a.b.c","token_type":"Bearer","expires_in":300,"refresh_token":"r"})
         );
         assert!(!format!("{ok:?}").contains("a.b.c"));
-        let opaque = finish(200, Some("application/json"), r#"{"access_token":"opaque123","token_type":"bearer"}"#);
-        assert!(matches!(opaque, Err(Error::Config { .. })));
         let cases = [
             (400, "application/json", r#"{"error":"invalid_grant"}"#),
             (400, "application/json", r#"{"error":"invalid_client"}"#),

@@ -1,14 +1,18 @@
-//! Bearer token validation at the edge: the per-isolate JWKS cache, WebCrypto RS256
+//! Bearer token validation at the edge: sealed tokens are opened by the core; Access
+//! JWTs go through the per-isolate JWKS cache, WebCrypto RS256
 //! verification (native code in workerd, ~25× faster than RSA in wasm) with the
 //! imported keys kept per isolate, and the verified-token cache. All decisions are
 //! the core's ([`crate::access_token`], [`crate::jwks`], [`crate::token_cache`]).
 
 use super::io;
-use crate::access_token::{bearer, Identity, UntrustedAccessToken};
-use crate::config::Config;
+use crate::access_token::{bearer, Identity, TokenPolicy, UntrustedAccessToken};
+use crate::config::{Config, TokenMode};
 use crate::error::Error;
 use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan};
 use crate::metadata::Site;
+use crate::sealed_token;
+use crate::secret::Secret;
+use crate::token::is_jwt;
 use crate::token_cache::VerifiedTokenCache;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -27,14 +31,37 @@ fn invalid(reason: &'static str) -> Error {
     Error::InvalidToken { reason }
 }
 
-/// Validates the request's bearer token and says who it speaks for.
+/// A validated request: who it speaks for, and the Access JWT for the origin.
+pub struct Authenticated {
+    pub identity: Identity,
+    pub credential: Secret,
+}
+
+/// Validates the request's bearer token: Access's JWT (passthrough) or the gateway's
+/// own sealed token, as the token mode allows.
 pub async fn authenticate(
     config: &Config,
     site: &Site,
     authorization: Option<&str>,
     now: u64,
-) -> Result<Identity, Error> {
+) -> Result<Authenticated, Error> {
     let token = bearer(authorization).ok_or(Error::MissingToken)?;
+    match (config.token_mode, is_jwt(token)) {
+        (TokenMode::Sealed | TokenMode::Auto, false) => {
+            let grant = sealed_token::open_access(config, site, token, now)?;
+            Ok(Authenticated { identity: grant.identity, credential: grant.credential })
+        }
+        (TokenMode::Sealed, true) => Err(invalid("sealed token mode accepts only the gateway's own tokens")),
+        (TokenMode::Passthrough | TokenMode::Auto, _) => {
+            let identity = verify_access_jwt(config, site, token, now).await?;
+            Ok(Authenticated { identity, credential: Secret::new(token) })
+        }
+    }
+}
+
+/// Validates an Access JWT access token, answering from the verified-token cache
+/// while a fresh validation would pass.
+async fn verify_access_jwt(config: &Config, site: &Site, token: &str, now: u64) -> Result<Identity, Error> {
     let policy = config.token_policy(site);
     let cached = VERIFIED.with(|cache| {
         let cache = cache.borrow();
@@ -43,14 +70,7 @@ pub async fn authenticate(
     if let Some(identity) = cached {
         return Ok(identity);
     }
-
-    let untrusted = UntrustedAccessToken::parse(token)?;
-    let key = key_for(config, untrusted.key_id(), now).await?;
-    if !verify_rs256(&key, untrusted.signature(), untrusted.signed_data()).await? {
-        return Err(invalid("bad signature"));
-    }
-    let kid = untrusted.key_id().to_owned();
-    let identity = policy.check(&untrusted.signature_verified(), now)?;
+    let (identity, kid) = verify_jwt(config, &policy, token, now).await?;
     VERIFIED.with(|cache| {
         cache.borrow_mut().get_or_insert_with(|| VerifiedTokenCache::new(config.edge.token_cache_size)).insert(
             token,
@@ -60,6 +80,28 @@ pub async fn authenticate(
         )
     });
     Ok(identity)
+}
+
+/// Validates Access's `id_token` at `/token` (sealed token mode). A bad one is
+/// Access's failure, not the client's.
+pub async fn verify_id_token(config: &Config, id_token: &str, now: u64) -> Result<Identity, Error> {
+    verify_jwt(config, &config.id_token_policy(), id_token, now).await.map(|(identity, _)| identity).map_err(|error| {
+        match error {
+            Error::InvalidToken { .. } => crate::token::no_id_token(),
+            other => other,
+        }
+    })
+}
+
+/// RS256 signature (WebCrypto, key from the JWKS) and then the policy's claim checks.
+async fn verify_jwt(config: &Config, policy: &TokenPolicy, token: &str, now: u64) -> Result<(Identity, String), Error> {
+    let untrusted = UntrustedAccessToken::parse(token)?;
+    let key = key_for(config, untrusted.key_id(), now).await?;
+    if !verify_rs256(&key, untrusted.signature(), untrusted.signed_data()).await? {
+        return Err(invalid("bad signature"));
+    }
+    let kid = untrusted.key_id().to_owned();
+    Ok((policy.check(&untrusted.signature_verified(), now)?, kid))
 }
 
 /// The JWKS key for `kid`, fetching the key set when the cache policy says so.

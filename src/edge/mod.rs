@@ -11,7 +11,7 @@ use crate::error::{Error, Surface};
 use crate::http::{cors, Response};
 use crate::metadata::{self, Capabilities, Site};
 use crate::route::{route, Route};
-use crate::{authorize, registration, token};
+use crate::{authorize, registration, sealed_token, token};
 use io::{Clock, Incoming, WebEntropy};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -90,10 +90,10 @@ async fn handle(request: &Incoming, env: &Env, trace: &mut Trace) -> Result<Repl
     let site = Site::new(&config, &request.origin());
     if route == Route::Mcp {
         trace.challenge = Some((site.resource_metadata_url(), config.scopes.join(" ")));
-        let identity =
+        let authenticated =
             auth::authenticate(&config, &site, request.header("authorization").as_deref(), Clock::seconds()).await?;
-        trace.subject = Some(identity.subject.clone());
-        return proxy::forward(request, &config, &identity).await.map(Reply::Origin);
+        trace.subject = Some(authenticated.identity.subject.clone());
+        return proxy::forward(request, &config, &authenticated).await.map(Reply::Origin);
     }
     dispatch(route, request, &config, &site).await.map(Reply::Core)
 }
@@ -142,7 +142,15 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
             };
             let sent = token::prepare(config, site, &caps, &upstream, &client_request, now)?;
             let (status, content_type, body) = io::post_form(&sent.url, &sent.body).await?;
-            Ok(Response::json(200, &token::finish(status, content_type.as_deref(), &body)?))
+            let tokens = token::finish(status, content_type.as_deref(), &body)?;
+            let answer = if token::seals(config.token_mode, &tokens)? {
+                let id_token = tokens.id_token.as_deref().ok_or_else(token::no_id_token)?;
+                let identity = auth::verify_id_token(config, id_token, now).await?;
+                sealed_token::issue(config, site, tokens, &identity, now, &mut entropy)?
+            } else {
+                token::passthrough(tokens)
+            };
+            Ok(Response::json(200, &answer))
         }
         Route::Mcp | Route::Preflight { .. } | Route::ProtectedResourceMetadata | Route::Callback => {
             Err(Error::NotFound)

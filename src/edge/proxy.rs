@@ -2,8 +2,8 @@
 //! stream goes to the origin and the origin's body stream (SSE included) comes back
 //! as it arrives. Header decisions are the core's ([`crate::proxy`]).
 
+use super::auth::Authenticated;
 use super::io::{header_pairs, Incoming};
-use crate::access_token::Identity;
 use crate::config::Config;
 use crate::error::{Error, UpstreamFailure};
 use crate::proxy;
@@ -17,16 +17,19 @@ fn unavailable(reason: &'static str) -> Error {
     Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
 }
 
-fn origin_headers(request: &Incoming, config: &Config, identity: &Identity) -> Result<web_sys::Headers, Error> {
+fn origin_headers(request: &Incoming, config: &Config, auth: &Authenticated) -> Result<web_sys::Headers, Error> {
     let headers = web_sys::Headers::new().map_err(|_| unavailable("headers"))?;
     let connection = proxy::connection_tokens(request.header("connection").as_deref());
     for (name, value) in header_pairs(&request.headers()) {
-        if proxy::forwards_request_header(&name, config.proxy.forward_bearer, &connection) {
+        if proxy::forwards_request_header(&name, &connection) {
             let _ = headers.append(&name, &value);
         }
     }
-    for (name, value) in proxy::identity_headers(identity) {
+    for (name, value) in proxy::identity_headers(&auth.identity) {
         let _ = headers.set(name, &value);
+    }
+    if let Some(value) = proxy::origin_authorization(config.proxy.forward_bearer, auth.credential.expose()) {
+        let _ = headers.set("authorization", &value);
     }
     if let Some((id, secret)) = &config.proxy.service_token {
         let _ = headers.set("cf-access-client-id", id);
@@ -36,11 +39,11 @@ fn origin_headers(request: &Incoming, config: &Config, identity: &Identity) -> R
 }
 
 /// Sends the request on to the origin and streams its answer back.
-pub async fn forward(request: &Incoming, config: &Config, identity: &Identity) -> Result<web_sys::Response, Error> {
+pub async fn forward(request: &Incoming, config: &Config, auth: &Authenticated) -> Result<web_sys::Response, Error> {
     let url = proxy::origin_url(&config.proxy.origin_url, &request.path(), request.raw_query());
     let init = web_sys::RequestInit::new();
     init.set_method(&request.method());
-    init.set_headers(&origin_headers(request, config, identity)?.into());
+    init.set_headers(&origin_headers(request, config, auth)?.into());
     init.set_redirect(web_sys::RequestRedirect::Manual);
     if let Some(body) = request.body() {
         init.set_body(&body);

@@ -1,0 +1,262 @@
+//! Sealed token mode: the gateway's own access and refresh tokens.
+//!
+//! Some Access for SaaS apps hand out opaque access tokens, which no edge or origin
+//! can validate. In sealed mode the gateway validates Access's `id_token` at `/token`
+//! and gives the client an access token sealed with its own key: readable only by this
+//! gateway, bound to this MCP resource, expiring no later than Access's token, and
+//! carrying the Access-signed JWT the origin already trusts. Each MCP request only
+//! unseals it: no RSA work. The refresh token is sealed around Access's.
+
+use crate::access_token::Identity;
+use crate::config::{Config, TokenMode};
+use crate::error::{Error, ErrorCode};
+use crate::metadata::Site;
+use crate::seal::{Entropy, Purpose};
+use crate::token::{is_jwt, TokenResponse, UpstreamTokens};
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+#[derive(Serialize, Deserialize)]
+struct SealedAccess {
+    sub: String,
+    #[serde(rename = "em", skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(rename = "gr", default, skip_serializing_if = "Vec::is_empty")]
+    groups: Vec<String>,
+    /// The resource (RFC 8707) the token is for: this deployment's MCP URL.
+    aud: String,
+    exp: u64,
+    /// The Access-signed JWT forwarded to the origin.
+    #[serde(rename = "cr")]
+    credential: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SealedRefresh {
+    /// Access's refresh token.
+    rt: String,
+    aud: String,
+}
+
+/// What a sealed access token grants.
+#[derive(Debug)]
+pub struct Grant {
+    pub identity: Identity,
+    /// The Access JWT for the origin. Not `Debug`-printed by [`Identity`].
+    pub credential: crate::secret::Secret,
+}
+
+/// Mints the client's tokens from Access's answer and the validated `id_token` identity.
+pub fn issue(
+    config: &Config,
+    site: &Site,
+    tokens: UpstreamTokens,
+    identity: &Identity,
+    now: u64,
+    entropy: &mut dyn Entropy,
+) -> Result<TokenResponse, Error> {
+    // What the origin's Access verifier accepts: the access token when it is a JWT,
+    // otherwise the id_token.
+    let credential = match (is_jwt(&tokens.access_token), tokens.id_token) {
+        (true, _) => tokens.access_token,
+        (false, Some(id_token)) => id_token,
+        (false, None) => return Err(crate::token::no_id_token()),
+    };
+    let access_expiry = tokens.expires_in.map_or(identity.expires_at, |seconds| now.saturating_add(seconds));
+    let expires_at = access_expiry.min(identity.expires_at);
+    if expires_at <= now {
+        return Err(crate::token::no_id_token());
+    }
+    let sealed = SealedAccess {
+        sub: identity.subject.clone(),
+        email: identity.email.clone(),
+        groups: identity.groups.clone(),
+        aud: site.resource(),
+        exp: expires_at,
+        credential,
+    };
+    let access_token = config.sealing_keys.seal(Purpose::AccessToken, &sealed, expires_at, entropy);
+    let refresh_token = tokens.refresh_token.map(|rt| {
+        let sealed = SealedRefresh { rt, aud: site.resource() };
+        config.sealing_keys.seal(Purpose::RefreshToken, &sealed, now + config.refresh_token_ttl_seconds, entropy)
+    });
+    Ok(TokenResponse::new(access_token, Some(expires_at - now), refresh_token, tokens.scope))
+}
+
+/// Validates a sealed access token presented to the MCP endpoint.
+pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Result<Grant, Error> {
+    let sealed: SealedAccess = config
+        .sealing_keys
+        .open(Purpose::AccessToken, token, now)
+        .map_err(|error| Error::InvalidToken { reason: error.reason() })?;
+    if sealed.aud != site.resource() {
+        return Err(Error::InvalidToken { reason: "sealed token for another resource" });
+    }
+    let identity = Identity {
+        subject: sealed.sub,
+        email: sealed.email,
+        groups: sealed.groups,
+        not_before: None,
+        expires_at: sealed.exp,
+    };
+    if !config.edge.allowlist.admits(&identity) {
+        return Err(Error::Forbidden { reason: "identity not in the allowlists" });
+    }
+    Ok(Grant { identity, credential: crate::secret::Secret::new(sealed.credential) })
+}
+
+/// The Access refresh token to relay: unwrapped from a sealed one, or the presented
+/// one as it is outside sealed-only mode.
+pub fn open_refresh<'a>(config: &Config, site: &Site, presented: &'a str, now: u64) -> Result<Cow<'a, str>, Error> {
+    let rejected = Error::oauth(ErrorCode::InvalidGrant, "the refresh token is invalid or expired");
+    match config.sealing_keys.open::<SealedRefresh>(Purpose::RefreshToken, presented, now) {
+        Ok(sealed) if sealed.aud == site.resource() => Ok(Cow::Owned(sealed.rt)),
+        Ok(_) => Err(rejected),
+        Err(_) if config.token_mode == TokenMode::Sealed => Err(rejected),
+        Err(_) => Ok(Cow::Borrowed(presented)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorize::CodeGrant;
+    use crate::config::tests::{config_from, vars};
+    use crate::metadata::tests::site;
+    use crate::seal::tests::{CountingEntropy, KEY_B};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn config(mode: &str) -> Config {
+        let mut v = vars();
+        v.insert("TOKEN_MODE", mode.into());
+        config_from(&v).unwrap()
+    }
+
+    fn identity() -> Identity {
+        Identity {
+            subject: "sub-1".into(),
+            email: Some("user@example.com".into()),
+            groups: vec!["eng".into()],
+            not_before: None,
+            expires_at: NOW + 600,
+        }
+    }
+
+    fn upstream(access_token: &str) -> UpstreamTokens {
+        UpstreamTokens {
+            access_token: access_token.into(),
+            id_token: Some("id.token.jwt".into()),
+            expires_in: Some(300),
+            refresh_token: Some("access-refresh".into()),
+            scope: Some("openid email".into()),
+        }
+    }
+
+    fn minted(config: &Config, access_token: &str) -> serde_json::Value {
+        let response =
+            issue(config, &site(), upstream(access_token), &identity(), NOW, &mut CountingEntropy::default()).unwrap();
+        serde_json::to_value(response).unwrap()
+    }
+
+    #[test]
+    fn opaque_access_token_round_trip_forwards_the_id_token() {
+        let config = config("auto");
+        let response = minted(&config, "opaque-access");
+        assert_eq!(response["expires_in"], 300);
+        assert_eq!(response["token_type"], "Bearer");
+        let token = response["access_token"].as_str().unwrap();
+        assert!(!token.contains("opaque-access") && !token.contains('.'));
+        let grant = open_access(&config, &site(), token, NOW + 299).unwrap();
+        assert_eq!(grant.identity.subject, "sub-1");
+        assert_eq!(grant.identity.groups, ["eng"]);
+        assert_eq!(grant.credential.expose(), "id.token.jwt");
+        assert!(!format!("{grant:?}").contains("id.token.jwt"));
+        // Expiry: no later than Access's token.
+        assert!(matches!(open_access(&config, &site(), token, NOW + 300), Err(Error::InvalidToken { .. })));
+        // A JWT access token is what the origin gets when there is one.
+        let with_jwt = minted(&config, "a.b.c");
+        assert_eq!(
+            open_access(&config, &site(), with_jwt["access_token"].as_str().unwrap(), NOW).unwrap().credential.expose(),
+            "a.b.c"
+        );
+    }
+
+    #[test]
+    fn expiry_is_the_earlier_of_access_token_and_id_token() {
+        let config = config("sealed");
+        let short = Identity { expires_at: NOW + 60, ..identity() };
+        let response = issue(&config, &site(), upstream("x"), &short, NOW, &mut CountingEntropy::default()).unwrap();
+        assert_eq!(serde_json::to_value(response).unwrap()["expires_in"], 60);
+        let expired = Identity { expires_at: NOW, ..identity() };
+        assert!(issue(&config, &site(), upstream("x"), &expired, NOW, &mut CountingEntropy::default()).is_err());
+    }
+
+    #[test]
+    fn tampered_foreign_and_misused_tokens_are_invalid() {
+        let config = config("sealed");
+        let token = minted(&config, "opaque")["access_token"].as_str().unwrap().to_owned();
+        let raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        let mut entropy = CountingEntropy::default();
+        let other_key = {
+            let mut v = vars();
+            v.insert("SEALING_KEYS", KEY_B.into());
+            config_from(&v).unwrap()
+        };
+        let other_resource = Site::new(&config, "https://other.example.com");
+        let grant = CodeGrant { access_code: "c".into(), redirect_uri: "http://localhost/cb".into(), resource: None };
+        let home = site();
+        let mut cases: Vec<(String, &Site, &str)> = vec![
+            (token[..token.len() - 3].to_owned(), &home, "truncated"),
+            (
+                minted(&other_key, "opaque")["access_token"].as_str().unwrap().to_owned(),
+                &home,
+                "another deployment's key",
+            ),
+            (token.clone(), &other_resource, "another resource"),
+            (config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut entropy), &home, "a sealed code"),
+            (config.sealing_keys.seal(Purpose::State, &grant, NOW + 60, &mut entropy), &home, "a sealed state"),
+            (minted(&config, "opaque")["refresh_token"].as_str().unwrap().to_owned(), &home, "the refresh token"),
+        ];
+        let flips: Vec<String> = (0..raw.len() * 8)
+            .step_by(97)
+            .map(|bit| {
+                let mut t = raw.clone();
+                t[bit / 8] ^= 1 << (bit % 8);
+                URL_SAFE_NO_PAD.encode(t)
+            })
+            .collect();
+        cases.extend(flips.iter().map(|t| (t.clone(), &home, "bit flip")));
+        for (token, site, why) in cases {
+            assert!(matches!(open_access(&config, site, &token, NOW), Err(Error::InvalidToken { .. })), "{why}");
+        }
+    }
+
+    #[test]
+    fn allowlists_apply_to_sealed_tokens() {
+        let mut v = vars();
+        v.insert("ALLOWED_EMAILS", "other@example.com".into());
+        let config = config_from(&v).unwrap();
+        let token = minted(&config, "opaque")["access_token"].as_str().unwrap().to_owned();
+        assert!(matches!(open_access(&config, &site(), &token, NOW), Err(Error::Forbidden { .. })));
+    }
+
+    #[test]
+    fn refresh_tokens_unwrap_only_for_this_resource() {
+        let sealed = config("sealed");
+        let auto = config("auto");
+        let config = sealed;
+        let refresh = minted(&config, "opaque")["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(open_refresh(&config, &site(), &refresh, NOW).unwrap(), "access-refresh");
+        let elsewhere = Site::new(&config, "https://other.example.com");
+        assert!(open_refresh(&config, &elsewhere, &refresh, NOW).is_err());
+        assert!(
+            open_refresh(&config, &site(), "raw-access-refresh", NOW).is_err(),
+            "sealed mode takes only sealed tokens"
+        );
+        assert!(open_refresh(&config, &site(), &refresh, NOW + config.refresh_token_ttl_seconds).is_err());
+        assert_eq!(open_refresh(&auto, &site(), "raw-access-refresh", NOW).unwrap(), "raw-access-refresh");
+    }
+}
