@@ -1,0 +1,257 @@
+"""A real MCP client, the official Python SDK (`mcp` 1.30.0), logging in through the gateway.
+
+    python py_client.py --url http://127.0.0.1:8787/mcp
+        [--client-id ID [--client-secret SECRET]]   # pre-registered: no Dynamic Client Registration
+        [--redirect-uri URI]                        # default http://localhost:<random port>/callback
+        [--refresh-after SECONDS]                   # call ping again after the token expired
+        [--origin-url URL]                          # checked directly if the gateway's proxy refuses the token
+        [--deny]                                    # refuse on the consent page; expect access_denied
+
+`OAuthClientProvider` with in-memory storage does discovery, registration, PKCE and the token
+exchange; its redirect and callback handlers play the person with a browser
+(tests/support/browser.py). Then `initialize`, `tools/list` and `tools/call ping`.
+
+Prints one JSON object per step on stdout (`{"step": ...}`), never a token, code or secret.
+Exit status: 0 every check passed (with --deny: the denial came back as access_denied);
+3 the gateway refused the obtained token with invalid_token but the origin accepted it
+("proxy not ready"); 1 anything else.
+"""
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import httpx
+from pydantic import AnyHttpUrl
+
+from mcp import ClientSession
+from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from support.browser import play_browser  # noqa: E402
+
+CLIENT = "python-sdk"
+RUN_TIMEOUT = 90
+PROXY_NOT_READY = 3
+
+
+def emit(step: str, **fields) -> None:
+    print(json.dumps({"step": step, **fields}), flush=True)
+
+
+def describe(exc: BaseException) -> str:
+    """The innermost errors of an exception (task groups wrap them)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(describe(inner) for inner in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class MemoryStorage(TokenStorage):
+    def __init__(self, client_info: OAuthClientInformationFull | None):
+        self.tokens: OAuthToken | None = None
+        self.client_info = client_info
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info
+
+
+class HttpTrace:
+    """Emits one `http` step per request the SDK makes: URL without query, status, challenge;
+    for token requests the grant_type and client authentication method, for failed token or
+    registration requests the OAuth error code (never a value). Notes whether the MCP endpoint
+    refused a bearer token with invalid_token."""
+
+    def __init__(self, mcp_url: str):
+        self.mcp_url = mcp_url
+        self.refused_token = False
+
+    async def on_response(self, response: httpx.Response) -> None:
+        request = response.request
+        fields = {"method": request.method, "url": str(request.url.copy_with(query=None)), "status": response.status_code}
+        challenge = response.headers.get("www-authenticate")
+        if challenge:
+            fields["www_authenticate"] = challenge
+        if request.url.path.endswith("/token"):
+            form = parse_qs(request.content.decode())
+            fields["grant_type"] = form.get("grant_type", [None])[0]
+            fields["client_auth"] = (
+                "client_secret_basic"
+                if request.headers.get("authorization", "").lower().startswith("basic ")
+                else "client_secret_post" if "client_secret" in form else "none"
+            )
+        if response.status_code >= 400 and request.url.path.endswith(("/token", "/register")):
+            await response.aread()
+            try:
+                fields["oauth_error"] = response.json().get("error")
+            except ValueError:
+                fields["oauth_error"] = None
+        emit("http", **fields)
+        if (
+            str(request.url) == self.mcp_url
+            and "authorization" in request.headers
+            and response.status_code == 401
+            and 'error="invalid_token"' in (challenge or "")
+        ):
+            self.refused_token = True
+
+
+class Browser:
+    """The provider's redirect and callback handlers: a person who consents (or refuses) in a
+    browser; the URL the browser ends at is checked for state and `iss` (RFC 9207)."""
+
+    def __init__(self, redirect_uri: str, approve: bool, issuer):
+        self.redirect_uri = redirect_uri
+        self.approve = approve
+        self.issuer = issuer  # () -> the discovered authorization server's issuer
+        self.authorization_url: str | None = None
+        self.denied: str | None = None
+
+    async def redirect_handler(self, authorization_url: str) -> None:
+        self.authorization_url = authorization_url
+
+    async def callback_handler(self) -> tuple[str, str | None]:
+        landed = await anyio.to_thread.run_sync(
+            lambda: play_browser(self.authorization_url, self.redirect_uri, approve=self.approve)
+        )
+        sent = parse_qs(urlsplit(self.authorization_url).query)
+        answer = {name: values[0] for name, values in parse_qs(urlsplit(landed).query).items()}
+        checks = {
+            "state_ok": answer.get("state") == sent["state"][0],
+            "iss_ok": "iss" in answer and AnyHttpUrl(answer["iss"]) == self.issuer(),
+        }
+        emit(
+            "authorization",
+            consent="approve" if self.approve else "deny",
+            resource=sent.get("resource", [None])[0],
+            error=answer.get("error"),
+            code=bool(answer.get("code")),
+            iss=answer.get("iss"),
+            **checks,
+        )
+        if not all(checks.values()):
+            raise RuntimeError(f"authorization response failed checks: {checks}")
+        if "error" in answer:
+            self.denied = answer["error"]
+            raise RuntimeError(f"authorization failed: {answer['error']}")
+        return answer["code"], answer["state"]
+
+
+async def mcp_session(url: str, http: httpx.AsyncClient, refresh_after: float | None) -> bool:
+    """initialize, tools/list, tools/call ping (again after `refresh_after` seconds, if given)."""
+    async with streamable_http_client(url, http_client=http) as (read, write, _):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            emit("initialize", ok=True, url=url, server=init.serverInfo.name, protocol=init.protocolVersion)
+            tools = [tool.name for tool in (await session.list_tools()).tools]
+            emit("tools/list", ok="ping" in tools, tools=tools)
+            ok = "ping" in tools and await call_ping(session)
+            if ok and refresh_after is not None:
+                emit("wait", seconds=refresh_after)
+                await anyio.sleep(refresh_after)
+                ok = await call_ping(session)
+            return ok
+
+
+async def call_ping(session: ClientSession) -> bool:
+    result = await session.call_tool("ping", {"message": "e2e"})
+    text = result.content[0].text if result.content and result.content[0].type == "text" else None
+    ok = not result.isError and text == "pong: e2e"
+    emit("tools/call", ok=ok, tool="ping", text=text)
+    return ok
+
+
+async def check_at_origin(origin_url: str, token: str) -> bool:
+    """The same session straight against the origin with the token the gateway handed out."""
+    async with create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http:
+        return await mcp_session(origin_url, http, None)
+
+
+def pre_registered(args, redirect_uri: str) -> OAuthClientInformationFull | None:
+    if not args.client_id:
+        return None
+    return OAuthClientInformationFull(
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        redirect_uris=[redirect_uri],
+        token_endpoint_auth_method="client_secret_post" if args.client_secret else "none",
+    )
+
+
+async def run(args) -> int:
+    redirect_uri = args.redirect_uri or f"http://localhost:{random.randint(20000, 60000)}/callback"
+    storage = MemoryStorage(pre_registered(args, redirect_uri))
+    emit("start", client=CLIENT, url=args.url, mode="pre-registered" if args.client_id else "dcr", redirect_uri=redirect_uri)
+    browser = Browser(redirect_uri, not args.deny, issuer=lambda: provider.context.oauth_metadata.issuer)
+    provider = OAuthClientProvider(
+        server_url=args.url,
+        client_metadata=OAuthClientMetadata(
+            client_name="mcp-access-gateway e2e (python sdk)",
+            redirect_uris=[redirect_uri],
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+            token_endpoint_auth_method="none",
+        ),
+        storage=storage,
+        redirect_handler=browser.redirect_handler,
+        callback_handler=browser.callback_handler,
+    )
+    trace = HttpTrace(args.url)
+
+    error = None
+    try:
+        with anyio.fail_after(RUN_TIMEOUT):
+            async with create_mcp_http_client(auth=provider) as http:
+                http.event_hooks = {"response": [trace.on_response]}
+                ok = await mcp_session(args.url, http, args.refresh_after)
+    except Exception as exc:  # any failure is reported as a step, then judged below
+        ok, error = False, describe(exc)
+
+    if args.deny:
+        denied = browser.denied == "access_denied" and storage.tokens is None
+        emit("result", ok=denied, outcome="denied" if denied else "failed", error=error)
+        return 0 if denied else 1
+    if ok:
+        emit("result", ok=True, outcome="passed")
+        return 0
+    if trace.refused_token and storage.tokens and args.origin_url:
+        emit("proxy_not_ready", detail="the gateway answered invalid_token to the token it issued", error=error)
+        try:
+            origin_ok = await check_at_origin(args.origin_url, storage.tokens.access_token)
+        except Exception as exc:
+            origin_ok, error = False, describe(exc)
+        emit("result", ok=False, outcome="proxy_not_ready" if origin_ok else "failed", error=error)
+        return PROXY_NOT_READY if origin_ok else 1
+    emit("result", ok=False, outcome="failed", error=error)
+    return 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True, help="the gateway's MCP URL")
+    parser.add_argument("--client-id")
+    parser.add_argument("--client-secret")
+    parser.add_argument("--redirect-uri")
+    parser.add_argument("--refresh-after", type=float)
+    parser.add_argument("--origin-url")
+    parser.add_argument("--deny", action="store_true")
+    return anyio.run(run, parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
