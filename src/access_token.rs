@@ -401,4 +401,18 @@ pub mod tests {
             "UntrustedAccessToken([redacted])"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bearers_never_panic(token in "\\PC{0,400}", dotted in "[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,60}") {
+            for candidate in [token.as_str(), dotted.as_str()] {
+                if let Ok(untrusted) = UntrustedAccessToken::parse(candidate) {
+                    let keys = test_jwks();
+                    if let Lookup::Found(key) = keys.find(untrusted.key_id()) {
+                        proptest::prop_assert!(untrusted.verify_rs256(key).is_err());
+                    }
+                }
+            }
+        }
+    }
 }

@@ -197,4 +197,13 @@ mod tests {
     fn html_escape() {
         assert_eq!(escape_html("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_arbitrary_input_never_panics(input in "\\PC{0,300}", cookie_header in "\\PC{0,100}") {
+            let _ = Params::parse(&input);
+            let _ = cookie(&cookie_header, "mcpgw_csrf");
+            let _ = is_media_type(Some(&input), "application/json");
+        }
+    }
 }

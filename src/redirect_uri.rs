@@ -208,4 +208,24 @@ mod tests {
             "https://claude.ai/api/mcp/auth_callback"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_uris_never_panic(uri in "\\PC{0,200}", port in 0u32..100_000) {
+            let policy = default_policy();
+            let _ = policy.check(&uri);
+            let _ = consent_target(&uri);
+            let loopback = format!("http://localhost:{port}/callback");
+            proptest::prop_assert_eq!(policy.check(&loopback).is_ok(), port <= 65535);
+        }
+
+        #[test]
+        fn nothing_outside_the_allowlist_passes(host in "[a-z]{1,10}\\.[a-z]{2,3}", path in "/[a-z/]{0,20}") {
+            let uri = format!("https://{host}{path}");
+            let allowed = ["claude.ai", "claude.com", "chatgpt.com", "vscode.dev", "insiders.vscode.dev"];
+            if !allowed.contains(&host.as_str()) {
+                proptest::prop_assert!(default_policy().check(&uri).is_err());
+            }
+        }
+    }
 }

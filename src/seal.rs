@@ -265,4 +265,28 @@ pub mod tests {
         assert!(SealingKeys::parse("***").is_err());
         assert_eq!(format!("{keys:?}"), "SealingKeys([redacted; 1])");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_payload_round_trips(payload in ".{0,200}", exp in 1u64..u64::MAX) {
+            let keys = SealingKeys::parse(KEY_A).unwrap();
+            let sealed = keys.seal(Purpose::State, &payload, exp, &mut CountingEntropy::default());
+            proptest::prop_assert_eq!(keys.open::<String>(Purpose::State, &sealed, exp - 1), Ok(payload));
+        }
+
+        #[test]
+        fn any_bit_flip_is_rejected(payload in ".{0,64}", bit in 0usize..10_000) {
+            let keys = SealingKeys::parse(KEY_A).unwrap();
+            let mut raw = URL_SAFE_NO_PAD.decode(keys.seal(Purpose::Code, &payload, 100, &mut CountingEntropy::default())).unwrap();
+            let bit = bit % (raw.len() * 8);
+            raw[bit / 8] ^= 1 << (bit % 8);
+            proptest::prop_assert!(keys.open::<String>(Purpose::Code, &URL_SAFE_NO_PAD.encode(&raw), 0).is_err());
+        }
+
+        #[test]
+        fn arbitrary_input_never_opens_or_panics(input in "\\PC{0,300}") {
+            let keys = SealingKeys::parse(KEY_A).unwrap();
+            proptest::prop_assert!(keys.open::<String>(Purpose::AccessToken, &input, 0).is_err());
+        }
+    }
 }

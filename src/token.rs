@@ -548,4 +548,14 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_token_requests_never_panic(body in "\\PC{0,300}", authorization in "\\PC{0,60}") {
+            let config = test_config();
+            let _ = run(&config, Some(&authorization), &body);
+            let _ = run(&config, None, &body);
+            let _ = finish(200, Some("application/json"), &body);
+        }
+    }
 }
