@@ -17,6 +17,9 @@ pub const STATE_TTL_SECONDS: u64 = 15 * 60;
 /// How long the client has to redeem the code (Access's own code expires sooner).
 pub const CODE_TTL_SECONDS: u64 = 5 * 60;
 
+/// Longer client `state` values are refused (real clients send tens of characters).
+pub const MAX_STATE_LEN: usize = 2048;
+
 /// A validated authorization request: what the consent ticket and the `state` sent
 /// to Access carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +74,10 @@ impl Relay<'_> {
         self.config.redirect_policy.check(redirect_uri).map_err(page)?;
 
         let state = params.get("state");
+        // The state travels back in redirects; an absurd one is refused rather than echoed.
+        if state.is_some_and(|s| s.len() > MAX_STATE_LEN) {
+            return Err(page(Error::oauth(ErrorCode::InvalidRequest, "state is too long")));
+        }
         let fail = |code, description| Err(self.redirect_error(redirect_uri, state, Error::oauth(code, description)));
         match params.get("response_type") {
             Some("code") => {}
@@ -290,6 +297,7 @@ pub mod tests {
             query(&[("client_id", "other")], &[]),
             query(&[], &["client_id"]),
             format!("{}&redirect_uri=https://evil.example/cb", query(&[], &[])),
+            query(&[("state", &"s".repeat(MAX_STATE_LEN + 1))], &[]),
         ] {
             let response = relay.validate(&q, &caps()).unwrap_err();
             assert_eq!(response.status, 400, "{q}");

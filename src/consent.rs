@@ -103,7 +103,7 @@ pub fn page(
          afterwards the result is sent to the address below. Only approve if you started this connection.</p>\
          <dl><dt>MCP server</dt><dd id=\"resource\">{resource}</dd>\
          <dt>Sent to</dt><dd id=\"redirect-target\">{redirect}</dd>\
-         <dt>Access</dt><dd id=\"scope\">{scope}</dd></dl>\
+         <dt>Permissions</dt><dd id=\"scope\">{scope}</dd></dl>\
          <form method=\"post\" action=\"{AUTHORIZE_PATH}\">\
          <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
          <div class=\"actions\"><button class=\"approve\" type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\

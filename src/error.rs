@@ -22,6 +22,7 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     ServerError,
     TemporarilyUnavailable,
+    InvalidToken,
 }
 
 impl ErrorCode {
@@ -40,6 +41,7 @@ impl ErrorCode {
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidToken => "invalid_token",
         }
     }
 
@@ -127,7 +129,9 @@ pub enum Surface<'a> {
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
-    error: &'a str,
+    /// Absent for a request without credentials (RFC 6750 §3.1: no error code then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
     error_description: &'a str,
 }
 
@@ -160,8 +164,13 @@ impl Error {
                 (status, *code, (*description).to_owned())
             }
             Self::InvalidClientBasic => (401, ErrorCode::InvalidClient, "client authentication failed".into()),
-            Self::MissingToken | Self::InvalidToken { .. } => {
-                (401, ErrorCode::InvalidRequest, "a valid bearer token is required".into())
+            Self::MissingToken => (
+                401,
+                ErrorCode::InvalidRequest,
+                "this MCP server requires authorization: see the WWW-Authenticate header".into(),
+            ),
+            Self::InvalidToken { .. } => {
+                (401, ErrorCode::InvalidToken, "the access token is invalid or expired".into())
             }
             Self::Forbidden { .. } => (
                 403,
@@ -202,7 +211,8 @@ impl Error {
         let response = match surface {
             Surface::Page => Response::html(status, error_page(status, code, &description)),
             Surface::Json | Surface::Resource { .. } | Surface::Redirect { .. } => {
-                Response::json(status, &ErrorBody { error: code.as_str(), error_description: &description })
+                let error = (*self != Self::MissingToken).then_some(code.as_str());
+                Response::json(status, &ErrorBody { error, error_description: &description })
             }
         };
         let response = match self {
@@ -265,6 +275,7 @@ mod tests {
             Some("Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\", scope=\"openid email\"")
         );
         assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert!(!r.body.contains("\"error\""), "no error code without credentials: {}", r.body);
     }
 
     #[test]
@@ -273,6 +284,7 @@ mod tests {
         assert_eq!(r.status, 401);
         let challenge = r.header("www-authenticate").unwrap();
         assert!(challenge.contains("error=\"invalid_token\""));
+        assert!(r.body.contains("\"error\":\"invalid_token\""));
         assert!(!r.body.contains("1234") && !challenge.contains("1234"));
     }
 

@@ -59,16 +59,22 @@ impl Site {
 pub struct Capabilities {
     pub scopes: Vec<String>,
     pub refresh: bool,
+    /// Whether the gateway holds the client secret, so clients given it may present it.
+    pub client_secret: bool,
 }
 
 /// PKCE methods accepted at `/authorize` (RFC 7636; `plain` is refused, per RFC 9700).
 pub const CODE_CHALLENGE_METHODS: [&str; 1] = ["S256"];
-/// Client authentication methods accepted at `/token`.
+/// Client authentication methods known at `/token`.
 pub const TOKEN_AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
 
 impl Capabilities {
     pub fn new(config: &Config, upstream: &UpstreamMetadata) -> Self {
-        Self { scopes: config.scopes.clone(), refresh: upstream.supports_refresh }
+        Self {
+            scopes: config.scopes.clone(),
+            refresh: upstream.supports_refresh,
+            client_secret: config.access.client_secret.is_some(),
+        }
     }
 
     pub fn grant_types(&self) -> Vec<&'static str> {
@@ -77,6 +83,16 @@ impl Capabilities {
             grants.push("refresh_token");
         }
         grants
+    }
+
+    /// Client authentication accepted at `/token`: a secret only where there is one
+    /// to compare it with.
+    pub fn token_auth_methods(&self) -> Vec<&'static str> {
+        if self.client_secret {
+            TOKEN_AUTH_METHODS.to_vec()
+        } else {
+            vec!["none"]
+        }
     }
 
     /// The scope string of challenges and of requests that name no scope.
@@ -115,7 +131,7 @@ pub struct AuthorizationServerMetadata {
     response_types_supported: [&'static str; 1],
     response_modes_supported: [&'static str; 1],
     grant_types_supported: Vec<&'static str>,
-    token_endpoint_auth_methods_supported: [&'static str; 3],
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
     code_challenge_methods_supported: [&'static str; 1],
     authorization_response_iss_parameter_supported: bool,
     /// OpenID Connect Discovery requires these three; Access signs with them.
@@ -139,7 +155,7 @@ pub fn authorization_server(
         response_types_supported: ["code"],
         response_modes_supported: ["query"],
         grant_types_supported: caps.grant_types(),
-        token_endpoint_auth_methods_supported: TOKEN_AUTH_METHODS,
+        token_endpoint_auth_methods_supported: caps.token_auth_methods(),
         code_challenge_methods_supported: CODE_CHALLENGE_METHODS,
         authorization_response_iss_parameter_supported: true,
         jwks_uri: upstream.jwks_uri.clone(),
@@ -201,8 +217,9 @@ pub mod tests {
 
     #[test]
     fn refresh_is_advertised_only_when_access_supports_it() {
-        let caps = Capabilities { scopes: vec!["openid".into()], refresh: false };
+        let caps = Capabilities { scopes: vec!["openid".into()], refresh: false, client_secret: false };
         assert_eq!(caps.grant_types(), ["authorization_code"]);
+        assert_eq!(caps.token_auth_methods(), ["none"], "no secret held: none to compare a presented one with");
     }
 
     #[test]

@@ -129,7 +129,7 @@ mod tests {
 
     fn run(body: serde_json::Value) -> Result<serde_json::Value, Error> {
         let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
-        let caps = Capabilities { scopes: vec!["openid".into(), "email".into()], refresh: true };
+        let caps = Capabilities { scopes: vec!["openid".into(), "email".into()], refresh: true, client_secret: true };
         register(&body.to_string(), "abc123", &policy, &caps, 1000).map(|c| serde_json::to_value(c).unwrap())
     }
 
@@ -206,7 +206,7 @@ mod tests {
             assert_eq!(code_of(run(body.clone())), expected, "{body}");
         }
         let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
-        let caps = Capabilities { scopes: vec![], refresh: false };
+        let caps = Capabilities { scopes: vec![], refresh: false, client_secret: true };
         assert!(register("not json", "c", &policy, &caps, 0).is_err());
     }
 }

@@ -486,7 +486,7 @@ mod tests {
                 ("client_secret", "s3cret")
             ])
         );
-        let no_refresh = Capabilities { scopes: config.scopes.clone(), refresh: false };
+        let no_refresh = Capabilities { scopes: config.scopes.clone(), refresh: false, client_secret: true };
         let refused = prepare(
             &config,
             &site(),

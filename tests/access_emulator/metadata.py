@@ -21,11 +21,7 @@ def discovery_document(config: Config, issuer: str) -> dict:
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": SCOPES,
         "claims_supported": CLAIMS,
-        "grant_types_supported": (
-            ["refresh_tokens", "authorization_code_with_pkce"]
-            if config.quirk_grant_types
-            else ["authorization_code", "refresh_token"]
-        ),
+        "grant_types_supported": grant_types(config),
         (
             "token_endpoint_auth_methods" if config.quirk_auth_methods_key else "token_endpoint_auth_methods_supported"
         ): auth_methods,
@@ -33,3 +29,10 @@ def discovery_document(config: Config, issuer: str) -> dict:
     if not config.quirk_no_code_challenge_methods:
         document["code_challenge_methods_supported"] = ["S256"]
     return document
+
+
+def grant_types(config) -> list[str]:
+    """Access's own names (quirk) or the standard ones; refresh only while refresh tokens are on."""
+    if config.quirk_grant_types:
+        return ["refresh_tokens", "authorization_code_with_pkce"] if config.refresh_tokens else ["authorization_code_with_pkce"]
+    return ["authorization_code", "refresh_token"] if config.refresh_tokens else ["authorization_code"]

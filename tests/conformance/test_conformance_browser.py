@@ -1,0 +1,173 @@
+"""The consent page in a real browser (headless Chromium, Debian's `chromium`): what a person sees,
+saved as tests/conformance/out/consent.png, and real clicks on Approve and Deny: the CSRF
+defences (a SameSite=Strict cookie, Sec-Fetch-Site) must let a real browser's same-origin form post
+through, and the browser must end at the client's redirect URI with code (or error), state and iss.
+
+The click is driven over the Chrome DevTools Protocol with Node's built-in WebSocket (no
+Playwright: nothing is installed for this)."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from oauth_flow import REDIRECT_URI, STATE, authorization_url, pkce_pair, single
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+NODE = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "node"
+OUT = Path(__file__).resolve().parent / "out"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+def chromium_flags(profile: str) -> list[str]:
+    return [
+        "--headless",
+        "--no-sandbox",  # the test runs as root in a container
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+    ]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_the_consent_page_renders_for_a_person(stack):
+    OUT.mkdir(exist_ok=True)
+    screenshot = OUT / "consent.png"
+    screenshot.unlink(missing_ok=True)
+    _, challenge = pkce_pair()
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        subprocess.run(
+            [CHROMIUM, *chromium_flags(profile), f"--screenshot={screenshot}", "--window-size=900,640",
+             authorization_url(stack, challenge)],
+            check=True, capture_output=True, timeout=60,
+        )
+    data = screenshot.read_bytes()
+    assert png_size(data) == (900, 640)
+    assert len(data) > 10_000, "a blank page compresses to a few hundred bytes"
+
+
+# Drives one page over CDP: open the authorization URL, read what the page shows, click a button,
+# and report the first navigation to the client's redirect URI — or the browser's security
+# console message if it refused to go on. Input and output are JSON.
+CDP_SCRIPT = r"""
+import { spawn } from "node:child_process";
+import { readFileSync, existsSync } from "node:fs";
+const { chromium, flags, url, stopAt, button } = JSON.parse(process.env.CDP_INPUT);
+const browser = spawn(chromium, [...flags, "--remote-debugging-port=0", "about:blank"], { stdio: "ignore", detached: true });
+const quit = (code, result) => {
+  console.log(JSON.stringify(result));
+  try { process.kill(-browser.pid, "SIGKILL"); } catch {}
+  process.exit(code);
+};
+setTimeout(() => quit(1, { error: "timed out" }), 20000);
+const profile = flags.find((f) => f.startsWith("--user-data-dir=")).split("=")[1];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let port;
+for (let i = 0; i < 200 && !port; i++) {
+  const file = `${profile}/DevToolsActivePort`;
+  if (existsSync(file)) port = readFileSync(file, "utf8").split("\n")[0];
+  else await sleep(50);
+}
+if (!port) quit(1, { error: "no DevTools port" });
+const targets = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+const ws = new WebSocket(targets.find((t) => t.type === "page").webSocketDebuggerUrl);
+await new Promise((r) => ws.addEventListener("open", r));
+let nextId = 0;
+const pending = new Map();
+const waiters = [];
+ws.addEventListener("message", (event) => {
+  const msg = JSON.parse(event.data);
+  if (msg.id !== undefined) pending.get(msg.id)?.(msg);
+  else waiters.forEach((w) => w(msg));
+});
+const send = (method, params = {}) =>
+  new Promise((resolve) => { const id = ++nextId; pending.set(id, resolve); ws.send(JSON.stringify({ id, method, params })); });
+const until = (predicate) => new Promise((resolve) => waiters.push((m) => predicate(m) && resolve(m)));
+const evaluate = async (expression) => (await send("Runtime.evaluate", { expression, returnByValue: true })).result.result.value;
+
+await send("Page.enable");
+await send("Network.enable");
+await send("Log.enable");
+const consentPost = until((m) => m.method === "Network.requestWillBeSentExtraInfo"
+  && JSON.stringify(m.params.headers).includes("mcpgw_csrf="));
+const loaded = until((m) => m.method === "Page.loadEventFired");
+await send("Page.navigate", { url });
+await loaded;
+const shown = await evaluate(`({
+  heading: document.querySelector("h1")?.innerText,
+  resource: document.querySelector("#resource")?.innerText,
+  target: document.querySelector("#redirect-target")?.innerText,
+  buttons: [...document.querySelectorAll("button")].map((b) => b.innerText),
+})`);
+const arrived = until((m) => m.method === "Network.requestWillBeSent" && m.params.request.url.startsWith(stopAt))
+  .then((m) => ({ final: m.params.request.url }));
+const refused = until((m) => m.method === "Log.entryAdded" && m.params.entry.source === "security")
+  .then((m) => ({ refused: m.params.entry.text.trim() }));
+await evaluate(`document.querySelector("button[value=${button}]").click()`);
+const sentHeaders = (await consentPost).params.headers;
+quit(0, { shown, sentHeaders, ...(await Promise.race([arrived, refused])) });
+"""
+
+
+def click(stack, button: str) -> dict:
+    """Open the consent page in Chromium, click `button` (approve or deny), report what happened."""
+    _, challenge = pkce_pair()
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
+        cdp_input = {
+            "chromium": CHROMIUM,
+            "flags": chromium_flags(profile),
+            "url": authorization_url(stack, challenge),
+            "stopAt": REDIRECT_URI + "?",
+            "button": button,
+        }
+        run = subprocess.run(
+            [str(NODE), "--input-type=module", "-e", CDP_SCRIPT],
+            env={**os.environ, "CDP_INPUT": json.dumps(cdp_input)},
+            capture_output=True, text=True, timeout=60,
+        )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def approved(stack):
+    return click(stack, "approve")
+
+
+def test_a_real_browser_shows_server_target_and_buttons(stack, approved):
+    shown = approved["shown"]
+    assert shown["resource"] == stack.worker.mcp_url
+    assert shown["target"] == REDIRECT_URI
+    assert shown["buttons"] == ["Approve", "Deny"]
+    assert "an application on this computer" in shown["heading"]
+
+
+def test_a_real_browser_posts_the_strict_cookie_same_origin(approved):
+    """The CSRF defences hold for a real browser's own form post: it sends the SameSite=Strict
+    cookie and says the post is same-origin."""
+    headers = {name.lower(): value for name, value in approved["sentHeaders"].items()}
+    assert headers["sec-fetch-site"] == "same-origin"
+    assert "mcpgw_csrf=" in headers["cookie"]
+
+
+def test_a_real_browser_can_approve(stack, approved):
+    assert approved.get("refused") is None, approved.get("refused")
+    got = single(approved["final"])
+    assert got["code"] and got["state"] == STATE and got["iss"] == stack.worker.url
+
+
+def test_a_real_browser_can_deny(stack):
+    denied = click(stack, "deny")
+    assert denied.get("refused") is None, denied.get("refused")
+    got = single(denied["final"])
+    assert got["error"] == "access_denied" and got["state"] == STATE and got["iss"] == stack.worker.url
