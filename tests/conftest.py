@@ -1,7 +1,8 @@
 """Shared fixtures: the local stack (Access emulator, the seed's origin, the Worker in workerd).
 
-Starting workerd costs seconds, so the stacks are session-scoped; tests that flip emulator
-switches get them undone by the autouse `reset_emulators` fixture.
+Starting workerd costs seconds, so the stacks are session-scoped (each starts when a test first
+asks for it); tests that flip emulator switches get them undone by the autouse `reset_emulators`
+fixture.
 """
 
 import sys
@@ -59,6 +60,26 @@ def pkce_stack():
     s.stop()
 
 
+@pytest.fixture(scope="session")
+def sealed_stack():
+    """TOKEN_MODE=sealed: clients always get the Worker's own sealed tokens (the secret held)."""
+    s = start_stack(with_secret=True, TOKEN_MODE="sealed")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def passthrough_stack():
+    """TOKEN_MODE=passthrough: clients always get Access's tokens (the secret held)."""
+    s = start_stack(with_secret=True, TOKEN_MODE="passthrough")
+    yield s
+    s.stop()
+
+
+# Every session-scoped stack, for `reset_emulators`.
+SESSION_STACKS = ("stack", "pkce_stack", "sealed_stack", "passthrough_stack")
+
+
 @pytest.fixture(params=["secret", "pkce"])
 def any_stack(request):
     """Both Access modes."""
@@ -70,6 +91,6 @@ def reset_emulators(request):
     yield
     # Only the session-scoped stacks: `any_stack` is torn down before this runs, and the stack
     # it chose is listed here too (fixtures requested with getfixturevalue are in fixturenames).
-    for name in ("stack", "pkce_stack"):
+    for name in SESSION_STACKS:
         if name in request.fixturenames:
             request.getfixturevalue(name).emulator.reset()

@@ -19,10 +19,12 @@ How Inspector v2's CLI logs in headlessly (read in clients/cli/build/index.js of
   browser (tests/support/browser.py) and then requests the client's callback URL, which is what
   hands the code to Inspector's listener;
 - MCP_INSPECTOR_SECRET_STORE=file with HOME in a temporary folder keeps the tokens in
-  $HOME/.mcp-inspector/secrets.json of this run only, so run 2 finds the login of run 1.
+  $HOME/.mcp-inspector/secrets.json of this run only, so run 2 finds the login of run 1 (and this
+  driver can describe the tokens Inspector holds).
 
 Prints one JSON object per step on stdout (`{"step": ...}`), never a token, code or secret
-(Inspector's own stderr is checked for them too). Exits 0 only if every check passed (with
+(Inspector's own stderr is checked for them too); the tokens Inspector ends up holding are
+described by their shape only (the `tokens` step). Exits 0 only if every check passed (with
 --deny: Inspector's login failed with access_denied and no tool ran).
 """
 
@@ -150,6 +152,20 @@ class Inspector:
         emit("inspector_exit", status=process.returncode, stderr_tail=notes[-3:])
         return {"status": process.returncode, "output": out + err, **answer}
 
+    def held_tokens(self) -> dict | None:
+        """The OAuth tokens in Inspector's plaintext secret store (a JSON string per secret), if any."""
+        store = self.folder / ".mcp-inspector" / "secrets.json"
+        if not store.exists():
+            return None
+        for value in json.loads(store.read_text()).get("secrets", {}).values():
+            try:
+                tokens = json.loads(value)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(tokens, dict) and "access_token" in tokens:
+                return tokens
+        return None
+
     def relay_browser_steps(self) -> bool:
         """Re-emits what the browser reported since the last call; True if it failed."""
         if not self.steps.exists():
@@ -179,6 +195,11 @@ def parse_json(text: str) -> dict | None:
     return None
 
 
+def shape(token: str | None) -> dict | None:
+    """What a token looks like, never what it is: a JWS compact token has exactly two dots."""
+    return None if token is None else {"dots": token.count(".")}
+
+
 def call_ping(inspector: Inspector) -> bool:
     result = inspector.run(["--method", "tools/call", "--tool-name", "ping", "--tool-arg", "message=e2e", "--stored-auth-only"])
     answer = result.get("result", {})
@@ -206,6 +227,9 @@ def run(args) -> int:
             emit("wait", seconds=args.refresh_after)
             time.sleep(args.refresh_after)
             ok = call_ping(inspector)
+        tokens = inspector.held_tokens()
+        if tokens:
+            emit("tokens", access_token=shape(tokens.get("access_token")), refresh_token=shape(tokens.get("refresh_token")))
     emit("result", ok=ok, outcome="passed" if ok else "failed")
     return 0 if ok else 1
 
