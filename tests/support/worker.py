@@ -54,22 +54,34 @@ def sealing_key() -> str:
 class Worker(Stoppable):
     def __init__(self, service: Service, port: int, settings: dict[str, str]):
         self._service = service
+        self._stopped_log: str | None = None
         self.url = f"http://127.0.0.1:{port}"
         self.mcp_url = self.url + settings.get("MCP_PATH", "/mcp")
         self.settings = settings
+        STARTED.append(self)
 
     def log(self) -> str:
-        """Everything the Worker and wrangler printed so far."""
+        """Everything the Worker and wrangler printed so far (kept after `stop()`)."""
+        if self._stopped_log is not None:
+            return self._stopped_log
         return self._service.stdout_path.read_text(errors="replace") + self._service.stderr_path.read_text(errors="replace")
 
     def request_log(self) -> list[dict]:
         """The Worker's structured request lines (one JSON object per request)."""
-        lines = []
-        for line in self._service.stdout_path.read_text(errors="replace").splitlines():
-            line = line.strip()
-            if line.startswith("{") and '"route"' in line:
-                lines.append(json.loads(line))
-        return lines
+        return [
+            json.loads(line)
+            for line in (line.strip() for line in self.log().splitlines())
+            if line.startswith("{") and '"route"' in line
+        ]
+
+    def stop(self) -> None:
+        if self._stopped_log is None:
+            self._stopped_log = self.log()
+        super().stop()
+
+
+# Every Worker this process started, for the log scan at the end of a test run.
+STARTED: list[Worker] = []
 
 
 def start_worker(emulator: Emulator, *, origin_url: str, port: int | None = None, with_secret: bool = True, **settings: str) -> Worker:
