@@ -86,7 +86,13 @@ pub struct JwksPolicy {
 pub enum Plan {
     UseCached,
     Fetch,
+    /// Another request of the isolate is fetching what this one needs: wait for it
+    /// (a cold isolate's first burst, a burst right after a key rotation).
+    Wait,
 }
+
+/// A fetch not finished after this long is presumed lost (its request was cancelled).
+pub const FETCH_TIMEOUT_SECONDS: u64 = 15;
 
 /// The per-isolate JWKS cache: the last good key set, and when fetches happened.
 #[derive(Debug, Default)]
@@ -94,29 +100,42 @@ pub struct JwksCache {
     keys: Option<KeySet>,
     fetched_at: u64,
     last_attempt: Option<u64>,
+    in_flight_since: Option<u64>,
 }
 
 impl JwksCache {
     /// Decides whether a fetch is due, and records the attempt if so (concurrent
-    /// requests in the isolate then see it and do not fetch again).
+    /// requests in the isolate then wait for it rather than fetch again).
     pub fn plan(&mut self, kid: &str, now: u64, policy: JwksPolicy) -> Plan {
         let due = match &self.keys {
             None => true,
             Some(keys) => now >= self.fetched_at + policy.ttl_seconds || !keys.contains(kid),
         };
-        let allowed = self.last_attempt.is_none_or(|last| now >= last + policy.min_refetch_seconds);
-        if due && allowed {
+        if !due {
+            return Plan::UseCached;
+        }
+        if self.in_flight_since.is_some_and(|since| now < since + FETCH_TIMEOUT_SECONDS) {
+            return Plan::Wait;
+        }
+        if self.last_attempt.is_none_or(|last| now >= last + policy.min_refetch_seconds) {
             self.last_attempt = Some(now);
+            self.in_flight_since = Some(now);
             Plan::Fetch
         } else {
             Plan::UseCached
         }
     }
 
-    /// Stores a fetched key set; a failed fetch keeps the old keys serving.
+    /// Stores a fetched key set.
     pub fn store(&mut self, keys: KeySet, now: u64) {
         self.keys = Some(keys);
         self.fetched_at = now;
+        self.in_flight_since = None;
+    }
+
+    /// Ends a failed fetch; the old keys keep serving.
+    pub fn fetch_failed(&mut self) {
+        self.in_flight_since = None;
     }
 
     pub fn keys(&self) -> Result<&KeySet, Error> {
@@ -167,6 +186,7 @@ mod tests {
         assert_eq!(cache.plan("a", 1001, POLICY), Plan::UseCached);
         // A kid spray: one refetch, then nothing for the interval.
         assert_eq!(cache.plan("x1", 1040, POLICY), Plan::Fetch);
+        cache.store(keyset(&["a"]), 1040);
         for (i, t) in (1041..1069).enumerate() {
             assert_eq!(cache.plan(&format!("x{i}"), t, POLICY), Plan::UseCached);
         }
@@ -178,9 +198,28 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_requests_wait_for_the_fetch_in_flight() {
+        let mut cache = JwksCache::default();
+        assert_eq!(cache.plan("a", 1000, POLICY), Plan::Fetch);
+        assert_eq!(cache.plan("a", 1000, POLICY), Plan::Wait);
+        cache.store(keyset(&["a"]), 1001);
+        assert_eq!(cache.plan("a", 1001, POLICY), Plan::UseCached);
+        // A rotation: the first token with the new kid fetches, the others wait,
+        // requests with the known kid go on meanwhile.
+        assert_eq!(cache.plan("b", 1040, POLICY), Plan::Fetch);
+        assert_eq!(cache.plan("b", 1040, POLICY), Plan::Wait);
+        assert_eq!(cache.plan("a", 1040, POLICY), Plan::UseCached);
+        // A fetch that never finished (its request was cancelled) stops blocking;
+        // the refetch interval still holds.
+        assert_eq!(cache.plan("b", 1040 + FETCH_TIMEOUT_SECONDS, POLICY), Plan::UseCached);
+        assert_eq!(cache.plan("b", 1040 + POLICY.min_refetch_seconds, POLICY), Plan::Fetch);
+    }
+
+    #[test]
     fn outage_keeps_old_keys_and_rate_limits_attempts() {
         let mut cache = JwksCache::default();
         assert_eq!(cache.plan("a", 0, POLICY), Plan::Fetch);
+        cache.fetch_failed();
         // The first fetch failed: nothing stored, the next attempt waits.
         assert_eq!(cache.plan("a", 10, POLICY), Plan::UseCached);
         assert!(cache.keys().is_err());
@@ -188,6 +227,7 @@ mod tests {
         cache.store(keyset(&["a"]), 30);
         // Stale and the refresh fails: the old keys keep serving.
         assert_eq!(cache.plan("a", 5000, POLICY), Plan::Fetch);
+        cache.fetch_failed();
         assert!(cache.keys().unwrap().contains("a"));
     }
 }

@@ -27,18 +27,20 @@ const HOP_BY_HOP: [&str; 9] = [
     "transfer-encoding",
     "upgrade",
 ];
-const EDGE_ONLY: [&str; 6] = ["host", "cookie", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-real-ip"];
+/// `origin` is dropped too: CORS is answered by the gateway, and an origin bound to
+/// loopback behind the Tunnel may refuse browser origins it does not know.
+const EDGE_ONLY: [&str; 7] =
+    ["host", "cookie", "origin", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-real-ip"];
 
-/// Whether an inbound request header is copied to the origin. `connection_tokens`
-/// are the names listed in the request's `Connection` header (also hop-by-hop).
-/// `Authorization` is never copied: see [`origin_authorization`].
-pub fn forwards_request_header(name: &str, connection_tokens: &[String]) -> bool {
+/// Whether an inbound request header is copied to the origin. `Authorization` is
+/// never copied: see [`origin_authorization`]. (Headers a client names in `Connection`
+/// are the runtime's business: workerd consumes `Connection` before the Worker runs.)
+pub fn forwards_request_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     !(name == "authorization"
         || HOP_BY_HOP.contains(&name.as_str())
         || EDGE_ONLY.contains(&name.as_str())
-        || TRUSTED_PREFIXES.iter().any(|p| name.starts_with(p))
-        || connection_tokens.iter().any(|t| t.eq_ignore_ascii_case(&name)))
+        || TRUSTED_PREFIXES.iter().any(|p| name.starts_with(p)))
 }
 
 /// The `Authorization` the origin gets: the Access JWT the request was validated
@@ -46,11 +48,6 @@ pub fn forwards_request_header(name: &str, connection_tokens: &[String]) -> bool
 /// token otherwise), unless forwarding is switched off.
 pub fn origin_authorization(forward_bearer: bool, credential: &str) -> Option<String> {
     forward_bearer.then(|| format!("Bearer {credential}"))
-}
-
-/// Names listed in a `Connection` header.
-pub fn connection_tokens(connection: Option<&str>) -> Vec<String> {
-    connection.unwrap_or_default().split(',').map(|t| t.trim().to_ascii_lowercase()).filter(|t| !t.is_empty()).collect()
 }
 
 /// Whether an origin response header is passed back to the client.
@@ -108,7 +105,6 @@ mod tests {
 
     #[test]
     fn keeps_mcp_headers_and_strips_hop_by_hop_edge_and_forged_identity() {
-        let tokens = connection_tokens(Some("keep-alive, X-Secret-Hop"));
         for name in [
             "mcp-session-id",
             "MCP-Protocol-Version",
@@ -119,7 +115,7 @@ mod tests {
             "content-type",
             "user-agent",
         ] {
-            assert!(forwards_request_header(name, &tokens), "{name}");
+            assert!(forwards_request_header(name), "{name}");
         }
         for name in [
             "connection",
@@ -128,9 +124,9 @@ mod tests {
             "upgrade",
             "te",
             "proxy-authorization",
-            "x-secret-hop",
             "host",
             "cookie",
+            "origin",
             "x-forwarded-for",
             "forwarded",
             "x-gateway-user-email",
@@ -140,9 +136,9 @@ mod tests {
             "cf-access-client-id",
             "cf-access-client-secret",
         ] {
-            assert!(!forwards_request_header(name, &tokens), "{name}");
+            assert!(!forwards_request_header(name), "{name}");
         }
-        assert!(!forwards_request_header("Authorization", &tokens));
+        assert!(!forwards_request_header("Authorization"));
         assert_eq!(origin_authorization(true, "a.b.c").as_deref(), Some("Bearer a.b.c"));
         assert_eq!(origin_authorization(false, "a.b.c"), None);
         assert!(!forwards_response_header("transfer-encoding"));

@@ -4,11 +4,11 @@
 //! imported keys kept per isolate, and the verified-token cache. All decisions are
 //! the core's ([`crate::access_token`], [`crate::jwks`], [`crate::token_cache`]).
 
-use super::io;
+use super::io::{self, Clock};
 use crate::access_token::{bearer, Identity, TokenPolicy, UntrustedAccessToken};
 use crate::config::{Config, TokenMode};
 use crate::error::Error;
-use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan};
+use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan, FETCH_TIMEOUT_SECONDS};
 use crate::metadata::Site;
 use crate::sealed_token;
 use crate::secret::Secret;
@@ -16,6 +16,7 @@ use crate::token::is_jwt;
 use crate::token_cache::VerifiedTokenCache;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys};
@@ -104,22 +105,23 @@ async fn verify_jwt(config: &Config, policy: &TokenPolicy, token: &str, now: u64
     Ok((policy.check(&untrusted.signature_verified(), now)?, kid))
 }
 
-/// The JWKS key for `kid`, fetching the key set when the cache policy says so.
+/// How often a request waiting for another request's JWKS fetch looks again. Each
+/// request waits on its own timer: workerd cancels a request that only awaits I/O
+/// belonging to another request, and I/O must stay in the request that started it.
+const JWKS_WAIT_POLL: Duration = Duration::from_millis(20);
+
+/// The JWKS key for `kid`, fetching the key set when the cache policy says so, or
+/// waiting while another request of the isolate fetches it.
 async fn key_for(config: &Config, kid: &str, now: u64) -> Result<Jwk, Error> {
-    if JWKS.with(|jwks| jwks.borrow_mut().plan(kid, now, config.edge.jwks)) == Plan::Fetch {
-        // A failed fetch keeps the cached keys serving; the log line tells why.
-        match io::get(&config.edge.jwks_url).await.and_then(|(status, _, body)| match status {
-            200 => KeySet::parse(&body),
-            _ => Err(Error::Upstream {
-                failure: crate::error::UpstreamFailure::Unavailable,
-                reason: "JWKS answered non-200",
-            }),
-        }) {
-            Ok(keys) => JWKS.with(|jwks| jwks.borrow_mut().store(keys, now)),
-            Err(error) => worker::console_warn!(
-                "{}",
-                serde_json::json!({"event": "jwks_fetch_failed", "error": error.log_reason()})
-            ),
+    let deadline = Clock::millis() + (FETCH_TIMEOUT_SECONDS * 1000) as f64;
+    loop {
+        match JWKS.with(|jwks| jwks.borrow_mut().plan(kid, now, config.edge.jwks)) {
+            Plan::Fetch => {
+                refresh_jwks(&config.edge.jwks_url, now).await;
+                break;
+            }
+            Plan::Wait if Clock::millis() < deadline => worker::Delay::from(JWKS_WAIT_POLL).await,
+            Plan::Wait | Plan::UseCached => break,
         }
     }
     JWKS.with(|jwks| match jwks.borrow().keys()?.find(kid) {
@@ -127,6 +129,25 @@ async fn key_for(config: &Config, kid: &str, now: u64) -> Result<Jwk, Error> {
         Lookup::Unknown => Err(invalid("unknown kid")),
         Lookup::Ambiguous => Err(invalid("several JWKS keys share the kid")),
     })
+}
+
+/// Fetches the JWKS and stores it; a failed fetch keeps the cached keys serving and
+/// says why in the log.
+async fn refresh_jwks(url: &str, now: u64) {
+    let fetched = io::get(url).await.and_then(|(status, _, body)| match status {
+        200 => KeySet::parse(&body),
+        _ => Err(Error::Upstream {
+            failure: crate::error::UpstreamFailure::Unavailable,
+            reason: "JWKS answered non-200",
+        }),
+    });
+    match fetched {
+        Ok(keys) => JWKS.with(|jwks| jwks.borrow_mut().store(keys, now)),
+        Err(error) => {
+            JWKS.with(|jwks| jwks.borrow_mut().fetch_failed());
+            worker::console_warn!("{}", serde_json::json!({"event": "jwks_fetch_failed", "error": error.log_reason()}))
+        }
+    }
 }
 
 fn subtle() -> Result<web_sys::SubtleCrypto, Error> {

@@ -19,9 +19,8 @@ fn unavailable(reason: &'static str) -> Error {
 
 fn origin_headers(request: &Incoming, config: &Config, auth: &Authenticated) -> Result<web_sys::Headers, Error> {
     let headers = web_sys::Headers::new().map_err(|_| unavailable("headers"))?;
-    let connection = proxy::connection_tokens(request.header("connection").as_deref());
     for (name, value) in header_pairs(&request.headers()) {
-        if proxy::forwards_request_header(&name, &connection) {
+        if proxy::forwards_request_header(&name) {
             let _ = headers.append(&name, &value);
         }
     }

@@ -1,14 +1,25 @@
 """Test hook for the origin: one JSON line per HTTP request it receives, so tests can prove what the
-origin did and did not see. Records whether credentials were present, never their values."""
+origin did and did not see. Records whether credentials were present, never their values; the one
+exception is the identity headers the gateway sets (not secrets), whose every value is kept so tests
+can prove a client's forged value never arrives."""
 
 import json
 import os
 import sys
 import time
 
+# Set by the gateway from the validated token; any value a client sends must never arrive.
+IDENTITY_HEADERS = (
+    "x-gateway-user-email",
+    "x-gateway-user-sub",
+    "x-gateway-user-groups",
+    "cf-access-authenticated-user-email",
+)
+
 
 class RequestLog:
-    """ASGI wrapper writing {ts, method, path, host, authorization, headers, status} per request."""
+    """ASGI wrapper writing {ts, method, path, host, authorization, headers, identity, status} per
+    request; `identity` maps each identity header received to the list of its values."""
 
     def __init__(self, app, path: str | None):
         self._app = app
@@ -25,7 +36,8 @@ class RequestLog:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self._app(scope, receive, send)
-        headers = {name.decode("latin-1").lower(): value for name, value in scope["headers"]}
+        pairs = [(name.decode("latin-1").lower(), value) for name, value in scope["headers"]]
+        headers = dict(pairs)
         entry = {
             "ts": time.time(),
             "method": scope["method"],
@@ -33,6 +45,11 @@ class RequestLog:
             "host": headers.get("host", b"").decode("latin-1"),
             "authorization": "authorization" in headers,
             "headers": sorted(headers),  # names only: values may be credentials
+            "identity": {
+                name: [value.decode("latin-1") for key, value in pairs if key == name]
+                for name in IDENTITY_HEADERS
+                if name in headers
+            },
         }
         logged = False
 

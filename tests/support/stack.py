@@ -143,7 +143,7 @@ class Origin(Stoppable):
 
     def requests(self) -> list[dict]:
         """Every request the origin received so far: method, path, host, authorization (bool),
-        header names and status — never header values."""
+        header names and status; header values only for the identity headers the gateway sets (never credentials)."""
         if not self.request_log.exists():
             return []
         return [json.loads(line) for line in self.request_log.read_text().splitlines()]

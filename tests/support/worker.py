@@ -11,13 +11,16 @@ running test Worker. Settings are passed as `--var`s, as `wrangler deploy` would
 and secrets.
 """
 
+import atexit
 import base64
 import functools
 import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -38,9 +41,14 @@ TOOL_ENV = {
 
 @functools.cache
 def built_bundle() -> Path:
-    """Builds the Worker once per process; returns its entry module."""
+    """Builds the Worker once per process and returns the entry module of a private copy:
+    wrangler dev reloads (and empties the isolate's caches) whenever its bundle changes, so
+    test Workers must not run the bundle another build may rewrite."""
     subprocess.run([str(ROOT / "scripts" / "build")], cwd=ROOT, check=True, capture_output=True, env={**os.environ, **TOOL_ENV})
-    return ROOT / "build" / "worker" / "shim.mjs"
+    copy = Path(tempfile.mkdtemp(prefix="gateway-bundle-")) / "build"
+    shutil.copytree(ROOT / "build", copy, ignore=shutil.ignore_patterns("dry-run*", ".tmp"))
+    atexit.register(shutil.rmtree, copy.parent, True)
+    return copy / "worker" / "shim.mjs"
 
 
 def compatibility_date() -> str:

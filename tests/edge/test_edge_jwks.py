@@ -1,0 +1,99 @@
+"""The Worker's JWKS cache against the Access emulator's keys (gateway: JWKS_MIN_REFETCH_SECONDS=2).
+
+The cache is per isolate and `wrangler dev` runs one, so the emulator's JWKS fetch count is the
+Worker's. The Worker's clock ticks in whole seconds, so "at most one fetch per interval" allows
+one more fetch than elapsed/interval suggests when a second boundary falls just right.
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from edge_stack import JWKS_MIN_REFETCH_SECONDS
+
+# Long enough for the refetch interval to pass (plus the clock's granularity) and a request.
+REFETCH_WAIT = JWKS_MIN_REFETCH_SECONDS + 2
+
+
+def status(gateway, token: str) -> int:
+    return gateway.call("GET", "/echo", token).status_code
+
+
+def concurrently(edge, tokens: list[str], at_once: int = 5) -> list[int]:
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        return list(pool.map(lambda token: status(edge, token), tokens))
+
+
+def force_refetch(gateway) -> None:
+    """Sends unknown-kid tokens until the Worker fetches the JWKS once more."""
+    fetches = gateway.jwks_fetches()
+    deadline = time.monotonic() + REFETCH_WAIT
+    while gateway.jwks_fetches() == fetches:
+        assert time.monotonic() < deadline, "the Worker never refetched the JWKS for an unknown kid"
+        assert status(gateway, gateway.unknown_kid_token()) == 401
+        time.sleep(0.2)
+
+
+def test_rotation_new_key_after_one_refetch_old_key_until_retired(gateway):
+    warm = gateway.mint()
+    spare = gateway.mint()  # signed by the old key, first presented after the rotation
+    assert status(gateway, warm) == 200
+
+    gateway.emulator.control("rotate-key")
+    new = gateway.mint()
+    fetches = gateway.jwks_fetches()
+    response = gateway.wait_accepted(new, "/echo", timeout=REFETCH_WAIT)
+    assert response.status_code == 200, "a token signed by the new key is accepted once the interval allows a refetch"
+    assert gateway.jwks_fetches() - fetches == 1, "exactly one refetch let the new key in"
+    # Access keeps the old key published for a while: its tokens still validate, cached or not.
+    assert status(gateway, warm) == 200
+    assert status(gateway, spare) == 200
+
+    gateway.emulator.control("retire-old-key")
+    assert status(gateway, warm) == 200, "until the next refresh, the cached key set still has the old key"
+    force_refetch(gateway)
+    assert status(gateway, warm) == 401, "a cached verdict must not outlive its key"
+    assert status(gateway, spare) == 401
+    assert status(gateway, new) == 200
+
+
+def test_jwks_outage_keeps_the_cached_keys_serving(gateway):
+    assert status(gateway, gateway.mint()) == 200  # the key set is cached
+    fresh = gateway.mint()  # never seen: needs a real signature check during the outage
+    gateway.emulator.configure(jwks_down=True)
+    force_refetch(gateway)  # the fetch was attempted and answered 503
+    assert status(gateway, fresh) == 200
+    assert '"jwks_fetch_failed"' in gateway.worker.log()
+
+
+def test_kid_spray_does_not_turn_the_worker_into_a_jwks_amplifier(gateway):
+    assert status(gateway, gateway.mint()) == 200
+    sprayed = [gateway.unknown_kid_token() for _ in range(50)]
+    fetches = gateway.jwks_fetches()
+    started = time.monotonic()
+    statuses = concurrently(gateway, sprayed, at_once=10)
+    elapsed = time.monotonic() - started
+    refetches = gateway.jwks_fetches() - fetches
+    assert statuses == [401] * 50
+    assert elapsed < 4, f"the spray took {elapsed:.1f} s: too slow to say anything"
+    assert refetches <= int(1 + (elapsed + 1) / JWKS_MIN_REFETCH_SECONDS), (refetches, elapsed)
+    assert status(gateway, gateway.mint()) == 200, "good tokens still pass after the spray"
+
+
+# Requests that arrive while the isolate's JWKS fetch is in flight: JwksCache::plan (src/jwks.rs)
+# records the attempt before the fetch answers, so they neither fetch nor wait for the one under way.
+def test_concurrent_first_requests_of_an_isolate_wait_for_the_jwks(gateway, start_gateway):
+    """A fresh isolate (every deploy, every new colo) gets a burst: an MCP client opens its SSE
+    stream and posts at once. None of these valid tokens may fail."""
+    cold = start_gateway()
+    gateway.emulator.configure(jwks_delay_ms=500)  # widens the window; without it ~1 ms is enough
+    assert concurrently(cold, [cold.mint() for _ in range(5)]) == [200] * 5
+
+
+def test_concurrent_requests_for_a_new_key_wait_for_the_refetch(gateway):
+    """Right after a rotation, a burst of tokens signed by the new key: one refetch, all wait for it."""
+    assert status(gateway, gateway.mint()) == 200
+    time.sleep(JWKS_MIN_REFETCH_SECONDS + 1)  # a refetch is allowed again
+    gateway.emulator.control("rotate-key")
+    gateway.emulator.configure(jwks_delay_ms=500)
+    assert concurrently(gateway, [gateway.mint() for _ in range(5)]) == [200] * 5

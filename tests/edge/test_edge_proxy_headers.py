@@ -1,0 +1,110 @@
+"""Which request headers cross the proxy, checked against what the fake origin received (/echo).
+
+The gateway runs with FORWARD_BEARER=false and a service token for the origin; the default
+(bearer forwarded) is checked on a Worker with default settings. workerd consumes some
+connection-level headers (Connection, Keep-Alive, TE, Upgrade) before the Worker runs, so for
+those the rows below guard the end result rather than the Worker's own rule.
+"""
+
+from urllib.parse import urlsplit
+
+import pytest
+from edge_stack import SERVICE_TOKEN_ID, SERVICE_TOKEN_SECRET
+
+KEPT = {
+    "mcp-session-id": "session-1234",
+    "mcp-protocol-version": "2025-11-25",
+    "last-event-id": "42",
+    "accept": "application/json, text/event-stream",
+    "mcp-method": "tools/call",
+    "mcp-name": "ping",
+    "content-type": "application/json",
+    "user-agent": "edge-tests/1.0",
+    "x-custom": "kept as is",
+}
+DROPPED = {
+    "cookie": "session=abc; CF_Authorization=xyz",
+    "x-forwarded-for": "203.0.113.7",
+    "x-forwarded-proto": "http",
+    "x-real-ip": "203.0.113.7",
+    "forwarded": "for=203.0.113.7;proto=http",
+    "keep-alive": "timeout=5",
+    "te": "trailers",
+    "trailer": "x-checksum",
+    "upgrade": "h2c",
+    "proxy-authorization": "Basic dXNlcjpwYXNz",
+    "proxy-connection": "keep-alive",
+}
+# What workerd itself adds to a subrequest.
+ADDED_BY_RUNTIME = {"host", "content-length", "accept-encoding", "cf-worker"}
+IDENTITY = {"x-gateway-user-email", "x-gateway-user-sub", "x-gateway-user-groups", "cf-access-authenticated-user-email"}
+BODY = '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"ping"}}'
+
+
+@pytest.fixture(scope="module")
+def echoed(_gateway):
+    """One request carrying every header under test; what the origin got, and the client's answer."""
+    token = _gateway.mint()
+    headers = [
+        *KEPT.items(),
+        *DROPPED.items(),
+        ("origin", "https://evil.example"),
+        ("cf-access-client-id", "forged-id"),
+        ("cf-access-client-secret", "forged-secret"),
+    ]
+    response = _gateway.call("POST", "/echo?cursor=a%2Fb&x=1", token, headers=headers, content=BODY)
+    assert response.status_code == 200, response.text
+    echo = response.json()
+    names = [name for name, _ in echo["headers"]]
+    assert len(names) == len(set(names)), f"a header arrived twice: {names}"
+    return echo, dict(echo["headers"]), response
+
+
+@pytest.mark.parametrize("name", KEPT)
+def test_kept(echoed, name):
+    _, received, _ = echoed
+    assert received.get(name) == KEPT[name]
+
+
+@pytest.mark.parametrize(
+    "name", [*DROPPED, "authorization", "connection", "origin"]
+)
+def test_dropped(echoed, name):
+    _, received, _ = echoed
+    assert name not in received
+
+
+def test_service_token_replaces_forged_values(echoed):
+    _, received, _ = echoed
+    assert (received["cf-access-client-id"], received["cf-access-client-secret"]) == (SERVICE_TOKEN_ID, SERVICE_TOKEN_SECRET)
+
+
+def test_nothing_else_arrives(_gateway, echoed):
+    """Method, path, query and body unchanged; the origin's own Host; no header beyond the rules."""
+    echo, received, _ = echoed
+    assert (echo["method"], echo["path"], echo["query"], echo["body"]) == ("POST", "/echo", "cursor=a%2Fb&x=1", BODY)
+    assert received["host"] == urlsplit(_gateway.origin.base_url).netloc
+    allowed = set(KEPT) | IDENTITY | ADDED_BY_RUNTIME | {"cf-access-client-id", "cf-access-client-secret"}
+    assert set(received) - allowed == set()
+
+
+def test_origin_response_headers_come_back(echoed):
+    _, _, response = echoed
+    assert response.headers["mcp-session-id"] == "echo-session"
+    assert response.headers["x-fake-origin"] == "echo"
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])
+def test_method_is_kept(gateway, method):
+    response = gateway.call(method, "/echo", gateway.mint())
+    assert response.status_code == 200
+    assert response.json()["method"] == method
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer"])
+def test_bearer_forwarded_unchanged_by_default(start_gateway, scheme):
+    """FORWARD_BEARER defaults to true: the origin gets the client's Access JWT, exactly once."""
+    edge = start_gateway()
+    token = edge.mint()
+    echo = edge.call("GET", "/echo", headers={"authorization": f"{scheme} {token}"}).json()
+    assert [value for name, value in echo["headers"] if name == "authorization"] == [f"Bearer {token}"]

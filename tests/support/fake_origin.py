@@ -1,0 +1,212 @@
+"""A small controllable origin for the edge tests: what the real MCP origin cannot do on demand.
+
+    fake = start_fake_origin()
+    ...  # point a Worker at fake.base_url with PROXY_PATHS=FAKE_PATHS
+    fake.requests()            # every request it received: method, path, query, headers (values too)
+    fake.sse_sends("stream-1") # when each event of /sse?id=stream-1 was sent (time.time())
+    fake.stop(); fake.restart()  # "origin down" for a while, then back on the same port
+
+The behaviour is chosen by path; every path answers every method:
+
+    /echo             200 JSON {method, path, query, headers: [[name, value], ...], body}, and the
+                      response headers mcp-session-id and x-fake-origin (to check they come back)
+    /sse              text/event-stream: `n` events (default 5) `interval_ms` apart (default 400),
+                      each send time logged under the stream `id`
+    /unauthorized     401 JSON with a Bearer invalid_token challenge (an origin refusing the token)
+    /login-page       a Cloudflare Access login page, text/html, `status` 200 (default) or 403
+    /login-redirect   302 to the Access login (`to`=absolute (default) or relative)
+    /slow             headers only after `seconds` (default 5)
+    /cut              one SSE event, then half of a second one, then the connection is dropped
+
+It logs to files in its own temp folder, so tests read them without going through the Worker.
+Run by `start_fake_origin` as `python -m support.fake_origin`, in its own process group.
+"""
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from support.stack import TESTS_DIR, Service, Stoppable, free_port
+
+FAKE_PATHS = ("/echo", "/sse", "/unauthorized", "/login-page", "/login-redirect", "/slow", "/cut")
+ACCESS_LOGIN_URL = "https://team.cloudflareaccess.com/cdn-cgi/access/login/mcp.example.com?kid=abc&redirect_url=%2Fmcp"
+ACCESS_LOGIN_PAGE = """<!DOCTYPE html><html><head><title>Sign in ・ Cloudflare Access</title></head>
+<body><form action="/cdn-cgi/access/login/mcp.example.com" method="post">
+<p>Get a login code emailed to you</p><input name="email"><button>Send me a code</button></form></body></html>"""
+
+
+# ---------------------------------------------------------------------------------------------
+# The server (runs in the child process)
+# ---------------------------------------------------------------------------------------------
+
+
+def _app(log_dir: Path):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+    from starlette.routing import Route
+
+    def log(name: str, entry: dict) -> None:
+        with open(log_dir / name, "a", encoding="utf-8") as sink:
+            sink.write(json.dumps(entry) + "\n")
+
+    async def echo(request: Request):
+        body = await request.body()
+        return JSONResponse(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": request.url.query,
+                "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.scope["headers"]],
+                "body": body.decode("utf-8", "replace"),
+            },
+            headers={"mcp-session-id": "echo-session", "x-fake-origin": "echo"},
+        )
+
+    async def sse(request: Request):
+        n = int(request.query_params.get("n", "5"))
+        interval = int(request.query_params.get("interval_ms", "400")) / 1000
+        stream_id = request.query_params.get("id", "default")
+
+        async def events():
+            for index in range(n):
+                if index:
+                    await asyncio.sleep(interval)
+                log("sse.jsonl", {"id": stream_id, "index": index, "ts": time.time()})
+                yield f"id: {index}\nevent: message\ndata: {json.dumps({'index': index})}\n\n".encode()
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+    async def unauthorized(request: Request):
+        return JSONResponse(
+            {"error": "invalid_token", "error_description": "origin refused the token"},
+            status_code=401,
+            headers={"www-authenticate": 'Bearer error="invalid_token", resource_metadata="https://origin.example/x"'},
+        )
+
+    async def login_page(request: Request):
+        return HTMLResponse(ACCESS_LOGIN_PAGE, status_code=int(request.query_params.get("status", "200")))
+
+    async def login_redirect(request: Request):
+        location = ACCESS_LOGIN_URL
+        if request.query_params.get("to") == "relative":
+            location = "/cdn-cgi/access/login/mcp.example.com?kid=abc"
+        return RedirectResponse(location, status_code=302)
+
+    async def slow(request: Request):
+        await asyncio.sleep(float(request.query_params.get("seconds", "5")))
+        return JSONResponse({"slow": True})
+
+    async def cut(request: Request):
+        async def events():
+            yield b"id: 0\nevent: message\ndata: {\"index\": 0}\n\n"
+            await asyncio.sleep(0.2)
+            yield b'id: 1\nevent: message\ndata: {"ind'
+            await asyncio.sleep(0.2)
+            # After the response started, uvicorn answers an exception by closing the
+            # connection: no terminating chunk, an event cut in half.
+            raise ConnectionAbortedError("stream cut on purpose")
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    handlers = {
+        "/echo": echo,
+        "/sse": sse,
+        "/unauthorized": unauthorized,
+        "/login-page": login_page,
+        "/login-redirect": login_redirect,
+        "/slow": slow,
+        "/cut": cut,
+    }
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+    app = Starlette(routes=[Route(path, handler, methods=methods) for path, handler in handlers.items()])
+
+    async def logged(scope, receive, send):
+        if scope["type"] == "http":
+            log(
+                "requests.jsonl",
+                {
+                    "ts": time.time(),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "query": scope["query_string"].decode("latin-1"),
+                    "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
+                },
+            )
+        await app(scope, receive, send)
+
+    return logged
+
+
+def _serve() -> None:
+    import uvicorn
+
+    log_dir = Path(os.environ["FAKE_ORIGIN_LOG_DIR"])
+    uvicorn.run(_app(log_dir), host="127.0.0.1", port=int(os.environ["FAKE_ORIGIN_PORT"]), log_level="warning")
+
+
+# ---------------------------------------------------------------------------------------------
+# The handle the tests use
+# ---------------------------------------------------------------------------------------------
+
+
+def _accepts_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+class FakeOrigin(Stoppable):
+    def __init__(self, port: int):
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self._service: Service | None = None
+
+    def start(self) -> "FakeOrigin":
+        """Starts (again) on the same port, with empty logs."""
+        service = Service("fake-origin")
+        service.start(
+            [sys.executable, "-m", "support.fake_origin"],
+            {
+                **os.environ,
+                "PYTHONPATH": str(TESTS_DIR),
+                "FAKE_ORIGIN_PORT": str(self.port),
+                "FAKE_ORIGIN_LOG_DIR": str(service.folder),
+            },
+        )
+        self._service = service
+        service.wait_until(lambda: _accepts_connections(self.port))
+        return self
+
+    restart = start
+
+    def _read(self, name: str) -> list[dict]:
+        path = self._service.folder / name
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    def requests(self) -> list[dict]:
+        """Every request received since the last (re)start, header values included."""
+        return self._read("requests.jsonl")
+
+    def sse_sends(self, stream_id: str) -> list[float]:
+        """The send time of each event of the /sse stream with this `id`, in order."""
+        return [e["ts"] for e in sorted(self._read("sse.jsonl"), key=lambda e: e["index"]) if e["id"] == stream_id]
+
+    def log(self) -> str:
+        return self._service.stderr_path.read_text(errors="replace")
+
+
+def start_fake_origin(port: int | None = None) -> FakeOrigin:
+    return FakeOrigin(port or free_port()).start()
+
+
+if __name__ == "__main__":
+    _serve()
