@@ -277,8 +277,7 @@ pub mod tests {
 
     #[test]
     fn validates_a_well_formed_request() {
-        let config = test_config();
-        let site = site();
+        let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let request = relay.validate(&query(&[("scope", "openid email bogus")], &[]), &caps()).unwrap();
         assert_eq!(request.redirect_uri, "http://localhost:4567/callback");
@@ -288,8 +287,7 @@ pub mod tests {
 
     #[test]
     fn unsafe_errors_are_pages_never_redirects() {
-        let config = test_config();
-        let site = site();
+        let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         for q in [
             query(&[("redirect_uri", "https://evil.example/cb")], &[]),
@@ -308,8 +306,7 @@ pub mod tests {
 
     #[test]
     fn safe_errors_redirect_with_state_and_iss() {
-        let config = test_config();
-        let site = site();
+        let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let cases: [(String, &str); 8] = [
             (query(&[("response_type", "token")], &[]), "unsupported_response_type"),
@@ -334,8 +331,7 @@ pub mod tests {
 
     #[test]
     fn first_visit_shows_consent_then_approval_goes_to_access() {
-        let config = test_config();
-        let site = site();
+        let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
         let page = relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut entropy);
@@ -381,8 +377,7 @@ pub mod tests {
 
     #[test]
     fn deny_returns_access_denied_to_the_client() {
-        let config = test_config();
-        let site = site();
+        let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
         let page = relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut entropy);
@@ -407,8 +402,7 @@ pub mod tests {
 
     #[test]
     fn callback_wraps_the_access_code() {
-        let config = test_config();
-        let site = site();
+        let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
         let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
@@ -430,8 +424,7 @@ pub mod tests {
 
     #[test]
     fn callback_relays_upstream_errors_and_rejects_bad_state() {
-        let config = test_config();
-        let site = site();
+        let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
         let request = relay.validate(&query(&[], &[]), &caps()).unwrap();

@@ -25,12 +25,11 @@ Run by `start_fake_origin` as `python -m support.fake_origin`, in its own proces
 import asyncio
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
 
-from support.stack import TESTS_DIR, Service, Stoppable, free_port
+from support.stack import TESTS_DIR, Service, Stoppable, accepts_connections, free_port
 
 FAKE_PATHS = ("/echo", "/sse", "/unauthorized", "/login-page", "/login-redirect", "/slow", "/cut")
 ACCESS_LOGIN_URL = "https://team.cloudflareaccess.com/cdn-cgi/access/login/mcp.example.com?kid=abc&redirect_url=%2Fmcp"
@@ -154,14 +153,6 @@ def _serve() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _accepts_connections(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
 class FakeOrigin(Stoppable):
     def __init__(self, port: int):
         self.port = port
@@ -181,7 +172,7 @@ class FakeOrigin(Stoppable):
             },
         )
         self._service = service
-        service.wait_until(lambda: _accepts_connections(self.port))
+        service.wait_until(lambda: accepts_connections(self.port))
         return self
 
     restart = start

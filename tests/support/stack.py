@@ -193,7 +193,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _accepts_connections(port: int) -> bool:
+def accepts_connections(port: int) -> bool:
     # A bare TCP connect, so readiness checks never show up in the origin's request log.
     try:
         socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -221,7 +221,7 @@ def start_origin(issuer_base: str, client_id: str, allowed_email: str, public_ho
             "ORIGIN_REQUEST_LOG": str(request_log),
         },
     )
-    service.wait_until(lambda: _accepts_connections(port))
+    service.wait_until(lambda: accepts_connections(port))
     return Origin(service, port, request_log)
 
 
