@@ -1,0 +1,482 @@
+"""Turns the raw measurements into medians, ratios and target verdicts, and writes
+bench/results/results.json, results.md and chart.png, and the results section of bench/README.md."""
+
+import gzip
+import json
+import platform
+import re
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import stack
+from load import OHA
+
+RESULTS = stack.BENCH / "results"
+README = stack.BENCH / "README.md"
+README_MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
+KB = 1024
+TARGETS = {"vs_passthrough": 0.85, "vs_jose": 1.2, "added_p50_ms": 0.5, "bundle_gzip_kb": 200}
+OURS = "gateway"  # the default configuration the targets are about
+
+
+def median(values) -> float:
+    return statistics.median(values)
+
+
+# --- facts about the run ---
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        return (done.stdout + done.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=stack.ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def environment() -> dict:
+    cpu = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes_in_src": bool(_git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock")),
+        "cpu": cpu.group(1) if cpu else platform.processor(),
+        "kernel": platform.release(),
+        "workerd": _version([str(stack.WORKERD), "--version"]),
+        "wrangler": _version([str(stack.WRANGLER), "--version"]),
+        "nginx": _version(["nginx", "-v"]),
+        "oha": _version([OHA, "--version"]),
+    }
+
+
+def wasm_sections(wasm: bytes) -> dict[str, int]:
+    """Bytes per section of a wasm module: code, data, the `name` custom section (function
+    names, kept by wasm-opt --debuginfo; not needed to run), everything else."""
+    sizes = {"code": 0, "data": 0, "name": 0, "other": 0}
+
+    def leb128(at: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = wasm[at]
+            value, shift, at = value | (byte & 0x7F) << shift, shift + 7, at + 1
+            if byte < 0x80:
+                return value, at
+
+    at = 8  # magic and version
+    while at < len(wasm):
+        section = wasm[at]
+        size, start = leb128(at + 1)
+        if section == 0:
+            length, name_at = leb128(start)
+            kind = "name" if wasm[name_at : name_at + length] == b"name" else "other"
+        else:
+            kind = {10: "code", 11: "data"}.get(section, "other")
+        sizes[kind] += size
+        at = start + size
+    return sizes
+
+
+def bundle_sizes(bundles: dict) -> dict:
+    """Raw and gzip -9 bytes of each bundle's wasm and of the whole bundle (what Cloudflare's
+    size limit counts, compressed)."""
+    sizes = {}
+    for name, bundle in bundles.items():
+        files = [bundle.folder / m for m in bundle.modules]
+        whole = b"".join(f.read_bytes() for f in files)
+        wasm = b"".join(f.read_bytes() for f in bundle.files(".wasm"))
+        sizes[name] = {
+            "total_raw": len(whole),
+            "total_gzip": len(gzip.compress(whole, 9)),
+            "wasm_raw": len(wasm),
+            "wasm_gzip": len(gzip.compress(wasm, 9)) if wasm else 0,
+            "wasm_sections": wasm_sections(wasm) if wasm else {},
+        }
+    return sizes
+
+
+# --- aggregation ---
+
+
+def summarize(points: list[dict]) -> dict:
+    """Median over repeats of each metric, per variant and concurrency."""
+    groups: dict[tuple, list[dict]] = {}
+    for point in points:
+        groups.setdefault((point["variant"], point["concurrency"]), []).append(point)
+    summary: dict[str, dict] = {}
+    for (variant, concurrency), runs in groups.items():
+        metrics = {"runs": len(runs)}
+        for name in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "workerd_busy", "other_on_worker_cpu"):
+            if name in runs[0]:
+                metrics[name] = median(r[name] for r in runs)
+        summary.setdefault(variant, {})[str(concurrency)] = metrics
+    for by_c in summary.values():
+        for c, metrics in by_c.items():
+            metrics["x_passthrough"] = metrics["rps"] / summary["passthrough"][c]["rps"]
+            metrics["x_jose"] = metrics["rps"] / summary["jose"][c]["rps"]
+            metrics["added_p50_ms"] = metrics["p50_ms"] - summary["direct"][c]["p50_ms"]
+            if "cpu_us_per_request" in metrics:
+                metrics["cpu_over_passthrough_us"] = (
+                    metrics["cpu_us_per_request"] - summary["passthrough"][c]["cpu_us_per_request"]
+                )
+    return summary
+
+
+def cpu_note(ours: dict, peer: dict, c: str) -> str:
+    """The throughput ratio workerd's CPU per request predicts when the Worker's core is the limit."""
+    mine, theirs = ours[c]["cpu_us_per_request"], peer[c]["cpu_us_per_request"]
+    return f"by workerd CPU {theirs / mine:.2f}× ({mine:.0f} vs {theirs:.0f} µs/req)"
+
+
+def targets(summary: dict, sizes: dict, concurrency: list[int]) -> list[dict]:
+    top, one = str(max(concurrency)), str(min(concurrency))
+    ours = summary[OURS]
+    gzip_kb = sizes[OURS]["total_gzip"] / KB
+
+    def verdict(name, measured, goal, met, unit, note):
+        return {"target": name, "goal": goal, "measured": measured, "unit": unit, "met": met, "note": note}
+
+    return [
+        verdict(
+            f"throughput ≥ {TARGETS['vs_passthrough']}× bare pass-through (c={top})",
+            ours[top]["x_passthrough"],
+            TARGETS["vs_passthrough"],
+            ours[top]["x_passthrough"] >= TARGETS["vs_passthrough"],
+            "×",
+            cpu_note(ours, summary["passthrough"], top) + f"; c=1: {ours[one]['x_passthrough']:.2f}×",
+        ),
+        verdict(
+            f"throughput ≥ {TARGETS['vs_jose']}× TS + jose peer, cache on (c={top})",
+            ours[top]["x_jose"],
+            TARGETS["vs_jose"],
+            ours[top]["x_jose"] >= TARGETS["vs_jose"],
+            "×",
+            cpu_note(ours, summary["jose"], top) + f"; c=1: {ours[one]['x_jose']:.2f}×",
+        ),
+        verdict(
+            f"added p50 latency ≤ {TARGETS['added_p50_ms']} ms over origin direct (c={one})",
+            ours[one]["added_p50_ms"],
+            TARGETS["added_p50_ms"],
+            ours[one]["added_p50_ms"] <= TARGETS["added_p50_ms"],
+            "ms",
+            f"bare pass-through adds {summary['passthrough'][one]['added_p50_ms']:.3f} ms",
+        ),
+        verdict(
+            f"bundle ≤ {TARGETS['bundle_gzip_kb']} KB gzip (wasm + JS)",
+            gzip_kb,
+            TARGETS["bundle_gzip_kb"],
+            gzip_kb <= TARGETS["bundle_gzip_kb"],
+            "KB",
+            f"wasm {sizes[OURS]['wasm_raw'] / KB:.0f} KB raw: "
+            + ", ".join(f"{name} {n / KB:.0f} KB" for name, n in sizes[OURS]["wasm_sections"].items()),
+        ),
+    ]
+
+
+PROFILE_COLUMNS = {  # column → the profile categories (bench/profile.mjs) it adds up
+    "wasm (Rust)": ("wasm",),
+    "JavaScript": ("JavaScript",),
+    "runtime built-ins": ("runtime built-ins",),
+    "(program)": ("(program)",),
+    "GC": ("(garbage collector)",),
+}
+
+
+def profile_shares(profile: dict) -> dict:
+    """Sampled µs per request by column, idle excluded (under the profiler, so inflated)."""
+    shares = {column: 0.0 for column in PROFILE_COLUMNS}
+    for category, micros in profile["categories_us"].items():
+        for column, prefixes in PROFILE_COLUMNS.items():
+            if category.startswith(prefixes):
+                shares[column] += micros / profile["requests"]
+    shares["total"] = sum(shares.values())
+    return shares
+
+
+def build(variants, params, points, sse, cold, bursts, profiles, bundles) -> dict:
+    summary = summarize(points)
+    sizes = bundle_sizes(bundles)
+    direct_first = median(sse["direct"]["first_ms"])
+    sse_summary = {
+        key: {
+            "first_event_p50_ms": median(s["first_ms"]),
+            "added_p50_ms": median(s["first_ms"]) - direct_first,
+            "stream_end_p50_ms": median(s["end_ms"]),
+            # A buffering proxy could not deliver the first event before the second exists.
+            "streamed": max(s["first_ms"]) < params["sse_second_event_delay_ms"],
+        }
+        for key, s in sse.items()
+    }
+    cold_summary = {key: {"median_ms": median(ms), "samples_ms": ms} for key, ms in cold.items()}
+    other = [min(1.0, p["other_on_worker_cpu"]) for p in points if "workerd_busy" in p]
+    return {
+        "environment": environment(),
+        "contention": {"other_on_worker_cpu_mean": statistics.fmean(other), "other_on_worker_cpu_max": max(other)},
+        "parameters": params,
+        "variants": variants,
+        "summary": summary,
+        "targets": targets(summary, sizes, params["concurrency"]),
+        "sse": sse_summary,
+        "cold_start": cold_summary,
+        "first_burst": bursts,
+        "profiles": {key: {**p, "per_request_us": profile_shares(p)} for key, p in profiles.items()},
+        "bundles": sizes,
+        "points": points,
+    }
+
+
+# --- output ---
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if i else "---" for i in range(len(header))) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+QUIET = 0.05  # other processes' mean share of the Worker's CPU above which a run is not trustworthy
+
+
+def contention_note(contention: dict, remeasured: int) -> str:
+    mean, worst = contention["other_on_worker_cpu_mean"], contention["other_on_worker_cpu_max"]
+    note = (
+        f"Other processes used {mean * 100:.1f} % of the Worker's CPU during the Worker points kept "
+        f"(worst {worst * 100:.1f} %; {remeasured} disturbed points were measured again)"
+    )
+    if mean > QUIET:
+        return f"**Warning: the machine was busy.** {note}; these figures are disturbed, run again on a quiet machine."
+    return note + f": below the {QUIET * 100:.0f} % threshold."
+
+
+def markdown(results: dict) -> str:
+    env, params, summary = results["environment"], results["parameters"], results["summary"]
+    labels = {v["key"]: v["label"] for v in results["variants"]}
+    dirty = " (with uncommitted changes in src/)" if env["uncommitted_changes_in_src"] else ""
+    out = [
+        f"Run {env['date']} on commit `{env['commit']}`{dirty}: {env['cpu']}, workerd {env['workerd'].split()[-1]}, "
+        f"{env['nginx'].split(':')[-1].strip()}, {env['oha']}. {params['requests_per_point']} requests per point, "
+        f"median of {params['repeats']} alternating repeats; run took {params['run_seconds']} s.",
+        "",
+        contention_note(results["contention"], params["remeasured_disturbed_points"]),
+        "",
+        *(
+            [f"Points measured again after failed requests: {'; '.join(params['incidents'])}.", ""]
+            if params["incidents"]
+            else []
+        ),
+        "**Validated `POST /mcp` tools/call** (workerd pinned to CPU 0; oha, nginx on CPU 1)",
+        "",
+    ]
+    rows = []
+    for key in labels:
+        for c, m in sorted(summary[key].items(), key=lambda item: int(item[0])):
+            cpu = f"{m['cpu_us_per_request']:.0f}" if "cpu_us_per_request" in m else "–"
+            busy = f"{m['workerd_busy'] * 100:.0f} %" if "workerd_busy" in m else "–"
+            rows.append(
+                [
+                    labels[key],
+                    c,
+                    f"{m['rps']:,.0f}",
+                    f"{m['p50_ms']:.3f}",
+                    f"{m['p99_ms']:.3f}",
+                    cpu,
+                    busy,
+                    f"{m['x_passthrough']:.2f}",
+                    f"{m['x_jose']:.2f}",
+                    f"{m['added_p50_ms']:+.3f}",
+                ]
+            )
+    header = [
+        "variant",
+        "conc.",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "workerd CPU µs/req",
+        "workerd core busy",
+        "× pass-through",
+        "× jose peer",
+        "p50 vs direct ms",
+    ]
+    out += [
+        _table(header, rows),
+        "",
+        "**Targets** (our Worker, default settings: passthrough token mode, cache on)",
+        "",
+    ]
+    out.append(
+        _table(
+            ["target", "measured", "verdict", "note"],
+            [
+                [t["target"], f"{t['measured']:.2f} {t['unit']}", "met" if t["met"] else "**missed**", t["note"]]
+                for t in results["targets"]
+            ],
+        )
+    )
+    out += [
+        "",
+        f"**SSE first event** (origin sends one event at once, "
+        f"the next {params['sse_second_event_delay_ms']} ms later; "
+        f"{params['sse_samples']} streams per variant, each on its own keep-alive connection)",
+        "",
+    ]
+    out.append(
+        _table(
+            ["variant", "first event p50 ms", "added vs direct ms", "stream end p50 ms", "streamed"],
+            [
+                [
+                    labels[k],
+                    f"{s['first_event_p50_ms']:.3f}",
+                    f"{s['added_p50_ms']:+.3f}",
+                    f"{s['stream_end_p50_ms']:.1f}",
+                    "yes" if s["streamed"] else "**no**",
+                ]
+                for k, s in results["sse"].items()
+            ],
+        )
+    )
+    out += ["", "**Bundles** (`wrangler deploy --dry-run` output; gzip -9)", ""]
+    out.append(
+        _table(
+            ["bundle", "wasm raw", "wasm gzip", "whole bundle raw", "whole bundle gzip"],
+            [
+                [
+                    name,
+                    f"{s['wasm_raw'] / KB:.1f} KB" if s["wasm_raw"] else "–",
+                    f"{s['wasm_gzip'] / KB:.1f} KB" if s["wasm_raw"] else "–",
+                    f"{s['total_raw'] / KB:.1f} KB",
+                    f"{s['total_gzip'] / KB:.1f} KB",
+                ]
+                for name, s in results["bundles"].items()
+            ],
+        )
+    )
+    base = results["cold_start"]["passthrough"]["median_ms"]
+    out += [
+        "",
+        f"**Local cold start**: a fresh workerd process → first validated 200 (median of {params['cold_starts']}; "
+        "see README for what this does and does not say)",
+        "",
+    ]
+    out.append(
+        _table(
+            ["variant", "spawn → first 200 ms", "vs pass-through ms"],
+            [
+                [labels[k], f"{c['median_ms']:.1f}", f"{c['median_ms'] - base:+.1f}"]
+                for k, c in results["cold_start"].items()
+            ],
+        )
+    )
+    requests, concurrency = params["first_burst"]
+    out += [
+        "",
+        f"**First burst on a fresh isolate**: {requests} requests, {concurrency} at a time, "
+        "before anything was fetched",
+        "",
+    ]
+    out.append(
+        _table(
+            ["variant", "answers"],
+            [
+                [labels[k], ", ".join(f"{n} × {status}" for status, n in sorted(b.items()))]
+                for k, b in results["first_burst"].items()
+            ],
+        )
+    )
+    out += [
+        "",
+        f"**Where the CPU goes** (V8 sampling profiler through workerd's inspector, {params['profile_requests']} "
+        "requests at c=8; µs per request, idle excluded; the profiler inflates every figure, compare shares; "
+        "an attached inspector also records every console.log, so the gateway's per-request log line "
+        "(`__wbg_log`) looks far costlier here than without one)",
+        "",
+    ]
+    columns = list(PROFILE_COLUMNS) + ["total"]
+    out.append(
+        _table(
+            ["variant"] + columns,
+            [[labels[k]] + [f"{p['per_request_us'][c]:.0f}" for c in columns] for k, p in results["profiles"].items()],
+        )
+    )
+    ours = results["profiles"][OURS]
+    out += ["", f"Top self time in *{labels[OURS]}* (µs per request under the profiler):", ""]
+    out.append(
+        _table(
+            ["function", "µs/req", "source (minified JS)"],
+            [
+                [
+                    f"`{_cell(e['name'])}`",
+                    f"{e['us'] / ours['requests']:.1f}",
+                    f"`{_cell(e['source'][:70])}`" if e.get("source") else "",
+                ]
+                for e in ours["top_self_us"]
+                if not e["name"].startswith("(idle)")
+            ][:15],
+        )
+    )
+    out += ["", "![throughput, CPU and latency per variant](chart.png)"]
+    return "\n".join(out) + "\n"
+
+
+def chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = {v["key"]: v["label"] for v in results["variants"]}
+    summary, conc = results["summary"], [str(c) for c in results["parameters"]["concurrency"]]
+    keys = list(labels)
+    workers = [k for k in keys if "cpu_us_per_request" in summary[k][conc[-1]]]
+    fig, (ax_rps, ax_cpu, ax_lat) = plt.subplots(1, 3, figsize=(17, 5.2))
+    width = 0.8 / len(workers)
+    for i, key in enumerate(workers):
+        xs = [j + i * width for j in range(len(conc))]
+        ax_rps.bar(xs, [summary[key][c]["rps"] for c in conc], width, label=labels[key])
+    ax_rps.set_xticks([j + 0.4 - width / 2 for j in range(len(conc))], [f"c={c}" for c in conc])
+    direct = ", ".join(f"{summary['direct'][c]['rps'] / 1000:.0f}k" for c in conc)
+    ax_rps.set_title(f"requests/s, median (origin direct: {direct})")
+    ax_rps.legend(fontsize=8, loc="upper left")
+    ax_cpu.barh(
+        [labels[k] for k in workers], [summary[k][conc[-1]]["cpu_us_per_request"] for k in workers], color="tab:orange"
+    )
+    ax_cpu.invert_yaxis()
+    ax_cpu.set_title(f"workerd CPU µs per request (c={conc[-1]})")
+    ax_lat.barh([labels[k] for k in keys], [summary[k][conc[0]]["p50_ms"] for k in keys], color="tab:green")
+    ax_lat.axvline(
+        summary["direct"][conc[0]]["p50_ms"] + TARGETS["added_p50_ms"],
+        color="black",
+        linestyle="--",
+        label=f"target: direct + {TARGETS['added_p50_ms']} ms",
+    )
+    ax_lat.legend(fontsize=8, loc="lower right")
+    ax_lat.invert_yaxis()
+    ax_lat.set_title(f"p50 latency ms (c={conc[0]})")
+    fig.suptitle(
+        f"mcp-access-gateway benchmark, {results['environment']['date']}, commit {results['environment']['commit']}"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = markdown(results)
+    (RESULTS / "results.md").write_text(text)
+    chart(results, RESULTS / "chart.png")
+    readme = README.read_text()
+    start, end = README_MARKERS
+    if start in readme and end in readme:
+        section = text.replace("](chart.png)", "](results/chart.png)")
+        head, _, rest = readme.partition(start)
+        README.write_text(f"{head}{start}\n{section}{end}{rest.partition(end)[2]}")
