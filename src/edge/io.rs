@@ -113,16 +113,10 @@ impl Incoming {
     }
 }
 
-/// Every `(name, value)` of a `Headers` object (names lower-case, as fetch gives them).
-pub fn header_pairs(headers: &web_sys::Headers) -> Vec<(String, String)> {
-    let Ok(Some(entries)) = js_sys::try_iter(&headers.entries()) else { return Vec::new() };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let pair: js_sys::Array = entry.unchecked_into();
-            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
-        })
-        .collect()
+/// The names in a `Headers` object (lower-case, as fetch gives them).
+pub fn header_names(headers: &web_sys::Headers) -> Vec<String> {
+    let Ok(Some(keys)) = js_sys::try_iter(&headers.keys()) else { return Vec::new() };
+    keys.flatten().filter_map(|name| name.as_string()).collect()
 }
 
 pub fn to_web_response(response: &Response) -> worker::Result<web_sys::Response> {

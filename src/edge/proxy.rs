@@ -3,7 +3,7 @@
 //! as it arrives. Header decisions are the core's ([`crate::proxy`]).
 
 use super::auth::Authenticated;
-use super::io::{header_pairs, Incoming};
+use super::io::{header_names, Incoming};
 use crate::config::Config;
 use crate::error::{Error, UpstreamFailure};
 use crate::proxy;
@@ -17,11 +17,13 @@ fn unavailable(reason: &'static str) -> Error {
     Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
 }
 
+/// The client's headers as the origin gets them: copied natively, then the dropped
+/// ones deleted (only names cross into wasm), then the gateway's own set.
 fn origin_headers(request: &Incoming, config: &Config, auth: &Authenticated) -> Result<web_sys::Headers, Error> {
-    let headers = web_sys::Headers::new().map_err(|_| unavailable("headers"))?;
-    for (name, value) in header_pairs(&request.headers()) {
-        if proxy::forwards_request_header(&name) {
-            let _ = headers.append(&name, &value);
+    let headers = web_sys::Headers::new_with_headers(&request.headers()).map_err(|_| unavailable("headers"))?;
+    for name in header_names(&headers) {
+        if !proxy::forwards_request_header(&name) {
+            let _ = headers.delete(&name);
         }
     }
     for (name, value) in proxy::identity_headers(&auth.identity) {
@@ -65,16 +67,13 @@ pub async fn forward(request: &Incoming, config: &Config, auth: &Authenticated) 
     let header = |name: &str| origin.headers().get(name).ok().flatten();
     proxy::check_origin_response(origin.status(), header("content-type").as_deref(), header("location").as_deref())?;
 
-    let headers = web_sys::Headers::new().map_err(|_| unavailable("headers"))?;
-    for (name, value) in header_pairs(&origin.headers()) {
-        if proxy::forwards_response_header(&name) {
-            let _ = headers.append(&name, &value);
-        }
+    // `new Response(body, origin)`: status, status text and headers copied natively;
+    // the body stream passes through untouched.
+    let relayed =
+        web_sys::Response::new_with_opt_readable_stream_and_init(origin.body().as_ref(), origin.unchecked_ref())
+            .map_err(|_| unavailable("could not relay the origin's answer"))?;
+    for name in proxy::DROPPED_RESPONSE_HEADERS {
+        let _ = relayed.headers().delete(name);
     }
-    let init = web_sys::ResponseInit::new();
-    init.set_status(origin.status());
-    init.set_status_text(&origin.status_text());
-    init.set_headers(&headers);
-    web_sys::Response::new_with_opt_readable_stream_and_init(origin.body().as_ref(), &init)
-        .map_err(|_| unavailable("could not relay the origin's answer"))
+    Ok(relayed)
 }
