@@ -89,13 +89,22 @@ async fn handle(request: &Incoming, env: &Env, trace: &mut Trace) -> Result<Repl
     trace.route = Some(route);
     let site = Site::new(&config, &request.origin());
     if route == Route::Mcp {
-        trace.challenge = Some((site.resource_metadata_url(), config.scopes.join(" ")));
-        let authenticated =
-            auth::authenticate(&config, &site, request.header("authorization").as_deref(), Clock::seconds()).await?;
-        trace.subject = Some(authenticated.identity.subject.clone());
-        return proxy::forward(request, &config, &authenticated).await.map(Reply::Origin);
+        let result = protected(request, &config, &site, trace).await;
+        if result.is_err() {
+            // Only failures need the challenge's strings; the hot path never builds them.
+            trace.challenge = Some((site.resource_metadata_url(), config.scopes.join(" ")));
+        }
+        return result;
     }
     dispatch(route, request, &config, &site).await.map(Reply::Core)
+}
+
+/// The MCP endpoint: authenticate, then stream to the origin.
+async fn protected(request: &Incoming, config: &Config, site: &Site, trace: &mut Trace) -> Result<Reply, Error> {
+    let authenticated =
+        auth::authenticate(config, site, request.header("authorization").as_deref(), Clock::seconds()).await?;
+    trace.subject = Some(authenticated.identity.subject.clone());
+    proxy::forward(request, config, &authenticated).await.map(Reply::Origin)
 }
 
 async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site) -> Result<Response, Error> {
