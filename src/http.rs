@@ -122,6 +122,20 @@ impl Params {
     }
 }
 
+/// The parts of a request URL as the runtime serialises it (absolute, WHATWG-normalised:
+/// lower-case host, default port elided, no fragment): `(origin, path, query)`.
+/// Splitting the string is all that is needed, and cheaper than a URL parser per request.
+pub fn split_request_url(url: &str) -> (&str, &str, Option<&str>) {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let path_start = url[authority_start..].find(['/', '?']).map_or(url.len(), |i| authority_start + i);
+    let (origin, rest) = url.split_at(path_start);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    (origin, if path.is_empty() { "/" } else { path }, query)
+}
+
 /// Builds `base?name=value&…`, appending to an existing query if there is one.
 pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
     let mut serializer = url::form_urlencoded::Serializer::new(String::new());
@@ -174,6 +188,18 @@ mod tests {
         assert_eq!(p.get("c"), Some("x y"));
         // An empty duplicate is "omitted", so it is not a repeat.
         assert_eq!(Params::parse("a=1&a=").unwrap().get("a"), Some("1"));
+    }
+
+    #[test]
+    fn request_urls_split_into_origin_path_and_query() {
+        assert_eq!(split_request_url("https://mcp.example.com/mcp"), ("https://mcp.example.com", "/mcp", None));
+        assert_eq!(
+            split_request_url("http://127.0.0.1:8787/authorize?a=1&b=%2F"),
+            ("http://127.0.0.1:8787", "/authorize", Some("a=1&b=%2F"))
+        );
+        assert_eq!(split_request_url("https://h.example"), ("https://h.example", "/", None));
+        assert_eq!(split_request_url("https://h.example?x"), ("https://h.example", "/", Some("x")));
+        assert_eq!(split_request_url("https://h.example/a?"), ("https://h.example", "/a", Some("")));
     }
 
     #[test]

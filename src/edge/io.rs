@@ -2,7 +2,7 @@
 //! upstream fetches with a timeout, the clock, entropy and the request log.
 
 use crate::error::{Error, UpstreamFailure};
-use crate::http::{is_media_type, Response, MAX_BODY_BYTES};
+use crate::http::{is_media_type, split_request_url, Response, MAX_BODY_BYTES};
 use crate::route::Route;
 use crate::seal::Entropy;
 use wasm_bindgen::JsCast;
@@ -40,14 +40,12 @@ impl Entropy for WebEntropy {
 /// The incoming request, read lazily.
 pub struct Incoming {
     inner: web_sys::Request,
-    url: url::Url,
+    url: String,
 }
 
 impl Incoming {
     pub fn new(inner: web_sys::Request) -> Self {
-        // The runtime only hands us absolute URLs.
-        let url =
-            url::Url::parse(&inner.url()).unwrap_or_else(|_| url::Url::parse("http://invalid/").expect("static URL"));
+        let url = inner.url();
         Self { inner, url }
     }
 
@@ -55,17 +53,21 @@ impl Incoming {
         self.inner.method()
     }
 
-    pub fn path(&self) -> String {
-        self.url.path().to_owned()
+    pub fn path(&self) -> &str {
+        split_request_url(&self.url).1
     }
 
-    pub fn query(&self) -> String {
-        self.url.query().unwrap_or_default().to_owned()
+    pub fn query(&self) -> &str {
+        self.raw_query().unwrap_or_default()
+    }
+
+    pub fn raw_query(&self) -> Option<&str> {
+        split_request_url(&self.url).2
     }
 
     /// `scheme://host[:port]` as the client addressed us.
-    pub fn origin(&self) -> String {
-        self.url.origin().ascii_serialization()
+    pub fn origin(&self) -> &str {
+        split_request_url(&self.url).0
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
@@ -74,10 +76,6 @@ impl Incoming {
 
     pub fn headers(&self) -> web_sys::Headers {
         self.inner.headers()
-    }
-
-    pub fn raw_query(&self) -> Option<&str> {
-        self.url.query()
     }
 
     /// The body stream, untouched (for the proxy).
@@ -190,7 +188,7 @@ pub async fn post_form(url: &str, body: &str) -> Result<(u16, Option<String>, St
 
 /// One JSON line per request. Never the query, headers or body: they carry codes,
 /// tokens, secrets and cookies.
-pub fn log_request(request: &Incoming, trace: &super::Trace, status: u16, started: f64, error: Option<&Error>) {
+pub fn log_request(request: &Incoming, trace: &super::Trace, status: u16, started: f64, error: Option<String>) {
     let line = serde_json::json!({
         "request_id": request.header("cf-ray"),
         "method": request.method(),
@@ -199,7 +197,7 @@ pub fn log_request(request: &Incoming, trace: &super::Trace, status: u16, starte
         "duration_ms": ((Clock::millis() - started) * 100.0).round() / 100.0,
         "subject": trace.subject,
         "mcp_method": request.header("mcp-method"),
-        "error": error.map(Error::log_reason),
+        "error": error,
     });
     worker::console_log!("{line}");
 }

@@ -63,31 +63,33 @@ impl Trace {
     }
 }
 
+/// Takes and returns the raw `web_sys` objects: converting to `worker::Request` reads
+/// `request.cf` and copies state on every request, which the gateway never needs.
 #[event(fetch)]
-async fn fetch(request: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+async fn fetch(request: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
     let started = Clock::millis();
-    // `Clone::clone` copies the JS handle; `Request.clone()` would tee the body.
-    let request = Incoming::new(Clone::clone(request.inner()));
+    let request = Incoming::new(request);
     let mut trace = Trace::default();
     let result = handle(&request, &env, &mut trace).await;
-    let response = match &result {
-        Ok(Reply::Origin(response)) => Ok(Clone::clone(response)),
-        Ok(Reply::Core(response)) => io::to_web_response(response),
-        Err(error) => io::to_web_response(&error.to_response(trace.surface())),
-    }?;
+    let log_error = result.as_ref().err().map(Error::log_reason);
+    let response = match result {
+        Ok(Reply::Origin(response)) => response,
+        Ok(Reply::Core(response)) => io::to_web_response(&response)?,
+        Err(error) => io::to_web_response(&error.to_response(trace.surface()))?,
+    };
     let response = match trace.route {
         Some(route) if route.cors() => io::add_cors(response)?,
         _ => response,
     };
-    io::log_request(&request, &trace, response.status(), started, result.as_ref().err());
-    Ok(response.into())
+    io::log_request(&request, &trace, response.status(), started, log_error);
+    Ok(response)
 }
 
 async fn handle(request: &Incoming, env: &Env, trace: &mut Trace) -> Result<Reply, Error> {
     let config = config(env)?;
-    let route = route(&request.method(), &request.path(), &config.mcp_path, &config.proxy.extra_paths)?;
+    let route = route(&request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths)?;
     trace.route = Some(route);
-    let site = Site::new(&config, &request.origin());
+    let site = Site::new(&config, request.origin());
     if route == Route::Mcp {
         let result = protected(request, &config, &site, trace).await;
         if result.is_err() {
@@ -116,7 +118,7 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
             let doc = metadata::protected_resource(site, &config.scopes, config.server_name.as_deref());
             return Ok(Response::json(200, &doc));
         }
-        Route::Callback => return Ok(authorize::Relay { config, site, now }.callback(&request.query(), &mut entropy)),
+        Route::Callback => return Ok(authorize::Relay { config, site, now }.callback(request.query(), &mut entropy)),
         _ => {}
     }
     let upstream = upstream::metadata(config, now).await?;
@@ -133,7 +135,7 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
             let info = registration::register(&body, &config.access.client_id, &config.redirect_policy, &caps, now)?;
             Ok(Response::json(201, &info))
         }
-        Route::Authorize => Ok(relay.authorize(&request.query(), cookies.as_deref(), &caps, &upstream, &mut entropy)),
+        Route::Authorize => Ok(relay.authorize(request.query(), cookies.as_deref(), &caps, &upstream, &mut entropy)),
         Route::ConsentDecision => {
             request.require_media_type(token::FORM)?;
             let body = request.body_text().await?;

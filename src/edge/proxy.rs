@@ -41,7 +41,7 @@ fn origin_headers(request: &Incoming, config: &Config, auth: &Authenticated) -> 
 
 /// Sends the request on to the origin and streams its answer back.
 pub async fn forward(request: &Incoming, config: &Config, auth: &Authenticated) -> Result<web_sys::Response, Error> {
-    let url = proxy::origin_url(&config.proxy.origin_url, &request.path(), request.raw_query());
+    let url = proxy::origin_url(&config.proxy.origin_url, request.path(), request.raw_query());
     let init = web_sys::RequestInit::new();
     init.set_method(&request.method());
     init.set_headers(&origin_headers(request, config, auth)?.into());
