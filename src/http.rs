@@ -56,12 +56,6 @@ impl Response {
         self
     }
 
-    /// Replaces any earlier value of the header.
-    pub fn set_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.retain(|(n, _)| *n != name);
-        self.with_header(name, value)
-    }
-
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }

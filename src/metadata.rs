@@ -48,10 +48,6 @@ impl Site {
     pub fn callback_url(&self) -> String {
         self.url(CALLBACK_PATH)
     }
-
-    pub fn mcp_path(&self) -> &str {
-        &self.mcp_path
-    }
 }
 
 /// The single source of truth for what the gateway supports.
