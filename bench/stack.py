@@ -9,9 +9,7 @@ Access emulator and the load generator it starts, runs on LOAD_CPU (scripts/benc
 
 import json
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +20,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from support.stack import Service, free_port  # noqa: E402  (setsid services, stopped by process group)
+from support.stack import Service, accepts_connections, free_port  # noqa: E402  (setsid services, stopped by process group)
+from support.worker import compatibility_date  # noqa: E402
 
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
@@ -45,18 +44,6 @@ TOOLS_CALL_RESULT = {
     "result": {"content": [{"type": "text", "text": "pong"}], "isError": False},
 }
 SSE_SECOND_EVENT_DELAY_MS = 50
-
-
-def compatibility_date() -> str:
-    return re.search(r'^compatibility_date = "([^"]+)"', (ROOT / "wrangler.toml").read_text(), re.M).group(1)
-
-
-def accepts_connections(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 # --- origins ---
