@@ -152,6 +152,18 @@ impl Allowlist {
     }
 }
 
+/// Whether a token's validity window contains `now` (also checked on cache hits):
+/// `exp` strictly, `nbf` with the leeway.
+pub fn check_time(leeway_seconds: u64, not_before: Option<u64>, expires_at: u64, now: u64) -> Result<(), Error> {
+    if now >= expires_at {
+        return Err(invalid("expired"));
+    }
+    if not_before.is_some_and(|nbf| now.saturating_add(leeway_seconds) < nbf) {
+        return Err(invalid("not yet valid"));
+    }
+    Ok(())
+}
+
 /// The claim checks: exact issuer, an accepted audience, time, allowlists.
 ///
 /// The leeway absorbs clock skew on `nbf` and `iat` only. `exp` is strict: an
@@ -166,17 +178,6 @@ pub struct TokenPolicy {
 }
 
 impl TokenPolicy {
-    /// Whether the token's validity window contains `now` (used again on cache hits).
-    pub fn check_time(&self, not_before: Option<u64>, expires_at: u64, now: u64) -> Result<(), Error> {
-        if now >= expires_at {
-            return Err(invalid("expired"));
-        }
-        if not_before.is_some_and(|nbf| now.saturating_add(self.leeway_seconds) < nbf) {
-            return Err(invalid("not yet valid"));
-        }
-        Ok(())
-    }
-
     pub fn check(&self, token: &SignedAccessToken<'_>, now: u64) -> Result<Identity, Error> {
         let claims =
             token.0.token.deserialize_claims_unchecked::<AccessClaims>().map_err(|_| invalid("malformed claims"))?;
@@ -194,7 +195,7 @@ impl TokenPolicy {
         let timestamp = |t: chrono::DateTime<chrono::Utc>| u64::try_from(t.timestamp()).ok();
         let expires_at = claims.expiration.and_then(timestamp).ok_or(invalid("no exp"))?;
         let not_before = claims.not_before.and_then(timestamp);
-        self.check_time(not_before, expires_at, now)?;
+        check_time(self.leeway_seconds, not_before, expires_at, now)?;
         if claims.issued_at.and_then(timestamp).is_some_and(|iat| iat > now.saturating_add(self.leeway_seconds)) {
             return Err(invalid("issued in the future"));
         }

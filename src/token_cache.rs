@@ -1,9 +1,10 @@
 //! The verified-token cache: a session's requests skip RSA work. Keyed by a SHA-256
-//! of the token (the token itself is never kept), bounded, and consulted only under
-//! the checks a fresh validation would still fail: the signing key must still be in
-//! the JWKS and the time window must still hold.
+//! of the site and the token (the token itself is never kept; the site is part of the
+//! key because the accepted audiences depend on the hostname a request came to),
+//! bounded, and consulted only under the checks a fresh validation would still fail:
+//! the signing key must still be in the JWKS and the time window must still hold.
 
-use crate::access_token::{Identity, TokenPolicy};
+use crate::access_token::{check_time, Identity};
 use crate::jwks::KeySet;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
@@ -22,8 +23,9 @@ pub struct VerifiedTokenCache {
     order: VecDeque<TokenHash>,
 }
 
-fn hash(token: &str) -> TokenHash {
-    Sha256::digest(token.as_bytes()).into()
+/// `site` is the issuer the token was validated for (it decides the audiences).
+fn hash(site: &str, token: &str) -> TokenHash {
+    Sha256::new().chain_update(site.as_bytes()).chain_update([0]).chain_update(token.as_bytes()).finalize().into()
 }
 
 impl VerifiedTokenCache {
@@ -32,14 +34,14 @@ impl VerifiedTokenCache {
         Self { capacity, entries: HashMap::new(), order: VecDeque::new() }
     }
 
-    pub fn get(&self, token: &str, policy: &TokenPolicy, keys: &KeySet, now: u64) -> Option<Identity> {
-        let entry = self.entries.get(&hash(token))?;
+    pub fn get(&self, site: &str, token: &str, leeway_seconds: u64, keys: &KeySet, now: u64) -> Option<Identity> {
+        let entry = self.entries.get(&hash(site, token))?;
         let still_valid = keys.contains(&entry.kid)
-            && policy.check_time(entry.identity.not_before, entry.identity.expires_at, now).is_ok();
+            && check_time(leeway_seconds, entry.identity.not_before, entry.identity.expires_at, now).is_ok();
         still_valid.then(|| entry.identity.clone())
     }
 
-    pub fn insert(&mut self, token: &str, kid: &str, identity: Identity, now: u64) {
+    pub fn insert(&mut self, site: &str, token: &str, kid: &str, identity: Identity, now: u64) {
         if self.capacity == 0 {
             return;
         }
@@ -53,7 +55,7 @@ impl VerifiedTokenCache {
                 None => break,
             };
         }
-        let key = hash(token);
+        let key = hash(site, token);
         if self.entries.insert(key, Entry { identity, kid: kid.to_owned() }).is_none() {
             self.order.push_back(key);
         }
@@ -73,11 +75,7 @@ impl VerifiedTokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access_token::Allowlist;
-
-    fn policy() -> TokenPolicy {
-        TokenPolicy { issuer: "iss".into(), audiences: vec![], leeway_seconds: 0, allowlist: Allowlist::default() }
-    }
+    const SITE: &str = "https://mcp.example.com";
 
     fn identity(exp: u64) -> Identity {
         Identity { subject: "s".into(), email: None, groups: vec![], not_before: Some(100), expires_at: exp }
@@ -91,32 +89,33 @@ mod tests {
     #[test]
     fn hit_only_while_fresh_validation_would_pass() {
         let mut cache = VerifiedTokenCache::new(8);
-        cache.insert("t", "k1", identity(200), 150);
-        assert_eq!(cache.get("t", &policy(), &keys(&["k1"]), 150), Some(identity(200)));
-        assert_eq!(cache.get("t", &policy(), &keys(&["k1"]), 200), None, "expired");
-        assert_eq!(cache.get("t", &policy(), &keys(&["k1"]), 99), None, "not yet valid");
-        assert_eq!(cache.get("t", &policy(), &keys(&["k2"]), 150), None, "key retired");
-        assert_eq!(cache.get("other", &policy(), &keys(&["k1"]), 150), None);
+        cache.insert(SITE, "t", "k1", identity(200), 150);
+        assert_eq!(cache.get(SITE, "t", 0, &keys(&["k1"]), 150), Some(identity(200)));
+        assert_eq!(cache.get(SITE, "t", 0, &keys(&["k1"]), 200), None, "expired");
+        assert_eq!(cache.get(SITE, "t", 0, &keys(&["k1"]), 99), None, "not yet valid");
+        assert_eq!(cache.get(SITE, "t", 0, &keys(&["k2"]), 150), None, "key retired");
+        assert_eq!(cache.get(SITE, "other", 0, &keys(&["k1"]), 150), None);
+        assert_eq!(cache.get("https://other.example.com", "t", 0, &keys(&["k1"]), 150), None, "another hostname");
     }
 
     #[test]
     fn bounded_evicts_expired_then_oldest() {
         let mut cache = VerifiedTokenCache::new(2);
-        cache.insert("a", "k", identity(120), 110);
-        cache.insert("b", "k", identity(500), 110);
-        cache.insert("c", "k", identity(500), 130); // "a" has expired: it goes first.
+        cache.insert(SITE, "a", "k", identity(120), 110);
+        cache.insert(SITE, "b", "k", identity(500), 110);
+        cache.insert(SITE, "c", "k", identity(500), 130); // "a" has expired: it goes first.
         assert_eq!(cache.len(), 2);
-        assert!(cache.get("a", &policy(), &keys(&["k"]), 110).is_none());
-        cache.insert("d", "k", identity(500), 140); // Full of live entries: the oldest ("b") goes.
-        assert!(cache.get("b", &policy(), &keys(&["k"]), 140).is_none());
-        assert!(cache.get("c", &policy(), &keys(&["k"]), 140).is_some());
-        assert!(cache.get("d", &policy(), &keys(&["k"]), 140).is_some());
+        assert!(cache.get(SITE, "a", 0, &keys(&["k"]), 110).is_none());
+        cache.insert(SITE, "d", "k", identity(500), 140); // Full of live entries: the oldest ("b") goes.
+        assert!(cache.get(SITE, "b", 0, &keys(&["k"]), 140).is_none());
+        assert!(cache.get(SITE, "c", 0, &keys(&["k"]), 140).is_some());
+        assert!(cache.get(SITE, "d", 0, &keys(&["k"]), 140).is_some());
     }
 
     #[test]
     fn zero_capacity_disables() {
         let mut cache = VerifiedTokenCache::new(0);
-        cache.insert("a", "k", identity(500), 110);
+        cache.insert(SITE, "a", "k", identity(500), 110);
         assert!(cache.is_empty());
     }
 }

@@ -63,17 +63,18 @@ pub async fn authenticate(
 /// Validates an Access JWT access token, answering from the verified-token cache
 /// while a fresh validation would pass.
 async fn verify_access_jwt(config: &Config, site: &Site, token: &str, now: u64) -> Result<Identity, Error> {
-    let policy = config.token_policy(site);
+    let leeway = config.edge.leeway_seconds;
     let cached = VERIFIED.with(|cache| {
         let cache = cache.borrow();
-        JWKS.with(|jwks| cache.as_ref()?.get(token, &policy, jwks.borrow().keys().ok()?, now))
+        JWKS.with(|jwks| cache.as_ref()?.get(&site.issuer, token, leeway, jwks.borrow().keys().ok()?, now))
     });
     if let Some(identity) = cached {
         return Ok(identity);
     }
-    let (identity, kid) = verify_jwt(config, &policy, token, now).await?;
+    let (identity, kid) = verify_jwt(config, &config.token_policy(site), token, now).await?;
     VERIFIED.with(|cache| {
         cache.borrow_mut().get_or_insert_with(|| VerifiedTokenCache::new(config.edge.token_cache_size)).insert(
+            &site.issuer,
             token,
             &kid,
             identity.clone(),
