@@ -86,18 +86,23 @@ def test_an_unsupported_authorization_scheme_gets_a_bare_challenge(stack):
     assert "error" not in challenge_params(response.headers["www-authenticate"])
 
 
+def metadata(url: str) -> dict:
+    """A metadata document, answered as every one must be: JSON, not stored, readable cross-origin."""
+    response = http.get(url)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["access-control-allow-origin"] == "*"
+    return response.json()
+
+
 # --- RFC 9728: protected resource metadata ------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", [PRM, PRM + "/mcp"], ids=["root", "path-inserted"])
 def test_protected_resource_metadata(any_stack, path):
     worker = any_stack.worker
-    response = http.get(worker.url + path)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers["cache-control"] == "no-store"
-    assert response.headers["access-control-allow-origin"] == "*"
-    document = response.json()
+    document = metadata(worker.url + path)
     assert document["resource"] == worker.mcp_url  # RFC 9728 §3.3: the URL the client used
     assert document["authorization_servers"] == [worker.url]
     assert document["scopes_supported"] == ["openid", "email", "profile"]
@@ -115,12 +120,7 @@ def test_protected_resource_metadata_for_another_path_does_not_exist(stack):
 @pytest.mark.parametrize("path", [AS_METADATA, OIDC])
 def test_authorization_server_metadata(any_stack, path):
     worker = any_stack.worker
-    response = http.get(worker.url + path)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers["cache-control"] == "no-store"
-    assert response.headers["access-control-allow-origin"] == "*"
-    m = response.json()
+    m = metadata(worker.url + path)
     issuer = worker.url
     assert m["issuer"] == issuer  # RFC 8414 §3.3: byte-identical, no trailing slash
     assert m["authorization_endpoint"] == issuer + "/authorize"

@@ -28,11 +28,9 @@ described by their shape only (the `tokens` step). Exits 0 only if every check p
 --deny: Inspector's login failed with access_denied and no tool ran).
 """
 
-import argparse
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +43,9 @@ import httpx
 TESTS_DIR = Path(__file__).resolve().parents[2]
 ROOT = TESTS_DIR.parent
 sys.path.insert(0, str(TESTS_DIR))
+from client_steps import arguments, emit, shape  # noqa: E402
 from support.browser import play_browser  # noqa: E402
+from support.stack import free_port  # noqa: E402
 
 CLIENT = "inspector-cli"
 NODE = ROOT / "node_modules" / ".bin" / "node"
@@ -57,10 +57,6 @@ STEPS_ENV = "E2E_BROWSER_STEPS"
 CONSENT_ENV = "E2E_BROWSER_CONSENT"
 # Inspector's stderr lines not worth repeating: its secret store banner and the URL it opens.
 QUIET_PREFIXES = ("[mcp-inspector]", "Please navigate to:")
-
-
-def emit(step: str, **fields) -> None:
-    print(json.dumps({"step": step, **fields}), flush=True)
 
 
 # ---- BROWSER: run by xdg-open, detached, with no stdout; reports through a steps file -------
@@ -92,12 +88,6 @@ def browse(authorization_url: str) -> None:
 
 
 # ---- The driver ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Inspector:
@@ -195,11 +185,6 @@ def parse_json(text: str) -> dict | None:
     return None
 
 
-def shape(token: str | None) -> dict | None:
-    """What a token looks like, never what it is: a JWS compact token has exactly two dots."""
-    return None if token is None else {"dots": token.count(".")}
-
-
 def call_ping(inspector: Inspector) -> bool:
     result = inspector.run(["--method", "tools/call", "--tool-name", "ping", "--tool-arg", "message=e2e", "--stored-auth-only"])
     answer = result.get("result", {})
@@ -238,14 +223,8 @@ def main() -> int:
     if sys.argv[1:2] == ["browse"]:
         browse(sys.argv[2])
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="the gateway's MCP URL")
-    parser.add_argument("--client-id")
-    parser.add_argument("--client-secret")
-    parser.add_argument("--redirect-uri")
-    parser.add_argument("--refresh-after", type=float)
-    parser.add_argument("--deny", action="store_true")
-    return run(parser.parse_args())
+    args = arguments(__doc__.split("\n\n")[0])
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ tokens the client ends up holding are described by their shape only (the `tokens
 Exit status: 0 every check passed (with --deny: the denial came back as access_denied); 1 anything else.
 """
 
-import argparse
-import json
 import random
 import sys
 from pathlib import Path
@@ -33,14 +31,11 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from client_steps import arguments, emit, shape  # noqa: E402
 from support.browser import play_browser  # noqa: E402
 
 CLIENT = "python-sdk"
 RUN_TIMEOUT = 90
-
-
-def emit(step: str, **fields) -> None:
-    print(json.dumps({"step": step, **fields}), flush=True)
 
 
 def describe(exc: BaseException) -> str:
@@ -94,11 +89,6 @@ async def trace_response(response: httpx.Response) -> None:
         fields["oauth_error"] = answer.get("error")
         fields["oauth_error_description"] = answer.get("error_description")
     emit("http", **fields)
-
-
-def shape(token: str | None) -> dict | None:
-    """What a token looks like, never what it is: a JWS compact token has exactly two dots."""
-    return None if token is None else {"dots": token.count(".")}
 
 
 class Browser:
@@ -219,14 +209,8 @@ async def run(args) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True, help="the gateway's MCP URL")
-    parser.add_argument("--client-id")
-    parser.add_argument("--client-secret")
-    parser.add_argument("--redirect-uri")
-    parser.add_argument("--refresh-after", type=float)
-    parser.add_argument("--deny", action="store_true")
-    return anyio.run(run, parser.parse_args())
+    args = arguments(__doc__.split("\n\n")[0])
+    return anyio.run(run, args)
 
 
 if __name__ == "__main__":
