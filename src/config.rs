@@ -1,7 +1,7 @@
 //! Typed configuration, read from the Worker's `[vars]` and secrets. Every problem
 //! names the setting; no value is ever echoed (some are secrets).
 
-use crate::access_token::{Allowlist, TokenPolicy};
+use crate::access_token::{Allowlist, TokenKind, TokenPolicy};
 use crate::error::Error;
 use crate::jwks::JwksPolicy;
 use crate::metadata::Site;
@@ -104,6 +104,7 @@ fn invalid(setting: &'static str, problem: &'static str) -> Error {
     Error::Config { setting, problem }
 }
 
+/// A comma- or whitespace-separated list (paths, audiences, emails, domains).
 fn list(value: Option<String>) -> Vec<String> {
     value
         .unwrap_or_default()
@@ -114,11 +115,35 @@ fn list(value: Option<String>) -> Vec<String> {
         .collect()
 }
 
+/// An allowlist setting. Unset is `Ok(empty)` (no restriction); a value that yields no
+/// entry is an error, never "everyone". `names` are values that may hold spaces and
+/// commas (Access group names): a JSON array of strings, or one name as written.
+fn allowlist(setting: &'static str, value: Option<String>, names: bool) -> Result<Vec<String>, Error> {
+    let Some(value) = value else { return Ok(Vec::new()) };
+    let entries = if value.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(&value)
+            .map_err(|_| invalid(setting, "must be a JSON array of strings"))?
+            .into_iter()
+            .map(|entry| entry.trim().to_owned())
+            .filter(|entry| !entry.is_empty())
+            .collect()
+    } else if names {
+        vec![value]
+    } else {
+        list(Some(value))
+    };
+    if entries.is_empty() {
+        return Err(invalid(setting, "lists nothing (unset it to allow everyone Access lets in)"));
+    }
+    Ok(entries)
+}
+
 impl Config {
     /// The checks for Access's `id_token` (sealed token mode): OpenID Connect Core
     /// §3.1.3.7, `aud` is the client id; allowlists apply later, per MCP request.
     pub fn id_token_policy(&self) -> TokenPolicy {
         TokenPolicy {
+            kind: TokenKind::IdToken,
             issuer: self.access.issuer.clone(),
             audiences: vec![self.access.client_id.clone()],
             leeway_seconds: self.edge.leeway_seconds,
@@ -129,6 +154,7 @@ impl Config {
     /// The claim checks for bearer tokens presented on `site`.
     pub fn token_policy(&self, site: &Site) -> TokenPolicy {
         TokenPolicy {
+            kind: TokenKind::AccessToken,
             issuer: self.access.issuer.clone(),
             audiences: self
                 .edge
@@ -205,9 +231,9 @@ impl Config {
             leeway_seconds: number("JWT_LEEWAY_SECONDS", DEFAULT_LEEWAY_SECONDS)?,
             audiences: get("ALLOWED_AUDIENCES").map(|v| list(Some(v))),
             allowlist: Allowlist {
-                emails: list(get("ALLOWED_EMAILS")),
-                email_domains: list(get("ALLOWED_EMAIL_DOMAINS")),
-                groups: list(get("ALLOWED_GROUPS")),
+                emails: allowlist("ALLOWED_EMAILS", get("ALLOWED_EMAILS"), false)?,
+                email_domains: allowlist("ALLOWED_EMAIL_DOMAINS", get("ALLOWED_EMAIL_DOMAINS"), false)?,
+                groups: allowlist("ALLOWED_GROUPS", get("ALLOWED_GROUPS"), true)?,
             },
             token_cache_size: usize::try_from(number("TOKEN_CACHE_SIZE", DEFAULT_TOKEN_CACHE_SIZE as u64)?)
                 .map_err(|_| invalid("TOKEN_CACHE_SIZE", "is too large"))?,
@@ -226,10 +252,20 @@ impl Config {
                 return Err(invalid("ORIGIN_ACCESS_CLIENT_ID", "is missing (ORIGIN_ACCESS_CLIENT_SECRET is set)"))
             }
         };
+        let forward_bearer = flag("FORWARD_BEARER", true)?;
+        // Without the bearer, the origin can only trust the identity headers, which anyone
+        // reaching its hostname directly could forge unless Access guards that hostname too.
+        if !forward_bearer && service_token.is_none() {
+            return Err(invalid(
+                "FORWARD_BEARER",
+                "is false, which needs ORIGIN_ACCESS_CLIENT_ID/SECRET (an origin behind Access) \
+                 so that the identity headers cannot be forged",
+            ));
+        }
         let proxy = ProxySettings {
             origin_url: origin_url.trim_end_matches('/').to_owned(),
             extra_paths,
-            forward_bearer: flag("FORWARD_BEARER", true)?,
+            forward_bearer,
             service_token,
             timeout_seconds: number("ORIGIN_TIMEOUT_SECONDS", DEFAULT_ORIGIN_TIMEOUT_SECONDS)?,
         };
@@ -390,6 +426,52 @@ pub mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn group_names_keep_their_spaces_and_commas() {
+        let groups = |value: &str| {
+            let mut v = vars();
+            v.insert("ALLOWED_GROUPS", value.to_owned());
+            config_from(&v).map(|c| c.edge.allowlist.groups)
+        };
+        assert_eq!(groups("Finance Admins"), Ok(vec!["Finance Admins".to_owned()]));
+        assert_eq!(groups("Eng, Platform"), Ok(vec!["Eng, Platform".to_owned()]));
+        assert_eq!(
+            groups(r#"["Finance Admins", "Eng, Platform"]"#),
+            Ok(vec!["Finance Admins".to_owned(), "Eng, Platform".to_owned()])
+        );
+    }
+
+    #[test]
+    fn allowlists_that_list_nothing_fail_closed() {
+        for (name, value) in [
+            ("ALLOWED_GROUPS", "[]"),
+            ("ALLOWED_GROUPS", r#"["", " "]"#),
+            ("ALLOWED_GROUPS", "[\"unterminated"),
+            ("ALLOWED_GROUPS", "[1]"),
+            ("ALLOWED_EMAILS", ","),
+            ("ALLOWED_EMAILS", "[]"),
+            ("ALLOWED_EMAIL_DOMAINS", " , ,"),
+        ] {
+            assert!(matches!(problem(name, value), Error::Config { setting, .. } if setting == name), "{name}={value}");
+        }
+        let mut v = vars();
+        v.insert("ALLOWED_EMAILS", r#"["a@example.com", "b@example.com"]"#.into());
+        v.insert("ALLOWED_EMAIL_DOMAINS", "example.com, example.org".into());
+        let c = config_from(&v).unwrap();
+        assert_eq!(c.edge.allowlist.emails, ["a@example.com", "b@example.com"]);
+        assert_eq!(c.edge.allowlist.email_domains, ["example.com", "example.org"]);
+    }
+
+    #[test]
+    fn identity_headers_alone_need_an_origin_behind_access() {
+        assert!(matches!(problem("FORWARD_BEARER", "false"), Error::Config { setting: "FORWARD_BEARER", .. }));
+        let mut v = vars();
+        v.insert("FORWARD_BEARER", "false".into());
+        v.insert("ORIGIN_ACCESS_CLIENT_ID", "id".into());
+        v.insert("ORIGIN_ACCESS_CLIENT_SECRET", "secret".into());
+        assert!(!config_from(&v).unwrap().proxy.forward_bearer);
     }
 
     #[test]

@@ -61,11 +61,28 @@ pub fn identity_headers(identity: &Identity) -> Vec<(&'static str, String)> {
         headers.push((ACCESS_EMAIL_HEADER, email.clone()));
     }
     if !identity.groups.is_empty() {
-        headers.push((GROUPS_HEADER, identity.groups.join(",")));
+        headers.push((GROUPS_HEADER, groups_header_value(&identity.groups)));
     }
     // Header values cannot carry line breaks; a claim with one is dropped, not forwarded.
     headers.retain(|(_, v)| !v.contains(['\r', '\n', '\0']));
     headers
+}
+
+/// The groups as a JSON array: group names hold spaces and commas, so any separator
+/// would be ambiguous. Non-ASCII is `\u`-escaped, as header values are bytes.
+fn groups_header_value(groups: &[String]) -> String {
+    let json = serde_json::to_string(groups).unwrap_or_default();
+    let mut ascii = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    ascii
 }
 
 /// The origin URL for a proxied request path and query.
@@ -157,8 +174,19 @@ mod tests {
                 (SUBJECT_HEADER, "sub-1".to_owned()),
                 (EMAIL_HEADER, "a@example.com".to_owned()),
                 (ACCESS_EMAIL_HEADER, "a@example.com".to_owned()),
-                (GROUPS_HEADER, "eng,ops".to_owned()),
+                (GROUPS_HEADER, r#"["eng","ops"]"#.to_owned()),
             ]
+        );
+        let named = Identity {
+            groups: vec!["Finance Admins".into(), "Eng, Platform".into(), "Équipe 🚀".into()],
+            ..identity.clone()
+        };
+        let value = identity_headers(&named).pop().unwrap().1;
+        assert_eq!(value, r#"["Finance Admins","Eng, Platform","\u00c9quipe \ud83d\ude80"]"#);
+        assert_eq!(
+            serde_json::from_str::<Vec<String>>(&value).unwrap(),
+            named.groups,
+            "an origin reads it back exactly"
         );
         let evil = Identity { email: Some("a@example.com\r\nx-injected: 1".into()), ..identity };
         assert!(identity_headers(&evil).iter().all(|(_, v)| !v.contains('\n')));

@@ -29,7 +29,7 @@ def test_forged_identity_never_reaches_the_real_origin(real):
     assert arrived["identity"] == {
         "x-gateway-user-email": [USER_EMAIL],
         "x-gateway-user-sub": [claims["sub"]],
-        "x-gateway-user-groups": [USER_GROUP],
+        "x-gateway-user-groups": [f'["{USER_GROUP}"]'],
         "cf-access-authenticated-user-email": [USER_EMAIL],
     }
     # The real origin sits behind no Access of its own here: no service token is configured.
@@ -43,11 +43,11 @@ def test_forged_identity_never_reaches_the_real_origin(real):
     [
         pytest.param(
             {"groups": [USER_GROUP, "ops"]},
-            {"x-gateway-user-email": [USER_EMAIL], "x-gateway-user-groups": [f"{USER_GROUP},ops"],
+            {"x-gateway-user-email": [USER_EMAIL], "x-gateway-user-groups": [f'["{USER_GROUP}","ops"]'],
              "cf-access-authenticated-user-email": [USER_EMAIL]},
             id="email-and-groups",
         ),
-        pytest.param({"email": None}, {"x-gateway-user-groups": [USER_GROUP]}, id="no-email-claim"),
+        pytest.param({"email": None}, {"x-gateway-user-groups": [f'["{USER_GROUP}"]']}, id="no-email-claim"),
         pytest.param(
             {"email": ALLOWED_EMAIL, "groups": []},
             {"x-gateway-user-email": [ALLOWED_EMAIL], "cf-access-authenticated-user-email": [ALLOWED_EMAIL]},

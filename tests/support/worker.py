@@ -92,11 +92,15 @@ class Worker(Stoppable):
 STARTED: list[Worker] = []
 
 
-def start_worker(emulator: Emulator, *, origin_url: str, port: int | None = None, with_secret: bool = True, **settings: str) -> Worker:
+def start_worker(
+    emulator: Emulator, *, origin_url: str, port: int | None = None, with_secret: bool = True, ready_status: int = 200,
+    **settings: str,
+) -> Worker:
     """Start the Worker as the one client of `emulator`'s Access app, proxying to `origin_url`.
     `with_secret=False` runs it in "PKCE without client secret" mode. Extra `settings` are
     further [vars] (e.g. CONSENT_TTL_SECONDS="0"). Register `http://127.0.0.1:<port>/callback`
-    at the emulator (pick the port with `free_port()` first)."""
+    at the emulator (pick the port with `free_port()` first). `ready_status` is what the resource
+    metadata answers once the Worker runs: 500 for a configuration the Worker must refuse."""
     port = port or free_port()
     values = {
         "ACCESS_ISSUER": emulator.issuer,
@@ -126,7 +130,7 @@ def start_worker(emulator: Emulator, *, origin_url: str, port: int | None = None
 
     def ready() -> bool:
         try:
-            return httpx.get(worker.url + "/.well-known/oauth-protected-resource", timeout=1).status_code == 200
+            return httpx.get(worker.url + "/.well-known/oauth-protected-resource", timeout=1).status_code == ready_status
         except httpx.HTTPError:
             return False
 
