@@ -60,7 +60,12 @@ impl RedirectPolicy {
     pub fn check(&self, uri: &str) -> Result<(), Error> {
         let rejected =
             Err(Error::oauth(ErrorCode::InvalidRedirectUri, "the redirect_uri is not allowed by this server"));
-        if uri.len() > MAX_REDIRECT_URI_LEN || uri.contains('#') {
+        // Before any parsing: URL parsers silently drop tabs and line breaks, so a string
+        // that differs from what is matched here could end up in a Location header.
+        if uri.len() > MAX_REDIRECT_URI_LEN
+            || uri.contains('#')
+            || uri.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
             return rejected;
         }
         let allowed = self.0.iter().any(|rule| match rule {
@@ -170,6 +175,13 @@ mod tests {
             "http://evil.example@127.0.0.1/cb",
             "https://localhost:8080/callback",
             "http://localhost:8080/callback#frag",
+            "http://localhost:8080/call\tback",
+            "http://local\nhost:8080/callback",
+            "http://localhost:8080/callback\r\nSet-Cookie: x=1",
+            "http://localhost:8080/callback\0",
+            "http://localhost:8080/call back",
+            "https://claude.ai/api/mcp/auth_callback\t",
+            "https://claude.ai/api/mcp/auth_\u{85}callback",
             "https://claude.ai/api/mcp/auth_callback/../../evil",
             "https://claude.ai/api/mcp/auth_callback?x=1",
             "https://claude.ai.evil.example/api/mcp/auth_callback",
