@@ -111,6 +111,18 @@ struct AccessClaims {
     email: Option<String>,
     #[serde(default)]
     groups: Vec<String>,
+    /// Claims only an OpenID Connect `id_token` carries (OIDC Core §2, §3.1.3.6); the
+    /// gateway always sends Access a `nonce`, so its `id_token`s always have one.
+    nonce: Option<serde::de::IgnoredAny>,
+    at_hash: Option<serde::de::IgnoredAny>,
+}
+
+/// Which token a policy checks: Access's `id_token` (at `/token`, sealed mode) is a
+/// statement for the gateway, never a credential a client may present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    AccessToken,
+    IdToken,
 }
 
 /// Who a validated token speaks for.
@@ -171,6 +183,7 @@ pub fn check_time(leeway_seconds: u64, not_before: Option<u64>, expires_at: u64,
 /// never be handed a token it would refuse, and clients refresh on the edge's 401.
 #[derive(Debug, Clone)]
 pub struct TokenPolicy {
+    pub kind: TokenKind,
     pub issuer: String,
     pub audiences: Vec<String>,
     pub leeway_seconds: u64,
@@ -191,6 +204,10 @@ impl TokenPolicy {
         };
         if !audience_ok {
             return Err(invalid("wrong audience"));
+        }
+        // The default audiences include the client id, which is also an id_token's `aud`.
+        if self.kind == TokenKind::AccessToken && (claims.custom.nonce.is_some() || claims.custom.at_hash.is_some()) {
+            return Err(invalid("an id_token is not an access token"));
         }
         let timestamp = |t: chrono::DateTime<chrono::Utc>| u64::try_from(t.timestamp()).ok();
         let expires_at = claims.expiration.and_then(timestamp).ok_or(invalid("no exp"))?;
@@ -259,6 +276,7 @@ pub mod tests {
 
     pub fn policy() -> TokenPolicy {
         TokenPolicy {
+            kind: TokenKind::AccessToken,
             issuer: ISSUER.into(),
             audiences: vec![AUDIENCE.into(), "abc123".into()],
             leeway_seconds: 30,
@@ -362,6 +380,16 @@ pub mod tests {
         for (token, why) in cases {
             assert_invalid(&token, &policy(), NOW, why);
         }
+    }
+
+    #[test]
+    fn an_id_token_is_never_an_access_token() {
+        let id_token = with_claims(json!({"aud": "abc123", "nonce": "n-1"}));
+        assert_invalid(&id_token, &policy(), NOW, "an id_token (nonce) presented as an access token");
+        assert_invalid(&with_claims(json!({"at_hash": "x"})), &policy(), NOW, "an id_token (at_hash)");
+        let id_policy = TokenPolicy { kind: TokenKind::IdToken, ..policy() };
+        assert!(validate(&id_token, &id_policy, NOW).is_ok());
+        assert!(validate(&with_claims(json!({"aud": "abc123"})), &policy(), NOW).is_ok(), "client id audience");
     }
 
     #[test]

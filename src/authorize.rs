@@ -173,6 +173,9 @@ impl Relay<'_> {
                 ("state", &state),
                 ("code_challenge", &request.code_challenge),
                 ("code_challenge_method", "S256"),
+                // Access echoes it in the id_token (OIDC Core §3.1.2.1), which tells an
+                // id_token apart from an access token whatever their audiences.
+                ("nonce", &id_token_nonce(&request.code_challenge)),
             ],
         ))
     }
@@ -222,6 +225,11 @@ impl Relay<'_> {
         answer.push(("iss", &self.site.issuer));
         Response::redirect(with_query(&request.redirect_uri, &answer))
     }
+}
+
+/// The `nonce` sent to Access, derived from the PKCE challenge so that nothing is stored.
+pub fn id_token_nonce(code_challenge: &str) -> String {
+    crate::seal::digest(&format!("mcp-access-gateway/nonce/{code_challenge}"))
 }
 
 /// The scopes asked of Access: the requested ones the gateway supports (unknown

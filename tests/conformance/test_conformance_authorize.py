@@ -152,9 +152,11 @@ def test_the_redirect_to_access_is_exactly_what_access_received(stack):
     assert location.startswith(stack.emulator.issuer + "/authorization?")
     params = single(location)
     assert set(params) == {
-        "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"
+        "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "nonce"
     }
     assert params["code_challenge"] == CHALLENGE
+    # OIDC nonce: Access's id_token carries it, so an id_token never passes as an access token.
+    assert len(params["nonce"]) >= 43 and CHALLENGE not in params["nonce"]
     assert params["redirect_uri"] == stack.worker.url + "/callback"
 
 

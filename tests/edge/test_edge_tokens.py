@@ -47,6 +47,19 @@ def test_accepted_audiences(gateway, aud):
     assert gateway.call("GET", "/echo", gateway.mint(aud=aud(gateway))).status_code == 200
 
 
+@pytest.mark.parametrize("id_claim", [{"nonce": "n-0S6_WzA2Mj"}, {"at_hash": "77QmUPtjPfzWtF2AnpK9RQ"}])
+def test_an_id_token_is_refused_as_an_access_token(gateway, id_claim):
+    """Access's id_token has the client id as audience, which the default audiences accept: its
+    OpenID Connect claims (the gateway always sends Access a nonce) keep it from passing as an
+    access token, and it never reaches the origin."""
+    seen_by_origin = len(gateway.origin.requests())
+    id_token = gateway.mint(aud=gateway.emulator.client_id, **id_claim)
+    response = gateway.call("GET", "/echo", id_token)
+    assert response.status_code == 401, response.text
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert len(gateway.origin.requests()) == seen_by_origin
+
+
 @pytest.mark.parametrize(
     "claims, status",
     [
