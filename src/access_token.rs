@@ -5,7 +5,7 @@
 //! against a key from the Access JWKS, by WebCrypto in the Worker or by pure Rust
 //! natively) → [`Identity`] (issuer, audience, time and allowlists checked here).
 
-use crate::error::Error;
+use crate::error::{Error, TokenFailure};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::jwks::Jwk;
 use jwt_compact::UntrustedToken;
@@ -16,8 +16,8 @@ pub const ALGORITHM: &str = "RS256";
 /// Real Access tokens are ~1 KB; anything far larger is refused before parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
-fn invalid(reason: &'static str) -> Error {
-    Error::InvalidToken { reason }
+fn invalid(failure: TokenFailure) -> Error {
+    Error::InvalidToken(failure)
 }
 
 /// The bearer token from an `Authorization` header (RFC 6750 §2.1; never from the
@@ -42,18 +42,18 @@ impl std::fmt::Debug for UntrustedAccessToken<'_> {
 impl<'a> UntrustedAccessToken<'a> {
     pub fn parse(raw: &'a str) -> Result<Self, Error> {
         if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
-            return Err(invalid("token empty or oversized"));
+            return Err(invalid(TokenFailure::Oversized));
         }
         if raw.bytes().filter(|b| *b == b'.').count() != 2 {
-            return Err(invalid("not a JWS compact token (opaque or malformed)"));
+            return Err(invalid(TokenFailure::NotJws));
         }
-        let token = UntrustedToken::new(raw).map_err(|_| invalid("malformed JWT"))?;
+        let token = UntrustedToken::new(raw).map_err(|_| invalid(TokenFailure::MalformedJwt))?;
         // Pinned: the header's `alg` must be RS256, whatever it says about itself.
         if token.algorithm() != ALGORITHM {
-            return Err(invalid("algorithm is not RS256"));
+            return Err(invalid(TokenFailure::NotRs256));
         }
         if token.header().key_id.as_deref().is_none_or(str::is_empty) {
-            return Err(invalid("no kid"));
+            return Err(invalid(TokenFailure::NoKeyId));
         }
         Ok(Self { raw, token })
     }
@@ -81,14 +81,20 @@ impl<'a> UntrustedAccessToken<'a> {
     /// Pure-Rust RS256 verification (native builds; the Worker uses WebCrypto).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn verify_rs256(self, key: &Jwk) -> Result<SignedAccessToken<'a>, Error> {
-        use jwt_compact::alg::{Rsa, RsaPublicKey};
+        use jwt_compact::alg::{Rsa, RsaPublicKey, RsaSignature};
         use jwt_compact::jwk::JsonWebKey;
-        use jwt_compact::{AlgorithmExt, Empty};
+        use jwt_compact::{Algorithm, AlgorithmSignature};
         let jwk: JsonWebKey<'_> = serde_json::from_value(serde_json::json!({"kty": "RSA", "n": key.n, "e": key.e}))
-            .map_err(|_| invalid("unusable JWK"))?;
-        let public_key = RsaPublicKey::try_from(&jwk).map_err(|_| invalid("unusable JWK"))?;
-        let verified: Result<jwt_compact::Token<Empty>, _> = Rsa::rs256().validator(&public_key).validate(&self.token);
-        verified.map(|_| self.signature_verified()).map_err(|_| invalid("bad signature"))
+            .map_err(|_| invalid(TokenFailure::UnusableKey))?;
+        let public_key = RsaPublicKey::try_from(&jwk).map_err(|_| invalid(TokenFailure::UnusableKey))?;
+        // The signature alone, as WebCrypto checks it in the Worker: claims are the policy's.
+        let signature =
+            RsaSignature::try_from_slice(self.signature()).map_err(|_| invalid(TokenFailure::BadSignature))?;
+        if Rsa::rs256().verify_signature(&signature, &public_key, self.signed_data()) {
+            Ok(self.signature_verified())
+        } else {
+            Err(invalid(TokenFailure::BadSignature))
+        }
     }
 }
 
@@ -168,10 +174,10 @@ impl Allowlist {
 /// `exp` strictly, `nbf` with the leeway.
 pub fn check_time(leeway_seconds: u64, not_before: Option<u64>, expires_at: u64, now: u64) -> Result<(), Error> {
     if now >= expires_at {
-        return Err(invalid("expired"));
+        return Err(invalid(TokenFailure::Expired));
     }
     if not_before.is_some_and(|nbf| now.saturating_add(leeway_seconds) < nbf) {
-        return Err(invalid("not yet valid"));
+        return Err(invalid(TokenFailure::NotYetValid));
     }
     Ok(())
 }
@@ -192,10 +198,13 @@ pub struct TokenPolicy {
 
 impl TokenPolicy {
     pub fn check(&self, token: &SignedAccessToken<'_>, now: u64) -> Result<Identity, Error> {
-        let claims =
-            token.0.token.deserialize_claims_unchecked::<AccessClaims>().map_err(|_| invalid("malformed claims"))?;
+        let claims = token
+            .0
+            .token
+            .deserialize_claims_unchecked::<AccessClaims>()
+            .map_err(|_| invalid(TokenFailure::MalformedClaims))?;
         if claims.custom.iss.as_deref() != Some(self.issuer.as_str()) {
-            return Err(invalid("wrong issuer"));
+            return Err(invalid(TokenFailure::WrongIssuer));
         }
         let audience_ok = match &claims.custom.aud {
             Some(Audience::One(aud)) => self.audiences.contains(aud),
@@ -203,20 +212,20 @@ impl TokenPolicy {
             None => false,
         };
         if !audience_ok {
-            return Err(invalid("wrong audience"));
+            return Err(invalid(TokenFailure::WrongAudience));
         }
         // The default audiences include the client id, which is also an id_token's `aud`.
         if self.kind == TokenKind::AccessToken && (claims.custom.nonce.is_some() || claims.custom.at_hash.is_some()) {
-            return Err(invalid("an id_token is not an access token"));
+            return Err(invalid(TokenFailure::IdToken));
         }
         let timestamp = |t: chrono::DateTime<chrono::Utc>| u64::try_from(t.timestamp()).ok();
-        let expires_at = claims.expiration.and_then(timestamp).ok_or(invalid("no exp"))?;
+        let expires_at = claims.expiration.and_then(timestamp).ok_or(invalid(TokenFailure::NoExpiry))?;
         let not_before = claims.not_before.and_then(timestamp);
         check_time(self.leeway_seconds, not_before, expires_at, now)?;
         if claims.issued_at.and_then(timestamp).is_some_and(|iat| iat > now.saturating_add(self.leeway_seconds)) {
-            return Err(invalid("issued in the future"));
+            return Err(invalid(TokenFailure::IssuedInFuture));
         }
-        let subject = claims.custom.sub.filter(|s| !s.is_empty()).ok_or(invalid("no sub"))?;
+        let subject = claims.custom.sub.filter(|s| !s.is_empty()).ok_or(invalid(TokenFailure::NoSubject))?;
         let identity =
             Identity { subject, email: claims.custom.email, groups: claims.custom.groups, not_before, expires_at };
         if !self.allowlist.admits(&identity) {
@@ -288,7 +297,7 @@ pub mod tests {
     pub fn validate(token: &str, policy: &TokenPolicy, now: u64) -> Result<Identity, Error> {
         let untrusted = UntrustedAccessToken::parse(token)?;
         let keys = test_jwks();
-        let Lookup::Found(key) = keys.find(untrusted.key_id()) else { return Err(invalid("unknown kid")) };
+        let Lookup::Found(key) = keys.find(untrusted.key_id()) else { return Err(invalid(TokenFailure::UnknownKeyId)) };
         let signed = untrusted.verify_rs256(key)?;
         policy.check(&signed, now)
     }
@@ -322,11 +331,8 @@ pub mod tests {
         assert!(validate(&with_claims(json!({"aud": ["other", "abc123"]})), &policy(), NOW).is_ok());
     }
 
-    fn assert_invalid(token: &str, policy: &TokenPolicy, now: u64, why: &str) {
-        match validate(token, policy, now) {
-            Err(Error::InvalidToken { .. }) => {}
-            other => panic!("{why}: expected invalid_token, got {other:?}"),
-        }
+    fn assert_invalid(token: &str, policy: &TokenPolicy, now: u64, why: &str, failure: TokenFailure) {
+        assert_eq!(validate(token, policy, now).unwrap_err(), Error::InvalidToken(failure), "{why}");
     }
 
     #[test]
@@ -344,49 +350,74 @@ pub mod tests {
             format!("{input}.{}", URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(input.as_bytes())))
         };
         use sha2::Digest;
-        let cases: Vec<(String, &str)> = vec![
-            (format!("{}.{body}.", b64(&json!({"alg": "none", "kid": "test-signing"}))), "alg none"),
-            (format!("{}.{body}.{signature}", b64(&json!({"alg": "RS384", "kid": "test-signing"}))), "other alg"),
-            (hs256, "HS256 with the public key"),
-            (sign_with("signing", &json!({"alg": "RS256"}), &claims()), "no kid"),
-            (sign_with("signing", &json!({"alg": "RS256", "kid": "unknown"}), &claims()), "unknown kid"),
-            (sign_with("other", &header(), &claims()), "signed by another key under our kid"),
-            (flipped_sig, "bit flip in the signature"),
-            (format!("{head}.{other_claims}.{signature}"), "claims swapped"),
-            (format!("{input}.{}", &signature[..signature.len() - 4]), "truncated signature"),
-            (good[..good.len() / 2].to_owned(), "truncated token"),
-            (format!("{good}.extra"), "four segments"),
-            ("opaque-access-token-abc123".to_owned(), "opaque"),
-            (format!("{}.{}.{}", "A".repeat(4000), "B".repeat(4000), "C".repeat(400)), "oversized"),
-            (String::new(), "empty"),
-            ("a.b.c".to_owned(), "garbage"),
+        let cases: Vec<(String, &str, TokenFailure)> = vec![
+            (
+                format!("{}.{body}.", b64(&json!({"alg": "none", "kid": "test-signing"}))),
+                "alg none",
+                TokenFailure::NotRs256,
+            ),
+            (
+                format!("{}.{body}.{signature}", b64(&json!({"alg": "RS384", "kid": "test-signing"}))),
+                "other alg",
+                TokenFailure::NotRs256,
+            ),
+            (hs256, "HS256 with the public key", TokenFailure::NotRs256),
+            (sign_with("signing", &json!({"alg": "RS256"}), &claims()), "no kid", TokenFailure::NoKeyId),
+            (
+                sign_with("signing", &json!({"alg": "RS256", "kid": "unknown"}), &claims()),
+                "unknown kid",
+                TokenFailure::UnknownKeyId,
+            ),
+            (
+                sign_with("other", &header(), &claims()),
+                "signed by another key under our kid",
+                TokenFailure::BadSignature,
+            ),
+            (flipped_sig, "bit flip in the signature", TokenFailure::BadSignature),
+            (format!("{head}.{other_claims}.{signature}"), "claims swapped", TokenFailure::BadSignature),
+            (
+                format!("{input}.{}", &signature[..signature.len() - 4]),
+                "truncated signature",
+                TokenFailure::MalformedJwt,
+            ),
+            (good[..good.len() / 2].to_owned(), "truncated token", TokenFailure::NotJws),
+            (format!("{good}.extra"), "four segments", TokenFailure::NotJws),
+            ("opaque-access-token-abc123".to_owned(), "opaque", TokenFailure::NotJws),
+            (
+                format!("{}.{}.{}", "A".repeat(4000), "B".repeat(4000), "C".repeat(400)),
+                "oversized",
+                TokenFailure::Oversized,
+            ),
+            (String::new(), "empty", TokenFailure::Oversized),
+            ("a.b.c".to_owned(), "garbage", TokenFailure::MalformedJwt),
             (
                 with_claims(json!({"iss": "https://evil.cloudflareaccess.com/cdn-cgi/access/sso/oidc/abc123"})),
                 "wrong iss",
+                TokenFailure::WrongIssuer,
             ),
-            (with_claims(json!({"iss": format!("{ISSUER}/")})), "iss with trailing slash"),
-            (with_claims(json!({"iss": null})), "no iss"),
-            (with_claims(json!({"aud": "https://evil.example/callback"})), "wrong aud"),
-            (with_claims(json!({"aud": ["x", "y"]})), "wrong aud array"),
-            (with_claims(json!({"aud": null})), "no aud"),
-            (with_claims(json!({"exp": NOW - 31})), "expired"),
-            (with_claims(json!({"exp": NOW})), "expires this second"),
-            (with_claims(json!({"exp": null})), "no exp"),
-            (with_claims(json!({"nbf": NOW + 31})), "not yet valid"),
-            (with_claims(json!({"sub": null})), "no sub"),
-            (with_claims(json!({"iat": NOW + 31})), "issued in the future"),
-            (with_claims(json!({"exp": "tomorrow"})), "malformed exp"),
+            (with_claims(json!({"iss": format!("{ISSUER}/")})), "iss with trailing slash", TokenFailure::WrongIssuer),
+            (with_claims(json!({"iss": null})), "no iss", TokenFailure::WrongIssuer),
+            (with_claims(json!({"aud": "https://evil.example/callback"})), "wrong aud", TokenFailure::WrongAudience),
+            (with_claims(json!({"aud": ["x", "y"]})), "wrong aud array", TokenFailure::WrongAudience),
+            (with_claims(json!({"aud": null})), "no aud", TokenFailure::WrongAudience),
+            (with_claims(json!({"exp": NOW - 31})), "expired", TokenFailure::Expired),
+            (with_claims(json!({"exp": NOW})), "expires this second", TokenFailure::Expired),
+            (with_claims(json!({"exp": null})), "no exp", TokenFailure::NoExpiry),
+            (with_claims(json!({"nbf": NOW + 31})), "not yet valid", TokenFailure::NotYetValid),
+            (with_claims(json!({"sub": null})), "no sub", TokenFailure::NoSubject),
+            (with_claims(json!({"iat": NOW + 31})), "issued in the future", TokenFailure::IssuedInFuture),
+            (with_claims(json!({"exp": "tomorrow"})), "malformed exp", TokenFailure::MalformedClaims),
         ];
-        for (token, why) in cases {
-            assert_invalid(&token, &policy(), NOW, why);
+        for (token, why, failure) in cases {
+            assert_invalid(&token, &policy(), NOW, why, failure);
         }
     }
 
     #[test]
     fn an_id_token_is_never_an_access_token() {
         let id_token = with_claims(json!({"aud": "abc123", "nonce": "n-1"}));
-        assert_invalid(&id_token, &policy(), NOW, "an id_token (nonce) presented as an access token");
-        assert_invalid(&with_claims(json!({"at_hash": "x"})), &policy(), NOW, "an id_token (at_hash)");
+        assert_invalid(&id_token, &policy(), NOW, "an id_token (nonce) as access token", TokenFailure::IdToken);
+        assert_invalid(&with_claims(json!({"at_hash": "x"})), &policy(), NOW, "at_hash", TokenFailure::IdToken);
         let id_policy = TokenPolicy { kind: TokenKind::IdToken, ..policy() };
         assert!(validate(&id_token, &id_policy, NOW).is_ok());
         assert!(validate(&with_claims(json!({"aud": "abc123"})), &policy(), NOW).is_ok(), "client id audience");
@@ -396,9 +427,15 @@ pub mod tests {
     fn leeway_covers_nbf_but_never_exp() {
         assert!(validate(&with_claims(json!({"nbf": NOW + 29})), &policy(), NOW).is_ok());
         assert!(validate(&with_claims(json!({"exp": NOW + 1})), &policy(), NOW).is_ok());
-        assert_invalid(&with_claims(json!({"exp": NOW - 1})), &policy(), NOW, "a second late");
+        assert_invalid(&with_claims(json!({"exp": NOW - 1})), &policy(), NOW, "a second late", TokenFailure::Expired);
         let strict = TokenPolicy { leeway_seconds: 0, ..policy() };
-        assert_invalid(&with_claims(json!({"nbf": NOW + 1})), &strict, NOW, "nbf without leeway");
+        assert_invalid(
+            &with_claims(json!({"nbf": NOW + 1})),
+            &strict,
+            NOW,
+            "nbf without leeway",
+            TokenFailure::NotYetValid,
+        );
     }
 
     #[test]

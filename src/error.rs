@@ -73,6 +73,46 @@ pub enum UpstreamFailure {
     Timeout,
 }
 
+/// Why a presented bearer token was refused. Logged, never sent: the client only
+/// learns `invalid_token` (RFC 6750 §3.1). One variant per check, so that a test can
+/// tell which check refused a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFailure {
+    Oversized,
+    /// Not `header.claims.signature` (an opaque string, or garbage).
+    NotJws,
+    MalformedJwt,
+    /// The header names another algorithm (`none`, HMAC, other RSA variants).
+    NotRs256,
+    NoKeyId,
+    UnknownKeyId,
+    AmbiguousKeyId,
+    UnusableKey,
+    BadSignature,
+    MalformedClaims,
+    WrongIssuer,
+    WrongAudience,
+    /// An OpenID Connect `id_token` presented as an access token.
+    IdToken,
+    NoExpiry,
+    Expired,
+    NotYetValid,
+    IssuedInFuture,
+    NoSubject,
+    /// A sealed token that does not open: malformed, from an unknown key, forged or
+    /// sealed for another purpose, or expired.
+    SealedMalformed,
+    SealedUnknownKey,
+    SealedForged,
+    SealedExpired,
+    /// A sealed token bound to another MCP URL (RFC 8707).
+    OtherResource,
+    /// An Access JWT where only the gateway's sealed tokens are accepted.
+    NotSealed,
+    /// The origin answered 401 to a token the gateway accepted.
+    RefusedByOrigin,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// A protocol error caused by the client, with a fixed description safe to send.
@@ -86,9 +126,7 @@ pub enum Error {
     /// A request to the resource without any credentials (RFC 6750 §3.1: no error code).
     MissingToken,
     /// A presented bearer token that is not acceptable; the reason is logged only.
-    InvalidToken {
-        reason: &'static str,
-    },
+    InvalidToken(TokenFailure),
     /// A valid token whose subject is not allowed here.
     Forbidden {
         reason: &'static str,
@@ -146,7 +184,7 @@ impl Error {
             Self::OAuth { code, description } => format!("{}: {description}", code.as_str()),
             Self::InvalidClientBasic => "invalid_client (basic)".into(),
             Self::MissingToken => "no bearer token".into(),
-            Self::InvalidToken { reason } => format!("invalid_token: {reason}"),
+            Self::InvalidToken(failure) => format!("invalid_token: {failure:?}"),
             Self::Forbidden { reason } => format!("forbidden: {reason}"),
             Self::Upstream { failure, reason } => format!("upstream {failure:?}: {reason}"),
             Self::Config { setting, problem } => format!("configuration {setting}: {problem}"),
@@ -169,9 +207,7 @@ impl Error {
                 ErrorCode::InvalidRequest,
                 "this MCP server requires authorization: see the WWW-Authenticate header".into(),
             ),
-            Self::InvalidToken { .. } => {
-                (401, ErrorCode::InvalidToken, "the access token is invalid or expired".into())
-            }
+            Self::InvalidToken(_) => (401, ErrorCode::InvalidToken, "the access token is invalid or expired".into()),
             Self::Forbidden { .. } => (
                 403,
                 ErrorCode::AccessDenied,
@@ -234,7 +270,7 @@ impl Error {
         let base = format!("Bearer resource_metadata=\"{resource_metadata}\", scope=\"{scope}\"");
         match self {
             Self::MissingToken => Some(base),
-            Self::InvalidToken { .. } => Some(format!(
+            Self::InvalidToken(_) => Some(format!(
                 "{base}, error=\"invalid_token\", error_description=\"The access token is invalid or expired\""
             )),
             _ => None,
@@ -280,12 +316,13 @@ mod tests {
 
     #[test]
     fn invalid_token_names_the_error_but_not_the_reason() {
-        let r = Error::InvalidToken { reason: "kid 1234 unknown" }.to_response(RESOURCE);
+        let r = Error::InvalidToken(TokenFailure::UnknownKeyId).to_response(RESOURCE);
         assert_eq!(r.status, 401);
         let challenge = r.header("www-authenticate").unwrap();
         assert!(challenge.contains("error=\"invalid_token\""));
         assert!(r.body.contains("\"error\":\"invalid_token\""));
-        assert!(!r.body.contains("1234") && !challenge.contains("1234"));
+        assert!(!r.body.contains("UnknownKeyId") && !challenge.contains("UnknownKeyId"));
+        assert_eq!(Error::InvalidToken(TokenFailure::UnknownKeyId).log_reason(), "invalid_token: UnknownKeyId");
     }
 
     #[test]

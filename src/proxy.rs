@@ -3,7 +3,7 @@
 //! and which origin answers must not reach the client as they are.
 
 use crate::access_token::Identity;
-use crate::error::{Error, UpstreamFailure};
+use crate::error::{Error, TokenFailure, UpstreamFailure};
 
 /// Identity headers the gateway sets for the origin. Any inbound header with one of
 /// the trusted prefixes is removed first, so a client can never forge them.
@@ -108,7 +108,7 @@ pub fn check_origin_response(status: u16, content_type: Option<&str>, location: 
         });
     }
     if status == 401 {
-        return Err(Error::InvalidToken { reason: "the origin refused a token the gateway accepted" });
+        return Err(Error::InvalidToken(TokenFailure::RefusedByOrigin));
     }
     Ok(())
 }
@@ -197,7 +197,10 @@ mod tests {
         assert!(check_origin_response(200, Some("text/event-stream"), None).is_ok());
         assert!(check_origin_response(202, None, None).is_ok());
         assert!(check_origin_response(404, Some("application/json"), None).is_ok());
-        assert!(matches!(check_origin_response(401, Some("application/json"), None), Err(Error::InvalidToken { .. })));
+        assert!(matches!(
+            check_origin_response(401, Some("application/json"), None),
+            Err(Error::InvalidToken(TokenFailure::RefusedByOrigin))
+        ));
         assert!(matches!(
             check_origin_response(302, None, Some("https://team.cloudflareaccess.com/cdn-cgi/access/login/x")),
             Err(Error::Upstream { .. })

@@ -5,6 +5,7 @@
 //! associated data, so a value sealed for one purpose never opens as another.
 //! Several keys may be configured: the first seals, all of them open (rotation).
 
+use crate::error::TokenFailure;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -61,13 +62,13 @@ pub enum OpenError {
     Expired,
 }
 
-impl OpenError {
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::Malformed => "sealed value malformed",
-            Self::UnknownKey => "sealed value from an unknown key",
-            Self::Forged => "sealed value failed authentication",
-            Self::Expired => "sealed value expired",
+impl From<OpenError> for TokenFailure {
+    fn from(error: OpenError) -> Self {
+        match error {
+            OpenError::Malformed => Self::SealedMalformed,
+            OpenError::UnknownKey => Self::SealedUnknownKey,
+            OpenError::Forged => Self::SealedForged,
+            OpenError::Expired => Self::SealedExpired,
         }
     }
 }

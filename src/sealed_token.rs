@@ -9,7 +9,7 @@
 
 use crate::access_token::Identity;
 use crate::config::{Config, TokenMode};
-use crate::error::{Error, ErrorCode};
+use crate::error::{Error, ErrorCode, TokenFailure};
 use crate::metadata::Site;
 use crate::seal::{Entropy, Purpose};
 use crate::token::{is_jwt, TokenResponse, UpstreamTokens};
@@ -88,9 +88,9 @@ pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Resul
     let sealed: SealedAccess = config
         .sealing_keys
         .open(Purpose::AccessToken, token, now)
-        .map_err(|error| Error::InvalidToken { reason: error.reason() })?;
+        .map_err(|error| Error::InvalidToken(error.into()))?;
     if sealed.aud != site.resource() {
-        return Err(Error::InvalidToken { reason: "sealed token for another resource" });
+        return Err(Error::InvalidToken(TokenFailure::OtherResource));
     }
     let identity = Identity {
         subject: sealed.sub,

@@ -7,7 +7,7 @@
 use super::io::{self, Clock};
 use crate::access_token::{bearer, Identity, TokenPolicy, UntrustedAccessToken};
 use crate::config::{Config, TokenMode};
-use crate::error::Error;
+use crate::error::{Error, TokenFailure};
 use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan, FETCH_TIMEOUT_SECONDS};
 use crate::metadata::Site;
 use crate::sealed_token;
@@ -28,8 +28,8 @@ thread_local! {
     static VERIFIED: RefCell<Option<VerifiedTokenCache>> = const { RefCell::new(None) };
 }
 
-fn invalid(reason: &'static str) -> Error {
-    Error::InvalidToken { reason }
+fn invalid(failure: TokenFailure) -> Error {
+    Error::InvalidToken(failure)
 }
 
 /// A validated request: who it speaks for, and the Access JWT for the origin.
@@ -52,7 +52,7 @@ pub async fn authenticate(
             let grant = sealed_token::open_access(config, site, token, now)?;
             Ok(Authenticated { identity: grant.identity, credential: grant.credential })
         }
-        (TokenMode::Sealed, true) => Err(invalid("sealed token mode accepts only the gateway's own tokens")),
+        (TokenMode::Sealed, true) => Err(invalid(TokenFailure::NotSealed)),
         (TokenMode::Passthrough | TokenMode::Auto, _) => {
             let identity = verify_access_jwt(config, site, token, now).await?;
             Ok(Authenticated { identity, credential: Secret::new(token) })
@@ -89,7 +89,7 @@ async fn verify_access_jwt(config: &Config, site: &Site, token: &str, now: u64) 
 pub async fn verify_id_token(config: &Config, id_token: &str, now: u64) -> Result<Identity, Error> {
     verify_jwt(config, &config.id_token_policy(), id_token, now).await.map(|(identity, _)| identity).map_err(|error| {
         match error {
-            Error::InvalidToken { .. } => crate::token::no_id_token(),
+            Error::InvalidToken(_) => crate::token::no_id_token(),
             other => other,
         }
     })
@@ -100,7 +100,7 @@ async fn verify_jwt(config: &Config, policy: &TokenPolicy, token: &str, now: u64
     let untrusted = UntrustedAccessToken::parse(token)?;
     let key = key_for(config, untrusted.key_id(), now).await?;
     if !verify_rs256(&key, untrusted.signature(), untrusted.signed_data()).await? {
-        return Err(invalid("bad signature"));
+        return Err(invalid(TokenFailure::BadSignature));
     }
     let kid = untrusted.key_id().to_owned();
     Ok((policy.check(&untrusted.signature_verified(), now)?, kid))
@@ -127,8 +127,8 @@ async fn key_for(config: &Config, kid: &str, now: u64) -> Result<Jwk, Error> {
     }
     JWKS.with(|jwks| match jwks.borrow().keys()?.find(kid) {
         Lookup::Found(key) => Ok(key.clone()),
-        Lookup::Unknown => Err(invalid("unknown kid")),
-        Lookup::Ambiguous => Err(invalid("several JWKS keys share the kid")),
+        Lookup::Unknown => Err(invalid(TokenFailure::UnknownKeyId)),
+        Lookup::Ambiguous => Err(invalid(TokenFailure::AmbiguousKeyId)),
     })
 }
 
@@ -186,9 +186,9 @@ async fn crypto_key(key: &Jwk) -> Result<web_sys::CryptoKey, Error> {
     let usages = js_sys::Array::of1(&"verify".into());
     let promise = subtle()?
         .import_key_with_object("jwk", &jwk, &rs256_algorithm(), false, &usages)
-        .map_err(|_| invalid("unusable JWK"))?;
+        .map_err(|_| invalid(TokenFailure::UnusableKey))?;
     let imported: web_sys::CryptoKey =
-        JsFuture::from(promise).await.map_err(|_| invalid("unusable JWK"))?.unchecked_into();
+        JsFuture::from(promise).await.map_err(|_| invalid(TokenFailure::UnusableKey))?.unchecked_into();
     CRYPTO_KEYS.with(|keys| {
         let mut keys = keys.borrow_mut();
         // Keys only change on rotation; drop imports of keys that left the JWKS.
@@ -206,6 +206,6 @@ async fn verify_rs256(key: &Jwk, signature: &[u8], signed_data: &[u8]) -> Result
     let key = crypto_key(key).await?;
     let promise = subtle()?
         .verify_with_object_and_u8_array_and_u8_array(&rs256_algorithm(), &key, signature, signed_data)
-        .map_err(|_| invalid("signature could not be checked"))?;
+        .map_err(|_| invalid(TokenFailure::BadSignature))?;
     Ok(JsFuture::from(promise).await.map(|v| v.as_bool() == Some(true)).unwrap_or(false))
 }
