@@ -8,11 +8,10 @@
 use crate::error::{Error, TokenFailure};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::jwks::Jwk;
+use crate::jwks::ALGORITHM;
 use jwt_compact::UntrustedToken;
 use serde::Deserialize;
 
-/// The only algorithm accepted; Access for SaaS signs with RS256.
-pub const ALGORITHM: &str = "RS256";
 /// Real Access tokens are ~1 KB; anything far larger is refused before parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 

@@ -3,11 +3,13 @@
 //! with the gateway's one registered callback, and bring Access's answer back to the
 //! client sealed. Nothing is stored: what must survive travels sealed.
 
+use crate::authorization_request::AuthorizationRequest;
 use crate::config::Config;
 use crate::consent::{self, ConsentTicket};
 use crate::error::{Error, ErrorCode, Surface};
-use crate::http::{with_query, Params, Response};
+use crate::http::{with_query, Response};
 use crate::metadata::{Capabilities, Site};
+use crate::params::Params;
 use crate::seal::{Entropy, Purpose};
 use crate::upstream::UpstreamMetadata;
 use serde::{Deserialize, Serialize};
@@ -19,22 +21,6 @@ pub const CODE_TTL_SECONDS: u64 = 5 * 60;
 
 /// Longer client `state` values are refused (real clients send tens of characters).
 pub const MAX_STATE_LEN: usize = 2048;
-
-/// A validated authorization request: what the consent ticket and the `state` sent
-/// to Access carry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuthorizationRequest {
-    #[serde(rename = "ru")]
-    pub redirect_uri: String,
-    #[serde(rename = "st", skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    #[serde(rename = "cc")]
-    pub code_challenge: String,
-    #[serde(rename = "sc")]
-    pub scope: String,
-    #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
-    pub resource: Option<String>,
-}
 
 /// What the sealed `code` given to the client wraps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

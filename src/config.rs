@@ -4,7 +4,6 @@
 use crate::access_token::{Allowlist, TokenKind, TokenPolicy};
 use crate::error::Error;
 use crate::jwks::JwksPolicy;
-use crate::metadata::Site;
 use crate::redirect_uri::{RedirectPolicy, DEFAULT_ALLOWLIST};
 use crate::seal::SealingKeys;
 use crate::secret::Secret;
@@ -151,8 +150,9 @@ impl Config {
         }
     }
 
-    /// The claim checks for bearer tokens presented on `site`.
-    pub fn token_policy(&self, site: &Site) -> TokenPolicy {
+    /// The claim checks for bearer tokens presented to the gateway whose `/callback` is
+    /// `callback_url` (the audience Access gives its tokens: the redirect URI).
+    pub fn token_policy(&self, callback_url: &str) -> TokenPolicy {
         TokenPolicy {
             kind: TokenKind::AccessToken,
             issuer: self.access.issuer.clone(),
@@ -160,7 +160,7 @@ impl Config {
                 .edge
                 .audiences
                 .clone()
-                .unwrap_or_else(|| vec![site.callback_url(), self.access.client_id.clone()]),
+                .unwrap_or_else(|| vec![callback_url.to_owned(), self.access.client_id.clone()]),
             leeway_seconds: self.edge.leeway_seconds,
             allowlist: self.edge.allowlist.clone(),
         }
@@ -358,7 +358,7 @@ pub mod tests {
         assert_eq!(c.edge.leeway_seconds, 30);
         assert_eq!(c.token_mode, TokenMode::Auto);
         assert!(c.proxy.forward_bearer && c.proxy.service_token.is_none());
-        let policy = c.token_policy(&Site::new(&c, "https://mcp.example.com"));
+        let policy = c.token_policy("https://mcp.example.com/callback");
         assert_eq!(policy.audiences, ["https://mcp.example.com/callback", "abc123"]);
     }
 

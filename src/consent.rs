@@ -6,11 +6,12 @@
 //! `SameSite=Strict` cookie set with the page; a cross-site post has neither.
 //! A consent is remembered per redirect target in a sealed cookie.
 
-use crate::authorize::AuthorizationRequest;
+use crate::authorization_request::AuthorizationRequest;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
-use crate::http::{cookie, escape_html, Params, Response};
+use crate::http::{cookie, escape_html, Response, PAGE_STYLE};
 use crate::metadata::{Site, AUTHORIZE_PATH};
+use crate::params::Params;
 use crate::redirect_uri::consent_target;
 use crate::seal::{digest, Entropy, Purpose};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,17 +22,6 @@ use serde::{Deserialize, Serialize};
 pub const TICKET_TTL_SECONDS: u64 = 15 * 60;
 const CSRF_COOKIE: &str = "mcpgw_csrf";
 const CONSENT_COOKIE_PREFIX: &str = "mcpgw_consent_";
-
-pub const PAGE_STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;background:#f4f5f7;\
-color:#1d1f23;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}\
-main{background:#fff;max-width:34rem;margin:1rem;padding:2rem 2.25rem;border-radius:12px;\
-box-shadow:0 2px 14px rgba(0,0,0,.08)}h1{font-size:1.35rem;margin:0 0 1rem}\
-dl{margin:1rem 0;display:grid;grid-template-columns:max-content 1fr;gap:.5rem 1rem}\
-dt{color:#5b6070}dd{margin:0;word-break:break-all;font-family:ui-monospace,monospace;font-size:.92rem}\
-.actions{display:flex;gap:.75rem;margin-top:1.5rem}button{font-size:1rem;padding:.6rem 1.4rem;\
-border-radius:8px;border:1px solid #c8ccd4;background:#fff;cursor:pointer}\
-button.approve{background:#f6821f;border-color:#f6821f;color:#fff;font-weight:600}\
-.note{color:#5b6070;font-size:.9rem}.code{color:#5b6070;font-family:ui-monospace,monospace}";
 
 #[derive(Serialize, Deserialize)]
 struct TicketClaims {

@@ -286,7 +286,7 @@ fn error_page(status: u16, code: ErrorCode, description: &str) -> String {
          <h1>Sign-in cannot continue</h1><p>{}</p><p class=\"code\">{} · {}</p>\
          <p>Close this window and start the connection again from your MCP client.</p>\
          </main></body></html>",
-        crate::consent::PAGE_STYLE,
+        crate::http::PAGE_STYLE,
         escape_html(description),
         status,
         code.as_str()

@@ -1,8 +1,20 @@
-//! The sans-IO HTTP surface: the response the core decides on, and request parameter
-//! parsing. The edge turns these into `worker` types; nothing here does I/O.
+//! The sans-IO HTTP surface: the response the core decides on, and small helpers for
+//! URLs, cookies, media types and HTML. The edge turns these into `web_sys` types;
+//! nothing here does I/O.
 
-use crate::error::{Error, ErrorCode};
 use serde::Serialize;
+
+/// The style every HTML page of the gateway shares (consent and error pages).
+pub const PAGE_STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;background:#f4f5f7;\
+color:#1d1f23;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}\
+main{background:#fff;max-width:34rem;margin:1rem;padding:2rem 2.25rem;border-radius:12px;\
+box-shadow:0 2px 14px rgba(0,0,0,.08)}h1{font-size:1.35rem;margin:0 0 1rem}\
+dl{margin:1rem 0;display:grid;grid-template-columns:max-content 1fr;gap:.5rem 1rem}\
+dt{color:#5b6070}dd{margin:0;word-break:break-all;font-family:ui-monospace,monospace;font-size:.92rem}\
+.actions{display:flex;gap:.75rem;margin-top:1.5rem}button{font-size:1rem;padding:.6rem 1.4rem;\
+border-radius:8px;border:1px solid #c8ccd4;background:#fff;cursor:pointer}\
+button.approve{background:#f6821f;border-color:#f6821f;color:#fff;font-weight:600}\
+.note{color:#5b6070;font-size:.9rem}.code{color:#5b6070;font-family:ui-monospace,monospace}";
 
 /// Largest form or JSON body the OAuth endpoints read; anything above is refused
 /// before parsing (RFC 7591 metadata and token requests are a few hundred bytes).
@@ -86,36 +98,6 @@ pub mod cors {
     }
 }
 
-/// `application/x-www-form-urlencoded` parameters (query strings and form bodies).
-/// A repeated parameter is an error (RFC 6749 §3.1), and a parameter sent without a
-/// value is treated as omitted.
-#[derive(Debug, Default)]
-pub struct Params(Vec<(String, String)>);
-
-impl Params {
-    pub fn parse(encoded: &str) -> Result<Self, Error> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (name, value) in url::form_urlencoded::parse(encoded.as_bytes()) {
-            if value.is_empty() {
-                continue;
-            }
-            if pairs.iter().any(|(n, _)| *n == name) {
-                return Err(Error::oauth(ErrorCode::InvalidRequest, "a parameter is repeated"));
-            }
-            pairs.push((name.into_owned(), value.into_owned()));
-        }
-        Ok(Self(pairs))
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-
-    pub fn require(&self, name: &str, missing: &'static str) -> Result<&str, Error> {
-        self.get(name).ok_or(Error::oauth(ErrorCode::InvalidRequest, missing))
-    }
-}
-
 /// The parts of a request URL as the runtime serialises it (absolute, WHATWG-normalised:
 /// lower-case host, default port elided, no fragment): `(origin, path, query)`.
 /// Splitting the string is all that is needed, and cheaper than a URL parser per request.
@@ -174,17 +156,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn params_reject_repeats_and_drop_empty_values() {
-        assert!(Params::parse("a=1&a=2").is_err());
-        let p = Params::parse("a=1&b=&c=x%20y").unwrap();
-        assert_eq!(p.get("a"), Some("1"));
-        assert_eq!(p.get("b"), None);
-        assert_eq!(p.get("c"), Some("x y"));
-        // An empty duplicate is "omitted", so it is not a repeat.
-        assert_eq!(Params::parse("a=1&a=").unwrap().get("a"), Some("1"));
-    }
-
-    #[test]
     fn request_urls_split_into_origin_path_and_query() {
         assert_eq!(split_request_url("https://mcp.example.com/mcp"), ("https://mcp.example.com", "/mcp", None));
         assert_eq!(
@@ -222,7 +193,6 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn parsing_arbitrary_input_never_panics(input in "\\PC{0,300}", cookie_header in "\\PC{0,100}") {
-            let _ = Params::parse(&input);
             let _ = cookie(&cookie_header, "mcpgw_csrf");
             let _ = is_media_type(Some(&input), "application/json");
         }

@@ -4,6 +4,9 @@
 use crate::error::{Error, UpstreamFailure};
 use serde::Deserialize;
 
+/// The only algorithm accepted; Access for SaaS signs with RS256.
+pub const ALGORITHM: &str = "RS256";
+
 /// An RSA verification key (RFC 7517 / RFC 7518 §6.3.1).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Jwk {
@@ -50,7 +53,7 @@ impl KeySet {
             .keys
             .into_iter()
             .filter(|k| k.kty.as_deref() == Some("RSA"))
-            .filter(|k| k.alg.as_deref().is_none_or(|a| a == crate::access_token::ALGORITHM))
+            .filter(|k| k.alg.as_deref().is_none_or(|a| a == ALGORITHM))
             .filter(|k| k.use_.as_deref().is_none_or(|u| u == "sig"))
             .filter_map(|k| Some(Jwk { kid: k.kid?, n: k.n?, e: k.e? }))
             .collect();

@@ -5,6 +5,7 @@
 //! [`edge`] (wasm32 only) is the thin layer that does the Worker's I/O.
 
 pub mod access_token;
+pub mod authorization_request;
 pub mod authorize;
 pub mod config;
 pub mod consent;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod jwks;
 pub mod metadata;
+pub mod params;
 pub mod proxy;
 pub mod redirect_uri;
 pub mod registration;

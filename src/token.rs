@@ -6,8 +6,9 @@
 use crate::authorize::CodeGrant;
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode, UpstreamFailure};
-use crate::http::{is_media_type, Params};
+use crate::http::is_media_type;
 use crate::metadata::{Capabilities, Site};
+use crate::params::Params;
 use crate::seal::Purpose;
 use crate::upstream::UpstreamMetadata;
 use base64::engine::general_purpose::STANDARD;

@@ -71,7 +71,7 @@ async fn verify_access_jwt(config: &Config, site: &Site, token: &str, now: u64) 
     if let Some(identity) = cached {
         return Ok(identity);
     }
-    let (identity, kid) = verify_jwt(config, &config.token_policy(site), token, now).await?;
+    let (identity, kid) = verify_jwt(config, &config.token_policy(&site.callback_url()), token, now).await?;
     VERIFIED.with(|cache| {
         cache.borrow_mut().get_or_insert_with(|| VerifiedTokenCache::new(config.edge.token_cache_size)).insert(
             &site.issuer,
