@@ -68,14 +68,9 @@ impl Response {
         self
     }
 
+    #[cfg(test)]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// Lets browser-based clients (MCP Inspector) read this answer (CORS).
-    pub fn with_cors(self) -> Self {
-        self.with_header("access-control-allow-origin", "*")
-            .with_header("access-control-expose-headers", cors::EXPOSED_HEADERS)
     }
 }
 

@@ -4,26 +4,31 @@
 //! Everything that decides lives in the sans-IO modules below and is tested natively;
 //! [`edge`] (wasm32 only) is the thin layer that does the Worker's I/O.
 
-pub mod access_token;
-pub mod authorization_request;
-pub mod authorize;
-pub mod config;
-pub mod consent;
-pub mod error;
-pub mod http;
-pub mod jwks;
-pub mod metadata;
-pub mod params;
-pub mod proxy;
-pub mod redirect_uri;
-pub mod registration;
-pub mod route;
-pub mod seal;
-pub mod sealed_token;
-pub mod secret;
-pub mod token;
-pub mod token_cache;
-pub mod upstream;
+#![forbid(unsafe_code)]
+// Natively only the tests use the core (the Worker is wasm32-only): the wasm32 build is
+// the one that reports dead code.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+
+pub(crate) mod access_token;
+pub(crate) mod authorization_request;
+pub(crate) mod authorize;
+pub(crate) mod config;
+pub(crate) mod consent;
+pub(crate) mod error;
+pub(crate) mod http;
+pub(crate) mod jwks;
+pub(crate) mod metadata;
+pub(crate) mod params;
+pub(crate) mod proxy;
+pub(crate) mod redirect_uri;
+pub(crate) mod registration;
+pub(crate) mod route;
+pub(crate) mod seal;
+pub(crate) mod sealed_token;
+pub(crate) mod secret;
+pub(crate) mod token;
+pub(crate) mod token_cache;
+pub(crate) mod upstream;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;
