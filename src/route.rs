@@ -1,7 +1,7 @@
 //! Which endpoint a request is for. The edge dispatches on this; nothing else
 //! matches paths.
 
-use crate::error::Error;
+use crate::error::{Error, Surface};
 use crate::metadata::{
     AUTHORIZATION_SERVER_PATH, AUTHORIZE_PATH, CALLBACK_PATH, OPENID_CONFIGURATION_PATH, PROTECTED_RESOURCE_PATH,
     REGISTER_PATH, TOKEN_PATH,
@@ -32,6 +32,16 @@ impl Route {
     /// Whether answers carry CORS headers (browser-based clients call these directly).
     pub fn cors(self) -> bool {
         !matches!(self, Self::Authorize | Self::ConsentDecision | Self::Callback)
+    }
+
+    /// How errors are answered here: a page where a person's browser is on the
+    /// authorization leg (never a redirect to an unchecked URI), JSON elsewhere. The MCP
+    /// endpoint's RFC 6750 challenge is [`Surface::Resource`], built where the site is known.
+    pub fn error_surface(self) -> Surface<'static> {
+        match self {
+            Self::Authorize | Self::ConsentDecision | Self::Callback => Surface::Page,
+            _ => Surface::Json,
+        }
     }
 
     /// A short stable name for logs.
@@ -114,5 +124,7 @@ mod tests {
         assert_eq!(r("GET", "/"), Err(Error::NotFound));
         assert_eq!(r("GET", "/sse"), Ok(Route::Mcp));
         assert!(!Route::Authorize.cors() && Route::Token.cors());
+        assert!(matches!(Route::ConsentDecision.error_surface(), Surface::Page));
+        assert!(matches!(Route::Token.error_surface(), Surface::Json));
     }
 }

@@ -83,6 +83,25 @@ pub fn issue(
     Ok(TokenResponse::new(access_token, Some(expires_at - now), refresh_token, tokens.scope))
 }
 
+/// What a bearer presented at the MCP endpoint is checked as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerKind {
+    /// The gateway's own sealed token: opened here, no RSA work.
+    Sealed,
+    /// Access's JWT: RS256 against the Access JWKS, then the claim checks.
+    AccessJwt,
+}
+
+/// The token mode decides which bearers are accepted; the shape tells which one it is
+/// (sealed tokens are one base64url string, Access's are JWS compact).
+pub fn bearer_kind(mode: TokenMode, token: &str) -> Result<BearerKind, Error> {
+    match (mode, is_jwt(token)) {
+        (TokenMode::Sealed | TokenMode::Auto, false) => Ok(BearerKind::Sealed),
+        (TokenMode::Sealed, true) => Err(Error::InvalidToken(TokenFailure::NotSealed)),
+        (TokenMode::Passthrough | TokenMode::Auto, _) => Ok(BearerKind::AccessJwt),
+    }
+}
+
 /// Validates a sealed access token presented to the MCP endpoint.
 pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Result<Grant, Error> {
     let sealed: SealedAccess = config
@@ -232,6 +251,18 @@ mod tests {
         for (token, site, why) in cases {
             assert!(matches!(open_access(&config, site, &token, NOW), Err(Error::InvalidToken { .. })), "{why}");
         }
+    }
+
+    #[test]
+    fn the_token_mode_decides_which_bearers_are_checked_how() {
+        let (sealed, jwt) = ("c2VhbGVk", "a.b.c");
+        assert_eq!(bearer_kind(TokenMode::Auto, sealed), Ok(BearerKind::Sealed));
+        assert_eq!(bearer_kind(TokenMode::Auto, jwt), Ok(BearerKind::AccessJwt));
+        assert_eq!(bearer_kind(TokenMode::Sealed, sealed), Ok(BearerKind::Sealed));
+        assert_eq!(bearer_kind(TokenMode::Sealed, jwt), Err(Error::InvalidToken(TokenFailure::NotSealed)));
+        assert_eq!(bearer_kind(TokenMode::Passthrough, jwt), Ok(BearerKind::AccessJwt));
+        // Passthrough takes no sealed token: an opaque string fails the JWT checks.
+        assert_eq!(bearer_kind(TokenMode::Passthrough, sealed), Ok(BearerKind::AccessJwt));
     }
 
     #[test]

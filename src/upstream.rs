@@ -62,6 +62,43 @@ impl UpstreamMetadata {
     }
 }
 
+/// The per-isolate copy of Access's discovery document. A failed refresh keeps serving
+/// the last good copy (an Access blip must not stop logins whose endpoints are known);
+/// a configuration error (a wrong issuer) never falls back.
+#[derive(Debug, Default)]
+pub struct DiscoveryCache {
+    cached: Option<(UpstreamMetadata, u64)>,
+}
+
+impl DiscoveryCache {
+    /// The cached document while it is fresh; `None` means fetch.
+    pub fn fresh(&self, now: u64) -> Option<UpstreamMetadata> {
+        let (metadata, fetched_at) = self.cached.as_ref()?;
+        (now < fetched_at + DISCOVERY_TTL_SECONDS).then(|| metadata.clone())
+    }
+
+    /// Takes the answer of a fetch (`Err` when there was none) and decides what serves.
+    pub fn refreshed(
+        &mut self,
+        answer: Result<(u16, String), Error>,
+        app: &AccessApp,
+        now: u64,
+    ) -> Result<UpstreamMetadata, Error> {
+        let fresh = answer.and_then(|(status, body)| match status {
+            200 => UpstreamMetadata::parse(&body, app),
+            _ => Err(unusable("Access discovery answered non-200")),
+        });
+        match (fresh, &self.cached) {
+            (Ok(metadata), _) => {
+                self.cached = Some((metadata.clone(), now));
+                Ok(metadata)
+            }
+            (Err(Error::Upstream { .. }), Some((stale, _))) => Ok(stale.clone()),
+            (Err(error), _) => Err(error),
+        }
+    }
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -98,6 +135,27 @@ pub mod tests {
         assert!(UpstreamMetadata::parse(&standard, &test_config().access).unwrap().supports_refresh);
         let no_refresh = access_discovery().replace("\"refresh_tokens\",", "");
         assert!(!UpstreamMetadata::parse(&no_refresh, &test_config().access).unwrap().supports_refresh);
+    }
+
+    #[test]
+    fn discovery_cache_serves_stale_on_outage_but_never_on_a_wrong_issuer() {
+        let app = test_config().access;
+        let mut cache = DiscoveryCache::default();
+        assert_eq!(cache.fresh(0), None);
+        let down = || Err(unusable("could not reach Access"));
+        assert!(matches!(cache.refreshed(down(), &app, 0), Err(Error::Upstream { .. })), "nothing to fall back on");
+        assert_eq!(cache.refreshed(Ok((200, access_discovery())), &app, 100), Ok(upstream()));
+        assert_eq!(cache.fresh(100 + DISCOVERY_TTL_SECONDS - 1), Some(upstream()));
+        let later = 100 + DISCOVERY_TTL_SECONDS;
+        assert_eq!(cache.fresh(later), None, "stale: refetch");
+        assert_eq!(cache.refreshed(down(), &app, later), Ok(upstream()), "outage: the last good copy");
+        assert_eq!(cache.refreshed(Ok((503, String::new())), &app, later), Ok(upstream()));
+        assert_eq!(cache.refreshed(Ok((200, "<html>".into())), &app, later), Ok(upstream()));
+        let moved = access_discovery().replace("/abc123\"", "/other\"");
+        assert!(matches!(
+            cache.refreshed(Ok((200, moved)), &app, later),
+            Err(Error::Config { setting: "ACCESS_ISSUER", .. })
+        ));
     }
 
     #[test]

@@ -6,13 +6,12 @@
 
 use super::io::{self, Clock};
 use crate::access_token::{bearer, Identity, TokenPolicy, UntrustedAccessToken};
-use crate::config::{Config, TokenMode};
+use crate::config::Config;
 use crate::error::{Error, TokenFailure};
 use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan, FETCH_TIMEOUT_SECONDS};
 use crate::metadata::Site;
-use crate::sealed_token;
+use crate::sealed_token::{self, BearerKind};
 use crate::secret::Secret;
-use crate::token::is_jwt;
 use crate::token_cache::VerifiedTokenCache;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -47,13 +46,12 @@ pub async fn authenticate(
     now: u64,
 ) -> Result<Authenticated, Error> {
     let token = bearer(authorization).ok_or(Error::MissingToken)?;
-    match (config.token_mode, is_jwt(token)) {
-        (TokenMode::Sealed | TokenMode::Auto, false) => {
+    match sealed_token::bearer_kind(config.token_mode, token)? {
+        BearerKind::Sealed => {
             let grant = sealed_token::open_access(config, site, token, now)?;
             Ok(Authenticated { identity: grant.identity, credential: grant.credential })
         }
-        (TokenMode::Sealed, true) => Err(invalid(TokenFailure::NotSealed)),
-        (TokenMode::Passthrough | TokenMode::Auto, _) => {
+        BearerKind::AccessJwt => {
             let identity = verify_access_jwt(config, site, token, now).await?;
             Ok(Authenticated { identity, credential: Secret::new(token) })
         }

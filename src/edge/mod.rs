@@ -57,8 +57,8 @@ impl Trace {
     fn surface(&self) -> Surface<'_> {
         match (&self.challenge, self.route) {
             (Some((resource_metadata, scope)), _) => Surface::Resource { resource_metadata, scope },
-            (None, Some(Route::Authorize | Route::ConsentDecision | Route::Callback)) => Surface::Page,
-            _ => Surface::Json,
+            (None, Some(route)) => route.error_surface(),
+            (None, None) => Surface::Json,
         }
     }
 }
