@@ -135,7 +135,7 @@ async fn key_for(config: &Config, kid: &str, now: u64) -> Result<Jwk, Error> {
 /// Fetches the JWKS and stores it; a failed fetch keeps the cached keys serving and
 /// says why in the log.
 async fn refresh_jwks(url: &str, now: u64) {
-    let fetched = io::get(url).await.and_then(|(status, _, body)| match status {
+    let fetched = io::get(url).await.and_then(|(status, body)| match status {
         200 => KeySet::parse(&body),
         _ => Err(Error::Upstream {
             failure: crate::error::UpstreamFailure::Unavailable,

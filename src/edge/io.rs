@@ -142,8 +142,8 @@ fn upstream_error(failure: UpstreamFailure, reason: &'static str) -> Error {
     Error::Upstream { failure, reason }
 }
 
-/// Sends a request to Access with a timeout; returns status, content type and body.
-async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, Option<String>, String), Error> {
+/// Sends a request to Access with a timeout; returns status and body.
+async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, String), Error> {
     let signal = web_sys::AbortSignal::timeout_with_u32(UPSTREAM_TIMEOUT_MS);
     init.set_signal(Some(&signal));
     init.set_redirect(web_sys::RequestRedirect::Manual);
@@ -156,7 +156,6 @@ async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, Option<Str
         }
         Err(_) => return Err(upstream_error(UpstreamFailure::Unavailable, "could not reach Access")),
     };
-    let content_type = response.headers().get("content-type").ok().flatten();
     let status = response.status();
     let text = response.text().map_err(|_| upstream_error(UpstreamFailure::Unavailable, "Access body unreadable"))?;
     let body = match JsFuture::from(text).await {
@@ -166,16 +165,16 @@ async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, Option<Str
         }
         Err(_) => return Err(upstream_error(UpstreamFailure::Unavailable, "Access body unreadable")),
     };
-    Ok((status, content_type, body))
+    Ok((status, body))
 }
 
-pub async fn get(url: &str) -> Result<(u16, Option<String>, String), Error> {
+pub async fn get(url: &str) -> Result<(u16, String), Error> {
     let init = web_sys::RequestInit::new();
     init.set_method("GET");
     send(url, &init).await
 }
 
-pub async fn post_form(url: &str, body: &str) -> Result<(u16, Option<String>, String), Error> {
+pub async fn post_form(url: &str, body: &str) -> Result<(u16, String), Error> {
     let headers = web_sys::Headers::new().map_err(|_| upstream_error(UpstreamFailure::Unavailable, "headers"))?;
     let _ = headers.set("content-type", crate::token::FORM);
     let _ = headers.set("accept", "application/json");

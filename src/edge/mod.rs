@@ -152,8 +152,8 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
                 body: &body,
             };
             let sent = token::prepare(config, site, &caps, &upstream, &client_request, now)?;
-            let (status, content_type, body) = io::post_form(&sent.url, &sent.body).await?;
-            let tokens = token::finish(status, content_type.as_deref(), &body)?;
+            let (status, body) = io::post_form(&sent.url, &sent.body).await?;
+            let tokens = token::finish(status, &body)?;
             let answer = if token::seals(config.token_mode, &tokens)? {
                 let id_token = tokens.id_token.as_deref().ok_or_else(token::no_id_token)?;
                 let identity = auth::verify_id_token(config, id_token, now).await?;

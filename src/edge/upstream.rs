@@ -19,7 +19,7 @@ pub async fn metadata(config: &Config, now: u64) -> Result<UpstreamMetadata, Err
         }
     }
     let fresh = match io::get(&config.access.discovery_url()).await {
-        Ok((200, _, body)) => UpstreamMetadata::parse(&body, &config.access),
+        Ok((200, body)) => UpstreamMetadata::parse(&body, &config.access),
         Ok(_) => {
             Err(Error::Upstream { failure: UpstreamFailure::Unavailable, reason: "Access discovery answered non-200" })
         }
