@@ -111,10 +111,13 @@ impl Incoming {
     }
 }
 
-/// The names in a `Headers` object (lower-case, as fetch gives them).
+/// The names in a `Headers` object, each once (lower-case and sorted, as fetch gives
+/// them; `set-cookie` comes once per cookie).
 pub fn header_names(headers: &web_sys::Headers) -> Vec<String> {
     let Ok(Some(keys)) = js_sys::try_iter(&headers.keys()) else { return Vec::new() };
-    keys.flatten().filter_map(|name| name.as_string()).collect()
+    let mut names: Vec<String> = keys.flatten().filter_map(|name| name.as_string()).collect();
+    names.dedup();
+    names
 }
 
 pub fn to_web_response(response: &Response) -> worker::Result<web_sys::Response> {
