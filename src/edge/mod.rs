@@ -121,6 +121,11 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
         Route::Callback => return Ok(authorize::Relay { config, site, now }.callback(request.query(), &mut entropy)),
         _ => {}
     }
+    // The endpoints with a body: its media type is checked before it is read.
+    let body = match route.body_media_type() {
+        Some(expected) => request.body_text(expected).await?,
+        None => String::new(),
+    };
     let upstream = upstream::metadata(config, now).await?;
     let caps = Capabilities::new(config, &upstream);
     let relay = authorize::Relay { config, site, now };
@@ -130,20 +135,15 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
             Ok(Response::json(200, &metadata::authorization_server(site, &caps, &upstream)))
         }
         Route::Register => {
-            request.require_media_type("application/json")?;
-            let body = request.body_text().await?;
             let info = registration::register(&body, &config.access.client_id, &config.redirect_policy, &caps, now)?;
             Ok(Response::json(201, &info))
         }
         Route::Authorize => Ok(relay.authorize(request.query(), cookies.as_deref(), &caps, &upstream, &mut entropy)),
         Route::ConsentDecision => {
-            request.require_media_type(token::FORM)?;
-            let body = request.body_text().await?;
             let fetch_site = request.header("sec-fetch-site");
             Ok(relay.decide(&body, cookies.as_deref(), fetch_site.as_deref(), &upstream, &mut entropy))
         }
         Route::Token => {
-            let body = request.body_text().await?;
             let content_type = request.header("content-type");
             let authorization = request.header("authorization");
             let client_request = token::ClientTokenRequest {
