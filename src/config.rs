@@ -75,6 +75,8 @@ pub struct ProxySettings {
     pub extra_paths: Vec<String>,
     /// Pass the client's bearer token on (the origin verifies it itself).
     pub forward_bearer: bool,
+    /// Pass the origin's `Set-Cookie` on (never one for the gateway's own cookies).
+    pub forward_origin_cookies: bool,
     /// A Cloudflare Access service token for an origin that is itself behind Access.
     pub service_token: Option<(String, Secret)>,
     pub timeout_seconds: u64,
@@ -266,6 +268,7 @@ impl Config {
             origin_url: origin_url.trim_end_matches('/').to_owned(),
             extra_paths,
             forward_bearer,
+            forward_origin_cookies: flag("FORWARD_ORIGIN_COOKIES", false)?,
             service_token,
             timeout_seconds: number("ORIGIN_TIMEOUT_SECONDS", DEFAULT_ORIGIN_TIMEOUT_SECONDS)?,
         };
@@ -384,6 +387,7 @@ pub mod tests {
         v.insert("ALLOWED_GROUPS", "eng".into());
         v.insert("ALLOWED_AUDIENCES", "aud-1".into());
         v.insert("FORWARD_BEARER", "false".into());
+        v.insert("FORWARD_ORIGIN_COOKIES", "true".into());
         v.insert("ORIGIN_ACCESS_CLIENT_ID", "svc.access".into());
         v.insert("ORIGIN_ACCESS_CLIENT_SECRET", "svc-secret".into());
         v.insert("PROXY_PATHS", "/sse /messages".into());
@@ -391,6 +395,7 @@ pub mod tests {
         assert_eq!(c.edge.allowlist.emails, ["a@x.example", "b@x.example"]);
         assert_eq!(c.edge.audiences.as_deref(), Some(&["aud-1".to_owned()][..]));
         assert!(!c.proxy.forward_bearer);
+        assert!(c.proxy.forward_origin_cookies && !test_config().proxy.forward_origin_cookies);
         assert_eq!(c.proxy.extra_paths, ["/sse", "/messages"]);
         assert!(!format!("{c:?}").contains("svc-secret"));
     }

@@ -94,7 +94,8 @@ pub enum Plan {
     Wait,
 }
 
-/// A fetch not finished after this long is presumed lost (its request was cancelled).
+/// A fetch not finished after this long is presumed lost (its request was cancelled);
+/// the edge's own fetch timeout is shorter.
 pub const FETCH_TIMEOUT_SECONDS: u64 = 15;
 
 /// The per-isolate JWKS cache: the last good key set, and when fetches happened.
@@ -117,10 +118,14 @@ impl JwksCache {
         if !due {
             return Plan::UseCached;
         }
-        if self.in_flight_since.is_some_and(|since| now < since + FETCH_TIMEOUT_SECONDS) {
-            return Plan::Wait;
-        }
-        if self.last_attempt.is_none_or(|last| now >= last + policy.min_refetch_seconds) {
+        // A fetch in flight for longer than it may take is dead (its request was
+        // cancelled before it could say how it ended): another may start at once.
+        let dead = match self.in_flight_since {
+            Some(since) if now < since + FETCH_TIMEOUT_SECONDS => return Plan::Wait,
+            Some(_) => true,
+            None => false,
+        };
+        if dead || self.last_attempt.is_none_or(|last| now >= last + policy.min_refetch_seconds) {
             self.last_attempt = Some(now);
             self.in_flight_since = Some(now);
             Plan::Fetch
@@ -212,10 +217,27 @@ mod tests {
         assert_eq!(cache.plan("b", 1040, POLICY), Plan::Fetch);
         assert_eq!(cache.plan("b", 1040, POLICY), Plan::Wait);
         assert_eq!(cache.plan("a", 1040, POLICY), Plan::UseCached);
-        // A fetch that never finished (its request was cancelled) stops blocking;
-        // the refetch interval still holds.
-        assert_eq!(cache.plan("b", 1040 + FETCH_TIMEOUT_SECONDS, POLICY), Plan::UseCached);
-        assert_eq!(cache.plan("b", 1040 + POLICY.min_refetch_seconds, POLICY), Plan::Fetch);
+    }
+
+    #[test]
+    fn a_fetch_that_never_ends_is_dead_after_the_deadline() {
+        let mut cache = JwksCache::default();
+        // A cold isolate's fetch whose request was cancelled: nothing is ever stored.
+        assert_eq!(cache.plan("a", 1000, POLICY), Plan::Fetch);
+        assert_eq!(cache.plan("a", 1000 + FETCH_TIMEOUT_SECONDS - 1, POLICY), Plan::Wait);
+        // Past the deadline the marker no longer blocks, and a new fetch starts at
+        // once (within the refetch interval: the dead one fetched nothing).
+        const { assert!(FETCH_TIMEOUT_SECONDS < POLICY.min_refetch_seconds) };
+        assert_eq!(cache.plan("a", 1000 + FETCH_TIMEOUT_SECONDS, POLICY), Plan::Fetch);
+        assert_eq!(cache.plan("a", 1000 + FETCH_TIMEOUT_SECONDS, POLICY), Plan::Wait);
+        cache.store(keyset(&["a"]), 1000 + FETCH_TIMEOUT_SECONDS + 1);
+        assert_eq!(cache.plan("a", 1000 + FETCH_TIMEOUT_SECONDS + 1, POLICY), Plan::UseCached);
+        // Deaths are bounded too: at most one fetch per deadline, however many requests.
+        assert_eq!(cache.plan("b", 2000, POLICY), Plan::Fetch);
+        for t in 2000..2000 + FETCH_TIMEOUT_SECONDS {
+            assert_eq!(cache.plan("b", t, POLICY), Plan::Wait);
+        }
+        assert_eq!(cache.plan("b", 2000 + FETCH_TIMEOUT_SECONDS, POLICY), Plan::Fetch);
     }
 
     #[test]

@@ -5,14 +5,13 @@
 use crate::access_token::Identity;
 use crate::error::{Error, TokenFailure, UpstreamFailure};
 
-/// Identity headers the gateway sets for the origin. Any inbound header with one of
-/// the trusted prefixes is removed first, so a client can never forge them.
+/// Identity headers the gateway sets for the origin. Any inbound header with their
+/// prefixes (`x-gateway-`, `cf-access-`) is removed first, so a client can never forge them.
 pub const EMAIL_HEADER: &str = "x-gateway-user-email";
 pub const SUBJECT_HEADER: &str = "x-gateway-user-sub";
 pub const GROUPS_HEADER: &str = "x-gateway-user-groups";
 /// What Cloudflare Access itself sets in front of a Tunnel origin.
 pub const ACCESS_EMAIL_HEADER: &str = "cf-access-authenticated-user-email";
-const TRUSTED_PREFIXES: [&str; 2] = ["x-gateway-", "cf-access-"];
 
 /// RFC 9110 §7.6.1 hop-by-hop headers, plus headers that describe the client's
 /// connection to the edge rather than the request.
@@ -27,20 +26,42 @@ const HOP_BY_HOP: [&str; 9] = [
     "transfer-encoding",
     "upgrade",
 ];
-/// `origin` is dropped too: CORS is answered by the gateway, and an origin bound to
-/// loopback behind the Tunnel may refuse browser origins it does not know.
-const EDGE_ONLY: [&str; 7] =
-    ["host", "cookie", "origin", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-real-ip"];
+/// Headers a proxy or framework in front of the origin may trust for the client's
+/// address, the original URL or the method: a client could forge them to steer the
+/// origin's routing, allowlists or logs. `origin` is dropped too: CORS is answered by
+/// the gateway, and an origin bound to loopback behind the Tunnel may refuse browser
+/// origins it does not know.
+const EDGE_ONLY: [&str; 11] = [
+    "host",
+    "cookie",
+    "origin",
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+/// Prefixes of inbound headers never forwarded: the identity headers' and every
+/// `X-Forwarded-*`.
+const DROPPED_PREFIXES: [&str; 3] = ["x-gateway-", "cf-access-", "x-forwarded-"];
+
+fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len() && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
 
 /// Whether an inbound request header is copied to the origin. `Authorization` is
 /// never copied: see [`origin_authorization`]. (Headers a client names in `Connection`
 /// are the runtime's business: workerd consumes `Connection` before the Worker runs.)
+/// Called for every header of every proxied request, so it does not allocate.
 pub fn forwards_request_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    !(name == "authorization"
-        || HOP_BY_HOP.contains(&name.as_str())
-        || EDGE_ONLY.contains(&name.as_str())
-        || TRUSTED_PREFIXES.iter().any(|p| name.starts_with(p)))
+    let is = |listed: &&str| name.eq_ignore_ascii_case(listed);
+    !(name.eq_ignore_ascii_case("authorization")
+        || HOP_BY_HOP.iter().any(is)
+        || EDGE_ONLY.iter().any(is)
+        || DROPPED_PREFIXES.iter().any(|p| starts_with_ignore_case(name, p)))
 }
 
 /// The `Authorization` the origin gets: the Access JWT the request was validated
@@ -50,8 +71,40 @@ pub fn origin_authorization(forward_bearer: bool, credential: &str) -> Option<St
     forward_bearer.then(|| format!("Bearer {credential}"))
 }
 
-/// The origin response headers that are not passed back to the client.
-pub const DROPPED_RESPONSE_HEADERS: [&str; 9] = HOP_BY_HOP;
+/// Names of the gateway's own cookies (`mcpgw_…`, and `__Host-mcpgw…`): the origin
+/// shares the hostname, and must never set or overwrite them.
+const GATEWAY_COOKIE_PREFIXES: [&str; 2] = ["mcpgw_", "__Host-mcpgw"];
+
+/// What becomes of an origin response header on its way to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseHeader {
+    Keep,
+    Drop,
+    /// `Set-Cookie` with origin cookies allowed: each one is kept only if
+    /// [`forwards_origin_cookie`] says so.
+    FilterCookies,
+}
+
+/// The rule for an origin response header: hop-by-hop headers are dropped, and so is
+/// `Set-Cookie` unless `FORWARD_ORIGIN_COOKIES` is on.
+pub fn response_header(name: &str, forward_cookies: bool) -> ResponseHeader {
+    if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+        ResponseHeader::Drop
+    } else if !name.eq_ignore_ascii_case("set-cookie") {
+        ResponseHeader::Keep
+    } else if forward_cookies {
+        ResponseHeader::FilterCookies
+    } else {
+        ResponseHeader::Drop
+    }
+}
+
+/// Whether one origin `Set-Cookie` value may reach the client: never one naming a
+/// gateway cookie (compared without case, as browsers do for `__Host-`).
+pub fn forwards_origin_cookie(set_cookie: &str) -> bool {
+    let name = set_cookie.split_once('=').map_or(set_cookie, |(name, _)| name).trim();
+    !GATEWAY_COOKIE_PREFIXES.iter().any(|p| starts_with_ignore_case(name, p))
+}
 
 /// The trusted identity headers, from the validated token only.
 pub fn identity_headers(identity: &Identity) -> Vec<(&'static str, String)> {
@@ -155,8 +208,58 @@ mod tests {
         assert!(!forwards_request_header("Authorization"));
         assert_eq!(origin_authorization(true, "a.b.c").as_deref(), Some("Bearer a.b.c"));
         assert_eq!(origin_authorization(false, "a.b.c"), None);
-        assert!(DROPPED_RESPONSE_HEADERS.contains(&"transfer-encoding"));
-        assert!(!DROPPED_RESPONSE_HEADERS.contains(&"mcp-session-id"));
+    }
+
+    #[test]
+    fn forged_forwarding_and_routing_headers_never_reach_the_origin() {
+        for name in [
+            "x-forwarded-for",
+            "X-Forwarded-Host",
+            "x-forwarded-proto",
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "x-forwarded-server",
+            "x-forwarded-uri",
+            "x-original-url",
+            "X-Rewrite-URL",
+            "x-http-method-override",
+            "x-http-method",
+            "x-method-override",
+            "true-client-ip",
+            "x-real-ip",
+        ] {
+            assert!(!forwards_request_header(name), "{name}");
+        }
+        // Near misses are ordinary headers.
+        for name in ["x-forwarded", "x-forward-id", "x-original", "x-request-id"] {
+            assert!(forwards_request_header(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn origin_response_headers_and_cookies() {
+        use ResponseHeader::*;
+        for forward_cookies in [false, true] {
+            assert_eq!(response_header("transfer-encoding", forward_cookies), Drop);
+            assert_eq!(response_header("Connection", forward_cookies), Drop);
+            assert_eq!(response_header("mcp-session-id", forward_cookies), Keep);
+            assert_eq!(response_header("content-type", forward_cookies), Keep);
+        }
+        assert_eq!(response_header("set-cookie", false), Drop);
+        assert_eq!(response_header("Set-Cookie", true), FilterCookies);
+        assert!(forwards_origin_cookie("session=abc; Path=/; HttpOnly"));
+        assert!(forwards_origin_cookie("flag"));
+        assert!(forwards_origin_cookie("my_mcpgw_pref=1"));
+        for gateway in [
+            "mcpgw_csrf=x; Path=/",
+            "mcpgw_consent_abc=x",
+            "__Host-mcpgw_csrf=x; Secure; Path=/",
+            "__host-MCPGW_consent_a=x",
+            " mcpgw_csrf =x",
+            "__Host-mcpgw",
+        ] {
+            assert!(!forwards_origin_cookie(gateway), "{gateway}");
+        }
     }
 
     #[test]

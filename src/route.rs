@@ -44,6 +44,16 @@ impl Route {
         }
     }
 
+    /// The media type of the body the endpoint reads, if it reads one. The edge checks
+    /// it before reading a byte, so a wrong one costs nothing.
+    pub fn body_media_type(self) -> Option<&'static str> {
+        match self {
+            Self::Register => Some("application/json"),
+            Self::Token | Self::ConsentDecision => Some(crate::token::FORM),
+            _ => None,
+        }
+    }
+
     /// A short stable name for logs.
     pub fn name(self) -> &'static str {
         match self {
@@ -126,5 +136,9 @@ mod tests {
         assert!(!Route::Authorize.cors() && Route::Token.cors());
         assert!(matches!(Route::ConsentDecision.error_surface(), Surface::Page));
         assert!(matches!(Route::Token.error_surface(), Surface::Json));
+        assert_eq!(Route::Token.body_media_type(), Some("application/x-www-form-urlencoded"));
+        assert_eq!(Route::ConsentDecision.body_media_type(), Some("application/x-www-form-urlencoded"));
+        assert_eq!(Route::Register.body_media_type(), Some("application/json"));
+        assert_eq!(Route::Mcp.body_media_type(), None, "the proxy streams MCP bodies unread");
     }
 }

@@ -255,6 +255,33 @@ struct UpstreamTokenBody {
     error: Option<String>,
 }
 
+/// The client's error for a 4xx from Access: a code Access named keeps its meaning,
+/// anything else (an HTML page, another code) is `invalid_grant`, or `invalid_client`
+/// for a 401. The description is logged as well as sent.
+fn refused(status: u16, error: Option<String>) -> Error {
+    match (error.as_deref().and_then(ErrorCode::from_upstream), status) {
+        (Some(ErrorCode::InvalidScope), _) => {
+            Error::oauth(ErrorCode::InvalidScope, "Cloudflare Access rejected the scope")
+        }
+        (Some(ErrorCode::UnsupportedGrantType), _) => {
+            Error::oauth(ErrorCode::UnsupportedGrantType, "Cloudflare Access does not support this grant type")
+        }
+        (Some(ErrorCode::UnauthorizedClient), _) => {
+            Error::oauth(ErrorCode::UnauthorizedClient, "Cloudflare Access does not allow this grant for the client")
+        }
+        (Some(ErrorCode::InvalidGrant), _) => {
+            invalid_grant("the code or refresh token was rejected by Cloudflare Access")
+        }
+        // The gateway adds the client secret: a refusal of it is the operator's to fix,
+        // but still final for the client.
+        (Some(ErrorCode::InvalidClient), _) | (_, 401) => Error::oauth(
+            ErrorCode::InvalidClient,
+            "Cloudflare Access refused the client credentials (the gateway's ACCESS_CLIENT_SECRET)",
+        ),
+        _ => invalid_grant("Cloudflare Access refused the request"),
+    }
+}
+
 /// Sealed mode needs a valid `id_token` from Access to know who the user is.
 pub fn no_id_token() -> Error {
     unavailable("Access sent no usable id_token (sealed token mode needs one; request the openid scope)")
@@ -265,32 +292,21 @@ fn unavailable(reason: &'static str) -> Error {
 }
 
 /// Reads Access's answer: its tokens, or an RFC 6749 §5.2 error for the client.
-/// HTML pages and server errors never reach the client.
-pub fn finish(status: u16, content_type: Option<&str>, body: &str) -> Result<UpstreamTokens, Error> {
-    if status >= 500 {
-        return Err(unavailable("Access token endpoint answered 5xx"));
+/// Only server errors (and timeouts, and no answer: the edge's) are worth a retry;
+/// any other refusal is final, whatever its body (Access answers some with an HTML
+/// page). JSON is read whatever its declared media type.
+pub fn finish(status: u16, body: &str) -> Result<UpstreamTokens, Error> {
+    if status >= 500 || status == 429 {
+        return Err(unavailable("Access token endpoint answered 5xx or 429"));
     }
-    if !is_media_type(content_type, "application/json") {
-        return Err(unavailable("Access token endpoint answered with something other than JSON"));
+    let parsed = serde_json::from_str::<UpstreamTokenBody>(body);
+    if (400..500).contains(&status) {
+        return Err(refused(status, parsed.ok().and_then(|p| p.error)));
     }
-    let parsed: UpstreamTokenBody =
-        serde_json::from_str(body).map_err(|_| unavailable("Access token endpoint answered malformed JSON"))?;
     if status != 200 {
-        return Err(match parsed.error.as_deref().and_then(ErrorCode::from_upstream) {
-            Some(ErrorCode::InvalidGrant) => {
-                invalid_grant("the code or refresh token was rejected by Cloudflare Access")
-            }
-            Some(ErrorCode::InvalidScope) => {
-                Error::oauth(ErrorCode::InvalidScope, "Cloudflare Access rejected the scope")
-            }
-            Some(ErrorCode::InvalidRequest) => invalid_grant("Cloudflare Access rejected the request"),
-            // The gateway's own credentials were refused: an operator problem.
-            Some(ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient) => {
-                unavailable("Access refused the gateway's client credentials (check ACCESS_CLIENT_SECRET)")
-            }
-            _ => unavailable("Access token endpoint answered an unexpected error"),
-        });
+        return Err(unavailable("Access token endpoint answered neither 200 nor an error"));
     }
+    let parsed = parsed.map_err(|_| unavailable("Access token endpoint answered 200 without usable JSON"))?;
     let access_token =
         parsed.access_token.filter(|t| !t.is_empty()).ok_or(unavailable("Access sent no access_token"))?;
     let expires_in = match parsed.expires_in {
@@ -520,7 +536,7 @@ mod tests {
 
     #[test]
     fn normalises_access_answers() {
-        let tokens = finish(200, Some("application/json"), r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":"300","id_token":"x.y.z","refresh_token":"r"}"#).unwrap();
+        let tokens = finish(200, r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":"300","id_token":"x.y.z","refresh_token":"r"}"#).unwrap();
         assert!(!format!("{tokens:?}").contains("a.b.c"));
         assert_eq!(tokens.id_token.as_deref(), Some("x.y.z"));
         let ok = passthrough(tokens);
@@ -530,23 +546,53 @@ mod tests {
             serde_json::json!({"access_token":"a.b.c","token_type":"Bearer","expires_in":300,"refresh_token":"r"})
         );
         assert!(!format!("{ok:?}").contains("a.b.c"));
-        let cases = [
-            (400, "application/json", r#"{"error":"invalid_grant"}"#),
-            (400, "application/json", r#"{"error":"invalid_client"}"#),
-            (500, "application/json", r#"{"error":"server_error"}"#),
-            (200, "text/html", "<html>Access denied</html>"),
-            (400, "text/html", "<html>Forbidden</html>"),
-            (200, "application/json", "{not json"),
-            (200, "application/json", r#"{"token_type":"bearer"}"#),
-            (200, "application/json", r#"{"access_token":"a.b.c","expires_in":"soon"}"#),
+    }
+
+    #[test]
+    fn access_refusals_stay_final_and_only_its_failures_are_retryable() {
+        use ErrorCode::*;
+        // A 4xx is the client's error whatever its body; a code Access names keeps its meaning.
+        let refusals = [
+            (400, r#"{"error":"invalid_grant"}"#, InvalidGrant),
+            (400, r#"{"error":"invalid_scope"}"#, InvalidScope),
+            (400, r#"{"error":"invalid_request"}"#, InvalidGrant),
+            (400, r#"{"error":"unsupported_grant_type"}"#, UnsupportedGrantType),
+            (400, r#"{"error":"unauthorized_client"}"#, UnauthorizedClient),
+            (400, r#"{"error":"invalid_client"}"#, InvalidClient),
+            (400, r#"{"error":"temporarily_unavailable"}"#, InvalidGrant),
+            (400, r#"{"error":"no_such_code"}"#, InvalidGrant),
+            (400, "<html>Bad Request</html>", InvalidGrant),
+            (403, "<html>Forbidden</html>", InvalidGrant),
+            (404, "", InvalidGrant),
+            (401, "<html>Unauthorized</html>", InvalidClient),
+            (401, r#"{"error":"invalid_grant"}"#, InvalidGrant),
         ];
-        let expected = [true, false, false, false, false, false, false, false];
-        for ((status, ct, body), client_fault) in cases.iter().zip(expected) {
-            let error = finish(*status, Some(ct), body).unwrap_err();
-            assert_eq!(matches!(error, Error::OAuth { .. }), client_fault, "{body}");
-            if !client_fault {
-                assert!(matches!(error, Error::Upstream { .. }), "{body}");
+        for (status, body, expected) in refusals {
+            match finish(status, body) {
+                Err(Error::OAuth { code, .. }) => assert_eq!(code, expected, "{status} {body}"),
+                other => panic!("{status} {body}: {other:?}"),
             }
+        }
+        // The operator learns from the log which setting to check.
+        let refused = finish(401, "<html>Unauthorized</html>").unwrap_err();
+        assert!(refused.log_reason().contains("ACCESS_CLIENT_SECRET"));
+        assert_eq!(refused.to_response(crate::error::Surface::Json).status, 401);
+        // Only Access's own failures are temporarily_unavailable.
+        let failures = [
+            (500, r#"{"error":"server_error"}"#),
+            (503, "<html>down</html>"),
+            (429, "slow down"),
+            (302, ""),
+            (200, "<html>Access denied</html>"),
+            (200, "{not json"),
+            (200, r#"{"token_type":"bearer"}"#),
+            (200, r#"{"access_token":"a.b.c","expires_in":"soon"}"#),
+        ];
+        for (status, body) in failures {
+            assert!(
+                matches!(finish(status, body), Err(Error::Upstream { failure: UpstreamFailure::Unavailable, .. })),
+                "{status} {body}"
+            );
         }
     }
 
@@ -556,7 +602,8 @@ mod tests {
             let config = test_config();
             let _ = run(&config, Some(&authorization), &body);
             let _ = run(&config, None, &body);
-            let _ = finish(200, Some("application/json"), &body);
+            let _ = finish(200, &body);
+            let _ = finish(400, &body);
         }
     }
 }

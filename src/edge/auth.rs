@@ -13,12 +13,13 @@ use crate::metadata::Site;
 use crate::sealed_token::{self, BearerKind};
 use crate::secret::Secret;
 use crate::token_cache::VerifiedTokenCache;
+use futures_util::future::select;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys};
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::{js_sys, web_sys, Context};
 
 thread_local! {
     static JWKS: RefCell<JwksCache> = RefCell::new(JwksCache::default());
@@ -41,6 +42,7 @@ pub struct Authenticated {
 /// own sealed token, as the token mode allows.
 pub async fn authenticate(
     config: &Config,
+    ctx: &Context,
     site: &Site,
     authorization: Option<&str>,
     now: u64,
@@ -52,7 +54,7 @@ pub async fn authenticate(
             Ok(Authenticated { identity: grant.identity, credential: grant.credential })
         }
         BearerKind::AccessJwt => {
-            let identity = verify_access_jwt(config, site, token, now).await?;
+            let identity = verify_access_jwt(config, ctx, site, token, now).await?;
             Ok(Authenticated { identity, credential: Secret::new(token) })
         }
     }
@@ -60,7 +62,13 @@ pub async fn authenticate(
 
 /// Validates an Access JWT access token, answering from the verified-token cache
 /// while a fresh validation would pass.
-async fn verify_access_jwt(config: &Config, site: &Site, token: &str, now: u64) -> Result<Identity, Error> {
+async fn verify_access_jwt(
+    config: &Config,
+    ctx: &Context,
+    site: &Site,
+    token: &str,
+    now: u64,
+) -> Result<Identity, Error> {
     let leeway = config.edge.leeway_seconds;
     let cached = VERIFIED.with(|cache| {
         let cache = cache.borrow();
@@ -69,7 +77,7 @@ async fn verify_access_jwt(config: &Config, site: &Site, token: &str, now: u64) 
     if let Some(identity) = cached {
         return Ok(identity);
     }
-    let (identity, kid) = verify_jwt(config, &config.token_policy(&site.callback_url()), token, now).await?;
+    let (identity, kid) = verify_jwt(config, ctx, &config.token_policy(&site.callback_url()), token, now).await?;
     VERIFIED.with(|cache| {
         cache.borrow_mut().get_or_insert_with(|| VerifiedTokenCache::new(config.edge.token_cache_size)).insert(
             &site.issuer,
@@ -84,19 +92,25 @@ async fn verify_access_jwt(config: &Config, site: &Site, token: &str, now: u64) 
 
 /// Validates Access's `id_token` at `/token` (sealed token mode). A bad one is
 /// Access's failure, not the client's.
-pub async fn verify_id_token(config: &Config, id_token: &str, now: u64) -> Result<Identity, Error> {
-    verify_jwt(config, &config.id_token_policy(), id_token, now).await.map(|(identity, _)| identity).map_err(|error| {
-        match error {
+pub async fn verify_id_token(config: &Config, ctx: &Context, id_token: &str, now: u64) -> Result<Identity, Error> {
+    verify_jwt(config, ctx, &config.id_token_policy(), id_token, now).await.map(|(identity, _)| identity).map_err(
+        |error| match error {
             Error::InvalidToken(_) => crate::token::no_id_token(),
             other => other,
-        }
-    })
+        },
+    )
 }
 
 /// RS256 signature (WebCrypto, key from the JWKS) and then the policy's claim checks.
-async fn verify_jwt(config: &Config, policy: &TokenPolicy, token: &str, now: u64) -> Result<(Identity, String), Error> {
+async fn verify_jwt(
+    config: &Config,
+    ctx: &Context,
+    policy: &TokenPolicy,
+    token: &str,
+    now: u64,
+) -> Result<(Identity, String), Error> {
     let untrusted = UntrustedAccessToken::parse(token)?;
-    let key = key_for(config, untrusted.key_id(), now).await?;
+    let key = key_for(config, ctx, untrusted.key_id(), now).await?;
     if !verify_rs256(&key, untrusted.signature(), untrusted.signed_data()).await? {
         return Err(invalid(TokenFailure::BadSignature));
     }
@@ -111,12 +125,25 @@ const JWKS_WAIT_POLL: Duration = Duration::from_millis(20);
 
 /// The JWKS key for `kid`, fetching the key set when the cache policy says so, or
 /// waiting while another request of the isolate fetches it.
-async fn key_for(config: &Config, kid: &str, now: u64) -> Result<Jwk, Error> {
-    let deadline = Clock::millis() + (FETCH_TIMEOUT_SECONDS * 1000) as f64;
+async fn key_for(config: &Config, ctx: &Context, kid: &str, now: u64) -> Result<Jwk, Error> {
+    let timeout = Duration::from_secs(FETCH_TIMEOUT_SECONDS);
+    let deadline = Clock::millis() + timeout.as_millis() as f64;
     loop {
         match JWKS.with(|jwks| jwks.borrow_mut().plan(kid, now, config.edge.jwks)) {
             Plan::Fetch => {
-                refresh_jwks(&config.edge.jwks_url, now).await;
+                // The fetch runs under waitUntil, so a client that disconnects cannot
+                // cut it short and leave the cache marked "in flight" for every other
+                // request; this request waits for it, on its own timer as well.
+                let url = config.edge.jwks_url.clone();
+                let fetch = future_to_promise(async move {
+                    refresh_jwks(&url, now).await;
+                    Ok(JsValue::UNDEFINED)
+                });
+                let done = JsFuture::from(fetch.clone());
+                ctx.wait_until(async move {
+                    let _ = JsFuture::from(fetch).await;
+                });
+                let _ = select(done, worker::Delay::from(timeout)).await;
                 break;
             }
             Plan::Wait if Clock::millis() < deadline => worker::Delay::from(JWKS_WAIT_POLL).await,
@@ -133,7 +160,7 @@ async fn key_for(config: &Config, kid: &str, now: u64) -> Result<Jwk, Error> {
 /// Fetches the JWKS and stores it; a failed fetch keeps the cached keys serving and
 /// says why in the log.
 async fn refresh_jwks(url: &str, now: u64) {
-    let fetched = io::get(url).await.and_then(|(status, _, body)| match status {
+    let fetched = io::get(url).await.and_then(|(status, body)| match status {
         200 => KeySet::parse(&body),
         _ => Err(Error::Upstream {
             failure: crate::error::UpstreamFailure::Unavailable,

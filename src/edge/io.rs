@@ -1,7 +1,7 @@
 //! Small adapters between `web_sys` and the core: request accessors, responses,
 //! upstream fetches with a timeout, the clock, entropy and the request log.
 
-use crate::error::{Error, UpstreamFailure};
+use crate::error::{Error, ErrorCode, UpstreamFailure};
 use crate::http::{is_media_type, split_request_url, Response, MAX_BODY_BYTES};
 use crate::route::Route;
 use crate::seal::Entropy;
@@ -83,38 +83,57 @@ impl Incoming {
         self.inner.body()
     }
 
-    pub fn require_media_type(&self, expected: &'static str) -> Result<(), Error> {
-        if is_media_type(self.header("content-type").as_deref(), expected) {
-            Ok(())
-        } else {
-            Err(Error::UnsupportedMediaType { expected })
+    /// The body as text, if its media type is `expected` (checked before anything is
+    /// read). The stream is read with a running count and cancelled past
+    /// [`MAX_BODY_BYTES`]: a chunked body declares no length.
+    pub async fn body_text(&self, expected: &'static str) -> Result<String, Error> {
+        let stream = self.inner.body();
+        // A refused body is cancelled, not left unread: workerd would otherwise hold the
+        // answer back until the client had sent all of it.
+        let refuse = |error| {
+            if let Some(stream) = &stream {
+                let _ = stream.cancel();
+            }
+            Err(error)
+        };
+        if !is_media_type(self.header("content-type").as_deref(), expected) {
+            return refuse(Error::UnsupportedMediaType { expected });
         }
-    }
-
-    /// The body as text, refused above [`MAX_BODY_BYTES`].
-    pub async fn body_text(&self) -> Result<String, Error> {
         let declared = self.header("content-length").and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-            return Err(Error::PayloadTooLarge);
+            return refuse(Error::PayloadTooLarge);
         }
-        let promise =
-            self.inner.text().map_err(|_| Error::oauth(crate::error::ErrorCode::InvalidRequest, "unreadable body"))?;
-        let text = JsFuture::from(promise)
-            .await
-            .ok()
-            .and_then(|v| v.as_string())
-            .ok_or(Error::oauth(crate::error::ErrorCode::InvalidRequest, "the body is not valid text"))?;
-        if text.len() > MAX_BODY_BYTES {
-            return Err(Error::PayloadTooLarge);
+        let Some(stream) = stream else { return Ok(String::new()) };
+        let unreadable = || Error::oauth(ErrorCode::InvalidRequest, "the body could not be read");
+        let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+        let mut bytes = Vec::new();
+        loop {
+            let chunk: web_sys::ReadableStreamReadResult =
+                JsFuture::from(reader.read()).await.map_err(|_| unreadable())?.unchecked_into();
+            if chunk.get_done().unwrap_or(true) {
+                break;
+            }
+            let chunk: js_sys::Uint8Array = chunk.get_value().dyn_into().map_err(|_| unreadable())?;
+            let (start, length) = (bytes.len(), chunk.length() as usize);
+            if start + length > MAX_BODY_BYTES {
+                // Not awaited: the answer need not wait for the client to stop sending.
+                let _ = reader.cancel();
+                return Err(Error::PayloadTooLarge);
+            }
+            bytes.resize(start + length, 0);
+            chunk.copy_to(&mut bytes[start..]);
         }
-        Ok(text)
+        String::from_utf8(bytes).map_err(|_| Error::oauth(ErrorCode::InvalidRequest, "the body is not valid UTF-8"))
     }
 }
 
-/// The names in a `Headers` object (lower-case, as fetch gives them).
+/// The names in a `Headers` object, each once (lower-case and sorted, as fetch gives
+/// them; `set-cookie` comes once per cookie).
 pub fn header_names(headers: &web_sys::Headers) -> Vec<String> {
     let Ok(Some(keys)) = js_sys::try_iter(&headers.keys()) else { return Vec::new() };
-    keys.flatten().filter_map(|name| name.as_string()).collect()
+    let mut names: Vec<String> = keys.flatten().filter_map(|name| name.as_string()).collect();
+    names.dedup();
+    names
 }
 
 pub fn to_web_response(response: &Response) -> worker::Result<web_sys::Response> {
@@ -142,8 +161,8 @@ fn upstream_error(failure: UpstreamFailure, reason: &'static str) -> Error {
     Error::Upstream { failure, reason }
 }
 
-/// Sends a request to Access with a timeout; returns status, content type and body.
-async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, Option<String>, String), Error> {
+/// Sends a request to Access with a timeout; returns status and body.
+async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, String), Error> {
     let signal = web_sys::AbortSignal::timeout_with_u32(UPSTREAM_TIMEOUT_MS);
     init.set_signal(Some(&signal));
     init.set_redirect(web_sys::RequestRedirect::Manual);
@@ -156,7 +175,6 @@ async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, Option<Str
         }
         Err(_) => return Err(upstream_error(UpstreamFailure::Unavailable, "could not reach Access")),
     };
-    let content_type = response.headers().get("content-type").ok().flatten();
     let status = response.status();
     let text = response.text().map_err(|_| upstream_error(UpstreamFailure::Unavailable, "Access body unreadable"))?;
     let body = match JsFuture::from(text).await {
@@ -166,16 +184,16 @@ async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, Option<Str
         }
         Err(_) => return Err(upstream_error(UpstreamFailure::Unavailable, "Access body unreadable")),
     };
-    Ok((status, content_type, body))
+    Ok((status, body))
 }
 
-pub async fn get(url: &str) -> Result<(u16, Option<String>, String), Error> {
+pub async fn get(url: &str) -> Result<(u16, String), Error> {
     let init = web_sys::RequestInit::new();
     init.set_method("GET");
     send(url, &init).await
 }
 
-pub async fn post_form(url: &str, body: &str) -> Result<(u16, Option<String>, String), Error> {
+pub async fn post_form(url: &str, body: &str) -> Result<(u16, String), Error> {
     let headers = web_sys::Headers::new().map_err(|_| upstream_error(UpstreamFailure::Unavailable, "headers"))?;
     let _ = headers.set("content-type", crate::token::FORM);
     let _ = headers.set("accept", "application/json");

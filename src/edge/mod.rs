@@ -66,11 +66,11 @@ impl Trace {
 /// Takes and returns the raw `web_sys` objects: converting to `worker::Request` reads
 /// `request.cf` and copies state on every request, which the gateway never needs.
 #[event(fetch)]
-async fn fetch(request: web_sys::Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
+async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let started = Clock::millis();
     let request = Incoming::new(request);
     let mut trace = Trace::default();
-    let result = handle(&request, &env, &mut trace).await;
+    let result = handle(&request, &env, &ctx, &mut trace).await;
     let log_error = result.as_ref().err().map(Error::log_reason);
     let response = match result {
         Ok(Reply::Origin(response)) => response,
@@ -85,31 +85,43 @@ async fn fetch(request: web_sys::Request, env: Env, _ctx: Context) -> worker::Re
     Ok(response)
 }
 
-async fn handle(request: &Incoming, env: &Env, trace: &mut Trace) -> Result<Reply, Error> {
+async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace) -> Result<Reply, Error> {
     let config = config(env)?;
     let route = route(&request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths)?;
     trace.route = Some(route);
     let site = Site::new(&config, request.origin());
     if route == Route::Mcp {
-        let result = protected(request, &config, &site, trace).await;
+        let result = protected(request, &config, ctx, &site, trace).await;
         if result.is_err() {
             // Only failures need the challenge's strings; the hot path never builds them.
             trace.challenge = Some((site.resource_metadata_url(), config.scopes.join(" ")));
         }
         return result;
     }
-    dispatch(route, request, &config, &site).await.map(Reply::Core)
+    dispatch(route, request, &config, ctx, &site).await.map(Reply::Core)
 }
 
 /// The MCP endpoint: authenticate, then stream to the origin.
-async fn protected(request: &Incoming, config: &Config, site: &Site, trace: &mut Trace) -> Result<Reply, Error> {
+async fn protected(
+    request: &Incoming,
+    config: &Config,
+    ctx: &Context,
+    site: &Site,
+    trace: &mut Trace,
+) -> Result<Reply, Error> {
     let authenticated =
-        auth::authenticate(config, site, request.header("authorization").as_deref(), Clock::seconds()).await?;
+        auth::authenticate(config, ctx, site, request.header("authorization").as_deref(), Clock::seconds()).await?;
     trace.subject = Some(authenticated.identity.subject.clone());
     proxy::forward(request, config, &authenticated).await.map(Reply::Origin)
 }
 
-async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site) -> Result<Response, Error> {
+async fn dispatch(
+    route: Route,
+    request: &Incoming,
+    config: &Config,
+    ctx: &Context,
+    site: &Site,
+) -> Result<Response, Error> {
     let now = Clock::seconds();
     let mut entropy = WebEntropy;
     match route {
@@ -121,6 +133,11 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
         Route::Callback => return Ok(authorize::Relay { config, site, now }.callback(request.query(), &mut entropy)),
         _ => {}
     }
+    // The endpoints with a body: its media type is checked before it is read.
+    let body = match route.body_media_type() {
+        Some(expected) => request.body_text(expected).await?,
+        None => String::new(),
+    };
     let upstream = upstream::metadata(config, now).await?;
     let caps = Capabilities::new(config, &upstream);
     let relay = authorize::Relay { config, site, now };
@@ -130,20 +147,15 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
             Ok(Response::json(200, &metadata::authorization_server(site, &caps, &upstream)))
         }
         Route::Register => {
-            request.require_media_type("application/json")?;
-            let body = request.body_text().await?;
             let info = registration::register(&body, &config.access.client_id, &config.redirect_policy, &caps, now)?;
             Ok(Response::json(201, &info))
         }
         Route::Authorize => Ok(relay.authorize(request.query(), cookies.as_deref(), &caps, &upstream, &mut entropy)),
         Route::ConsentDecision => {
-            request.require_media_type(token::FORM)?;
-            let body = request.body_text().await?;
             let fetch_site = request.header("sec-fetch-site");
             Ok(relay.decide(&body, cookies.as_deref(), fetch_site.as_deref(), &upstream, &mut entropy))
         }
         Route::Token => {
-            let body = request.body_text().await?;
             let content_type = request.header("content-type");
             let authorization = request.header("authorization");
             let client_request = token::ClientTokenRequest {
@@ -152,11 +164,11 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
                 body: &body,
             };
             let sent = token::prepare(config, site, &caps, &upstream, &client_request, now)?;
-            let (status, content_type, body) = io::post_form(&sent.url, &sent.body).await?;
-            let tokens = token::finish(status, content_type.as_deref(), &body)?;
+            let (status, body) = io::post_form(&sent.url, &sent.body).await?;
+            let tokens = token::finish(status, &body)?;
             let answer = if token::seals(config.token_mode, &tokens)? {
                 let id_token = tokens.id_token.as_deref().ok_or_else(token::no_id_token)?;
-                let identity = auth::verify_id_token(config, id_token, now).await?;
+                let identity = auth::verify_id_token(config, ctx, id_token, now).await?;
                 sealed_token::issue(config, site, tokens, &identity, now, &mut entropy)?
             } else {
                 token::passthrough(tokens)

@@ -6,9 +6,10 @@ use super::auth::Authenticated;
 use super::io::{header_names, Incoming};
 use crate::config::Config;
 use crate::error::{Error, UpstreamFailure};
-use crate::proxy;
+use crate::proxy::{self, ResponseHeader};
 use futures_util::future::{select, Either};
 use std::time::Duration;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys};
@@ -72,8 +73,36 @@ pub async fn forward(request: &Incoming, config: &Config, auth: &Authenticated) 
     let relayed =
         web_sys::Response::new_with_opt_readable_stream_and_init(origin.body().as_ref(), origin.unchecked_ref())
             .map_err(|_| unavailable("could not relay the origin's answer"))?;
-    for name in proxy::DROPPED_RESPONSE_HEADERS {
-        let _ = relayed.headers().delete(name);
-    }
+    relay_headers(&relayed.headers(), config.proxy.forward_origin_cookies);
     Ok(relayed)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `Headers` with `getSetCookie()`, each `Set-Cookie` on its own (web_sys lacks it).
+    type CookieHeaders;
+    #[wasm_bindgen(method, js_name = getSetCookie)]
+    fn get_set_cookie(this: &CookieHeaders) -> js_sys::Array;
+}
+
+/// Applies the core's rules to the origin's answer headers in one pass over their
+/// names: one `delete` per dropped name.
+fn relay_headers(headers: &web_sys::Headers, forward_cookies: bool) {
+    for name in header_names(headers) {
+        match proxy::response_header(&name, forward_cookies) {
+            ResponseHeader::Keep => {}
+            ResponseHeader::Drop => {
+                let _ = headers.delete(&name);
+            }
+            ResponseHeader::FilterCookies => {
+                let cookies = headers.unchecked_ref::<CookieHeaders>().get_set_cookie();
+                let _ = headers.delete(&name);
+                for cookie in cookies.iter().filter_map(|c| c.as_string()) {
+                    if proxy::forwards_origin_cookie(&cookie) {
+                        let _ = headers.append(&name, &cookie);
+                    }
+                }
+            }
+        }
+    }
 }

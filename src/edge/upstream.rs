@@ -15,6 +15,6 @@ pub async fn metadata(config: &Config, now: u64) -> Result<UpstreamMetadata, Err
     if let Some(fresh) = CACHE.with(|c| c.borrow().fresh(now)) {
         return Ok(fresh);
     }
-    let answer = io::get(&config.access.discovery_url()).await.map(|(status, _, body)| (status, body));
+    let answer = io::get(&config.access.discovery_url()).await;
     CACHE.with(|c| c.borrow_mut().refreshed(answer, &config.access, now))
 }

@@ -263,11 +263,7 @@ def test_a_slow_access_is_waited_for(stack):
 
 UPSTREAM_FAULTS = {
     "500 text/plain": {"token_fault": "server_error"},
-    "HTML page, 400": {"token_fault": "html", "token_html_status": 400},
     "HTML page, 200": {"token_fault": "html", "token_html_status": 200},
-    "HTML page, 403": {"token_fault": "html", "token_html_status": 403},
-    # Access refusing the gateway's own credentials is the operator's problem, not invalid_client.
-    "gateway secret rotated at Access": {"client_secret": "rotated-in-the-dashboard"},
 }
 
 
@@ -278,6 +274,30 @@ def test_access_failures_are_json_502_never_html(stack, switches):
     response = exchange(stack, grant)
     body = assert_oauth_error(response, 502, "temporarily_unavailable")
     assert "<" not in body["error_description"] and "Access denied" not in response.text
+
+
+ACCESS_REFUSALS = {
+    "HTML page, 400": ({"token_fault": "html", "token_html_status": 400}, 400, "invalid_grant"),
+    "HTML page, 403": ({"token_fault": "html", "token_html_status": 403}, 400, "invalid_grant"),
+    "HTML page, 401": ({"token_fault": "html", "token_html_status": 401}, 401, "invalid_client"),
+    # Access refusing the gateway's own credentials: the operator must fix ACCESS_CLIENT_SECRET,
+    # and no retry of this request can succeed meanwhile.
+    "gateway secret rotated at Access": ({"client_secret": "rotated-in-the-dashboard"}, 401, "invalid_client"),
+}
+
+
+@pytest.mark.parametrize("switches, status, error", ACCESS_REFUSALS.values(), ids=ACCESS_REFUSALS.keys())
+def test_access_refusals_are_final_json_errors_whatever_their_body(stack, switches, status, error):
+    """A 4xx from Access can never succeed on a retry, so it is not temporarily_unavailable,
+    even when Access sends an HTML page instead of OAuth JSON."""
+    grant = authorize(stack)
+    stack.emulator.configure(**switches)
+    seen = len(stack.worker.request_log())
+    response = exchange(stack, grant)
+    body = assert_oauth_error(response, status, error)
+    assert "<" not in body["error_description"] and "Access denied" not in response.text
+    logged = [line["error"] for line in stack.worker.request_log()[seen:] if line["route"] == "token"]
+    assert len(logged) == 1 and ("ACCESS_CLIENT_SECRET" in logged[0]) == (status == 401), logged
 
 
 def test_an_opaque_access_token_from_access_is_replaced_by_a_sealed_one(any_stack):

@@ -8,6 +8,7 @@ one more fetch than elapsed/interval suggests when a second boundary falls just 
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from edge_stack import JWKS_MIN_REFETCH_SECONDS
 
@@ -97,3 +98,19 @@ def test_concurrent_requests_for_a_new_key_wait_for_the_refetch(gateway):
     gateway.emulator.control("rotate-key")
     gateway.emulator.configure(jwks_delay_ms=500)
     assert concurrently(gateway, [gateway.mint() for _ in range(5)]) == [200] * 5
+
+
+def test_a_client_leaving_mid_fetch_does_not_stall_the_isolate(gateway, start_gateway):
+    """The first request of a fresh isolate starts the JWKS fetch, and its client hangs up before
+    Access answers. The fetch runs under waitUntil, so it still completes and stores the keys: the
+    next request is answered with them, instead of waiting out a fetch no one finishes and then
+    finding no keys at all. (`wrangler dev` lets a request whose client left run on, so this
+    guards the waitUntil wiring rather than reproducing the cancellation; the deadline for a
+    fetch that never ends is src/jwks.rs's a_fetch_that_never_ends_is_dead_after_the_deadline.)"""
+    cold = start_gateway()
+    gateway.emulator.configure(jwks_delay_ms=1500)
+    fetches = gateway.jwks_fetches()
+    with pytest.raises(httpx.ReadTimeout):
+        cold.http.get(cold.worker.url + "/echo", headers={"authorization": f"Bearer {cold.mint()}"}, timeout=0.5)
+    assert status(cold, cold.mint()) == 200
+    assert gateway.jwks_fetches() - fetches == 1, "the departed client's fetch served the next request"

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from edge_stack import SERVICE_TOKEN_ID, SERVICE_TOKEN_SECRET
+from support.fake_origin import ORIGIN_COOKIES
 
 KEPT = {
     "mcp-session-id": "session-1234",
@@ -28,6 +29,17 @@ DROPPED = {
     "x-forwarded-proto": "http",
     "x-real-ip": "203.0.113.7",
     "forwarded": "for=203.0.113.7;proto=http",
+    # Forged addressing, routing and method headers a framework at the origin may trust.
+    "x-forwarded-host": "admin.internal.example",
+    "x-forwarded-port": "8443",
+    "x-forwarded-prefix": "/admin",
+    "x-forwarded-uri": "/admin/delete",
+    "x-original-url": "/admin/delete",
+    "x-rewrite-url": "/admin/delete",
+    "x-http-method-override": "DELETE",
+    "x-http-method": "DELETE",
+    "x-method-override": "DELETE",
+    "true-client-ip": "10.0.0.1",
     "keep-alive": "timeout=5",
     "te": "trailers",
     "trailer": "x-checksum",
@@ -108,3 +120,19 @@ def test_bearer_forwarded_unchanged_by_default(start_gateway, scheme):
     token = edge.mint()
     echo = edge.call("GET", "/echo", headers={"authorization": f"{scheme} {token}"}).json()
     assert [value for name, value in echo["headers"] if name == "authorization"] == [f"Bearer {token}"]
+
+
+def test_origin_cookies_are_dropped_by_default(gateway):
+    """The origin shares the gateway's hostname: by default none of its cookies reach the client."""
+    response = gateway.call("GET", "/cookies", gateway.mint())
+    assert response.status_code == 200
+    assert response.headers.get_list("set-cookie") == []
+
+
+def test_origin_cookies_forwarded_on_request_but_never_the_gateways_own(start_gateway):
+    """FORWARD_ORIGIN_COOKIES=true passes the origin's cookies on, each as it was sent, but never one
+    named like the gateway's own (consent and CSRF cookies the origin could plant or overwrite)."""
+    edge = start_gateway(FORWARD_ORIGIN_COOKIES="true")
+    response = edge.call("GET", "/cookies", edge.mint())
+    assert response.status_code == 200
+    assert response.headers.get_list("set-cookie") == list(ORIGIN_COOKIES)

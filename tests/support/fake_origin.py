@@ -17,6 +17,8 @@ The behaviour is chosen by path; every path answers every method:
     /login-redirect   302 to the Access login (`to`=absolute (default) or relative)
     /slow             headers only after `seconds` (default 5)
     /cut              one SSE event, then half of a second one, then the connection is dropped
+    /cookies          200 JSON with a Set-Cookie for each of ORIGIN_COOKIES and GATEWAY_COOKIES
+                      (an origin setting cookies, and one trying to set the gateway's own)
 
 It logs to files in its own temp folder, so tests read them without going through the Worker.
 Run by `start_fake_origin` as `python -m support.fake_origin`, in its own process group.
@@ -31,7 +33,9 @@ from pathlib import Path
 
 from support.stack import TESTS_DIR, Service, Stoppable, accepts_connections, free_port
 
-FAKE_PATHS = ("/echo", "/sse", "/unauthorized", "/login-page", "/login-redirect", "/slow", "/cut")
+FAKE_PATHS = ("/echo", "/sse", "/unauthorized", "/login-page", "/login-redirect", "/slow", "/cut", "/cookies")
+ORIGIN_COOKIES = ("origin_session=abc; Path=/; HttpOnly", "origin_pref=dark; Path=/")
+GATEWAY_COOKIES = ("mcpgw_csrf=planted; Path=/", "__Host-mcpgw_consent_x=planted; Secure; Path=/")
 ACCESS_LOGIN_URL = "https://team.cloudflareaccess.com/cdn-cgi/access/login/mcp.example.com?kid=abc&redirect_url=%2Fmcp"
 ACCESS_LOGIN_PAGE = """<!DOCTYPE html><html><head><title>Sign in ・ Cloudflare Access</title></head>
 <body><form action="/cdn-cgi/access/login/mcp.example.com" method="post">
@@ -112,6 +116,12 @@ def _app(log_dir: Path):
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
+    async def cookies(request: Request):
+        response = JSONResponse({"cookies": True})
+        for cookie in (*ORIGIN_COOKIES, *GATEWAY_COOKIES):
+            response.headers.append("set-cookie", cookie)
+        return response
+
     handlers = {
         "/echo": echo,
         "/sse": sse,
@@ -120,6 +130,7 @@ def _app(log_dir: Path):
         "/login-redirect": login_redirect,
         "/slow": slow,
         "/cut": cut,
+        "/cookies": cookies,
     }
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     app = Starlette(routes=[Route(path, handler, methods=methods) for path, handler in handlers.items()])
