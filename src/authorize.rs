@@ -11,6 +11,7 @@ use crate::http::{with_query, Response};
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
 use crate::seal::{Entropy, Purpose};
+use crate::secret::Secret;
 use crate::upstream::UpstreamMetadata;
 use serde::{Deserialize, Serialize};
 
@@ -22,14 +23,18 @@ pub const CODE_TTL_SECONDS: u64 = 5 * 60;
 /// Longer client `state` values are refused (real clients send tens of characters).
 pub const MAX_STATE_LEN: usize = 2048;
 
-/// What the sealed `code` given to the client wraps.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What the sealed `code` given to the client wraps. `Debug` never shows Access's code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeGrant {
     /// Access's authorization code.
     #[serde(rename = "ac")]
-    pub access_code: String,
+    pub access_code: Secret,
     #[serde(rename = "ru")]
     pub redirect_uri: String,
+    /// The client's S256 `code_challenge`: the gateway checks the verifier itself
+    /// before it vouches for the code with its client secret (RFC 7636 §4.6).
+    #[serde(rename = "cc")]
+    pub code_challenge: String,
     #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
 }
@@ -201,8 +206,9 @@ impl Relay<'_> {
             return back(Error::oauth(ErrorCode::ServerError, "Cloudflare Access returned no code"));
         };
         let grant = CodeGrant {
-            access_code: access_code.to_owned(),
+            access_code: Secret::new(access_code),
             redirect_uri: request.redirect_uri.clone(),
+            code_challenge: request.code_challenge.clone(),
             resource: request.resource.clone(),
         };
         let code = self.config.sealing_keys.seal(Purpose::Code, &grant, self.now + CODE_TTL_SECONDS, entropy);
@@ -408,8 +414,10 @@ pub mod tests {
         assert_eq!(params.get("state"), Some("client-state"));
         assert_eq!(params.get("iss"), Some("https://mcp.example.com"));
         let grant: CodeGrant = config.sealing_keys.open(Purpose::Code, params.get("code").unwrap(), NOW).unwrap();
-        assert_eq!(grant.access_code, "access-code-1");
+        assert_eq!(grant.access_code.expose(), "access-code-1");
         assert_eq!(grant.redirect_uri, "http://localhost:4567/callback");
+        assert_eq!(grant.code_challenge, CHALLENGE, "the client's challenge travels in the code");
+        assert!(!format!("{grant:?}").contains("access-code-1"), "Debug shows no code");
         assert!(config
             .sealing_keys
             .open::<CodeGrant>(Purpose::Code, params.get("code").unwrap(), NOW + CODE_TTL_SECONDS)

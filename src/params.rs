@@ -4,9 +4,16 @@ use crate::error::{Error, ErrorCode};
 
 /// `application/x-www-form-urlencoded` parameters (query strings and form bodies).
 /// A repeated parameter is an error (RFC 6749 §3.1), and a parameter sent without a
-/// value is treated as omitted.
-#[derive(Debug, Default)]
+/// value is treated as omitted. `Debug` shows the names only: values are codes,
+/// verifiers, secrets and tokens.
+#[derive(Default)]
 pub struct Params(Vec<(String, String)>);
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Params").field(&self.0.iter().map(|(name, _)| name).collect::<Vec<_>>()).finish()
+    }
+}
 
 impl Params {
     pub fn parse(encoded: &str) -> Result<Self, Error> {
@@ -45,6 +52,12 @@ mod tests {
         assert_eq!(p.get("c"), Some("x y"));
         // An empty duplicate is "omitted", so it is not a repeat.
         assert_eq!(Params::parse("a=1&a=").unwrap().get("a"), Some("1"));
+    }
+
+    #[test]
+    fn params_debug_shows_names_only() {
+        let p = Params::parse("code=c0de-value&client_secret=s3cret-value").unwrap();
+        assert_eq!(format!("{p:?}"), r#"Params(["code", "client_secret"])"#);
     }
 
     proptest::proptest! {

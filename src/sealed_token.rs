@@ -1,20 +1,21 @@
-//! Sealed token mode: the gateway's own access and refresh tokens.
+//! The gateway's own sealed tokens.
 //!
 //! Some Access for SaaS apps hand out opaque access tokens, which no edge or origin
 //! can validate. In sealed mode the gateway validates Access's `id_token` at `/token`
 //! and gives the client an access token sealed with its own key: readable only by this
 //! gateway, bound to this MCP resource, expiring no later than Access's token, and
 //! carrying the Access-signed JWT the origin already trusts. Each MCP request only
-//! unseals it: no RSA work. The refresh token is sealed around Access's.
+//! unseals it: no RSA work. In every mode the refresh token is sealed around Access's,
+//! so only this deployment can use it.
 
 use crate::access_token::Identity;
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode, TokenFailure};
 use crate::metadata::Site;
 use crate::seal::{Entropy, Purpose};
-use crate::token::{is_jwt, TokenResponse, UpstreamTokens};
+use crate::secret::Secret;
+use crate::token::{is_jwt, UpstreamTokens};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 #[derive(Serialize, Deserialize)]
 struct SealedAccess {
@@ -28,13 +29,13 @@ struct SealedAccess {
     exp: u64,
     /// The Access-signed JWT forwarded to the origin.
     #[serde(rename = "cr")]
-    credential: String,
+    credential: Secret,
 }
 
 #[derive(Serialize, Deserialize)]
 struct SealedRefresh {
     /// Access's refresh token.
-    rt: String,
+    rt: Secret,
     aud: String,
 }
 
@@ -43,22 +44,23 @@ struct SealedRefresh {
 pub struct Grant {
     pub identity: Identity,
     /// The Access JWT for the origin. Not `Debug`-printed by [`Identity`].
-    pub credential: crate::secret::Secret,
+    pub credential: Secret,
 }
 
-/// Mints the client's tokens from Access's answer and the validated `id_token` identity.
-pub fn issue(
+/// Seals the client's access token around Access's answer and the validated `id_token`
+/// identity: the token and its lifetime in seconds.
+pub fn seal_access(
     config: &Config,
     site: &Site,
-    tokens: UpstreamTokens,
+    tokens: &UpstreamTokens,
     identity: &Identity,
     now: u64,
     entropy: &mut dyn Entropy,
-) -> Result<TokenResponse, Error> {
+) -> Result<(String, u64), Error> {
     // What the origin's Access verifier accepts: the access token when it is a JWT,
     // otherwise the id_token.
-    let credential = match (is_jwt(&tokens.access_token), tokens.id_token) {
-        (true, _) => tokens.access_token,
+    let credential = match (is_jwt(&tokens.access_token), &tokens.id_token) {
+        (true, _) => &tokens.access_token,
         (false, Some(id_token)) => id_token,
         (false, None) => return Err(crate::token::no_id_token()),
     };
@@ -73,14 +75,26 @@ pub fn issue(
         groups: identity.groups.clone(),
         aud: site.resource(),
         exp: expires_at,
-        credential,
+        credential: Secret::new(credential.as_str()),
     };
-    let access_token = config.sealing_keys.seal(Purpose::AccessToken, &sealed, expires_at, entropy);
-    let refresh_token = tokens.refresh_token.map(|rt| {
-        let sealed = SealedRefresh { rt, aud: site.resource() };
-        config.sealing_keys.seal(Purpose::RefreshToken, &sealed, now + config.refresh_token_ttl_seconds, entropy)
-    });
-    Ok(TokenResponse::new(access_token, Some(expires_at - now), refresh_token, tokens.scope))
+    Ok((config.sealing_keys.seal(Purpose::AccessToken, &sealed, expires_at, entropy), expires_at - now))
+}
+
+/// Seals Access's refresh token for this deployment's key and MCP URL.
+pub fn seal_refresh(
+    config: &Config,
+    site: &Site,
+    access_refresh: String,
+    now: u64,
+    entropy: &mut dyn Entropy,
+) -> String {
+    let sealed = SealedRefresh { rt: Secret::new(access_refresh), aud: site.resource() };
+    config.sealing_keys.seal(
+        Purpose::RefreshToken,
+        &sealed,
+        now.saturating_add(config.refresh_token_ttl_seconds),
+        entropy,
+    )
 }
 
 /// What a bearer presented at the MCP endpoint is checked as.
@@ -121,18 +135,16 @@ pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Resul
     if !config.edge.allowlist.admits(&identity) {
         return Err(Error::Forbidden { reason: "identity not in the allowlists" });
     }
-    Ok(Grant { identity, credential: crate::secret::Secret::new(sealed.credential) })
+    Ok(Grant { identity, credential: sealed.credential })
 }
 
-/// The Access refresh token to relay: unwrapped from a sealed one, or the presented
-/// one as it is outside sealed-only mode.
-pub fn open_refresh<'a>(config: &Config, site: &Site, presented: &'a str, now: u64) -> Result<Cow<'a, str>, Error> {
-    let rejected = Error::oauth(ErrorCode::InvalidGrant, "the refresh token is invalid or expired");
+/// The Access refresh token to relay, unwrapped from the gateway's sealed one for this
+/// MCP URL. Anything else, a raw Access refresh token included, is refused in every
+/// mode and never reaches Access.
+pub fn open_refresh(config: &Config, site: &Site, presented: &str, now: u64) -> Result<Secret, Error> {
     match config.sealing_keys.open::<SealedRefresh>(Purpose::RefreshToken, presented, now) {
-        Ok(sealed) if sealed.aud == site.resource() => Ok(Cow::Owned(sealed.rt)),
-        Ok(_) => Err(rejected),
-        Err(_) if config.token_mode == TokenMode::Sealed => Err(rejected),
-        Err(_) => Ok(Cow::Borrowed(presented)),
+        Ok(sealed) if sealed.aud == site.resource() => Ok(sealed.rt),
+        _ => Err(Error::oauth(ErrorCode::InvalidGrant, "the refresh token is invalid or expired")),
     }
 }
 
@@ -175,8 +187,15 @@ mod tests {
     }
 
     fn minted(config: &Config, access_token: &str) -> serde_json::Value {
-        let response =
-            issue(config, &site(), upstream(access_token), &identity(), NOW, &mut CountingEntropy::default()).unwrap();
+        let response = crate::token::respond(
+            config,
+            &site(),
+            upstream(access_token),
+            Some(&identity()),
+            NOW,
+            &mut CountingEntropy::default(),
+        )
+        .unwrap();
         serde_json::to_value(response).unwrap()
     }
 
@@ -196,6 +215,7 @@ mod tests {
         // Expiry: no later than Access's token.
         assert!(matches!(open_access(&config, &site(), token, NOW + 300), Err(Error::InvalidToken { .. })));
         // A JWT access token is what the origin gets when there is one.
+        let config = self::config("sealed");
         let with_jwt = minted(&config, "a.b.c");
         assert_eq!(
             open_access(&config, &site(), with_jwt["access_token"].as_str().unwrap(), NOW).unwrap().credential.expose(),
@@ -207,10 +227,10 @@ mod tests {
     fn expiry_is_the_earlier_of_access_token_and_id_token() {
         let config = config("sealed");
         let short = Identity { expires_at: NOW + 60, ..identity() };
-        let response = issue(&config, &site(), upstream("x"), &short, NOW, &mut CountingEntropy::default()).unwrap();
-        assert_eq!(serde_json::to_value(response).unwrap()["expires_in"], 60);
+        let sealed = seal_access(&config, &site(), &upstream("x"), &short, NOW, &mut CountingEntropy::default());
+        assert_eq!(sealed.unwrap().1, 60);
         let expired = Identity { expires_at: NOW, ..identity() };
-        assert!(issue(&config, &site(), upstream("x"), &expired, NOW, &mut CountingEntropy::default()).is_err());
+        assert!(seal_access(&config, &site(), &upstream("x"), &expired, NOW, &mut CountingEntropy::default()).is_err());
     }
 
     #[test]
@@ -225,7 +245,12 @@ mod tests {
             config_from(&v).unwrap()
         };
         let other_resource = Site::new(&config, "https://other.example.com");
-        let grant = CodeGrant { access_code: "c".into(), redirect_uri: "http://localhost/cb".into(), resource: None };
+        let grant = CodeGrant {
+            access_code: Secret::new("c"),
+            redirect_uri: "http://localhost/cb".into(),
+            code_challenge: "x".into(),
+            resource: None,
+        };
         let home = site();
         let mut cases: Vec<(String, &Site, &str)> = vec![
             (token[..token.len() - 3].to_owned(), &home, "truncated"),
@@ -275,19 +300,18 @@ mod tests {
     }
 
     #[test]
-    fn refresh_tokens_unwrap_only_for_this_resource() {
-        let sealed = config("sealed");
-        let auto = config("auto");
-        let config = sealed;
-        let refresh = minted(&config, "opaque")["refresh_token"].as_str().unwrap().to_owned();
-        assert_eq!(open_refresh(&config, &site(), &refresh, NOW).unwrap(), "access-refresh");
-        let elsewhere = Site::new(&config, "https://other.example.com");
-        assert!(open_refresh(&config, &elsewhere, &refresh, NOW).is_err());
-        assert!(
-            open_refresh(&config, &site(), "raw-access-refresh", NOW).is_err(),
-            "sealed mode takes only sealed tokens"
-        );
-        assert!(open_refresh(&config, &site(), &refresh, NOW + config.refresh_token_ttl_seconds).is_err());
-        assert_eq!(open_refresh(&auto, &site(), "raw-access-refresh", NOW).unwrap(), "raw-access-refresh");
+    fn refresh_tokens_unwrap_only_for_this_deployment_in_every_mode() {
+        for mode in ["passthrough", "auto", "sealed"] {
+            let config = config(mode);
+            let refresh = minted(&config, "a.b.c")["refresh_token"].as_str().unwrap().to_owned();
+            assert_eq!(open_refresh(&config, &site(), &refresh, NOW).unwrap().expose(), "access-refresh");
+            let elsewhere = Site::new(&config, "https://other.example.com");
+            assert!(open_refresh(&config, &elsewhere, &refresh, NOW).is_err(), "another MCP URL");
+            let mut v = vars();
+            v.insert("SEALING_KEYS", KEY_B.into());
+            assert!(open_refresh(&config_from(&v).unwrap(), &site(), &refresh, NOW).is_err(), "another key");
+            assert!(open_refresh(&config, &site(), &refresh, NOW + config.refresh_token_ttl_seconds).is_err());
+            assert!(open_refresh(&config, &site(), "access-refresh", NOW).is_err(), "{mode}: a raw Access token");
+        }
     }
 }

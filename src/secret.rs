@@ -1,10 +1,13 @@
 //! Values that must never be printed: client secrets, tokens, codes, keys.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A secret string. `Debug` prints `[redacted]`, there is no `Display`, and
-/// equality is only available as the constant-time [`Secret::matches`].
-#[derive(Clone)]
+/// equality is only available as the constant-time [`Secret::matches`]. It
+/// (de)serializes as the plain string, for sealed payloads and token responses.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -20,10 +23,15 @@ impl Secret {
 
     /// Constant-time comparison (no early exit on the first differing byte).
     pub fn matches(&self, candidate: &str) -> bool {
-        use subtle::ConstantTimeEq;
-        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
-        a.len() == b.len() && bool::from(a.ct_eq(b))
+        constant_time_eq(&self.0, candidate)
     }
+}
+
+/// Compares two strings without an early exit on the first differing byte (only
+/// the lengths may show).
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 impl fmt::Debug for Secret {
@@ -50,5 +58,12 @@ mod tests {
         assert!(!s.matches("hunter"));
         assert!(!s.matches("hunter22"));
         assert!(!s.matches(""));
+    }
+
+    #[test]
+    fn serializes_as_the_plain_string() {
+        let s: Secret = serde_json::from_str("\"hunter2\"").unwrap();
+        assert_eq!(s.expose(), "hunter2");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"hunter2\"");
     }
 }

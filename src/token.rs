@@ -3,13 +3,16 @@
 //! authenticates to Access with the secret it alone holds, rewrites the sealed code
 //! and redirect URI to what Access issued them for, and normalises the answer.
 
+use crate::access_token::Identity;
 use crate::authorize::CodeGrant;
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode, UpstreamFailure};
 use crate::http::is_media_type;
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
-use crate::seal::Purpose;
+use crate::seal::{digest, Entropy, Purpose};
+use crate::sealed_token;
+use crate::secret::{constant_time_eq, Secret};
 use crate::upstream::UpstreamMetadata;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -144,15 +147,20 @@ pub fn prepare(
             {
                 return Err(invalid_grant("code_verifier is malformed"));
             }
+            // RFC 7636 §4.6, checked here too: the gateway's secret never vouches for a
+            // code presented with the wrong verifier, whatever Access does with it.
+            if !constant_time_eq(&digest(verifier), &grant.code_challenge) {
+                return Err(invalid_grant("code_verifier does not match the code_challenge"));
+            }
             form.append_pair("grant_type", "authorization_code")
-                .append_pair("code", &grant.access_code)
+                .append_pair("code", grant.access_code.expose())
                 .append_pair("redirect_uri", &site.callback_url())
                 .append_pair("code_verifier", verifier);
         }
         "refresh_token" if caps.refresh => {
             let presented = params.require("refresh_token", "refresh_token is missing")?;
-            let refresh_token = crate::sealed_token::open_refresh(config, site, presented, now)?;
-            form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", &refresh_token);
+            let refresh_token = sealed_token::open_refresh(config, site, presented, now)?;
+            form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh_token.expose());
             if let Some(scope) = params.get("scope") {
                 form.append_pair("scope", &crate::authorize::granted_scope(Some(scope), caps));
             }
@@ -168,27 +176,16 @@ pub fn prepare(
 
 /// The normalised successful answer (RFC 6749 §5.1). Access's `id_token` is not
 /// passed on: it names Access as issuer, not this gateway.
-#[derive(Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize)]
 pub struct TokenResponse {
-    access_token: String,
+    access_token: Secret,
     token_type: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_in: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
+    refresh_token: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
-}
-
-impl TokenResponse {
-    pub fn new(
-        access_token: String,
-        expires_in: Option<u64>,
-        refresh_token: Option<String>,
-        scope: Option<String>,
-    ) -> Self {
-        Self { access_token, token_type: "Bearer", expires_in, refresh_token, scope }
-    }
 }
 
 /// Access's successful answer, before the gateway decides what the client gets.
@@ -211,8 +208,8 @@ pub fn is_jwt(token: &str) -> bool {
     token.split('.').count() == 3
 }
 
-/// Whether the client gets a token sealed by the gateway rather than Access's own.
-pub fn seals(mode: TokenMode, tokens: &UpstreamTokens) -> Result<bool, Error> {
+/// Whether the client gets an access token sealed by the gateway rather than Access's own.
+fn seals_access(mode: TokenMode, tokens: &UpstreamTokens) -> Result<bool, Error> {
     match mode {
         // An opaque token would fail every MCP request and send the client round a
         // login loop, so say so here.
@@ -226,15 +223,38 @@ pub fn seals(mode: TokenMode, tokens: &UpstreamTokens) -> Result<bool, Error> {
     }
 }
 
-/// The client's answer in passthrough mode: Access's tokens, normalised.
-pub fn passthrough(tokens: UpstreamTokens) -> TokenResponse {
-    TokenResponse::new(tokens.access_token, tokens.expires_in, tokens.refresh_token, tokens.scope)
+/// The `id_token` the edge must verify before [`respond`] can seal the client's access
+/// token, or `None` when the client gets Access's own.
+pub fn id_token_to_verify(mode: TokenMode, tokens: &UpstreamTokens) -> Result<Option<&str>, Error> {
+    if !seals_access(mode, tokens)? {
+        return Ok(None);
+    }
+    tokens.id_token.as_deref().map(Some).ok_or_else(no_id_token)
 }
 
-impl std::fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse").field("expires_in", &self.expires_in).finish_non_exhaustive()
-    }
+/// The client's token response in every token mode. The access token is Access's own
+/// or sealed around `identity` (from the `id_token` [`id_token_to_verify`] named).
+/// Access's refresh token is always sealed: a raw one would work at any gateway
+/// holding the secret, for whoever found it. Without a new one from Access the client
+/// keeps the refresh token it has (RFC 6749 §6).
+pub fn respond(
+    config: &Config,
+    site: &Site,
+    tokens: UpstreamTokens,
+    identity: Option<&Identity>,
+    now: u64,
+    entropy: &mut dyn Entropy,
+) -> Result<TokenResponse, Error> {
+    let (access_token, expires_in) = if seals_access(config.token_mode, &tokens)? {
+        let identity = identity.ok_or_else(no_id_token)?;
+        let (sealed, expires_in) = sealed_token::seal_access(config, site, &tokens, identity, now, entropy)?;
+        (Secret::new(sealed), Some(expires_in))
+    } else {
+        (Secret::new(tokens.access_token), tokens.expires_in)
+    };
+    let refresh_token =
+        tokens.refresh_token.map(|rt| Secret::new(sealed_token::seal_refresh(config, site, rt, now, entropy)));
+    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token, scope: tokens.scope })
 }
 
 /// Access sends `expires_in` as a number; tolerate a numeric string.
@@ -328,19 +348,21 @@ pub fn finish(status: u16, body: &str) -> Result<UpstreamTokens, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorize::tests::NOW;
+    use crate::authorize::tests::{CHALLENGE, NOW};
     use crate::config::tests::{config_from, test_config, vars, ISSUER};
     use crate::metadata::tests::site;
     use crate::seal::tests::CountingEntropy;
     use crate::upstream::tests::upstream;
 
-    const VERIFIER: &str = "dBjftJeZ4CVP-mJ92K9ZKmF3Ghwa6R6fAqpLwgQOQ7kaNe4cXEH";
+    /// RFC 7636 appendix B: the verifier of `CHALLENGE`.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const REDIRECT: &str = "http://localhost:4567/callback";
 
     fn sealed_code(config: &Config, resource: Option<&str>) -> String {
         let grant = CodeGrant {
-            access_code: "access-code".into(),
+            access_code: Secret::new("access-code"),
             redirect_uri: REDIRECT.into(),
+            code_challenge: CHALLENGE.into(),
             resource: resource.map(Into::into),
         };
         config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut CountingEntropy::default())
@@ -446,6 +468,9 @@ mod tests {
             (code_request(&config, &[("resource", "https://other.example/mcp")]), InvalidTarget),
             (code_request(&config, &[("code_verifier", "")]), InvalidRequest),
             (code_request(&config, &[("code_verifier", "short")]), InvalidGrant),
+            // Well-formed, but not the verifier of the code's challenge: never sent to Access.
+            (code_request(&config, &[("code_verifier", &"a".repeat(43))]), InvalidGrant),
+            (code_request(&config, &[("code_verifier", &format!("{VERIFIER}x"))]), InvalidGrant),
             (code_request(&config, &[("code", "garbage")]), InvalidGrant),
             (code_request(&config, &[("code", &foreign_code)]), InvalidGrant),
             (code_request(&config, &[("code", &state_as_code)]), InvalidGrant),
@@ -483,15 +508,23 @@ mod tests {
         assert!(matches!(late, Err(Error::OAuth { code: InvalidGrant, .. })));
     }
 
+    fn sealed_refresh(config: &Config, access_refresh: &str) -> String {
+        sealed_token::seal_refresh(config, &site(), access_refresh.into(), NOW, &mut CountingEntropy::default())
+    }
+
+    fn refresh_request(refresh_token: &str) -> String {
+        form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "abc123"),
+            ("scope", "email x"),
+        ])
+    }
+
     #[test]
     fn refresh_is_relayed_only_when_supported() {
         let config = test_config();
-        let body = form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", "rt-1"),
-            ("client_id", "abc123"),
-            ("scope", "email x"),
-        ]);
+        let body = refresh_request(&sealed_refresh(&config, "rt-1"));
         let sent = run(&config, None, &body).unwrap();
         assert_eq!(
             sent.body,
@@ -516,22 +549,86 @@ mod tests {
     }
 
     #[test]
-    fn token_modes_decide_who_seals() {
-        let tokens = |access: &str| UpstreamTokens {
+    fn only_this_deployments_sealed_refresh_tokens_are_relayed() {
+        for mode in ["passthrough", "auto", "sealed"] {
+            let mut v = vars();
+            v.insert("TOKEN_MODE", mode.into());
+            let config = config_from(&v).unwrap();
+            v.insert("SEALING_KEYS", crate::seal::tests::KEY_B.into());
+            let other_deployment = config_from(&v).unwrap();
+            let sealed = sealed_refresh(&config, "rt-1");
+            let state = config.sealing_keys.seal(Purpose::State, &"rt-1", NOW + 60, &mut CountingEntropy::default());
+            for refresh_token in [
+                "rt-1".to_owned(),
+                sealed_refresh(&other_deployment, "rt-1"),
+                state,
+                sealed[..sealed.len() - 2].to_owned(),
+            ] {
+                let refused = run(&config, None, &refresh_request(&refresh_token));
+                assert!(matches!(refused, Err(Error::OAuth { code: ErrorCode::InvalidGrant, .. })), "{mode}");
+            }
+            assert!(run(&config, None, &refresh_request(&sealed)).unwrap().body.contains("refresh_token=rt-1&"));
+        }
+    }
+
+    fn upstream_tokens(access: &str, refresh_token: Option<&str>) -> UpstreamTokens {
+        UpstreamTokens {
             access_token: access.into(),
             id_token: Some("h.c.s".into()),
-            expires_in: None,
-            refresh_token: None,
-            scope: None,
-        };
-        assert_eq!(seals(TokenMode::Auto, &tokens("h.c.s")), Ok(false));
-        assert_eq!(seals(TokenMode::Auto, &tokens("opaque123")), Ok(true));
-        assert_eq!(seals(TokenMode::Sealed, &tokens("h.c.s")), Ok(true));
-        assert_eq!(seals(TokenMode::Passthrough, &tokens("h.c.s")), Ok(false));
+            expires_in: Some(300),
+            refresh_token: refresh_token.map(Into::into),
+            scope: Some("openid email".into()),
+        }
+    }
+
+    fn mode(name: &str) -> Config {
+        let mut v = vars();
+        v.insert("TOKEN_MODE", name.into());
+        config_from(&v).unwrap()
+    }
+
+    fn identity() -> Identity {
+        Identity { subject: "sub-1".into(), email: None, groups: Vec::new(), not_before: None, expires_at: NOW + 600 }
+    }
+
+    fn respond_json(config: &Config, tokens: UpstreamTokens, identity: Option<&Identity>) -> serde_json::Value {
+        let response = respond(config, &site(), tokens, identity, NOW, &mut CountingEntropy::default()).unwrap();
+        serde_json::to_value(response).unwrap()
+    }
+
+    #[test]
+    fn token_modes_decide_who_seals() {
+        let tokens = |access: &str| upstream_tokens(access, None);
+        assert_eq!(id_token_to_verify(TokenMode::Auto, &tokens("h.c.s")), Ok(None));
+        assert_eq!(id_token_to_verify(TokenMode::Auto, &tokens("opaque123")), Ok(Some("h.c.s")));
+        assert_eq!(id_token_to_verify(TokenMode::Sealed, &tokens("h.c.s")), Ok(Some("h.c.s")));
+        assert_eq!(id_token_to_verify(TokenMode::Passthrough, &tokens("h.c.s")), Ok(None));
         assert!(matches!(
-            seals(TokenMode::Passthrough, &tokens("opaque123")),
+            id_token_to_verify(TokenMode::Passthrough, &tokens("opaque123")),
             Err(Error::Config { setting: "TOKEN_MODE", .. })
         ));
+        let no_id_token = UpstreamTokens { id_token: None, ..tokens("opaque123") };
+        assert!(matches!(id_token_to_verify(TokenMode::Auto, &no_id_token), Err(Error::Upstream { .. })));
+        // Sealing without the verified identity fails closed.
+        let unverified = respond(&mode("sealed"), &site(), tokens("h.c.s"), None, NOW, &mut CountingEntropy::default());
+        assert!(matches!(unverified, Err(Error::Upstream { .. })));
+    }
+
+    #[test]
+    fn the_refresh_token_is_sealed_in_every_mode() {
+        let cases = [("passthrough", "a.b.c"), ("auto", "a.b.c"), ("auto", "opaque"), ("sealed", "a.b.c")];
+        for (name, access) in cases {
+            let config = mode(name);
+            let body = respond_json(&config, upstream_tokens(access, Some("access-rt")), Some(&identity()));
+            let refresh = body["refresh_token"].as_str().unwrap();
+            assert!(!refresh.contains("access-rt"), "{name} {access}: {body}");
+            assert_eq!(sealed_token::open_refresh(&config, &site(), refresh, NOW).unwrap().expose(), "access-rt");
+            let passed_through = body["access_token"] == access;
+            assert_eq!(passed_through, name != "sealed" && access == "a.b.c", "{name} {access}: {body}");
+            // RFC 6749 §6: without a new refresh token from Access, the client keeps its own.
+            let body = respond_json(&config, upstream_tokens(access, None), Some(&identity()));
+            assert!(body.get("refresh_token").is_none(), "{name} {access}: {body}");
+        }
     }
 
     #[test]
@@ -539,13 +636,15 @@ mod tests {
         let tokens = finish(200, r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":"300","id_token":"x.y.z","refresh_token":"r"}"#).unwrap();
         assert!(!format!("{tokens:?}").contains("a.b.c"));
         assert_eq!(tokens.id_token.as_deref(), Some("x.y.z"));
-        let ok = passthrough(tokens);
+        let ok = respond(&mode("passthrough"), &site(), tokens, None, NOW, &mut CountingEntropy::default()).unwrap();
+        let json = serde_json::to_value(&ok).unwrap();
+        let refresh = json["refresh_token"].as_str().unwrap();
         // Access's id_token names Access as its issuer, not the gateway: it is not passed on.
         assert_eq!(
-            serde_json::to_value(&ok).unwrap(),
-            serde_json::json!({"access_token":"a.b.c","token_type":"Bearer","expires_in":300,"refresh_token":"r"})
+            json,
+            serde_json::json!({"access_token":"a.b.c","token_type":"Bearer","expires_in":300,"refresh_token":refresh})
         );
-        assert!(!format!("{ok:?}").contains("a.b.c"));
+        assert!(!format!("{ok:?}").contains("a.b.c") && !format!("{ok:?}").contains(refresh));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::error::{Error, Surface};
 use crate::http::{cors, Response};
 use crate::metadata::{self, Capabilities, Site};
 use crate::route::{route, Route};
-use crate::{authorize, registration, sealed_token, token};
+use crate::{authorize, registration, token};
 use io::{Clock, Incoming, WebEntropy};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -166,13 +166,11 @@ async fn dispatch(
             let sent = token::prepare(config, site, &caps, &upstream, &client_request, now)?;
             let (status, body) = io::post_form(&sent.url, &sent.body).await?;
             let tokens = token::finish(status, &body)?;
-            let answer = if token::seals(config.token_mode, &tokens)? {
-                let id_token = tokens.id_token.as_deref().ok_or_else(token::no_id_token)?;
-                let identity = auth::verify_id_token(config, ctx, id_token, now).await?;
-                sealed_token::issue(config, site, tokens, &identity, now, &mut entropy)?
-            } else {
-                token::passthrough(tokens)
+            let identity = match token::id_token_to_verify(config.token_mode, &tokens)? {
+                Some(id_token) => Some(auth::verify_id_token(config, ctx, id_token, now).await?),
+                None => None,
             };
+            let answer = token::respond(config, site, tokens, identity.as_ref(), now, &mut entropy)?;
             Ok(Response::json(200, &answer))
         }
         Route::Mcp | Route::Preflight { .. } | Route::ProtectedResourceMetadata | Route::Callback => {

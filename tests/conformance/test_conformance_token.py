@@ -172,12 +172,17 @@ def test_bad_exchanges_get_the_rfc_error(any_stack, overrides, status, error):
     assert_oauth_error(exchange(any_stack, authorize(any_stack), **overrides), status, error)
 
 
-def test_a_wrong_verifier_reaches_access_which_checks_pkce(stack):
-    """The gateway never holds the verifier: Access compares it with the challenge it was sent."""
+def test_a_wrong_verifier_is_refused_before_access_is_asked(any_stack):
+    """RFC 7636 §4.6, checked by the gateway itself against the challenge sealed in the code: its
+    secret never vouches for a code presented with the wrong verifier. Access is not asked, so the
+    code still works with the right verifier, which is relayed (Access checks it too)."""
+    stack = any_stack
     grant = authorize(stack)
-    other_verifier = pkce_pair()[0]
-    assert_oauth_error(exchange(stack, grant, code_verifier=other_verifier), 400, "invalid_grant")
-    assert last_token_request(stack)["form"]["code_verifier"] == other_verifier
+    calls = token_calls(stack)
+    assert_oauth_error(exchange(stack, grant, code_verifier=pkce_pair()[0]), 400, "invalid_grant")
+    assert token_calls(stack) == calls, "Access is not asked"
+    assert_token_response(exchange(stack, grant))
+    assert last_token_request(stack)["form"]["code_verifier"] == grant.verifier
 
 
 def test_the_resource_may_be_omitted(stack):
@@ -321,19 +326,61 @@ def test_an_opaque_access_token_from_access_is_replaced_by_a_sealed_one(any_stac
 # --- Refresh (RFC 6749 §6) -------------------------------------------------------------------------
 
 
-def test_the_refresh_token_grant_is_relayed(any_stack):
-    stack = any_stack
-    first = assert_token_response(exchange(stack, authorize(stack)))
-    response = post_token(
-        stack,
-        {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": stack.emulator.client_id},
+def refresh(stack, refresh_token: str):
+    return post_token(
+        stack, {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": stack.emulator.client_id}
     )
-    second = assert_token_response(response)
-    assert second["access_token"] != first["access_token"] or second["refresh_token"] != first["refresh_token"]
+
+
+# Every token mode, Access issuing JWT access tokens: (stack fixture, whether the client holds Access's JWT).
+TOKEN_MODES = {
+    "auto": ("stack", True),
+    "auto, no secret": ("pkce_stack", True),
+    "passthrough": ("passthrough_stack", True),
+    "sealed": ("sealed_stack", False),
+}
+
+
+@pytest.mark.parametrize("fixture, access_jwt", TOKEN_MODES.values(), ids=TOKEN_MODES.keys())
+def test_the_client_holds_the_gateways_refresh_token_never_accesss(request, fixture, access_jwt):
+    """In every token mode the refresh token is sealed by the gateway around Access's, and only
+    such sealed ones are relayed: Access's own, had it leaked, is refused and never reaches Access,
+    though Access would still accept it (refresh tokens not rotated here, so it stays valid)."""
+    stack = request.getfixturevalue(fixture)
+    stack.emulator.configure(rotate_refresh_tokens=False)
+    first = assert_token_response(exchange(stack, authorize(stack)), access_jwt=access_jwt)
+    second = assert_token_response(refresh(stack, first["refresh_token"]), access_jwt=access_jwt)
     sent = last_token_request(stack)["form"]
     assert sent["grant_type"] == "refresh_token"
-    assert sent["refresh_token"] == first["refresh_token"]
     assert ("client_secret" in sent) == (stack.worker.settings.get("ACCESS_CLIENT_SECRET") is not None)
+    access_refresh = sent["refresh_token"]  # what Access issued at the code exchange
+    assert access_refresh not in (first["refresh_token"], second["refresh_token"]), "the client never holds it"
+    assert second["refresh_token"] != first["refresh_token"], "Access's answer is sealed afresh"
+
+    calls = token_calls(stack)
+    assert_oauth_error(refresh(stack, access_refresh), 400, "invalid_grant")
+    assert token_calls(stack) == calls, "a raw Access refresh token is never relayed"
+    assert_token_response(refresh(stack, second["refresh_token"]), access_jwt=access_jwt)
+    assert last_token_request(stack)["form"]["refresh_token"] == access_refresh, "still valid at Access"
+
+
+def test_rotated_refresh_tokens_are_sealed_again(stack):
+    """Access rotates refresh tokens (the emulator's default): each refresh answers a new sealed
+    one around Access's new one, which the next refresh uses."""
+    held = assert_token_response(exchange(stack, authorize(stack)))["refresh_token"]
+    relayed = []
+    for _ in range(2):
+        held = assert_token_response(refresh(stack, held))["refresh_token"]
+        relayed.append(last_token_request(stack)["form"]["refresh_token"])
+    assert relayed[0] != relayed[1] and held not in relayed
+
+
+def test_another_deployments_refresh_token_is_invalid_grant(stack, sealed_stack):
+    """Sealed under another deployment's SEALING_KEYS: refused, and this deployment's Access is not asked."""
+    foreign = assert_token_response(exchange(sealed_stack, authorize(sealed_stack)), access_jwt=False)
+    calls = token_calls(stack)
+    assert_oauth_error(refresh(stack, foreign["refresh_token"]), 400, "invalid_grant")
+    assert token_calls(stack) == calls
 
 
 @pytest.mark.parametrize(
@@ -342,5 +389,7 @@ def test_the_refresh_token_grant_is_relayed(any_stack):
     ids=["unknown refresh token", "no refresh token"],
 )
 def test_bad_refresh_requests(stack, form, error):
+    calls = token_calls(stack)
     response = post_token(stack, {"grant_type": "refresh_token", "client_id": stack.emulator.client_id, **form})
     assert_oauth_error(response, 400, error)
+    assert token_calls(stack) == calls, "Access is not asked"

@@ -91,7 +91,7 @@ def test_another_deployments_key_is_invalid_token(stack, issued):
     assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
 
 
-def test_the_same_key_for_another_mcp_url_is_invalid_token(sealed_stack, issued):
+def test_the_same_key_for_another_mcp_url_is_refused(sealed_stack, issued):
     twin = start_worker(
         sealed_stack.emulator, origin_url=sealed_stack.origin.base_url, TOKEN_MODE="sealed",
         SEALING_KEYS=sealed_stack.worker.settings["SEALING_KEYS"], PUBLIC_ORIGIN="http://localhost:1",
@@ -99,6 +99,12 @@ def test_the_same_key_for_another_mcp_url_is_invalid_token(sealed_stack, issued)
     try:
         response = call(twin.url, issued["access_token"])
         assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
+        # Nor does its refresh token: Access is not asked.
+        token_requests = sealed_stack.emulator.stats()["counts"].get("token", 0)
+        form = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"], "client_id": sealed_stack.emulator.client_id}
+        response = httpx.post(twin.url + "/token", data=form)
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
+        assert sealed_stack.emulator.stats()["counts"].get("token", 0) == token_requests
     finally:
         twin.stop()
 
