@@ -30,7 +30,9 @@ impl Response {
 
     /// An HTML page for a person. Framing is refused so that a page with buttons
     /// (the consent form) cannot be clickjacked. No `form-action`: Chromium applies it
-    /// to the redirects after a form post, which go to Access and to the client.
+    /// to the redirects after a form post, which go to Access and to the client. The
+    /// referrer goes to this origin only: under `no-referrer` a browser's form post says
+    /// `Origin: null`, and the consent post must name its origin.
     pub fn html(status: u16, body: String) -> Self {
         Self::new(status, "text/html; charset=utf-8", body)
             .with_header("x-frame-options", "DENY")
@@ -38,7 +40,7 @@ impl Response {
                 "content-security-policy",
                 "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
             )
-            .with_header("referrer-policy", "no-referrer")
+            .with_header("referrer-policy", "same-origin")
     }
 
     pub fn redirect(location: String) -> Self {

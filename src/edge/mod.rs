@@ -11,7 +11,7 @@ use crate::error::{Error, Surface};
 use crate::http::{cors, Response};
 use crate::metadata::{self, Capabilities, Site};
 use crate::route::{route, Route};
-use crate::{authorize, registration, sealed_token, token};
+use crate::{authorize, consent, registration, sealed_token, token};
 use io::{Clock, Incoming, WebEntropy};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -139,8 +139,14 @@ async fn dispatch(route: Route, request: &Incoming, config: &Config, site: &Site
         Route::ConsentDecision => {
             request.require_media_type(token::FORM)?;
             let body = request.body_text().await?;
-            let fetch_site = request.header("sec-fetch-site");
-            Ok(relay.decide(&body, cookies.as_deref(), fetch_site.as_deref(), &upstream, &mut entropy))
+            let (fetch_site, origin) = (request.header("sec-fetch-site"), request.header("origin"));
+            let submission = consent::Submission {
+                body: &body,
+                cookies: cookies.as_deref(),
+                fetch_site: fetch_site.as_deref(),
+                origin: origin.as_deref(),
+            };
+            Ok(relay.decide(&submission, &upstream, &mut entropy))
         }
         Route::Token => {
             let body = request.body_text().await?;
