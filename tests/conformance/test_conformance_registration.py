@@ -33,7 +33,7 @@ def test_open_redirects_and_lookalikes_are_rejected(stack, redirect_uri):
 
 
 def test_claude_code_registration(any_stack):
-    """The exact request Claude Code sends (design.md step 4); RFC 7591 §3.2.1 answer."""
+    """The exact request Claude Code sends; RFC 7591 §3.2.1 answer."""
     stack = any_stack
     response = register(
         stack,
