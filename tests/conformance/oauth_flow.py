@@ -117,9 +117,8 @@ def authorize(
     `at` is the origin the browser opens (default: the Worker's own URL)."""
     verifier, challenge = pkce_pair()
     params = authorization_params(stack, challenge, **overrides)
-    location = play_browser(
-        f"{at or stack.worker.url}/authorize?{urlencode(params)}", params["redirect_uri"] + "?", approve=approve, cookies=cookies
-    )
+    url = f"{at or stack.worker.url}/authorize?{urlencode(params)}"
+    location = play_browser(url, params["redirect_uri"] + "?", approve=approve, cookies=cookies)
     got = single(location)
     return Grant(
         code=got.get("code", ""),

@@ -42,10 +42,15 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 # A VS Code login through its vscode.dev forwarder, whose page says where the result goes next.
-FORWARDER = {"redirect_uri": "https://vscode.dev/redirect", "state": "vscode://dynamicauthprovider/mcp.example/authorize?nonce=n"}
+FORWARDER = {
+    "redirect_uri": "https://vscode.dev/redirect",
+    "state": "vscode://dynamicauthprovider/mcp.example/authorize?nonce=n",
+}
 
 
-@pytest.mark.parametrize("name, overrides", [("consent", {}), ("consent-forwarder", FORWARDER)], ids=["loopback", "forwarder"])
+@pytest.mark.parametrize(
+    "name, overrides", [("consent", {}), ("consent-forwarder", FORWARDER)], ids=["loopback", "forwarder"]
+)
 def test_the_consent_page_renders_for_a_person(stack, name, overrides):
     OUT.mkdir(exist_ok=True)
     screenshot = OUT / f"{name}.png"

@@ -115,7 +115,8 @@ def test_a_full_flow_uses_the_public_origin_everywhere(configured):
 
 def test_consent_that_is_never_remembered(configured):
     _, challenge = pkce_pair()
-    url = authorization_url(configured, challenge, at=configured.public_origin, resource=configured.public_origin + "/mcp")
+    public = configured.public_origin
+    url = authorization_url(configured, challenge, at=public, resource=public + "/mcp")
     browser = Browser()
     page = browser.get(url)
     assert "Example Tools &lt;MCP&gt;" in page.text  # SERVER_NAME, escaped
@@ -131,7 +132,8 @@ def test_a_consent_post_must_name_the_public_origin(configured):
     """The form is the public origin's: a post whose `Origin` is any other one (here the host the
     Worker was reached at) is refused."""
     _, challenge = pkce_pair()
-    url = authorization_url(configured, challenge, at=configured.public_origin, resource=configured.public_origin + "/mcp")
+    public = configured.public_origin
+    url = authorization_url(configured, challenge, at=public, resource=public + "/mcp")
     browser = Browser()
     ticket = ticket_of(browser.get(url))
     refused = browser.submit_consent(configured.public_origin, ticket, "approve", origin=configured.worker.url)
