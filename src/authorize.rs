@@ -5,7 +5,7 @@
 
 use crate::authorization_request::AuthorizationRequest;
 use crate::config::Config;
-use crate::consent::{self, ConsentTicket};
+use crate::consent::{self, ConsentTicket, Submission};
 use crate::error::{Error, ErrorCode, Surface};
 use crate::http::{with_query, Response};
 use crate::metadata::{Capabilities, Site};
@@ -114,22 +114,15 @@ impl Relay<'_> {
             Ok(request) => request,
             Err(response) => return response,
         };
-        if consent::is_remembered(self.config, cookies, &request.redirect_uri, self.now) {
+        if consent::is_remembered(self.config, self.site, cookies, &request.redirect_uri, self.now) {
             return self.to_access(&request, upstream, entropy);
         }
         consent::page(self.config, self.site, &request, self.now, entropy)
     }
 
     /// `POST /authorize`: the person's answer on the consent page.
-    pub fn decide(
-        &self,
-        body: &str,
-        cookies: Option<&str>,
-        fetch_site: Option<&str>,
-        upstream: &UpstreamMetadata,
-        entropy: &mut dyn Entropy,
-    ) -> Response {
-        let ticket: ConsentTicket = match consent::check_submission(self.config, body, cookies, fetch_site, self.now) {
+    pub fn decide(&self, submission: &Submission, upstream: &UpstreamMetadata, entropy: &mut dyn Entropy) -> Response {
+        let ticket: ConsentTicket = match consent::check_submission(self.config, self.site, submission, self.now) {
             Ok(ticket) => ticket,
             Err(error) => return error.to_response(Surface::Page),
         };
@@ -139,10 +132,9 @@ impl Relay<'_> {
             return self.redirect_error(&request.redirect_uri, request.state.as_deref(), denied);
         }
         let response = self.to_access(&request, upstream, entropy);
-        match consent::remember(self.config, self.site, &request.redirect_uri, self.now, entropy) {
-            Some(cookie) => response.with_header("set-cookie", cookie),
-            None => response,
-        }
+        consent::remember(self.config, self.site, submission.cookies, &request.redirect_uri, self.now, entropy)
+            .into_iter()
+            .fold(response, |response, cookie| response.with_header("set-cookie", cookie))
     }
 
     /// The redirect to Access's authorization endpoint.
@@ -329,17 +321,33 @@ pub mod tests {
         }
     }
 
+    /// Opens the consent page for `q` and submits `decision` from it, as the browser holding
+    /// `cookies` would.
+    fn consent(
+        relay: &Relay,
+        q: &str,
+        cookies: Option<&str>,
+        decision: &str,
+        entropy: &mut CountingEntropy,
+    ) -> Response {
+        let page = relay.authorize(q, cookies, &caps(), &upstream(), entropy);
+        assert_eq!(page.status, 200, "the consent page for {q}");
+        let (ticket, csrf_cookie) = consent::tests::form_fields(&page);
+        let body = format!("ticket={ticket}&decision={decision}");
+        let jar = cookies.map_or(csrf_cookie.clone(), |c| format!("{c}; {csrf_cookie}"));
+        relay.decide(&consent::tests::same_origin(&body, Some(&jar)), &upstream(), entropy)
+    }
+
+    fn set_cookies(response: &Response) -> Vec<String> {
+        response.headers.iter().filter(|(n, _)| *n == "set-cookie").map(|(_, v)| v.clone()).collect()
+    }
+
     #[test]
     fn first_visit_shows_consent_then_approval_goes_to_access() {
         let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
-        let page = relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut entropy);
-        assert_eq!(page.status, 200);
-        let (ticket, csrf_cookie) = consent::tests::form_fields(&page);
-
-        let body = format!("ticket={ticket}&decision=approve");
-        let answer = relay.decide(&body, Some(&csrf_cookie), Some("same-origin"), &upstream(), &mut entropy);
+        let answer = consent(&relay, &query(&[], &[]), None, "approve", &mut entropy);
         assert_eq!(answer.status, 302);
         let location = answer.header("location").unwrap();
         assert!(location.starts_with(&format!("{ISSUER}/authorization?")));
@@ -351,13 +359,12 @@ pub mod tests {
         assert_eq!(sent.get("scope"), Some("openid email"));
         assert_eq!(sent.get("resource"), None, "RFC 8707 resource is never forwarded to Access");
         assert_ne!(sent.get("state"), Some("client-state"));
-        let remembered = answer.header("set-cookie").expect("consent remembered");
-        let consent_cookie = remembered.split(';').next().unwrap();
+        let browser = consent::tests::cookie_header(&set_cookies(&answer));
 
         // The next login from the same loopback client, on another port, skips the page.
         let again = relay.authorize(
             &query(&[("redirect_uri", "http://localhost:9999/callback")], &[]),
-            Some(consent_cookie),
+            Some(&browser),
             &caps(),
             &upstream(),
             &mut entropy,
@@ -365,14 +372,33 @@ pub mod tests {
         assert_eq!(again.status, 302);
         assert!(again.header("location").unwrap().starts_with(&format!("{ISSUER}/authorization?")));
         // But not for another target.
-        let other = relay.authorize(
-            &query(&[("redirect_uri", "https://claude.ai/api/mcp/auth_callback")], &[]),
-            Some(consent_cookie),
-            &caps(),
-            &upstream(),
-            &mut entropy,
-        );
-        assert_eq!(other.status, 200);
+        for other in ["https://claude.ai/api/mcp/auth_callback", "http://localhost:9999/other"] {
+            let asked = relay.authorize(
+                &query(&[("redirect_uri", other)], &[]),
+                Some(&browser),
+                &caps(),
+                &upstream(),
+                &mut entropy,
+            );
+            assert_eq!(asked.status, 200, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_forwarder_is_asked_every_time_even_after_an_approval() {
+        let (config, site) = (test_config(), site());
+        let relay = Relay { config: &config, site: &site, now: NOW };
+        let mut entropy = CountingEntropy::default();
+        let vscode = query(&[("redirect_uri", "https://vscode.dev/redirect")], &[]);
+        let loopback = consent(&relay, &query(&[], &[]), None, "approve", &mut entropy);
+        let mut browser = consent::tests::cookie_header(&set_cookies(&loopback));
+        for _ in 0..2 {
+            let approved = consent(&relay, &vscode, Some(&browser), "approve", &mut entropy);
+            assert_eq!(approved.status, 302);
+            assert!(set_cookies(&approved).is_empty(), "nothing remembered for a forwarder");
+            browser = format!("{browser}; {}", consent::tests::cookie_header(&set_cookies(&approved)));
+        }
+        assert_eq!(relay.authorize(&vscode, Some(&browser), &caps(), &upstream(), &mut entropy).status, 200);
     }
 
     #[test]
@@ -380,15 +406,7 @@ pub mod tests {
         let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
-        let page = relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut entropy);
-        let (ticket, csrf_cookie) = consent::tests::form_fields(&page);
-        let answer = relay.decide(
-            &format!("ticket={ticket}&decision=deny"),
-            Some(&csrf_cookie),
-            None,
-            &upstream(),
-            &mut entropy,
-        );
+        let answer = consent(&relay, &query(&[], &[]), None, "deny", &mut entropy);
         let params = location_params(&answer);
         assert_eq!(params.get("error"), Some("access_denied"));
         assert_eq!(params.get("state"), Some("client-state"));

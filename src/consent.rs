@@ -3,8 +3,9 @@
 //! target) gets access (MCP security best practices, "confused deputy").
 //!
 //! CSRF: the form carries a sealed ticket bound to the digest of a random
-//! `SameSite=Strict` cookie set with the page; a cross-site post has neither.
-//! A consent is remembered per redirect target in a sealed cookie.
+//! `SameSite=Strict` cookie set with the page, and the post must say it came from this
+//! origin (`Sec-Fetch-Site`, `Origin`). A consent is remembered per redirect target in a
+//! sealed cookie bound to this browser's own random id, never for a forwarder.
 
 use crate::authorization_request::AuthorizationRequest;
 use crate::config::Config;
@@ -12,7 +13,7 @@ use crate::error::{Error, ErrorCode};
 use crate::http::{cookie, escape_html, Response, PAGE_STYLE};
 use crate::metadata::{Site, AUTHORIZE_PATH};
 use crate::params::Params;
-use crate::redirect_uri::consent_target;
+use crate::redirect_uri::{consent_key, Destination};
 use crate::seal::{digest, Entropy, Purpose};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -21,7 +22,10 @@ use serde::{Deserialize, Serialize};
 /// How long the consent page may stay open.
 pub const TICKET_TTL_SECONDS: u64 = 15 * 60;
 const CSRF_COOKIE: &str = "mcpgw_csrf";
+const BROWSER_COOKIE: &str = "mcpgw_browser";
 const CONSENT_COOKIE_PREFIX: &str = "mcpgw_consent_";
+/// Random cookie values are 32 bytes, base64url.
+const RANDOM_VALUE_LEN: usize = 43;
 
 #[derive(Serialize, Deserialize)]
 struct TicketClaims {
@@ -34,8 +38,12 @@ struct TicketClaims {
 
 #[derive(Serialize, Deserialize)]
 struct RememberedConsent {
+    /// The redirect URI's consent key.
     #[serde(rename = "t")]
     target: String,
+    /// Digest of the browser id cookie: a copied consent cookie alone is worthless.
+    #[serde(rename = "b")]
+    browser: String,
 }
 
 /// A checked consent form submission.
@@ -44,29 +52,98 @@ pub struct ConsentTicket {
     pub approved: bool,
 }
 
-fn cookie_attributes(site: &Site, max_age: u64, same_site: &str) -> String {
-    let secure = if site.issuer.starts_with("https://") { "; Secure" } else { "" };
-    format!("Path={AUTHORIZE_PATH}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}")
+/// What a browser sends with the consent form post.
+#[derive(Clone, Copy)]
+pub struct Submission<'a> {
+    pub body: &'a str,
+    pub cookies: Option<&'a str>,
+    /// `Sec-Fetch-Site` (Fetch Metadata).
+    pub fetch_site: Option<&'a str>,
+    /// `Origin` (RFC 6454 §7).
+    pub origin: Option<&'a str>,
 }
 
-fn consent_cookie_name(redirect_uri: &str) -> String {
-    format!("{CONSENT_COOKIE_PREFIX}{}", &digest(&consent_target(redirect_uri))[..16])
+/// The gateway's cookies. On https their names carry the `__Host-` prefix, which browsers
+/// accept only when set by this exact origin over https with `Path=/` and no `Domain`, so
+/// neither a sibling subdomain nor a plain-http page can plant one. A plain-http (loopback
+/// development) stack keeps bare names, since browsers refuse `Secure` cookies there.
+struct Jar {
+    https: bool,
+}
+
+impl Jar {
+    fn new(site: &Site) -> Self {
+        Self { https: site.issuer.starts_with("https://") }
+    }
+
+    fn name(&self, base: &str) -> String {
+        if self.https {
+            format!("__Host-{base}")
+        } else {
+            base.to_owned()
+        }
+    }
+
+    fn get<'a>(&self, cookies: Option<&'a str>, base: &str) -> Option<&'a str> {
+        cookies.and_then(|c| cookie(c, &self.name(base)))
+    }
+
+    fn set(&self, base: &str, value: &str, max_age: u64, same_site: &str) -> String {
+        let secure = if self.https { "; Secure" } else { "" };
+        format!("{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}", self.name(base))
+    }
+}
+
+fn consent_cookie(key: &str) -> String {
+    format!("{CONSENT_COOKIE_PREFIX}{}", &digest(key)[..16])
+}
+
+fn random_value(entropy: &mut dyn Entropy) -> String {
+    let mut bytes = [0u8; 32];
+    entropy.fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn host_of(uri: &str) -> String {
+    url::Url::parse(uri).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_else(|| uri.to_owned())
 }
 
 /// Who receives the result, in words a person can check.
 fn describe_target(redirect_uri: &str) -> String {
-    let target = consent_target(redirect_uri);
-    if target != redirect_uri
-        || redirect_uri.starts_with("http://localhost")
-        || redirect_uri.starts_with("http://127.0.0.1")
-    {
-        return "an application on this computer".into();
+    match Destination::of(redirect_uri) {
+        Destination::Loopback => "an application on this computer".into(),
+        Destination::Forwarder => format!("an application reached through {}", host_of(redirect_uri)),
+        Destination::Client => match url::Url::parse(redirect_uri) {
+            Ok(url) if url.scheme() == "https" => host_of(redirect_uri),
+            Ok(url) => format!("the {} application", url.scheme()),
+            Err(_) => redirect_uri.to_owned(),
+        },
     }
-    match url::Url::parse(redirect_uri) {
-        Ok(url) if url.scheme() == "https" => url.host_str().unwrap_or(redirect_uri).to_owned(),
-        Ok(url) => format!("the {} application", url.scheme()),
-        Err(_) => redirect_uri.to_owned(),
-    }
+}
+
+/// Where a forwarder sends the result, as far as the client's `state` says: VS Code puts
+/// the address there (`vscode://…/authorize?nonce=…`). Only an absolute URL with a host is
+/// shown, without its query (nonces are none of the person's business).
+fn forwarded_to(state: Option<&str>) -> Option<String> {
+    let url = url::Url::parse(state?).ok()?;
+    let host = url.host_str().filter(|h| !h.is_empty())?;
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Some(format!("{}://{host}{port}{}", url.scheme(), url.path()))
+}
+
+/// The page's extra row and warning for a forwarder.
+fn forwarder_notice(request: &AuthorizationRequest) -> String {
+    let forwarder = escape_html(&host_of(&request.redirect_uri));
+    let onward = match forwarded_to(request.state.as_deref()) {
+        Some(address) => escape_html(&address),
+        None => "wherever the link that opened this page chose".into(),
+    };
+    format!(
+        "<dt>Then forwarded to</dt><dd id=\"forwarded-to\">{onward}</dd></dl>\
+         <p class=\"warn\" id=\"forwarder\">{forwarder} does not keep the result: it forwards it to \
+         the address chosen by whoever made the link that opened this page. Only approve if you \
+         started this sign-in yourself, just now, from VS Code.</p>"
+    )
 }
 
 /// The consent page, with its CSRF cookie.
@@ -77,13 +154,20 @@ pub fn page(
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Response {
-    let mut csrf = [0u8; 32];
-    entropy.fill(&mut csrf);
-    let csrf = URL_SAFE_NO_PAD.encode(csrf);
+    let csrf = random_value(entropy);
     let claims = TicketClaims { request: request.clone(), csrf: digest(&csrf) };
     let ticket = config.sealing_keys.seal(Purpose::ConsentTicket, &claims, now + TICKET_TTL_SECONDS, entropy);
     let server = config.server_name.clone().unwrap_or_else(|| site.resource());
     let who = describe_target(&request.redirect_uri);
+    let forwarder = Destination::of(&request.redirect_uri) == Destination::Forwarder;
+    let remember = if config.consent_ttl_seconds == 0 {
+        "You will be asked every time.".to_owned()
+    } else if forwarder {
+        "You will be asked every time for this destination, because the result is forwarded onward.".to_owned()
+    } else {
+        let days = config.consent_ttl_seconds.div_ceil(86400);
+        format!("Your answer is remembered for this destination in this browser for {days} days.")
+    };
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -92,8 +176,8 @@ pub fn page(
          <p>An MCP client asks to act as you on this MCP server. You will sign in with Cloudflare Access next; \
          afterwards the result is sent to the address below. Only approve if you started this connection.</p>\
          <dl><dt>MCP server</dt><dd id=\"resource\">{resource}</dd>\
-         <dt>Sent to</dt><dd id=\"redirect-target\">{redirect}</dd>\
-         <dt>Permissions</dt><dd id=\"scope\">{scope}</dd></dl>\
+         <dt>Permissions</dt><dd id=\"scope\">{scope}</dd>\
+         <dt>Sent to</dt><dd id=\"redirect-target\">{redirect}</dd>{onward}\
          <form method=\"post\" action=\"{AUTHORIZE_PATH}\">\
          <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
          <div class=\"actions\"><button class=\"approve\" type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
@@ -104,42 +188,44 @@ pub fn page(
         resource = escape_html(&site.resource()),
         redirect = escape_html(&request.redirect_uri),
         scope = escape_html(&request.scope),
-        remember = if config.consent_ttl_seconds > 0 {
-            format!("Your answer is remembered for this destination for {} days.", config.consent_ttl_seconds.div_ceil(86400))
-        } else {
-            "You will be asked every time.".to_owned()
-        },
+        onward = if forwarder { forwarder_notice(request) } else { "</dl>".to_owned() },
     );
-    Response::html(200, html).with_header(
-        "set-cookie",
-        format!("{CSRF_COOKIE}={csrf}; {}", cookie_attributes(site, TICKET_TTL_SECONDS, "Strict")),
-    )
+    Response::html(200, html)
+        .with_header("set-cookie", Jar::new(site).set(CSRF_COOKIE, &csrf, TICKET_TTL_SECONDS, "Strict"))
+}
+
+/// Whether the browser says the post came from a page of this origin. At least one of
+/// `Sec-Fetch-Site` and `Origin` must be present and each present one must agree:
+/// `same-site` would let a sibling subdomain post, `none` is a navigation the person typed,
+/// which cannot post a form, and `Origin: null` hides where the post came from.
+fn from_this_origin(site: &Site, fetch_site: Option<&str>, origin: Option<&str>) -> bool {
+    (fetch_site.is_some() || origin.is_some())
+        && fetch_site.is_none_or(|s| s == "same-origin")
+        && origin.is_none_or(|o| o == site.issuer)
 }
 
 /// Checks a `POST /authorize` consent submission.
 pub fn check_submission(
     config: &Config,
-    body: &str,
-    cookies: Option<&str>,
-    fetch_site: Option<&str>,
+    site: &Site,
+    submission: &Submission,
     now: u64,
 ) -> Result<ConsentTicket, Error> {
     let forbidden = Error::oauth(
         ErrorCode::InvalidRequest,
         "the consent form expired or was not submitted from this browser; start the connection again",
     );
-    // Fetch metadata: browsers say where a form post came from.
-    if fetch_site.is_some_and(|s| s != "same-origin" && s != "none") {
+    if !from_this_origin(site, submission.fetch_site, submission.origin) {
         return Err(forbidden);
     }
-    let params = Params::parse(body)?;
+    let params = Params::parse(submission.body)?;
     let approved = match params.get("decision") {
         Some("approve") => true,
         Some("deny") => false,
         _ => return Err(Error::oauth(ErrorCode::InvalidRequest, "decision must be approve or deny")),
     };
     let ticket = params.require("ticket", "the consent ticket is missing")?;
-    let csrf = cookies.and_then(|c| cookie(c, CSRF_COOKIE)).ok_or(forbidden.clone())?;
+    let csrf = Jar::new(site).get(submission.cookies, CSRF_COOKIE).ok_or(forbidden.clone())?;
     let claims: TicketClaims =
         config.sealing_keys.open(Purpose::ConsentTicket, ticket, now).map_err(|_| forbidden.clone())?;
     if claims.csrf != digest(csrf) {
@@ -148,35 +234,45 @@ pub fn check_submission(
     Ok(ConsentTicket { request: claims.request, approved })
 }
 
-/// Whether the browser carries an unexpired consent for this redirect target.
-pub fn is_remembered(config: &Config, cookies: Option<&str>, redirect_uri: &str, now: u64) -> bool {
-    if config.consent_ttl_seconds == 0 {
+/// Whether this browser carries an unexpired consent for this redirect target.
+pub fn is_remembered(config: &Config, site: &Site, cookies: Option<&str>, redirect_uri: &str, now: u64) -> bool {
+    let Some(target) = consent_key(redirect_uri).filter(|_| config.consent_ttl_seconds > 0) else {
         return false;
-    }
-    let Some(value) = cookies.and_then(|c| cookie(c, &consent_cookie_name(redirect_uri))) else {
+    };
+    let jar = Jar::new(site);
+    let (Some(browser), Some(value)) = (jar.get(cookies, BROWSER_COOKIE), jar.get(cookies, &consent_cookie(&target)))
+    else {
         return false;
     };
     config
         .sealing_keys
         .open::<RememberedConsent>(Purpose::ConsentCookie, value, now)
-        .is_ok_and(|remembered| remembered.target == consent_target(redirect_uri))
+        .is_ok_and(|remembered| remembered.target == target && remembered.browser == digest(browser))
 }
 
-/// The `Set-Cookie` value remembering an approval, unless remembering is off.
+/// The `Set-Cookie` values remembering an approval in this browser (its id, kept if it has
+/// one, and the sealed consent): none when remembering is off or the target is a forwarder.
 pub fn remember(
     config: &Config,
     site: &Site,
+    cookies: Option<&str>,
     redirect_uri: &str,
     now: u64,
     entropy: &mut dyn Entropy,
-) -> Option<String> {
+) -> Vec<String> {
     let ttl = config.consent_ttl_seconds;
-    if ttl == 0 {
-        return None;
-    }
-    let remembered = RememberedConsent { target: consent_target(redirect_uri) };
+    let Some(target) = consent_key(redirect_uri).filter(|_| ttl > 0) else {
+        return Vec::new();
+    };
+    let jar = Jar::new(site);
+    let browser = match jar.get(cookies, BROWSER_COOKIE).filter(|id| id.len() == RANDOM_VALUE_LEN) {
+        Some(id) => id.to_owned(),
+        None => random_value(entropy),
+    };
+    let name = consent_cookie(&target);
+    let remembered = RememberedConsent { target, browser: digest(&browser) };
     let value = config.sealing_keys.seal(Purpose::ConsentCookie, &remembered, now + ttl, entropy);
-    Some(format!("{}={value}; {}", consent_cookie_name(redirect_uri), cookie_attributes(site, ttl, "Lax")))
+    vec![jar.set(BROWSER_COOKIE, &browser, ttl, "Lax"), jar.set(&name, &value, ttl, "Lax")]
 }
 
 #[cfg(test)]
@@ -190,6 +286,8 @@ pub mod tests {
     use crate::seal::tests::CountingEntropy;
     use crate::upstream::tests::upstream;
 
+    const CLAUDE: &str = "https://claude.ai/api/mcp/auth_callback";
+
     /// The ticket field and the CSRF cookie (`name=value`) of a consent page.
     pub fn form_fields(page: &Response) -> (String, String) {
         let ticket = page.body.split("name=\"ticket\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
@@ -197,81 +295,186 @@ pub mod tests {
         (ticket, cookie)
     }
 
-    fn consent_page() -> (Response, crate::config::Config) {
+    /// The `name=value` pairs of `Set-Cookie` values, as a `Cookie` header.
+    pub fn cookie_header(set_cookies: &[String]) -> String {
+        set_cookies.iter().map(|c| c.split(';').next().unwrap()).collect::<Vec<_>>().join("; ")
+    }
+
+    /// A form post as a browser sends it from the consent page.
+    pub fn same_origin<'a>(body: &'a str, cookies: Option<&'a str>) -> Submission<'a> {
+        Submission { body, cookies, fetch_site: Some("same-origin"), origin: Some("https://mcp.example.com") }
+    }
+
+    fn consent_page(extra: &[(&str, &str)]) -> (Response, crate::config::Config) {
         let config = test_config();
         let site = site();
         let relay = Relay { config: &config, site: &site, now: NOW };
         let caps = Capabilities::new(&config, &upstream());
-        let request = relay.validate(&query(&[("state", "<b>x</b>")], &[]), &caps).unwrap();
+        let request = relay.validate(&query(extra, &[]), &caps).unwrap();
         (page(&config, &site, &request, NOW, &mut CountingEntropy::default()), config)
     }
 
     #[test]
-    fn page_names_server_target_and_scope_and_sets_a_strict_cookie() {
-        let (response, _) = consent_page();
+    fn page_names_server_target_and_scope_and_sets_a_strict_host_cookie() {
+        let (response, _) = consent_page(&[("state", "<b>x</b>")]);
         assert!(response.body.contains("https://mcp.example.com/mcp"));
         assert!(response.body.contains("http://localhost:4567/callback"));
         assert!(response.body.contains("an application on this computer"));
         assert!(response.body.contains("openid email"));
-        assert!(!response.body.contains("<b>x</b>"));
+        assert!(response.body.contains("remembered for this destination in this browser for 7 days"));
+        assert!(!response.body.contains("<b>x</b>") && !response.body.contains("forwarded-to"));
         let cookie = response.header("set-cookie").unwrap();
-        assert!(cookie.starts_with("mcpgw_csrf="));
+        assert!(cookie.starts_with("__Host-mcpgw_csrf="), "{cookie}");
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Secure"));
+        assert!(cookie.contains("; Path=/;") && !cookie.contains("Domain"), "{cookie}");
         assert_eq!(response.header("x-frame-options"), Some("DENY"));
     }
 
     #[test]
-    fn submissions_without_the_matching_cookie_or_cross_site_are_refused() {
-        let (response, config) = consent_page();
+    fn plain_http_stacks_keep_bare_cookie_names() {
+        let (config, site) = (test_config(), Site::new(&test_config(), "http://127.0.0.1:8787"));
+        let relay = Relay { config: &config, site: &site, now: NOW };
+        let request = relay.validate(&query(&[], &["resource"]), &Capabilities::new(&config, &upstream())).unwrap();
+        let response = page(&config, &site, &request, NOW, &mut CountingEntropy::default());
+        let cookie = response.header("set-cookie").unwrap();
+        assert!(cookie.starts_with("mcpgw_csrf=") && !cookie.contains("Secure"), "{cookie}");
+        let (ticket, csrf) = form_fields(&response);
+        let body = format!("ticket={ticket}&decision=approve");
+        let post =
+            Submission { body: &body, cookies: Some(&csrf), fetch_site: None, origin: Some("http://127.0.0.1:8787") };
+        assert!(check_submission(&config, &site, &post, NOW).is_ok());
+    }
+
+    #[test]
+    fn a_forwarder_page_says_where_the_result_goes_and_that_it_is_asked_every_time() {
+        let state = "vscode://dynamicauthprovider/mcp.example.com/authorize?nonce=n0nce&windowId=1";
+        for redirect in crate::redirect_uri::FORWARDERS {
+            let (response, _) = consent_page(&[("redirect_uri", redirect), ("state", state)]);
+            let body = &response.body;
+            let host = redirect.trim_start_matches("https://").trim_end_matches("/redirect");
+            assert!(body.contains(&format!("an application reached through {host}")), "{body}");
+            assert!(body.contains("vscode://dynamicauthprovider/mcp.example.com/authorize"), "{body}");
+            assert!(!body.contains("n0nce"), "the state's query is not shown");
+            assert!(body.contains("forwards it to the address chosen by whoever made the link"));
+            assert!(body.contains("asked every time for this destination"));
+        }
+        // A state that is not an address: said plainly.
+        let (response, _) = consent_page(&[("redirect_uri", "https://vscode.dev/redirect"), ("state", "<opaque>")]);
+        assert!(response.body.contains("wherever the link that opened this page chose"));
+        assert!(!response.body.contains("<opaque>"));
+    }
+
+    #[test]
+    fn submissions_without_the_matching_cookie_or_not_from_this_origin_are_refused() {
+        let (response, config) = consent_page(&[]);
+        let site = site();
         let (ticket, cookie) = form_fields(&response);
         let body = format!("ticket={ticket}&decision=approve");
-        assert!(check_submission(&config, &body, Some(&cookie), Some("same-origin"), NOW).is_ok());
+        let ok = same_origin(&body, Some(&cookie));
+        assert!(check_submission(&config, &site, &ok, NOW).is_ok());
+        // Either header alone is enough, as older browsers send only `Origin`.
+        assert!(check_submission(
+            &config,
+            &site,
+            &Submission { origin: None, ..same_origin(&body, Some(&cookie)) },
+            NOW
+        )
+        .is_ok());
+        assert!(check_submission(&config, &site, &Submission { fetch_site: None, ..ok }, NOW).is_ok());
+
+        let bare = "mcpgw_csrf=".to_owned() + cookie.split_once('=').unwrap().1;
+        let maybe = format!("ticket={ticket}&decision=maybe");
+        let longer = format!("ticket=x{ticket}&decision=approve");
+        let post = |body, cookies, fetch_site, origin| Submission { body, cookies, fetch_site, origin };
+        let here = Some("https://mcp.example.com");
         let refused = [
-            (body.clone(), None, None, NOW),
-            (body.clone(), Some("mcpgw_csrf=forged"), None, NOW),
-            (body.clone(), Some(cookie.as_str()), Some("cross-site"), NOW),
-            (body.clone(), Some(cookie.as_str()), Some("same-site"), NOW),
-            (body.clone(), Some(cookie.as_str()), None, NOW + TICKET_TTL_SECONDS),
-            (format!("ticket={ticket}&decision=maybe"), Some(cookie.as_str()), None, NOW),
-            (format!("ticket=x{ticket}&decision=approve"), Some(cookie.as_str()), None, NOW),
-            ("decision=approve".to_owned(), Some(cookie.as_str()), None, NOW),
+            (post(&body, None, Some("same-origin"), here), NOW),
+            (post(&body, Some("__Host-mcpgw_csrf=forged"), Some("same-origin"), here), NOW),
+            // A cookie without the prefix could have been planted by a sibling or over http.
+            (post(&body, Some(&bare), Some("same-origin"), here), NOW),
+            (post(&body, Some(&cookie), None, None), NOW),
+            (post(&body, Some(&cookie), Some("cross-site"), here), NOW),
+            (post(&body, Some(&cookie), Some("same-site"), here), NOW),
+            (post(&body, Some(&cookie), Some("none"), here), NOW),
+            (post(&body, Some(&cookie), Some("same-origin"), Some("https://evil.mcp.example.com")), NOW),
+            (post(&body, Some(&cookie), Some("same-origin"), Some("http://mcp.example.com")), NOW),
+            (post(&body, Some(&cookie), None, Some("null")), NOW),
+            (post(&body, Some(&cookie), Some("same-origin"), here), NOW + TICKET_TTL_SECONDS),
+            (post(&maybe, Some(&cookie), Some("same-origin"), here), NOW),
+            (post(&longer, Some(&cookie), Some("same-origin"), here), NOW),
+            (post("decision=approve", Some(&cookie), Some("same-origin"), here), NOW),
         ];
-        for (body, cookies, fetch_site, now) in refused {
+        for (submission, now) in refused {
             assert!(
-                check_submission(&config, &body, cookies, fetch_site, now).is_err(),
-                "{body} {cookies:?} {fetch_site:?}"
+                check_submission(&config, &site, &submission, now).is_err(),
+                "{} {:?} {:?} {:?}",
+                submission.body,
+                submission.cookies,
+                submission.fetch_site,
+                submission.origin
             );
         }
+    }
+
+    fn remembered(config: &Config, cookies: Option<&str>, redirect_uri: &str) -> Vec<String> {
+        remember(config, &site(), cookies, redirect_uri, NOW, &mut CountingEntropy::default())
+    }
+
+    #[test]
+    fn remembered_consent_is_bound_to_the_browser_and_its_target() {
+        let config = test_config();
+        let site = site();
+        let set = remembered(&config, None, CLAUDE);
+        assert_eq!(set.len(), 2);
+        for cookie in &set {
+            assert!(cookie.starts_with("__Host-mcpgw_"), "{cookie}");
+            assert!(cookie.contains("SameSite=Lax") && cookie.contains("Secure") && cookie.contains("; Path=/;"));
+        }
+        let jar = cookie_header(&set);
+        assert!(is_remembered(&config, &site, Some(&jar), CLAUDE, NOW));
+        assert!(!is_remembered(&config, &site, Some(&jar), "https://claude.com/api/mcp/auth_callback", NOW));
+        // The consent cookie copied into another browser (with its own id, or none) does nothing.
+        let consent_only = set[1].split(';').next().unwrap();
+        let other_browser = format!("__Host-mcpgw_browser={}; {consent_only}", "b".repeat(RANDOM_VALUE_LEN));
+        assert!(!is_remembered(&config, &site, Some(consent_only), CLAUDE, NOW));
+        assert!(!is_remembered(&config, &site, Some(&other_browser), CLAUDE, NOW));
+        // Unprefixed copies of both (planted by a sibling subdomain or over http) do nothing either.
+        let unprefixed = jar.replace("__Host-", "");
+        assert!(!is_remembered(&config, &site, Some(&unprefixed), CLAUDE, NOW));
+        // The browser keeps its id for the next target, so both consents hold.
+        let next = remembered(&config, Some(&jar), "http://localhost:1/callback");
+        assert_eq!(next[0], set[0]);
+        let both = format!("{jar}; {}", next[1].split(';').next().unwrap());
+        assert!(is_remembered(&config, &site, Some(&both), CLAUDE, NOW));
+        assert!(is_remembered(&config, &site, Some(&both), "http://localhost:2/callback", NOW));
+        assert!(!is_remembered(&config, &site, Some(&both), "http://localhost:2/other", NOW));
+    }
+
+    #[test]
+    fn forwarders_are_never_remembered() {
+        let config = test_config();
+        let vscode = "https://vscode.dev/redirect";
+        assert!(remembered(&config, None, vscode).is_empty());
+        // Not even with a consent cookie sealed for that target by some other means.
+        let browser = "b".repeat(RANDOM_VALUE_LEN);
+        let forged = RememberedConsent { target: vscode.to_owned(), browser: digest(&browser) };
+        let value =
+            config.sealing_keys.seal(Purpose::ConsentCookie, &forged, NOW + 60, &mut CountingEntropy::default());
+        let jar = format!("__Host-mcpgw_browser={browser}; __Host-{}={value}", consent_cookie(vscode));
+        assert!(!is_remembered(&config, &site(), Some(&jar), vscode, NOW));
     }
 
     #[test]
     fn remembered_consent_expires_and_can_be_disabled() {
         let config = test_config();
         let site = site();
-        let cookie =
-            remember(&config, &site, "https://claude.ai/api/mcp/auth_callback", NOW, &mut CountingEntropy::default())
-                .unwrap();
-        let pair = cookie.split(';').next().unwrap();
-        assert!(cookie.contains("SameSite=Lax"));
-        assert!(is_remembered(&config, Some(pair), "https://claude.ai/api/mcp/auth_callback", NOW));
-        assert!(!is_remembered(
-            &config,
-            Some(pair),
-            "https://claude.ai/api/mcp/auth_callback",
-            NOW + config.consent_ttl_seconds
-        ));
-        assert!(!is_remembered(&config, Some(pair), "https://claude.com/api/mcp/auth_callback", NOW));
+        let jar = cookie_header(&remembered(&config, None, CLAUDE));
+        assert!(is_remembered(&config, &site, Some(&jar), CLAUDE, NOW));
+        assert!(!is_remembered(&config, &site, Some(&jar), CLAUDE, NOW + config.consent_ttl_seconds));
         let mut vars = crate::config::tests::vars();
         vars.insert("CONSENT_TTL_SECONDS", "0".into());
         let never = crate::config::tests::config_from(&vars).unwrap();
-        assert!(remember(
-            &never,
-            &site,
-            "https://claude.ai/api/mcp/auth_callback",
-            NOW,
-            &mut CountingEntropy::default()
-        )
-        .is_none());
-        assert!(!is_remembered(&never, Some(pair), "https://claude.ai/api/mcp/auth_callback", NOW));
+        assert!(remembered(&never, None, CLAUDE).is_empty());
+        assert!(!is_remembered(&never, &site, Some(&jar), CLAUDE, NOW));
     }
 }

@@ -14,7 +14,8 @@ dt{color:#5b6070}dd{margin:0;word-break:break-all;font-family:ui-monospace,monos
 .actions{display:flex;gap:.75rem;margin-top:1.5rem}button{font-size:1rem;padding:.6rem 1.4rem;\
 border-radius:8px;border:1px solid #c8ccd4;background:#fff;cursor:pointer}\
 button.approve{background:#f6821f;border-color:#f6821f;color:#fff;font-weight:600}\
-.note{color:#5b6070;font-size:.9rem}.code{color:#5b6070;font-family:ui-monospace,monospace}";
+.note{color:#5b6070;font-size:.9rem}.code{color:#5b6070;font-family:ui-monospace,monospace}\
+.warn{background:#fff4e5;border-left:4px solid #f6821f;padding:.6rem .9rem;border-radius:4px}";
 
 /// Largest form or JSON body the OAuth endpoints read; anything above is refused
 /// before parsing (RFC 7591 metadata and token requests are a few hundred bytes).
@@ -42,7 +43,9 @@ impl Response {
 
     /// An HTML page for a person. Framing is refused so that a page with buttons
     /// (the consent form) cannot be clickjacked. No `form-action`: Chromium applies it
-    /// to the redirects after a form post, which go to Access and to the client.
+    /// to the redirects after a form post, which go to Access and to the client. The
+    /// referrer goes to this origin only: under `no-referrer` a browser's form post says
+    /// `Origin: null`, and the consent post must name its origin.
     pub fn html(status: u16, body: String) -> Self {
         Self::new(status, "text/html; charset=utf-8", body)
             .with_header("x-frame-options", "DENY")
@@ -50,7 +53,7 @@ impl Response {
                 "content-security-policy",
                 "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
             )
-            .with_header("referrer-policy", "no-referrer")
+            .with_header("referrer-policy", "same-origin")
     }
 
     pub fn redirect(location: String) -> Self {

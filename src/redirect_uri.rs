@@ -116,48 +116,73 @@ fn is_port(colon_port: &str) -> bool {
     })
 }
 
-/// The key under which a consent is remembered: loopback clients pick a new port
-/// for every login, so their port does not count.
-pub fn consent_target(uri: &str) -> String {
-    if !is_loopback(uri) {
-        return uri.to_owned();
+/// Hosted pages that do not keep the result but forward it to an address carried in the
+/// client's `state`, which whoever starts the flow chooses (VS Code's redirect page).
+pub const FORWARDERS: [&str; 2] = ["https://vscode.dev/redirect", "https://insiders.vscode.dev/redirect"];
+
+/// Where an allowed redirect URI delivers the result, as the consent step sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// RFC 8252 §7.3 loopback: an application on this computer.
+    Loopback,
+    /// One of [`FORWARDERS`]: the real destination is whatever `state` says.
+    Forwarder,
+    /// The client's own callback: a hosted page or a private-use scheme.
+    Client,
+}
+
+impl Destination {
+    pub fn of(uri: &str) -> Self {
+        if is_loopback(uri) {
+            Self::Loopback
+        } else if FORWARDERS.contains(&uri) {
+            Self::Forwarder
+        } else {
+            Self::Client
+        }
     }
-    let rest = &uri["http://".len()..];
-    let split = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(split);
-    let host = if authority.starts_with("[::1]") { "[::1]" } else { authority.split(':').next().unwrap_or_default() };
-    format!("http://{host}{tail}")
+}
+
+/// The key under which a consent for this redirect URI is remembered, or `None` when it
+/// must never be. Loopback clients pick a new port for every login, so the port does not
+/// count (host, path and query do); a forwarder's destination is chosen by whoever built
+/// the link, so approving one VS Code login must not approve the next.
+pub fn consent_key(uri: &str) -> Option<String> {
+    match Destination::of(uri) {
+        Destination::Forwarder => None,
+        Destination::Client => Some(uri.to_owned()),
+        Destination::Loopback => {
+            let rest = &uri["http://".len()..];
+            let split = rest.find(['/', '?']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(split);
+            let host =
+                if authority.starts_with("[::1]") { "[::1]" } else { authority.split(':').next().unwrap_or_default() };
+            Some(format!("http://{host}{tail}"))
+        }
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
     fn default_policy() -> RedirectPolicy {
         RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap()
     }
 
+    /// The cases shared with the black-box tests (tests/vectors/redirect_uris.json).
+    pub fn vectors() -> serde_json::Value {
+        serde_json::from_str(include_str!("../tests/vectors/redirect_uris.json")).unwrap()
+    }
+
+    fn uris(list: &serde_json::Value) -> Vec<&str> {
+        list.as_array().unwrap().iter().map(|uri| uri.as_str().unwrap()).collect()
+    }
+
     #[test]
     fn accepts_every_redirect_uri_seen_from_real_clients() {
         let policy = default_policy();
-        for uri in [
-            "http://localhost:49152/callback",
-            "http://localhost:8765/callback",
-            "http://127.0.0.1:50123/callback",
-            "http://localhost:33418/oauth/callback",
-            "http://127.0.0.1:6276/oauth/callback",
-            "http://localhost:6274/oauth/callback",
-            "http://127.0.0.1:33418/",
-            "http://[::1]:8080/callback",
-            "http://localhost/callback",
-            "https://claude.ai/api/mcp/auth_callback",
-            "https://claude.com/api/mcp/auth_callback",
-            "https://chatgpt.com/connector/oauth/abc_DEF-123",
-            "https://chatgpt.com/connector_platform_oauth_redirect",
-            "https://vscode.dev/redirect",
-            "https://insiders.vscode.dev/redirect",
-            "cursor://anysphere.cursor-mcp/oauth/callback",
-        ] {
+        for uri in uris(&vectors()["allowed"]) {
             assert!(policy.check(uri).is_ok(), "{uri} should be allowed");
         }
     }
@@ -165,34 +190,7 @@ mod tests {
     #[test]
     fn rejects_open_redirects_and_lookalikes() {
         let policy = default_policy();
-        for uri in [
-            "https://evil.example/callback",
-            "http://localhost.evil.example/callback",
-            "http://127.0.0.1.evil.example/cb",
-            "http://localhost:99999/callback",
-            "http://localhost:/callback",
-            "http://user@localhost:80/callback",
-            "http://evil.example@127.0.0.1/cb",
-            "https://localhost:8080/callback",
-            "http://localhost:8080/callback#frag",
-            "http://localhost:8080/call\tback",
-            "http://local\nhost:8080/callback",
-            "http://localhost:8080/callback\r\nSet-Cookie: x=1",
-            "http://localhost:8080/callback\0",
-            "http://localhost:8080/call back",
-            "https://claude.ai/api/mcp/auth_callback\t",
-            "https://claude.ai/api/mcp/auth_\u{85}callback",
-            "https://claude.ai/api/mcp/auth_callback/../../evil",
-            "https://claude.ai/api/mcp/auth_callback?x=1",
-            "https://claude.ai.evil.example/api/mcp/auth_callback",
-            "https://chatgpt.com/connector/oauth/",
-            "https://chatgpt.com/connector/oauth/a/b",
-            "https://chatgpt.com/connector/oauth/..",
-            "https://chatgpt.com/connector/oauth/a?redirect=https://evil.example",
-            "https://chatgpt.com/connector/oauth/%2e%2e",
-            "javascript:alert(1)",
-            "",
-        ] {
+        for uri in uris(&vectors()["refused"]) {
             assert!(policy.check(uri).is_err(), "{uri} should be rejected");
         }
         assert!(policy.check(&format!("http://localhost/{}", "a".repeat(3000))).is_err());
@@ -211,14 +209,23 @@ mod tests {
     }
 
     #[test]
-    fn consent_targets_ignore_loopback_ports_only() {
-        assert_eq!(consent_target("http://localhost:1234/callback"), "http://localhost/callback");
-        assert_eq!(consent_target("http://127.0.0.1:80/cb?x=1"), "http://127.0.0.1/cb?x=1");
-        assert_eq!(consent_target("http://[::1]:80/cb"), "http://[::1]/cb");
-        assert_eq!(
-            consent_target("https://claude.ai/api/mcp/auth_callback"),
-            "https://claude.ai/api/mcp/auth_callback"
-        );
+    fn consent_keys_ignore_loopback_ports_only_and_never_exist_for_forwarders() {
+        let key = |uri| consent_key(uri);
+        assert_eq!(key("http://localhost:1234/callback").as_deref(), Some("http://localhost/callback"));
+        assert_eq!(key("http://127.0.0.1:80/cb?x=1").as_deref(), Some("http://127.0.0.1/cb?x=1"));
+        assert_eq!(key("http://[::1]:80/cb").as_deref(), Some("http://[::1]/cb"));
+        // The path and the host as written count: another local application, another consent.
+        assert_ne!(key("http://localhost:1/callback"), key("http://localhost:1/oauth/callback"));
+        assert_ne!(key("http://localhost:1/callback"), key("http://127.0.0.1:1/callback"));
+        let claude = "https://claude.ai/api/mcp/auth_callback";
+        assert_eq!(key(claude).as_deref(), Some(claude));
+        for forwarder in FORWARDERS {
+            assert_eq!(Destination::of(forwarder), Destination::Forwarder);
+            assert_eq!(key(forwarder), None, "{forwarder}");
+            assert!(default_policy().check(forwarder).is_ok(), "{forwarder} is in the default allowlist");
+        }
+        assert_eq!(Destination::of("http://localhost:1/cb"), Destination::Loopback);
+        assert_eq!(Destination::of(claude), Destination::Client);
     }
 
     proptest::proptest! {
@@ -226,7 +233,7 @@ mod tests {
         fn arbitrary_uris_never_panic(uri in "\\PC{0,200}", port in 0u32..100_000) {
             let policy = default_policy();
             let _ = policy.check(&uri);
-            let _ = consent_target(&uri);
+            let _ = consent_key(&uri);
             let loopback = format!("http://localhost:{port}/callback");
             proptest::prop_assert_eq!(policy.check(&loopback).is_ok(), port <= 65535);
         }

@@ -11,7 +11,7 @@ use crate::error::{Error, Surface};
 use crate::http::{cors, Response};
 use crate::metadata::{self, Capabilities, Site};
 use crate::route::{route, Route};
-use crate::{authorize, registration, token};
+use crate::{authorize, consent, registration, token};
 use io::{Clock, Incoming, WebEntropy};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -152,8 +152,14 @@ async fn dispatch(
         }
         Route::Authorize => Ok(relay.authorize(request.query(), cookies.as_deref(), &caps, &upstream, &mut entropy)),
         Route::ConsentDecision => {
-            let fetch_site = request.header("sec-fetch-site");
-            Ok(relay.decide(&body, cookies.as_deref(), fetch_site.as_deref(), &upstream, &mut entropy))
+            let (fetch_site, origin) = (request.header("sec-fetch-site"), request.header("origin"));
+            let submission = consent::Submission {
+                body: &body,
+                cookies: cookies.as_deref(),
+                fetch_site: fetch_site.as_deref(),
+                origin: origin.as_deref(),
+            };
+            Ok(relay.decide(&submission, &upstream, &mut entropy))
         }
         Route::Token => {
             let content_type = request.header("content-type");

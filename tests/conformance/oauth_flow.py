@@ -62,8 +62,9 @@ def authorization_params(stack, challenge: str, **overrides) -> dict:
     return _without_none(params)
 
 
-def authorization_url(stack, challenge: str, **overrides) -> str:
-    return f"{stack.worker.url}/authorize?{urlencode(authorization_params(stack, challenge, **overrides))}"
+def authorization_url(stack, challenge: str, *, at: str | None = None, **overrides) -> str:
+    """`at` is the origin the browser opens (default: the Worker's own URL)."""
+    return f"{at or stack.worker.url}/authorize?{urlencode(authorization_params(stack, challenge, **overrides))}"
 
 
 _TICKET = re.compile(r'name="ticket" value="([^"]+)"')
@@ -84,12 +85,13 @@ class Browser:
     def get(self, url: str) -> httpx.Response:
         return self.client.get(url)
 
-    def submit_consent(self, worker_url: str, ticket: str, decision: str) -> httpx.Response:
-        """What a browser sends when the person clicks Approve or Deny on the page it was given."""
+    def submit_consent(self, worker_url: str, ticket: str, decision: str, origin: str | None = None) -> httpx.Response:
+        """What a browser sends when the person clicks Approve or Deny on the page it was given
+        (`origin` overrides the `Origin` header, which is the page's own)."""
         return self.client.post(
             worker_url + "/authorize",
             data={"ticket": ticket, "decision": decision},
-            headers={"Origin": worker_url, "Sec-Fetch-Site": "same-origin"},
+            headers={"Origin": origin or worker_url, "Sec-Fetch-Site": "same-origin"},
         )
 
 
@@ -107,14 +109,16 @@ class Grant:
     access_request: dict  # what Access's /authorization received (the emulator's record)
 
 
-def authorize(stack, *, cookies: httpx.Cookies | None = None, approve: bool = True, **overrides) -> Grant:
+def authorize(
+    stack, *, cookies: httpx.Cookies | None = None, approve: bool = True, at: str | None = None, **overrides
+) -> Grant:
     """The whole browser leg of one authorization request (tests/support/browser.py plays the
-    person). `cookies` is the browser's jar: pass the same one to keep a remembered consent."""
+    person). `cookies` is the browser's jar: pass the same one to keep a remembered consent.
+    `at` is the origin the browser opens (default: the Worker's own URL)."""
     verifier, challenge = pkce_pair()
     params = authorization_params(stack, challenge, **overrides)
-    location = play_browser(
-        f"{stack.worker.url}/authorize?{urlencode(params)}", params["redirect_uri"] + "?", approve=approve, cookies=cookies
-    )
+    url = f"{at or stack.worker.url}/authorize?{urlencode(params)}"
+    location = play_browser(url, params["redirect_uri"] + "?", approve=approve, cookies=cookies)
     got = single(location)
     return Grant(
         code=got.get("code", ""),

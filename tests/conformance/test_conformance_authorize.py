@@ -97,7 +97,8 @@ def test_the_consent_page_names_server_target_and_scope(stack):
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     # No form-action: Chromium applies it to the redirects that follow the post (to Access, to the client).
     assert "form-action" not in response.headers["content-security-policy"]
-    assert response.headers["referrer-policy"] == "no-referrer"
+    # The referrer stays on this origin, so the form post names its Origin (no-referrer makes it `null`).
+    assert response.headers["referrer-policy"] == "same-origin"
     assert not any(name.startswith("access-control-") for name in response.headers)
     page = response.text
     assert stack.worker.mcp_url in page
@@ -110,7 +111,8 @@ def test_the_consent_page_names_server_target_and_scope(stack):
     assert cookie.startswith("mcpgw_csrf=")
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
     assert {"httponly", "samesite", "path"} <= attributes
-    assert "SameSite=Strict" in cookie and "Path=/authorize" in cookie
+    # Plain http: the bare name (browsers refuse `__Host-`/Secure there; the https names are native tests).
+    assert "SameSite=Strict" in cookie and "Path=/;" in cookie
     assert stack.emulator.stats()["counts"].get("authorization", 0) == 0, "nothing is sent to Access before consent"
 
 
@@ -177,6 +179,15 @@ def test_deny_sends_access_denied_back_without_asking_access(any_stack):
     assert stack.emulator.stats()["counts"].get("authorization", 0) == 0
 
 
+def asks(stack, response: httpx.Response) -> bool:
+    """Whether the answer is the consent page rather than the redirect straight on to Access."""
+    if response.status_code == 302:
+        assert response.headers["location"].startswith(stack.emulator.issuer + "/authorization?")
+        return False
+    assert response.status_code == 200 and 'value="approve"' in response.text, response.text[:300]
+    return True
+
+
 def test_a_remembered_consent_skips_the_page_for_the_same_target_only(stack):
     jar = httpx.Cookies()
     assert authorize(stack, cookies=jar).code
@@ -185,15 +196,60 @@ def test_a_remembered_consent_skips_the_page_for_the_same_target_only(stack):
         again = browser.get(authorization_url(stack, CHALLENGE, redirect_uri="http://localhost:40001/callback"))
         assert again.status_code == 302
         assert again.headers["location"].startswith(stack.emulator.issuer + "/authorization?")
-        # Another application: asked again.
-        other = browser.get(authorization_url(stack, CHALLENGE, redirect_uri="https://claude.ai/api/mcp/auth_callback"))
-        assert other.status_code == 200 and 'value="approve"' in other.text
+        # Another application, or another path on this computer: asked again.
+        for other in ["https://claude.ai/api/mcp/auth_callback", "http://localhost:40001/oauth/callback"]:
+            assert asks(stack, browser.get(authorization_url(stack, CHALLENGE, redirect_uri=other))), other
+
+
+def test_a_remembered_consent_copied_into_another_browser_does_not_skip_the_page(stack):
+    """The remembered consent is bound to a random id only the approving browser got: its
+    consent cookie alone, copied into another browser (with or without an id of its own), asks."""
+    jar = httpx.Cookies()
+    assert authorize(stack, cookies=jar).code
+    consent = {name: value for name, value in jar.items() if name.startswith("mcpgw_consent_")}
+    assert len(consent) == 1
+    url = authorization_url(stack, CHALLENGE)
+    with httpx.Client(cookies=jar) as approving:
+        assert not asks(stack, approving.get(url)), "the approving browser is not asked again"
+    other = Browser()
+    assert asks(stack, other.get(url))  # the other browser now has a CSRF cookie, and no consent
+    other.client.cookies.update(consent)
+    assert asks(stack, other.get(url))
+    stranger = Browser()
+    stranger.client.cookies.update({**consent, "mcpgw_browser": "b" * 43})
+    assert asks(stack, stranger.get(url))
+
+
+FORWARDED_TO = "vscode://dynamicauthprovider/mcp.example/authorize"
+VSCODE = {"redirect_uri": "https://vscode.dev/redirect", "state": FORWARDED_TO + "?nonce=secret-nonce&windowId=1"}
+
+
+def test_a_forwarder_is_asked_every_time_and_says_where_the_result_goes(stack):
+    """vscode.dev/redirect forwards the code to the address in `state`, which whoever built the
+    link chose: an approval is never remembered, and the page names that address."""
+    jar = httpx.Cookies()
+    assert authorize(stack, cookies=jar).code  # any remembered consent in this browser
+    for _ in range(2):
+        assert authorize(stack, cookies=jar, **VSCODE).code
+        assert sum(name.startswith("mcpgw_consent_") for name in jar) == 1, "only the loopback consent"
+    with httpx.Client(cookies=jar) as browser:
+        page = browser.get(authorization_url(stack, CHALLENGE, **VSCODE))
+    assert asks(stack, page)
+    assert "an application reached through vscode.dev" in page.text
+    assert f'id="forwarded-to">{FORWARDED_TO}<' in page.text
+    assert "secret-nonce" not in page.text
+    assert "asked every time for this destination" in page.text
 
 
 # --- CSRF on the consent form ----------------------------------------------------------------------
 
 CSRF = {
     "no csrf cookie": {"cookie": None},
+    "neither Sec-Fetch-Site nor Origin": {"fetch_site": None, "origin": None},
+    "a foreign Origin": {"fetch_site": None, "origin": "http://evil.example"},
+    "a foreign Origin, same-origin claimed": {"origin": "http://evil.example"},
+    "Origin null": {"fetch_site": None, "origin": "null"},
+    "Sec-Fetch-Site none (typed navigation)": {"fetch_site": "none"},
     "forged csrf cookie": {"cookie": "mcpgw_csrf=forged"},
     "cross-site post": {"fetch_site": "cross-site"},
     "same-site (another subdomain) post": {"fetch_site": "same-site"},
@@ -209,7 +265,8 @@ def test_a_consent_post_not_from_the_page_is_refused(stack, attack):
     page = get(authorization_url(stack, CHALLENGE))
     csrf_cookie = page.headers["set-cookie"].split(";")[0]
     ticket = attack.get("ticket", lambda t: t)(ticket_of(page))
-    headers = {"Sec-Fetch-Site": attack.get("fetch_site", "same-origin")}
+    sent = {"Sec-Fetch-Site": attack.get("fetch_site", "same-origin"), "Origin": attack.get("origin", stack.worker.url)}
+    headers = {name: value for name, value in sent.items() if value}
     cookie = attack.get("cookie", csrf_cookie)
     if cookie:
         headers["Cookie"] = cookie
@@ -233,7 +290,9 @@ def test_the_consent_form_must_be_a_form(stack):
     browser = Browser()
     ticket = ticket_of(browser.get(authorization_url(stack, CHALLENGE)))
     response = browser.client.post(
-        stack.worker.url + "/authorize", json={"ticket": ticket, "decision": "approve"}, headers={"Sec-Fetch-Site": "same-origin"}
+        stack.worker.url + "/authorize",
+        json={"ticket": ticket, "decision": "approve"},
+        headers={"Sec-Fetch-Site": "same-origin", "Origin": stack.worker.url},
     )
     assert response.status_code == 415
     assert "location" not in response.headers

@@ -1,7 +1,8 @@
 """The consent page in a real browser (headless Chromium, Debian's `chromium`): what a person sees,
-saved as tests/conformance/out/consent.png, and real clicks on Approve and Deny: the CSRF
-defences (a SameSite=Strict cookie, Sec-Fetch-Site) must let a real browser's same-origin form post
-through, and the browser must end at the client's redirect URI with code (or error), state and iss.
+saved as tests/conformance/out/consent.png (and consent-forwarder.png for a VS Code login), and
+real clicks on Approve and Deny: the CSRF defences (a SameSite=Strict cookie, Sec-Fetch-Site,
+Origin) must let a real browser's same-origin form post through, and the browser must end at the
+client's redirect URI with code (or error), state and iss.
 
 The click is driven over the Chrome DevTools Protocol with Node's built-in WebSocket (no
 Playwright: nothing is installed for this)."""
@@ -40,15 +41,25 @@ def png_size(data: bytes) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-def test_the_consent_page_renders_for_a_person(stack):
+# A VS Code login through its vscode.dev forwarder, whose page says where the result goes next.
+FORWARDER = {
+    "redirect_uri": "https://vscode.dev/redirect",
+    "state": "vscode://dynamicauthprovider/mcp.example/authorize?nonce=n",
+}
+
+
+@pytest.mark.parametrize(
+    "name, overrides", [("consent", {}), ("consent-forwarder", FORWARDER)], ids=["loopback", "forwarder"]
+)
+def test_the_consent_page_renders_for_a_person(stack, name, overrides):
     OUT.mkdir(exist_ok=True)
-    screenshot = OUT / "consent.png"
+    screenshot = OUT / f"{name}.png"
     screenshot.unlink(missing_ok=True)
     _, challenge = pkce_pair()
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         subprocess.run(
             [CHROMIUM, *chromium_flags(profile), f"--screenshot={screenshot}", "--window-size=900,640",
-             authorization_url(stack, challenge)],
+             authorization_url(stack, challenge, **overrides)],
             check=True, capture_output=True, timeout=60,
         )
     data = screenshot.read_bytes()
@@ -152,11 +163,12 @@ def test_a_real_browser_shows_server_target_and_buttons(stack, approved):
     assert "an application on this computer" in shown["heading"]
 
 
-def test_a_real_browser_posts_the_strict_cookie_same_origin(approved):
+def test_a_real_browser_posts_the_strict_cookie_same_origin(stack, approved):
     """The CSRF defences hold for a real browser's own form post: it sends the SameSite=Strict
-    cookie and says the post is same-origin."""
+    cookie, says the post is same-origin and names the gateway's origin (not `null`)."""
     headers = {name.lower(): value for name, value in approved["sentHeaders"].items()}
     assert headers["sec-fetch-site"] == "same-origin"
+    assert headers["origin"] == stack.worker.url
     assert "mcpgw_csrf=" in headers["cookie"]
 
 

@@ -10,6 +10,7 @@ import pytest
 from oauth_flow import (
     REDIRECT_URI,
     Browser,
+    assert_error_page,
     assert_oauth_error,
     assert_redirect_error,
     authorization_url,
@@ -105,7 +106,7 @@ def test_the_resource_is_the_public_one(configured):
 
 
 def test_a_full_flow_uses_the_public_origin_everywhere(configured):
-    grant = authorize(configured, resource=configured.public_origin + "/mcp")
+    grant = authorize(configured, at=configured.public_origin, resource=configured.public_origin + "/mcp")
     assert grant.iss == configured.public_origin
     assert grant.access_request["redirect_uri"] == configured.public_origin + "/callback"
     response = exchange(configured, grant, resource=configured.public_origin + "/mcp")
@@ -114,13 +115,27 @@ def test_a_full_flow_uses_the_public_origin_everywhere(configured):
 
 def test_consent_that_is_never_remembered(configured):
     _, challenge = pkce_pair()
-    url = authorization_url(configured, challenge, resource=configured.public_origin + "/mcp")
+    public = configured.public_origin
+    url = authorization_url(configured, challenge, at=public, resource=public + "/mcp")
     browser = Browser()
     page = browser.get(url)
     assert "Example Tools &lt;MCP&gt;" in page.text  # SERVER_NAME, escaped
     assert "You will be asked every time." in page.text
-    answer = browser.submit_consent(configured.worker.url, ticket_of(page), "approve")
+    answer = browser.submit_consent(configured.public_origin, ticket_of(page), "approve")
     assert answer.status_code == 302
     assert "set-cookie" not in answer.headers
     assert browser.get(url).status_code == 200, "asked again"
 
+
+
+def test_a_consent_post_must_name_the_public_origin(configured):
+    """The form is the public origin's: a post whose `Origin` is any other one (here the host the
+    Worker was reached at) is refused."""
+    _, challenge = pkce_pair()
+    public = configured.public_origin
+    url = authorization_url(configured, challenge, at=public, resource=public + "/mcp")
+    browser = Browser()
+    ticket = ticket_of(browser.get(url))
+    refused = browser.submit_consent(configured.public_origin, ticket, "approve", origin=configured.worker.url)
+    assert_error_page(refused, "invalid_request")
+    assert configured.emulator.stats()["counts"].get("authorization", 0) == 0

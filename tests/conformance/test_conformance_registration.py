@@ -2,54 +2,17 @@
 the one Access client id as a public client; redirect URIs are checked against the allowlist
 (RFC 8252 §7.3 loopback on any port, the hosted callbacks of known clients), never a secret."""
 
+import json
+from pathlib import Path
+
 import pytest
 from oauth_flow import assert_oauth_error, http
 
-# Every redirect URI design.md lists as seen from real clients.
-SEEN_FROM_REAL_CLIENTS = [
-    "http://localhost:49152/callback",  # Claude Code (random port)
-    "http://127.0.0.1:50123/callback",
-    "http://localhost:33418/oauth/callback",  # mcp-remote
-    "http://127.0.0.1:6276/oauth/callback",  # MCP Inspector
-    "http://localhost:6274/oauth/callback",
-    "http://[::1]:8080/callback",
-    "http://localhost/callback",  # no port at all
-    "http://127.0.0.1:33418/",
-    "https://claude.ai/api/mcp/auth_callback",
-    "https://claude.com/api/mcp/auth_callback",
-    "https://chatgpt.com/connector/oauth/abc_DEF-123",
-    "https://chatgpt.com/connector_platform_oauth_redirect",
-    "https://vscode.dev/redirect",
-    "https://insiders.vscode.dev/redirect",
-    "cursor://anysphere.cursor-mcp/oauth/callback",
-]
-
-OPEN_REDIRECTS_AND_LOOKALIKES = [
-    "https://evil.example/callback",
-    "http://localhost.evil.example/callback",
-    "http://127.0.0.1.evil.example/cb",
-    "http://localhost:99999/callback",
-    "http://localhost:/callback",
-    "http://user@localhost:80/callback",
-    "http://evil.example@127.0.0.1/cb",
-    "https://localhost:8080/callback",  # RFC 8252 §7.3 loopback is http
-    "http://localhost:8080/callback#frag",  # RFC 6749 §3.1.2: no fragment
-    "http://192.168.1.10:8080/callback",
-    "http://[::2]:8080/callback",
-    "https://claude.ai/api/mcp/auth_callback/../../evil",
-    "https://claude.ai/api/mcp/auth_callback?x=1",
-    "https://CLAUDE.ai/api/mcp/auth_callback",  # compared as the exact string
-    "https://claude.ai.evil.example/api/mcp/auth_callback",
-    "https://chatgpt.com/connector/oauth/",
-    "https://chatgpt.com/connector/oauth/a/b",
-    "https://chatgpt.com/connector/oauth/..",
-    "https://chatgpt.com/connector/oauth/%2e%2e",
-    "https://chatgpt.com/connector/oauth/a?redirect=https://evil.example",
-    "cursor://anysphere.cursor-mcp/oauth/callback/../x",
-    "javascript:alert(1)",
-    "",
-    "http://localhost/" + "a" * 3000,
-]
+# The allowlist cases the native tests use too: every redirect URI seen from real clients, open
+# redirects and lookalikes (RFC 9700 §4.1, RFC 6749 §3.1.2: no fragment), refused registrations.
+VECTORS = json.loads((Path(__file__).resolve().parents[1] / "vectors" / "redirect_uris.json").read_text())
+SEEN_FROM_REAL_CLIENTS = VECTORS["allowed"]
+OPEN_REDIRECTS_AND_LOOKALIKES = [*VECTORS["refused"], "http://localhost/" + "a" * 3000]
 
 
 def register(stack, body, **kwargs):
@@ -70,7 +33,7 @@ def test_open_redirects_and_lookalikes_are_rejected(stack, redirect_uri):
 
 
 def test_claude_code_registration(any_stack):
-    """The exact request Claude Code sends (design.md step 4); RFC 7591 §3.2.1 answer."""
+    """The exact request Claude Code sends; RFC 7591 §3.2.1 answer."""
     stack = any_stack
     response = register(
         stack,
@@ -115,21 +78,7 @@ def test_the_answer_never_contains_a_secret(any_stack, method):
     assert any_stack.emulator.client_secret not in response.text
 
 
-LOOPBACK = {"redirect_uris": ["http://localhost:1/cb"]}
-BAD_METADATA = {
-    "no redirect_uris": ({"client_name": "x"}, "invalid_redirect_uri"),
-    "empty redirect_uris": ({"redirect_uris": []}, "invalid_redirect_uri"),
-    "17 redirect_uris": ({"redirect_uris": ["http://localhost:1/cb"] * 17}, "invalid_redirect_uri"),
-    "redirect_uris a string": ({"redirect_uris": "http://localhost:1/cb"}, "invalid_client_metadata"),
-    "redirect_uris of numbers": ({"redirect_uris": [1]}, "invalid_client_metadata"),
-    "client_credentials": ({**LOOPBACK, "grant_types": ["client_credentials"]}, "invalid_client_metadata"),
-    "implicit": ({**LOOPBACK, "grant_types": ["implicit"]}, "invalid_client_metadata"),
-    "refresh without code": ({**LOOPBACK, "grant_types": ["refresh_token"]}, "invalid_client_metadata"),
-    "response_type token": ({**LOOPBACK, "response_types": ["token"]}, "invalid_client_metadata"),
-    "private_key_jwt": ({**LOOPBACK, "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
-    "client_name a number": ({**LOOPBACK, "client_name": 5}, "invalid_client_metadata"),
-    "scope a list": ({**LOOPBACK, "scope": ["openid"]}, "invalid_client_metadata"),
-}
+BAD_METADATA = {case["name"]: (case["body"], case["error"]) for case in VECTORS["registration_refused"]}
 
 
 @pytest.mark.parametrize("body, error", BAD_METADATA.values(), ids=BAD_METADATA.keys())
