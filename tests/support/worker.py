@@ -8,7 +8,7 @@ The bundle is built once per test process (`scripts/build`, what wrangler.toml's
 runs for `wrangler deploy`); each Worker then runs it under a generated wrangler.toml without
 a build step, so starting one takes a couple of seconds and editing `src/` never restarts a
 running test Worker. Settings are passed as `--var`s, as `wrangler deploy` would pass [vars]
-and secrets.
+and secrets. support/workerd.py starts the same Worker under workerd directly, without wrangler.
 """
 
 import atexit
@@ -69,7 +69,7 @@ class Worker(Stoppable):
         STARTED.append(self)
 
     def log(self) -> str:
-        """Everything the Worker and wrangler printed so far (kept after `stop()`)."""
+        """Everything the Worker and wrangler (or workerd) printed so far (kept after `stop()`)."""
         if self._stopped_log is not None:
             return self._stopped_log
         return self._service.stdout_path.read_text(errors="replace") + self._service.stderr_path.read_text(errors="replace")
@@ -92,6 +92,21 @@ class Worker(Stoppable):
 STARTED: list[Worker] = []
 
 
+def worker_settings(emulator: Emulator, origin_url: str, with_secret: bool, settings: dict[str, str]) -> dict[str, str]:
+    """Every setting of a test Worker: the emulator's Access app, the origin, a fresh sealing key,
+    the client secret unless `with_secret=False`, then `settings`."""
+    values = {
+        "ACCESS_ISSUER": emulator.issuer,
+        "ACCESS_CLIENT_ID": emulator.client_id,
+        "ORIGIN_URL": origin_url,
+        "SEALING_KEYS": sealing_key(),
+        **settings,
+    }
+    if with_secret:
+        values["ACCESS_CLIENT_SECRET"] = emulator.client_secret
+    return values
+
+
 def start_worker(
     emulator: Emulator, *, origin_url: str, port: int | None = None, with_secret: bool = True, ready_status: int = 200,
     **settings: str,
@@ -102,15 +117,7 @@ def start_worker(
     at the emulator (pick the port with `free_port()` first). `ready_status` is what the resource
     metadata answers once the Worker runs: 500 for a configuration the Worker must refuse."""
     port = port or free_port()
-    values = {
-        "ACCESS_ISSUER": emulator.issuer,
-        "ACCESS_CLIENT_ID": emulator.client_id,
-        "ORIGIN_URL": origin_url,
-        "SEALING_KEYS": sealing_key(),
-        **settings,
-    }
-    if with_secret:
-        values["ACCESS_CLIENT_SECRET"] = emulator.client_secret
+    values = worker_settings(emulator, origin_url, with_secret, settings)
     service = Service("worker")
     config = service.folder / "wrangler.toml"
     config.write_text(
