@@ -101,7 +101,8 @@ impl Relay<'_> {
     }
 
     /// `GET /authorize`: straight on to Access when consent for this redirect target is
-    /// remembered, otherwise the consent page.
+    /// remembered, otherwise the consent page. `Err` only for the gateway's own failures
+    /// (no randomness); a client's mistake is an answer.
     pub fn authorize(
         &self,
         query: &str,
@@ -109,10 +110,10 @@ impl Relay<'_> {
         caps: &Capabilities,
         upstream: &UpstreamMetadata,
         entropy: &mut dyn Entropy,
-    ) -> Response {
+    ) -> Result<Response, Error> {
         let request = match self.validate(query, caps) {
             Ok(request) => request,
-            Err(response) => return response,
+            Err(response) => return Ok(response),
         };
         if consent::is_remembered(self.config, self.site, cookies, &request.redirect_uri, self.now) {
             return self.to_access(&request, upstream, entropy);
@@ -121,20 +122,25 @@ impl Relay<'_> {
     }
 
     /// `POST /authorize`: the person's answer on the consent page.
-    pub fn decide(&self, submission: &Submission, upstream: &UpstreamMetadata, entropy: &mut dyn Entropy) -> Response {
+    pub fn decide(
+        &self,
+        submission: &Submission,
+        upstream: &UpstreamMetadata,
+        entropy: &mut dyn Entropy,
+    ) -> Result<Response, Error> {
         let ticket: ConsentTicket = match consent::check_submission(self.config, self.site, submission, self.now) {
             Ok(ticket) => ticket,
-            Err(error) => return error.to_response(Surface::Page),
+            Err(error) => return Ok(error.to_response(Surface::Page)),
         };
         let request = ticket.request;
         if !ticket.approved {
             let denied = Error::oauth(ErrorCode::AccessDenied, "the user denied access");
-            return self.redirect_error(&request.redirect_uri, request.state.as_deref(), denied);
+            return Ok(self.redirect_error(&request.redirect_uri, request.state.as_deref(), denied));
         }
-        let response = self.to_access(&request, upstream, entropy);
-        consent::remember(self.config, self.site, submission.cookies, &request.redirect_uri, self.now, entropy)
-            .into_iter()
-            .fold(response, |response, cookie| response.with_header("set-cookie", cookie))
+        let response = self.to_access(&request, upstream, entropy)?;
+        let cookies =
+            consent::remember(self.config, self.site, submission.cookies, &request.redirect_uri, self.now, entropy)?;
+        Ok(cookies.into_iter().fold(response, |response, cookie| response.with_header("set-cookie", cookie)))
     }
 
     /// The redirect to Access's authorization endpoint.
@@ -143,10 +149,10 @@ impl Relay<'_> {
         request: &AuthorizationRequest,
         upstream: &UpstreamMetadata,
         entropy: &mut dyn Entropy,
-    ) -> Response {
-        let state = self.config.sealing_keys.seal(Purpose::State, request, self.now + STATE_TTL_SECONDS, entropy);
+    ) -> Result<Response, Error> {
+        let state = self.config.sealing_keys.seal(Purpose::State, request, self.now + STATE_TTL_SECONDS, entropy)?;
         let callback = self.site.callback_url();
-        Response::redirect(with_query(
+        Ok(Response::redirect(with_query(
             &upstream.authorization_endpoint,
             &[
                 ("response_type", "code"),
@@ -160,13 +166,13 @@ impl Relay<'_> {
                 // id_token apart from an access token whatever their audiences.
                 ("nonce", &id_token_nonce(&request.code_challenge)),
             ],
-        ))
+        )))
     }
 
     /// `GET /callback`: Access's answer, relayed to the client's redirect URI with a
     /// sealed code and the gateway's `iss` (RFC 9207).
-    pub fn callback(&self, query: &str, entropy: &mut dyn Entropy) -> Response {
-        let page = |e: Error| e.to_response(Surface::Page);
+    pub fn callback(&self, query: &str, entropy: &mut dyn Entropy) -> Result<Response, Error> {
+        let page = |e: Error| Ok(e.to_response(Surface::Page));
         let params = match Params::parse(query) {
             Ok(params) => params,
             Err(error) => return page(error),
@@ -181,7 +187,7 @@ impl Relay<'_> {
                 return page(Error::oauth(ErrorCode::InvalidRequest, "the sign-in took too long or was tampered with"))
             }
         };
-        let back = |error: Error| self.redirect_error(&request.redirect_uri, request.state.as_deref(), error);
+        let back = |error: Error| Ok(self.redirect_error(&request.redirect_uri, request.state.as_deref(), error));
         // RFC 9207: an `iss` from Access, if sent, must be the app's issuer (mix-up defence).
         if params.get("iss").is_some_and(|iss| iss != self.config.access.issuer) {
             return back(Error::oauth(ErrorCode::ServerError, "the sign-in response came from the wrong issuer"));
@@ -203,11 +209,11 @@ impl Relay<'_> {
             code_challenge: request.code_challenge.clone(),
             resource: request.resource.clone(),
         };
-        let code = self.config.sealing_keys.seal(Purpose::Code, &grant, self.now + CODE_TTL_SECONDS, entropy);
+        let code = self.config.sealing_keys.seal(Purpose::Code, &grant, self.now + CODE_TTL_SECONDS, entropy)?;
         let mut answer = vec![("code", code.as_str())];
         answer.extend(request.state.as_deref().map(|s| ("state", s)));
         answer.push(("iss", &self.site.issuer));
-        Response::redirect(with_query(&request.redirect_uri, &answer))
+        Ok(Response::redirect(with_query(&request.redirect_uri, &answer)))
     }
 }
 
@@ -330,12 +336,12 @@ pub mod tests {
         decision: &str,
         entropy: &mut CountingEntropy,
     ) -> Response {
-        let page = relay.authorize(q, cookies, &caps(), &upstream(), entropy);
+        let page = relay.authorize(q, cookies, &caps(), &upstream(), entropy).unwrap();
         assert_eq!(page.status, 200, "the consent page for {q}");
         let (ticket, csrf_cookie) = consent::tests::form_fields(&page);
         let body = format!("ticket={ticket}&decision={decision}");
         let jar = cookies.map_or(csrf_cookie.clone(), |c| format!("{c}; {csrf_cookie}"));
-        relay.decide(&consent::tests::same_origin(&body, Some(&jar)), &upstream(), entropy)
+        relay.decide(&consent::tests::same_origin(&body, Some(&jar)), &upstream(), entropy).unwrap()
     }
 
     fn set_cookies(response: &Response) -> Vec<String> {
@@ -362,24 +368,22 @@ pub mod tests {
         let browser = consent::tests::cookie_header(&set_cookies(&answer));
 
         // The next login from the same loopback client, on another port, skips the page.
-        let again = relay.authorize(
-            &query(&[("redirect_uri", "http://localhost:9999/callback")], &[]),
-            Some(&browser),
-            &caps(),
-            &upstream(),
-            &mut entropy,
-        );
-        assert_eq!(again.status, 302);
-        assert!(again.header("location").unwrap().starts_with(&format!("{ISSUER}/authorization?")));
-        // But not for another target.
-        for other in ["https://claude.ai/api/mcp/auth_callback", "http://localhost:9999/other"] {
-            let asked = relay.authorize(
-                &query(&[("redirect_uri", other)], &[]),
+        let again = relay
+            .authorize(
+                &query(&[("redirect_uri", "http://localhost:9999/callback")], &[]),
                 Some(&browser),
                 &caps(),
                 &upstream(),
                 &mut entropy,
-            );
+            )
+            .unwrap();
+        assert_eq!(again.status, 302);
+        assert!(again.header("location").unwrap().starts_with(&format!("{ISSUER}/authorization?")));
+        // But not for another target.
+        for other in ["https://claude.ai/api/mcp/auth_callback", "http://localhost:9999/other"] {
+            let asked = relay
+                .authorize(&query(&[("redirect_uri", other)], &[]), Some(&browser), &caps(), &upstream(), &mut entropy)
+                .unwrap();
             assert_eq!(asked.status, 200, "{other}");
         }
     }
@@ -398,7 +402,7 @@ pub mod tests {
             assert!(set_cookies(&approved).is_empty(), "nothing remembered for a forwarder");
             browser = format!("{browser}; {}", consent::tests::cookie_header(&set_cookies(&approved)));
         }
-        assert_eq!(relay.authorize(&vscode, Some(&browser), &caps(), &upstream(), &mut entropy).status, 200);
+        assert_eq!(relay.authorize(&vscode, Some(&browser), &caps(), &upstream(), &mut entropy).unwrap().status, 200);
     }
 
     #[test]
@@ -415,7 +419,7 @@ pub mod tests {
     }
 
     fn state_for(relay: &Relay, request: &AuthorizationRequest, entropy: &mut CountingEntropy) -> String {
-        relay.config.sealing_keys.seal(Purpose::State, request, relay.now + STATE_TTL_SECONDS, entropy)
+        relay.config.sealing_keys.seal(Purpose::State, request, relay.now + STATE_TTL_SECONDS, entropy).unwrap()
     }
 
     #[test]
@@ -425,8 +429,9 @@ pub mod tests {
         let mut entropy = CountingEntropy::default();
         let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
         let state = state_for(&relay, &request, &mut entropy);
-        let answer =
-            relay.callback(&with_query("", &[("code", "access-code-1"), ("state", &state)])[1..], &mut entropy);
+        let answer = relay
+            .callback(&with_query("", &[("code", "access-code-1"), ("state", &state)])[1..], &mut entropy)
+            .unwrap();
         let params = location_params(&answer);
         assert!(answer.header("location").unwrap().starts_with("http://localhost:4567/callback?code="));
         assert_eq!(params.get("state"), Some("client-state"));
@@ -450,29 +455,49 @@ pub mod tests {
         let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
         let state = state_for(&relay, &request, &mut entropy);
 
-        let denied =
-            relay.callback(&with_query("", &[("error", "access_denied"), ("state", &state)])[1..], &mut entropy);
+        let denied = relay
+            .callback(&with_query("", &[("error", "access_denied"), ("state", &state)])[1..], &mut entropy)
+            .unwrap();
         assert_eq!(location_params(&denied).get("error"), Some("access_denied"));
-        let odd = relay.callback(&with_query("", &[("error", "weird"), ("state", &state)])[1..], &mut entropy);
+        let odd = relay.callback(&with_query("", &[("error", "weird"), ("state", &state)])[1..], &mut entropy).unwrap();
         assert_eq!(location_params(&odd).get("error"), Some("server_error"));
         let mixup = relay
-            .callback(&with_query("", &[("code", "c"), ("state", &state), ("iss", "https://evil")])[1..], &mut entropy);
+            .callback(&with_query("", &[("code", "c"), ("state", &state), ("iss", "https://evil")])[1..], &mut entropy)
+            .unwrap();
         assert_eq!(location_params(&mixup).get("error"), Some("server_error"));
 
         let later = Relay { config: &config, site: &site, now: NOW + STATE_TTL_SECONDS };
         let mut tampered = state.clone();
         tampered.replace_range(10..11, if &state[10..11] == "A" { "B" } else { "A" });
-        let code_as_state = config.sealing_keys.seal(Purpose::Code, &request, NOW + 60, &mut entropy);
+        let code_as_state = config.sealing_keys.seal(Purpose::Code, &request, NOW + 60, &mut entropy).unwrap();
         for (relay, q) in [
             (&relay, "code=c".to_owned()),
             (&relay, format!("code=c&state={tampered}")),
             (&relay, format!("code=c&state={code_as_state}")),
             (&later, format!("code=c&state={state}")),
         ] {
-            let answer = relay.callback(&q, &mut entropy);
+            let answer = relay.callback(&q, &mut entropy).unwrap();
             assert_eq!(answer.status, 400, "{q}");
             assert!(answer.header("location").is_none());
         }
+    }
+
+    #[test]
+    fn without_randomness_nothing_is_issued() {
+        use crate::seal::tests::NoEntropy;
+        let (config, site) = (test_config(), site());
+        let relay = Relay { config: &config, site: &site, now: NOW };
+        let failure = Error::Internal { reason: "no randomness" };
+        let no_randomness = Err(failure.clone());
+        // No consent page (its CSRF value would be predictable), no state, no code.
+        assert_eq!(relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut NoEntropy), no_randomness);
+        let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
+        let state = state_for(&relay, &request, &mut CountingEntropy::default());
+        let answer = relay.callback(&with_query("", &[("code", "c"), ("state", &state)])[1..], &mut NoEntropy);
+        assert_eq!(answer, no_randomness);
+        let response = failure.to_response(Surface::Page);
+        assert_eq!(response.status, 500);
+        assert!(!response.body.contains("randomness"), "the reason is logged, not shown");
     }
 
     #[test]

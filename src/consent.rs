@@ -98,10 +98,10 @@ fn consent_cookie(key: &str) -> String {
     format!("{CONSENT_COOKIE_PREFIX}{}", &digest(key)[..16])
 }
 
-fn random_value(entropy: &mut dyn Entropy) -> String {
+fn random_value(entropy: &mut dyn Entropy) -> Result<String, Error> {
     let mut bytes = [0u8; 32];
-    entropy.fill(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    entropy.fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn host_of(uri: &str) -> String {
@@ -153,10 +153,10 @@ pub fn page(
     request: &AuthorizationRequest,
     now: u64,
     entropy: &mut dyn Entropy,
-) -> Response {
-    let csrf = random_value(entropy);
+) -> Result<Response, Error> {
+    let csrf = random_value(entropy)?;
     let claims = TicketClaims { request: request.clone(), csrf: digest(&csrf) };
-    let ticket = config.sealing_keys.seal(Purpose::ConsentTicket, &claims, now + TICKET_TTL_SECONDS, entropy);
+    let ticket = config.sealing_keys.seal(Purpose::ConsentTicket, &claims, now + TICKET_TTL_SECONDS, entropy)?;
     let server = config.server_name.clone().unwrap_or_else(|| site.resource());
     let who = describe_target(&request.redirect_uri);
     let forwarder = Destination::of(&request.redirect_uri) == Destination::Forwarder;
@@ -190,8 +190,8 @@ pub fn page(
         scope = escape_html(&request.scope),
         onward = if forwarder { forwarder_notice(request) } else { "</dl>".to_owned() },
     );
-    Response::html(200, html)
-        .with_header("set-cookie", Jar::new(site).set(CSRF_COOKIE, &csrf, TICKET_TTL_SECONDS, "Strict"))
+    Ok(Response::html(200, html)
+        .with_header("set-cookie", Jar::new(site).set(CSRF_COOKIE, &csrf, TICKET_TTL_SECONDS, "Strict")))
 }
 
 /// Whether the browser says the post came from a page of this origin. At least one of
@@ -259,20 +259,20 @@ pub fn remember(
     redirect_uri: &str,
     now: u64,
     entropy: &mut dyn Entropy,
-) -> Vec<String> {
+) -> Result<Vec<String>, Error> {
     let ttl = config.consent_ttl_seconds;
     let Some(target) = consent_key(redirect_uri).filter(|_| ttl > 0) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let jar = Jar::new(site);
     let browser = match jar.get(cookies, BROWSER_COOKIE).filter(|id| id.len() == RANDOM_VALUE_LEN) {
         Some(id) => id.to_owned(),
-        None => random_value(entropy),
+        None => random_value(entropy)?,
     };
     let name = consent_cookie(&target);
     let remembered = RememberedConsent { target, browser: digest(&browser) };
-    let value = config.sealing_keys.seal(Purpose::ConsentCookie, &remembered, now + ttl, entropy);
-    vec![jar.set(BROWSER_COOKIE, &browser, ttl, "Lax"), jar.set(&name, &value, ttl, "Lax")]
+    let value = config.sealing_keys.seal(Purpose::ConsentCookie, &remembered, now + ttl, entropy)?;
+    Ok(vec![jar.set(BROWSER_COOKIE, &browser, ttl, "Lax"), jar.set(&name, &value, ttl, "Lax")])
 }
 
 #[cfg(test)]
@@ -311,7 +311,7 @@ pub mod tests {
         let relay = Relay { config: &config, site: &site, now: NOW };
         let caps = Capabilities::new(&config, &upstream());
         let request = relay.validate(&query(extra, &[]), &caps).unwrap();
-        (page(&config, &site, &request, NOW, &mut CountingEntropy::default()), config)
+        (page(&config, &site, &request, NOW, &mut CountingEntropy::default()).unwrap(), config)
     }
 
     #[test]
@@ -335,7 +335,7 @@ pub mod tests {
         let (config, site) = (test_config(), Site::new(&test_config(), "http://127.0.0.1:8787"));
         let relay = Relay { config: &config, site: &site, now: NOW };
         let request = relay.validate(&query(&[], &["resource"]), &Capabilities::new(&config, &upstream())).unwrap();
-        let response = page(&config, &site, &request, NOW, &mut CountingEntropy::default());
+        let response = page(&config, &site, &request, NOW, &mut CountingEntropy::default()).unwrap();
         let cookie = response.header("set-cookie").unwrap();
         assert!(cookie.starts_with("mcpgw_csrf=") && !cookie.contains("Secure"), "{cookie}");
         let (ticket, csrf) = form_fields(&response);
@@ -417,7 +417,7 @@ pub mod tests {
     }
 
     fn remembered(config: &Config, cookies: Option<&str>, redirect_uri: &str) -> Vec<String> {
-        remember(config, &site(), cookies, redirect_uri, NOW, &mut CountingEntropy::default())
+        remember(config, &site(), cookies, redirect_uri, NOW, &mut CountingEntropy::default()).unwrap()
     }
 
     #[test]
@@ -458,8 +458,10 @@ pub mod tests {
         // Not even with a consent cookie sealed for that target by some other means.
         let browser = "b".repeat(RANDOM_VALUE_LEN);
         let forged = RememberedConsent { target: vscode.to_owned(), browser: digest(&browser) };
-        let value =
-            config.sealing_keys.seal(Purpose::ConsentCookie, &forged, NOW + 60, &mut CountingEntropy::default());
+        let value = config
+            .sealing_keys
+            .seal(Purpose::ConsentCookie, &forged, NOW + 60, &mut CountingEntropy::default())
+            .unwrap();
         let jar = format!("__Host-mcpgw_browser={browser}; __Host-{}={value}", consent_cookie(vscode));
         assert!(!is_remembered(&config, &site(), Some(&jar), vscode, NOW));
     }

@@ -136,6 +136,11 @@ pub enum Error {
         failure: UpstreamFailure,
         reason: &'static str,
     },
+    /// The runtime failed the gateway (no randomness, a value that cannot be sealed):
+    /// never the client's fault, and never answered with anything weaker.
+    Internal {
+        reason: &'static str,
+    },
     /// The gateway is misconfigured: names the setting (never its value).
     Config {
         setting: &'static str,
@@ -187,6 +192,7 @@ impl Error {
             Self::InvalidToken(failure) => format!("invalid_token: {failure:?}"),
             Self::Forbidden { reason } => format!("forbidden: {reason}"),
             Self::Upstream { failure, reason } => format!("upstream {failure:?}: {reason}"),
+            Self::Internal { reason } => format!("internal: {reason}"),
             Self::Config { setting, problem } => format!("configuration {setting}: {problem}"),
             Self::NotFound => "not found".into(),
             Self::MethodNotAllowed { .. } => "method not allowed".into(),
@@ -223,6 +229,7 @@ impl Error {
                 ErrorCode::TemporarilyUnavailable,
                 "the upstream service did not answer in time; try again later".into(),
             ),
+            Self::Internal { .. } => (500, ErrorCode::ServerError, "the gateway failed; try again later".into()),
             Self::Config { setting, problem } => {
                 (500, ErrorCode::ServerError, format!("the gateway is misconfigured: {setting} {problem}"))
             }

@@ -5,7 +5,7 @@
 //! associated data, so a value sealed for one purpose never opens as another.
 //! Several keys may be configured: the first seals, all of them open (rotation).
 
-use crate::error::TokenFailure;
+use crate::error::{Error, TokenFailure};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -73,9 +73,11 @@ impl From<OpenError> for TokenFailure {
     }
 }
 
-/// A source of random bytes (WebCrypto in the Worker, a counter in tests).
+/// A source of random bytes (WebCrypto in the Worker, a counter in tests). A failure
+/// is an error, never zeros: repeated nonces would break XChaCha20-Poly1305 and
+/// predictable values the consent page's CSRF defence.
 pub trait Entropy {
-    fn fill(&mut self, bytes: &mut [u8]);
+    fn fill(&mut self, bytes: &mut [u8]) -> Result<(), Error>;
 }
 
 struct SealingKey {
@@ -138,21 +140,23 @@ impl SealingKeys {
         value: &T,
         expires_at: u64,
         entropy: &mut dyn Entropy,
-    ) -> String {
+    ) -> Result<String, Error> {
         let key = &self.0[0];
         let mut nonce = [0u8; NONCE_LEN];
-        entropy.fill(&mut nonce);
-        let plaintext = serde_json::to_vec(&Envelope { exp: expires_at, value }).unwrap_or_default();
+        entropy.fill(&mut nonce)?;
+        let plaintext = serde_json::to_vec(&Envelope { exp: expires_at, value })
+            .map_err(|_| Error::Internal { reason: "a value could not be serialised for sealing" })?;
         let aad = Self::aad(purpose, &key.id);
-        // Encryption only fails for inputs beyond XChaCha's 256 GiB limit.
-        let ciphertext =
-            key.cipher.encrypt(XNonce::from_slice(&nonce), Payload { msg: &plaintext, aad: &aad }).unwrap_or_default();
+        let ciphertext = key
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: &plaintext, aad: &aad })
+            .map_err(|_| Error::Internal { reason: "sealing failed" })?;
         let mut out = Vec::with_capacity(HEADER_LEN + ciphertext.len());
         out.push(VERSION);
         out.extend_from_slice(&key.id);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
-        URL_SAFE_NO_PAD.encode(out)
+        Ok(URL_SAFE_NO_PAD.encode(out))
     }
 
     pub fn open<T: DeserializeOwned>(&self, purpose: Purpose, sealed: &str, now: u64) -> Result<T, OpenError> {
@@ -193,17 +197,33 @@ pub mod tests {
     pub struct CountingEntropy(pub u8);
 
     impl Entropy for CountingEntropy {
-        fn fill(&mut self, bytes: &mut [u8]) {
+        fn fill(&mut self, bytes: &mut [u8]) -> Result<(), Error> {
             self.0 = self.0.wrapping_add(1);
             bytes.fill(self.0);
+            Ok(())
         }
+    }
+
+    /// A runtime without randomness.
+    pub struct NoEntropy;
+
+    impl Entropy for NoEntropy {
+        fn fill(&mut self, _: &mut [u8]) -> Result<(), Error> {
+            Err(Error::Internal { reason: "no randomness" })
+        }
+    }
+
+    #[test]
+    fn no_randomness_no_seal() {
+        let keys = SealingKeys::parse(KEY_A).unwrap();
+        assert_eq!(keys.seal(Purpose::Code, &"x", 9, &mut NoEntropy), Err(Error::Internal { reason: "no randomness" }));
     }
 
     pub const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     pub const KEY_B: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
 
     fn seal_a(purpose: Purpose, exp: u64) -> String {
-        SealingKeys::parse(KEY_A).unwrap().seal(purpose, &"payload", exp, &mut CountingEntropy::default())
+        SealingKeys::parse(KEY_A).unwrap().seal(purpose, &"payload", exp, &mut CountingEntropy::default()).unwrap()
     }
 
     #[test]
@@ -249,7 +269,7 @@ pub mod tests {
         let old = seal_a(Purpose::Code, 100);
         let rotated = SealingKeys::parse(&format!("{KEY_B},{KEY_A}")).unwrap();
         assert_eq!(rotated.open::<String>(Purpose::Code, &old, 0), Ok("payload".into()));
-        let new = rotated.seal(Purpose::Code, &"n", 100, &mut CountingEntropy::default());
+        let new = rotated.seal(Purpose::Code, &"n", 100, &mut CountingEntropy::default()).unwrap();
         let only_a = SealingKeys::parse(KEY_A).unwrap();
         assert_eq!(only_a.open::<String>(Purpose::Code, &new, 0), Err(OpenError::UnknownKey));
         let only_b = SealingKeys::parse(KEY_B).unwrap();
@@ -261,6 +281,7 @@ pub mod tests {
         let keys = SealingKeys::parse(KEY_A).unwrap();
         let mut entropy = CountingEntropy::default();
         assert_ne!(keys.seal(Purpose::Code, &1, 9, &mut entropy), keys.seal(Purpose::Code, &1, 9, &mut entropy));
+        assert!(keys.seal(Purpose::Code, &1, 9, &mut entropy).is_ok());
         assert!(SealingKeys::parse("").is_err());
         assert!(SealingKeys::parse("c2hvcnQ=").is_err());
         assert!(SealingKeys::parse("***").is_err());
@@ -271,14 +292,14 @@ pub mod tests {
         #[test]
         fn any_payload_round_trips(payload in ".{0,200}", exp in 1u64..u64::MAX) {
             let keys = SealingKeys::parse(KEY_A).unwrap();
-            let sealed = keys.seal(Purpose::State, &payload, exp, &mut CountingEntropy::default());
+            let sealed = keys.seal(Purpose::State, &payload, exp, &mut CountingEntropy::default()).unwrap();
             proptest::prop_assert_eq!(keys.open::<String>(Purpose::State, &sealed, exp - 1), Ok(payload));
         }
 
         #[test]
         fn any_bit_flip_is_rejected(payload in ".{0,64}", bit in 0usize..10_000) {
             let keys = SealingKeys::parse(KEY_A).unwrap();
-            let mut raw = URL_SAFE_NO_PAD.decode(keys.seal(Purpose::Code, &payload, 100, &mut CountingEntropy::default())).unwrap();
+            let mut raw = URL_SAFE_NO_PAD.decode(keys.seal(Purpose::Code, &payload, 100, &mut CountingEntropy::default()).unwrap()).unwrap();
             let bit = bit % (raw.len() * 8);
             raw[bit / 8] ^= 1 << (bit % 8);
             proptest::prop_assert!(keys.open::<String>(Purpose::Code, &URL_SAFE_NO_PAD.encode(&raw), 0).is_err());

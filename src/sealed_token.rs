@@ -77,7 +77,7 @@ pub fn seal_access(
         exp: expires_at,
         credential: Secret::new(credential.as_str()),
     };
-    Ok((config.sealing_keys.seal(Purpose::AccessToken, &sealed, expires_at, entropy), expires_at - now))
+    Ok((config.sealing_keys.seal(Purpose::AccessToken, &sealed, expires_at, entropy)?, expires_at - now))
 }
 
 /// Seals Access's refresh token for this deployment's key and MCP URL.
@@ -87,7 +87,7 @@ pub fn seal_refresh(
     access_refresh: String,
     now: u64,
     entropy: &mut dyn Entropy,
-) -> String {
+) -> Result<String, Error> {
     let sealed = SealedRefresh { rt: Secret::new(access_refresh), aud: site.resource() };
     config.sealing_keys.seal(
         Purpose::RefreshToken,
@@ -260,8 +260,12 @@ mod tests {
                 "another deployment's key",
             ),
             (token.clone(), &other_resource, "another resource"),
-            (config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut entropy), &home, "a sealed code"),
-            (config.sealing_keys.seal(Purpose::State, &grant, NOW + 60, &mut entropy), &home, "a sealed state"),
+            (config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut entropy).unwrap(), &home, "a sealed code"),
+            (
+                config.sealing_keys.seal(Purpose::State, &grant, NOW + 60, &mut entropy).unwrap(),
+                &home,
+                "a sealed state",
+            ),
             (minted(&config, "opaque")["refresh_token"].as_str().unwrap().to_owned(), &home, "the refresh token"),
         ];
         let flips: Vec<String> = (0..raw.len() * 8)

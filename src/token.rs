@@ -252,8 +252,10 @@ pub fn respond(
     } else {
         (Secret::new(tokens.access_token), tokens.expires_in)
     };
-    let refresh_token =
-        tokens.refresh_token.map(|rt| Secret::new(sealed_token::seal_refresh(config, site, rt, now, entropy)));
+    let refresh_token = tokens
+        .refresh_token
+        .map(|rt| sealed_token::seal_refresh(config, site, rt, now, entropy).map(Secret::new))
+        .transpose()?;
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token, scope: tokens.scope })
 }
 
@@ -365,7 +367,7 @@ mod tests {
             code_challenge: CHALLENGE.into(),
             resource: resource.map(Into::into),
         };
-        config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut CountingEntropy::default())
+        config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut CountingEntropy::default()).unwrap()
     }
 
     fn form(pairs: &[(&str, &str)]) -> String {
@@ -460,7 +462,8 @@ mod tests {
             config_from(&v).unwrap()
         };
         let foreign_code = sealed_code(&other_key, None);
-        let state_as_code = config.sealing_keys.seal(Purpose::State, &"x", NOW + 60, &mut CountingEntropy::default());
+        let state_as_code =
+            config.sealing_keys.seal(Purpose::State, &"x", NOW + 60, &mut CountingEntropy::default()).unwrap();
         use ErrorCode::*;
         let cases: Vec<(String, ErrorCode)> = vec![
             (code_request(&config, &[("redirect_uri", "http://localhost:4568/callback")]), InvalidGrant),
@@ -510,6 +513,7 @@ mod tests {
 
     fn sealed_refresh(config: &Config, access_refresh: &str) -> String {
         sealed_token::seal_refresh(config, &site(), access_refresh.into(), NOW, &mut CountingEntropy::default())
+            .unwrap()
     }
 
     fn refresh_request(refresh_token: &str) -> String {
@@ -557,7 +561,8 @@ mod tests {
             v.insert("SEALING_KEYS", crate::seal::tests::KEY_B.into());
             let other_deployment = config_from(&v).unwrap();
             let sealed = sealed_refresh(&config, "rt-1");
-            let state = config.sealing_keys.seal(Purpose::State, &"rt-1", NOW + 60, &mut CountingEntropy::default());
+            let state =
+                config.sealing_keys.seal(Purpose::State, &"rt-1", NOW + 60, &mut CountingEntropy::default()).unwrap();
             for refresh_token in [
                 "rt-1".to_owned(),
                 sealed_refresh(&other_deployment, "rt-1"),

@@ -28,12 +28,11 @@ impl Clock {
 pub struct WebEntropy;
 
 impl Entropy for WebEntropy {
-    fn fill(&mut self, bytes: &mut [u8]) {
+    fn fill(&mut self, bytes: &mut [u8]) -> Result<(), Error> {
         let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-        // Only fails for more than 65536 bytes; we ask for at most 32.
-        if let Ok(crypto) = scope.crypto() {
-            let _ = crypto.get_random_values_with_u8_array(bytes);
-        }
+        let unavailable = || Error::Internal { reason: "crypto.getRandomValues failed" };
+        scope.crypto().map_err(|_| unavailable())?.get_random_values_with_u8_array(bytes).map_err(|_| unavailable())?;
+        Ok(())
     }
 }
 

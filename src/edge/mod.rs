@@ -130,7 +130,7 @@ async fn dispatch(
             let doc = metadata::protected_resource(site, &config.scopes, config.server_name.as_deref());
             return Ok(Response::json(200, &doc));
         }
-        Route::Callback => return Ok(authorize::Relay { config, site, now }.callback(request.query(), &mut entropy)),
+        Route::Callback => return authorize::Relay { config, site, now }.callback(request.query(), &mut entropy),
         _ => {}
     }
     // The endpoints with a body: its media type is checked before it is read.
@@ -150,7 +150,7 @@ async fn dispatch(
             let info = registration::register(&body, &config.access.client_id, &config.redirect_policy, &caps, now)?;
             Ok(Response::json(201, &info))
         }
-        Route::Authorize => Ok(relay.authorize(request.query(), cookies.as_deref(), &caps, &upstream, &mut entropy)),
+        Route::Authorize => relay.authorize(request.query(), cookies.as_deref(), &caps, &upstream, &mut entropy),
         Route::ConsentDecision => {
             let (fetch_site, origin) = (request.header("sec-fetch-site"), request.header("origin"));
             let submission = consent::Submission {
@@ -159,7 +159,7 @@ async fn dispatch(
                 fetch_site: fetch_site.as_deref(),
                 origin: origin.as_deref(),
             };
-            Ok(relay.decide(&submission, &upstream, &mut entropy))
+            relay.decide(&submission, &upstream, &mut entropy)
         }
         Route::Token => {
             let content_type = request.header("content-type");
