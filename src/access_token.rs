@@ -15,10 +15,6 @@ use serde::Deserialize;
 /// Real Access tokens are ~1 KB; anything far larger is refused before parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
-fn invalid(failure: TokenFailure) -> Error {
-    Error::InvalidToken(failure)
-}
-
 /// The bearer token from an `Authorization` header (RFC 6750 §2.1; never from the
 /// query string or body). `None` when no bearer credentials were presented.
 pub fn bearer(authorization: Option<&str>) -> Option<&str> {
@@ -41,18 +37,18 @@ impl std::fmt::Debug for UntrustedAccessToken<'_> {
 impl<'a> UntrustedAccessToken<'a> {
     pub fn parse(raw: &'a str) -> Result<Self, Error> {
         if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
-            return Err(invalid(TokenFailure::Oversized));
+            return Err(Error::InvalidToken(TokenFailure::Oversized));
         }
         if raw.bytes().filter(|b| *b == b'.').count() != 2 {
-            return Err(invalid(TokenFailure::NotJws));
+            return Err(Error::InvalidToken(TokenFailure::NotJws));
         }
-        let token = UntrustedToken::new(raw).map_err(|_| invalid(TokenFailure::MalformedJwt))?;
+        let token = UntrustedToken::new(raw).map_err(|_| Error::InvalidToken(TokenFailure::MalformedJwt))?;
         // Pinned: the header's `alg` must be RS256, whatever it says about itself.
         if token.algorithm() != ALGORITHM {
-            return Err(invalid(TokenFailure::NotRs256));
+            return Err(Error::InvalidToken(TokenFailure::NotRs256));
         }
         if token.header().key_id.as_deref().is_none_or(str::is_empty) {
-            return Err(invalid(TokenFailure::NoKeyId));
+            return Err(Error::InvalidToken(TokenFailure::NoKeyId));
         }
         Ok(Self { raw, token })
     }
@@ -84,15 +80,15 @@ impl<'a> UntrustedAccessToken<'a> {
         use jwt_compact::jwk::JsonWebKey;
         use jwt_compact::{Algorithm, AlgorithmSignature};
         let jwk: JsonWebKey<'_> = serde_json::from_value(serde_json::json!({"kty": "RSA", "n": key.n, "e": key.e}))
-            .map_err(|_| invalid(TokenFailure::UnusableKey))?;
-        let public_key = RsaPublicKey::try_from(&jwk).map_err(|_| invalid(TokenFailure::UnusableKey))?;
+            .map_err(|_| Error::InvalidToken(TokenFailure::UnusableKey))?;
+        let public_key = RsaPublicKey::try_from(&jwk).map_err(|_| Error::InvalidToken(TokenFailure::UnusableKey))?;
         // The signature alone, as WebCrypto checks it in the Worker: claims are the policy's.
-        let signature =
-            RsaSignature::try_from_slice(self.signature()).map_err(|_| invalid(TokenFailure::BadSignature))?;
+        let signature = RsaSignature::try_from_slice(self.signature())
+            .map_err(|_| Error::InvalidToken(TokenFailure::BadSignature))?;
         if Rsa::rs256().verify_signature(&signature, &public_key, self.signed_data()) {
             Ok(self.signature_verified())
         } else {
-            Err(invalid(TokenFailure::BadSignature))
+            Err(Error::InvalidToken(TokenFailure::BadSignature))
         }
     }
 }
@@ -173,10 +169,10 @@ impl Allowlist {
 /// `exp` strictly, `nbf` with the leeway.
 pub fn check_time(leeway_seconds: u64, not_before: Option<u64>, expires_at: u64, now: u64) -> Result<(), Error> {
     if now >= expires_at {
-        return Err(invalid(TokenFailure::Expired));
+        return Err(Error::InvalidToken(TokenFailure::Expired));
     }
     if not_before.is_some_and(|nbf| now.saturating_add(leeway_seconds) < nbf) {
-        return Err(invalid(TokenFailure::NotYetValid));
+        return Err(Error::InvalidToken(TokenFailure::NotYetValid));
     }
     Ok(())
 }
@@ -201,9 +197,9 @@ impl TokenPolicy {
             .0
             .token
             .deserialize_claims_unchecked::<AccessClaims>()
-            .map_err(|_| invalid(TokenFailure::MalformedClaims))?;
+            .map_err(|_| Error::InvalidToken(TokenFailure::MalformedClaims))?;
         if claims.custom.iss.as_deref() != Some(self.issuer.as_str()) {
-            return Err(invalid(TokenFailure::WrongIssuer));
+            return Err(Error::InvalidToken(TokenFailure::WrongIssuer));
         }
         let audience_ok = match &claims.custom.aud {
             Some(Audience::One(aud)) => self.audiences.contains(aud),
@@ -211,20 +207,21 @@ impl TokenPolicy {
             None => false,
         };
         if !audience_ok {
-            return Err(invalid(TokenFailure::WrongAudience));
+            return Err(Error::InvalidToken(TokenFailure::WrongAudience));
         }
         // The default audiences include the client id, which is also an id_token's `aud`.
         if self.kind == TokenKind::AccessToken && (claims.custom.nonce.is_some() || claims.custom.at_hash.is_some()) {
-            return Err(invalid(TokenFailure::IdToken));
+            return Err(Error::InvalidToken(TokenFailure::IdToken));
         }
         let timestamp = |t: chrono::DateTime<chrono::Utc>| u64::try_from(t.timestamp()).ok();
-        let expires_at = claims.expiration.and_then(timestamp).ok_or(invalid(TokenFailure::NoExpiry))?;
+        let expires_at = claims.expiration.and_then(timestamp).ok_or(Error::InvalidToken(TokenFailure::NoExpiry))?;
         let not_before = claims.not_before.and_then(timestamp);
         check_time(self.leeway_seconds, not_before, expires_at, now)?;
         if claims.issued_at.and_then(timestamp).is_some_and(|iat| iat > now.saturating_add(self.leeway_seconds)) {
-            return Err(invalid(TokenFailure::IssuedInFuture));
+            return Err(Error::InvalidToken(TokenFailure::IssuedInFuture));
         }
-        let subject = claims.custom.sub.filter(|s| !s.is_empty()).ok_or(invalid(TokenFailure::NoSubject))?;
+        let subject =
+            claims.custom.sub.filter(|s| !s.is_empty()).ok_or(Error::InvalidToken(TokenFailure::NoSubject))?;
         let identity =
             Identity { subject, email: claims.custom.email, groups: claims.custom.groups, not_before, expires_at };
         if !self.allowlist.admits(&identity) {
@@ -296,7 +293,9 @@ pub mod tests {
     pub fn validate(token: &str, policy: &TokenPolicy, now: u64) -> Result<Identity, Error> {
         let untrusted = UntrustedAccessToken::parse(token)?;
         let keys = test_jwks();
-        let Lookup::Found(key) = keys.find(untrusted.key_id()) else { return Err(invalid(TokenFailure::UnknownKeyId)) };
+        let Lookup::Found(key) = keys.find(untrusted.key_id()) else {
+            return Err(Error::InvalidToken(TokenFailure::UnknownKeyId));
+        };
         let signed = untrusted.verify_rs256(key)?;
         policy.check(&signed, now)
     }

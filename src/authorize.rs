@@ -59,7 +59,7 @@ impl Relay<'_> {
         let params = Params::parse(query).map_err(page)?;
         let client_id = params.require("client_id", "client_id is missing").map_err(page)?;
         if client_id != self.config.access.client_id {
-            return Err(page(Error::oauth(ErrorCode::InvalidRequest, "unknown client_id")));
+            return Err(page(Error::invalid_request("unknown client_id")));
         }
         let redirect_uri = params.require("redirect_uri", "redirect_uri is missing").map_err(page)?;
         self.config.redirect_policy.check(redirect_uri).map_err(page)?;
@@ -67,7 +67,7 @@ impl Relay<'_> {
         let state = params.get("state");
         // The state travels back in redirects; an absurd one is refused rather than echoed.
         if state.is_some_and(|s| s.len() > MAX_STATE_LEN) {
-            return Err(page(Error::oauth(ErrorCode::InvalidRequest, "state is too long")));
+            return Err(page(Error::invalid_request("state is too long")));
         }
         let fail = |code, description| Err(self.redirect_error(redirect_uri, state, Error::oauth(code, description)));
         match params.get("response_type") {
@@ -178,14 +178,12 @@ impl Relay<'_> {
             Err(error) => return page(error),
         };
         let Some(sealed_state) = params.get("state") else {
-            return page(Error::oauth(ErrorCode::InvalidRequest, "the sign-in response has no state"));
+            return page(Error::invalid_request("the sign-in response has no state"));
         };
         let request: AuthorizationRequest = match self.config.sealing_keys.open(Purpose::State, sealed_state, self.now)
         {
             Ok(request) => request,
-            Err(_) => {
-                return page(Error::oauth(ErrorCode::InvalidRequest, "the sign-in took too long or was tampered with"))
-            }
+            Err(_) => return page(Error::invalid_request("the sign-in took too long or was tampered with")),
         };
         let back = |error: Error| Ok(self.redirect_error(&request.redirect_uri, request.state.as_deref(), error));
         // RFC 9207: an `iss` from Access, if sent, must be the app's issuer (mix-up defence).

@@ -101,10 +101,6 @@ pub struct Config {
     pub server_name: Option<String>,
 }
 
-fn invalid(setting: &'static str, problem: &'static str) -> Error {
-    Error::Config { setting, problem }
-}
-
 /// A comma- or whitespace-separated list (paths, audiences, emails, domains).
 fn list(value: Option<String>) -> Vec<String> {
     value
@@ -123,7 +119,7 @@ fn allowlist(setting: &'static str, value: Option<String>, names: bool) -> Resul
     let Some(value) = value else { return Ok(Vec::new()) };
     let entries = if value.starts_with('[') {
         serde_json::from_str::<Vec<String>>(&value)
-            .map_err(|_| invalid(setting, "must be a JSON array of strings"))?
+            .map_err(|_| Error::config(setting, "must be a JSON array of strings"))?
             .into_iter()
             .map(|entry| entry.trim().to_owned())
             .filter(|entry| !entry.is_empty())
@@ -134,7 +130,7 @@ fn allowlist(setting: &'static str, value: Option<String>, names: bool) -> Resul
         list(Some(value))
     };
     if entries.is_empty() {
-        return Err(invalid(setting, "lists nothing (unset it to allow everyone Access lets in)"));
+        return Err(Error::config(setting, "lists nothing (unset it to allow everyone Access lets in)"));
     }
     Ok(entries)
 }
@@ -171,59 +167,59 @@ impl Config {
     /// Reads the configuration through `lookup` (vars and secrets by name).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let required = |name: &'static str| get(name).ok_or(invalid(name, "is missing"));
+        let required = |name: &'static str| get(name).ok_or(Error::config(name, "is missing"));
         let number = |name: &'static str, default: u64| match get(name) {
             None => Ok(default),
-            Some(v) => v.parse::<u64>().map_err(|_| invalid(name, "must be a whole number")),
+            Some(v) => v.parse::<u64>().map_err(|_| Error::config(name, "must be a whole number")),
         };
         let flag = |name: &'static str, default: bool| match get(name).as_deref() {
             None => Ok(default),
             Some("true") => Ok(true),
             Some("false") => Ok(false),
-            Some(_) => Err(invalid(name, "must be true or false")),
+            Some(_) => Err(Error::config(name, "must be true or false")),
         };
 
         let issuer = required("ACCESS_ISSUER")?;
-        check_base_url(&issuer).map_err(|problem| invalid("ACCESS_ISSUER", problem))?;
+        check_base_url(&issuer).map_err(|problem| Error::config("ACCESS_ISSUER", problem))?;
         let client_id = match get("ACCESS_CLIENT_ID") {
             Some(id) => id,
             // The issuer's last path segment is the client id in Access for SaaS.
             None => issuer.rsplit('/').next().unwrap_or_default().to_owned(),
         };
         if client_id.is_empty() || client_id.contains(['/', ':']) {
-            return Err(invalid("ACCESS_CLIENT_ID", "is missing and cannot be taken from ACCESS_ISSUER"));
+            return Err(Error::config("ACCESS_CLIENT_ID", "is missing and cannot be taken from ACCESS_ISSUER"));
         }
         let origin_url = required("ORIGIN_URL")?;
-        check_base_url(&origin_url).map_err(|problem| invalid("ORIGIN_URL", problem))?;
+        check_base_url(&origin_url).map_err(|problem| Error::config("ORIGIN_URL", problem))?;
         let mcp_path = get("MCP_PATH").unwrap_or_else(|| "/mcp".into());
         if !mcp_path.starts_with('/')
             || mcp_path.len() < 2
             || mcp_path.ends_with('/')
             || mcp_path.contains(['?', '#', ' '])
         {
-            return Err(invalid("MCP_PATH", "must be a path like /mcp"));
+            return Err(Error::config("MCP_PATH", "must be a path like /mcp"));
         }
         let public_origin = get("PUBLIC_ORIGIN");
         if let Some(origin) = &public_origin {
-            check_origin(origin).map_err(|problem| invalid("PUBLIC_ORIGIN", problem))?;
+            check_origin(origin).map_err(|problem| Error::config("PUBLIC_ORIGIN", problem))?;
         }
         let scopes: Vec<String> =
             get("SCOPES").unwrap_or_else(|| DEFAULT_SCOPES.into()).split_whitespace().map(str::to_owned).collect();
         if !scopes.iter().any(|s| s == "openid") {
-            return Err(invalid("SCOPES", "must include openid (Access for SaaS is OpenID Connect)"));
+            return Err(Error::config("SCOPES", "must include openid (Access for SaaS is OpenID Connect)"));
         }
         let redirect_policy =
             RedirectPolicy::parse(&get("ALLOWED_REDIRECT_URIS").unwrap_or_else(|| DEFAULT_ALLOWLIST.into()))
-                .map_err(|problem| invalid("ALLOWED_REDIRECT_URIS", problem))?;
+                .map_err(|problem| Error::config("ALLOWED_REDIRECT_URIS", problem))?;
         let consent_ttl_seconds = number("CONSENT_TTL_SECONDS", DEFAULT_CONSENT_TTL_SECONDS)?;
         let token_mode = match get("TOKEN_MODE").as_deref() {
             None | Some("auto") => TokenMode::Auto,
             Some("passthrough") => TokenMode::Passthrough,
             Some("sealed") => TokenMode::Sealed,
-            Some(_) => return Err(invalid("TOKEN_MODE", "must be auto, passthrough or sealed")),
+            Some(_) => return Err(Error::config("TOKEN_MODE", "must be auto, passthrough or sealed")),
         };
         let jwks_url = get("ACCESS_JWKS_URL").unwrap_or_else(|| format!("{issuer}/jwks"));
-        check_base_url(&jwks_url).map_err(|problem| invalid("ACCESS_JWKS_URL", problem))?;
+        check_base_url(&jwks_url).map_err(|problem| Error::config("ACCESS_JWKS_URL", problem))?;
         let edge = EdgeAuth {
             jwks_url,
             jwks: JwksPolicy {
@@ -238,27 +234,27 @@ impl Config {
                 groups: allowlist("ALLOWED_GROUPS", get("ALLOWED_GROUPS"), true)?,
             },
             token_cache_size: usize::try_from(number("TOKEN_CACHE_SIZE", DEFAULT_TOKEN_CACHE_SIZE as u64)?)
-                .map_err(|_| invalid("TOKEN_CACHE_SIZE", "is too large"))?,
+                .map_err(|_| Error::config("TOKEN_CACHE_SIZE", "is too large"))?,
         };
         let extra_paths = list(get("PROXY_PATHS"));
         if extra_paths.iter().any(|p| !p.starts_with('/') || p.starts_with("/.well-known/") || p.contains(['?', '#'])) {
-            return Err(invalid("PROXY_PATHS", "must be paths like /mcp/extra, outside /.well-known/"));
+            return Err(Error::config("PROXY_PATHS", "must be paths like /mcp/extra, outside /.well-known/"));
         }
         let service_token = match (get("ORIGIN_ACCESS_CLIENT_ID"), get("ORIGIN_ACCESS_CLIENT_SECRET")) {
             (Some(id), Some(secret)) => Some((id, Secret::new(secret))),
             (None, None) => None,
             (Some(_), None) => {
-                return Err(invalid("ORIGIN_ACCESS_CLIENT_SECRET", "is missing (ORIGIN_ACCESS_CLIENT_ID is set)"))
+                return Err(Error::config("ORIGIN_ACCESS_CLIENT_SECRET", "is missing (ORIGIN_ACCESS_CLIENT_ID is set)"))
             }
             (None, Some(_)) => {
-                return Err(invalid("ORIGIN_ACCESS_CLIENT_ID", "is missing (ORIGIN_ACCESS_CLIENT_SECRET is set)"))
+                return Err(Error::config("ORIGIN_ACCESS_CLIENT_ID", "is missing (ORIGIN_ACCESS_CLIENT_SECRET is set)"))
             }
         };
         let forward_bearer = flag("FORWARD_BEARER", true)?;
         // Without the bearer, the origin can only trust the identity headers, which anyone
         // reaching its hostname directly could forge unless Access guards that hostname too.
         if !forward_bearer && service_token.is_none() {
-            return Err(invalid(
+            return Err(Error::config(
                 "FORWARD_BEARER",
                 "is false, which needs ORIGIN_ACCESS_CLIENT_ID/SECRET (an origin behind Access) \
                  so that the identity headers cannot be forged",
@@ -273,7 +269,7 @@ impl Config {
             timeout_seconds: number("ORIGIN_TIMEOUT_SECONDS", DEFAULT_ORIGIN_TIMEOUT_SECONDS)?,
         };
         let sealing_keys =
-            SealingKeys::parse(&required("SEALING_KEYS")?).map_err(|problem| invalid("SEALING_KEYS", problem))?;
+            SealingKeys::parse(&required("SEALING_KEYS")?).map_err(|problem| Error::config("SEALING_KEYS", problem))?;
         Ok(Self {
             access: AccessApp { issuer, client_id, client_secret: get("ACCESS_CLIENT_SECRET").map(Secret::new) },
             token_mode,

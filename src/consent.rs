@@ -222,7 +222,7 @@ pub fn check_submission(
     let approved = match params.get("decision") {
         Some("approve") => true,
         Some("deny") => false,
-        _ => return Err(Error::oauth(ErrorCode::InvalidRequest, "decision must be approve or deny")),
+        _ => return Err(Error::invalid_request("decision must be approve or deny")),
     };
     let ticket = params.require("ticket", "the consent ticket is missing")?;
     let csrf = Jar::new(site).get(submission.cookies, CSRF_COOKIE).ok_or(forbidden.clone())?;

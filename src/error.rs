@@ -183,6 +183,27 @@ impl Error {
         Self::OAuth { code, description }
     }
 
+    pub const fn invalid_request(description: &'static str) -> Self {
+        Self::oauth(ErrorCode::InvalidRequest, description)
+    }
+
+    pub const fn invalid_grant(description: &'static str) -> Self {
+        Self::oauth(ErrorCode::InvalidGrant, description)
+    }
+
+    /// Access or the origin could not be used (no answer, an unusable one).
+    pub const fn unavailable(reason: &'static str) -> Self {
+        Self::Upstream { failure: UpstreamFailure::Unavailable, reason }
+    }
+
+    pub const fn timeout(reason: &'static str) -> Self {
+        Self::Upstream { failure: UpstreamFailure::Timeout, reason }
+    }
+
+    pub const fn config(setting: &'static str, problem: &'static str) -> Self {
+        Self::Config { setting, problem }
+    }
+
     /// What may be written to the log about this error: never a secret or token.
     pub fn log_reason(&self) -> String {
         match self {

@@ -1,7 +1,7 @@
 //! The Access JWKS: parsing, key lookup by `kid`, and the per-isolate cache policy.
 //! The policy decides when to fetch; the edge only performs the fetch it is told to.
 
-use crate::error::{Error, UpstreamFailure};
+use crate::error::Error;
 use serde::Deserialize;
 
 /// The only algorithm accepted; Access for SaaS signs with RS256.
@@ -45,10 +45,8 @@ impl KeySet {
         struct Document {
             keys: Vec<RawJwk>,
         }
-        let doc: Document = serde_json::from_str(body).map_err(|_| Error::Upstream {
-            failure: UpstreamFailure::Unavailable,
-            reason: "JWKS is not the expected JSON",
-        })?;
+        let doc: Document =
+            serde_json::from_str(body).map_err(|_| Error::unavailable("JWKS is not the expected JSON"))?;
         let keys = doc
             .keys
             .into_iter()
@@ -147,7 +145,7 @@ impl JwksCache {
     }
 
     pub fn keys(&self) -> Result<&KeySet, Error> {
-        self.keys.as_ref().ok_or(Error::Upstream { failure: UpstreamFailure::Unavailable, reason: "no JWKS available" })
+        self.keys.as_ref().ok_or(Error::unavailable("no JWKS available"))
     }
 }
 

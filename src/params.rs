@@ -1,6 +1,6 @@
 //! Request parameters: `application/x-www-form-urlencoded` query strings and form bodies.
 
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 
 /// `application/x-www-form-urlencoded` parameters (query strings and form bodies).
 /// A repeated parameter is an error (RFC 6749 §3.1), and a parameter sent without a
@@ -23,7 +23,7 @@ impl Params {
                 continue;
             }
             if pairs.iter().any(|(n, _)| *n == name) {
-                return Err(Error::oauth(ErrorCode::InvalidRequest, "a parameter is repeated"));
+                return Err(Error::invalid_request("a parameter is repeated"));
             }
             pairs.push((name.into_owned(), value.into_owned()));
         }
@@ -35,7 +35,7 @@ impl Params {
     }
 
     pub fn require(&self, name: &str, missing: &'static str) -> Result<&str, Error> {
-        self.get(name).ok_or(Error::oauth(ErrorCode::InvalidRequest, missing))
+        self.get(name).ok_or(Error::invalid_request(missing))
     }
 }
 

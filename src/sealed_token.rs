@@ -10,7 +10,7 @@
 
 use crate::access_token::Identity;
 use crate::config::{Config, TokenMode};
-use crate::error::{Error, ErrorCode, TokenFailure};
+use crate::error::{Error, TokenFailure};
 use crate::metadata::Site;
 use crate::seal::{Entropy, Purpose};
 use crate::secret::Secret;
@@ -144,7 +144,7 @@ pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Resul
 pub fn open_refresh(config: &Config, site: &Site, presented: &str, now: u64) -> Result<Secret, Error> {
     match config.sealing_keys.open::<SealedRefresh>(Purpose::RefreshToken, presented, now) {
         Ok(sealed) if sealed.aud == site.resource() => Ok(sealed.rt),
-        _ => Err(Error::oauth(ErrorCode::InvalidGrant, "the refresh token is invalid or expired")),
+        _ => Err(Error::invalid_grant("the refresh token is invalid or expired")),
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::access_token::Identity;
 use crate::authorize::CodeGrant;
 use crate::config::{Config, TokenMode};
-use crate::error::{Error, ErrorCode, UpstreamFailure};
+use crate::error::{Error, ErrorCode};
 use crate::http::is_media_type;
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
@@ -42,14 +42,6 @@ enum ClientAuth {
     Post,
 }
 
-fn invalid_request(description: &'static str) -> Error {
-    Error::oauth(ErrorCode::InvalidRequest, description)
-}
-
-fn invalid_grant(description: &'static str) -> Error {
-    Error::oauth(ErrorCode::InvalidGrant, description)
-}
-
 /// Decodes `Authorization: Basic` credentials (RFC 6749 §2.3.1: each part form-urlencoded).
 fn basic_credentials(header: &str) -> Option<(String, String)> {
     let (scheme, encoded) = header.trim().split_once(' ')?;
@@ -71,7 +63,7 @@ fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -
     };
     let posted_secret = params.get("client_secret");
     let (auth, client_id, secret) = match (&basic, posted_secret) {
-        (Some(_), Some(_)) => return Err(invalid_request("use only one client authentication method")),
+        (Some(_), Some(_)) => return Err(Error::invalid_request("use only one client authentication method")),
         (Some((id, secret)), None) => (ClientAuth::Basic, Some(id.as_str()), Some(secret.as_str())),
         (None, Some(secret)) => (ClientAuth::Post, params.get("client_id"), Some(secret)),
         (None, None) => (ClientAuth::None, params.get("client_id"), None),
@@ -84,7 +76,7 @@ fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -
         }
     };
     if params.get("client_id").is_some_and(|posted| Some(posted) != client_id) {
-        return Err(invalid_request("client_id differs from the authenticated client"));
+        return Err(Error::invalid_request("client_id differs from the authenticated client"));
     }
     if client_id != Some(config.access.client_id.as_str()) {
         return Err(failed());
@@ -128,9 +120,9 @@ pub fn prepare(
             let grant: CodeGrant = config
                 .sealing_keys
                 .open(Purpose::Code, sealed, now)
-                .map_err(|_| invalid_grant("the code is invalid or expired"))?;
+                .map_err(|_| Error::invalid_grant("the code is invalid or expired"))?;
             if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
-                return Err(invalid_grant("redirect_uri does not match the authorization request"));
+                return Err(Error::invalid_grant("redirect_uri does not match the authorization request"));
             }
             if let (Some(requested), Some(granted)) = (params.get("resource"), &grant.resource) {
                 if requested != granted {
@@ -145,12 +137,12 @@ pub fn prepare(
             if !(43..=128).contains(&verifier.len())
                 || !verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
             {
-                return Err(invalid_grant("code_verifier is malformed"));
+                return Err(Error::invalid_grant("code_verifier is malformed"));
             }
             // RFC 7636 §4.6, checked here too: the gateway's secret never vouches for a
             // code presented with the wrong verifier, whatever Access does with it.
             if !constant_time_eq(&digest(verifier), &grant.code_challenge) {
-                return Err(invalid_grant("code_verifier does not match the code_challenge"));
+                return Err(Error::invalid_grant("code_verifier does not match the code_challenge"));
             }
             form.append_pair("grant_type", "authorization_code")
                 .append_pair("code", grant.access_code.expose())
@@ -213,10 +205,10 @@ fn seals_access(mode: TokenMode, tokens: &UpstreamTokens) -> Result<bool, Error>
     match mode {
         // An opaque token would fail every MCP request and send the client round a
         // login loop, so say so here.
-        TokenMode::Passthrough if !is_jwt(&tokens.access_token) => Err(Error::Config {
-            setting: "TOKEN_MODE",
-            problem: "is passthrough, but Access issues opaque access tokens (use auto or sealed)",
-        }),
+        TokenMode::Passthrough if !is_jwt(&tokens.access_token) => Err(Error::config(
+            "TOKEN_MODE",
+            "is passthrough, but Access issues opaque access tokens (use auto or sealed)",
+        )),
         TokenMode::Passthrough => Ok(false),
         TokenMode::Sealed => Ok(true),
         TokenMode::Auto => Ok(!is_jwt(&tokens.access_token)),
@@ -292,7 +284,7 @@ fn refused(status: u16, error: Option<String>) -> Error {
             Error::oauth(ErrorCode::UnauthorizedClient, "Cloudflare Access does not allow this grant for the client")
         }
         (Some(ErrorCode::InvalidGrant), _) => {
-            invalid_grant("the code or refresh token was rejected by Cloudflare Access")
+            Error::invalid_grant("the code or refresh token was rejected by Cloudflare Access")
         }
         // The gateway adds the client secret: a refusal of it is the operator's to fix,
         // but still final for the client.
@@ -300,17 +292,13 @@ fn refused(status: u16, error: Option<String>) -> Error {
             ErrorCode::InvalidClient,
             "Cloudflare Access refused the client credentials (the gateway's ACCESS_CLIENT_SECRET)",
         ),
-        _ => invalid_grant("Cloudflare Access refused the request"),
+        _ => Error::invalid_grant("Cloudflare Access refused the request"),
     }
 }
 
 /// Sealed mode needs a valid `id_token` from Access to know who the user is.
 pub fn no_id_token() -> Error {
-    unavailable("Access sent no usable id_token (sealed token mode needs one; request the openid scope)")
-}
-
-fn unavailable(reason: &'static str) -> Error {
-    Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
+    Error::unavailable("Access sent no usable id_token (sealed token mode needs one; request the openid scope)")
 }
 
 /// Reads Access's answer: its tokens, or an RFC 6749 §5.2 error for the client.
@@ -319,22 +307,22 @@ fn unavailable(reason: &'static str) -> Error {
 /// page). JSON is read whatever its declared media type.
 pub fn finish(status: u16, body: &str) -> Result<UpstreamTokens, Error> {
     if status >= 500 || status == 429 {
-        return Err(unavailable("Access token endpoint answered 5xx or 429"));
+        return Err(Error::unavailable("Access token endpoint answered 5xx or 429"));
     }
     let parsed = serde_json::from_str::<UpstreamTokenBody>(body);
     if (400..500).contains(&status) {
         return Err(refused(status, parsed.ok().and_then(|p| p.error)));
     }
     if status != 200 {
-        return Err(unavailable("Access token endpoint answered neither 200 nor an error"));
+        return Err(Error::unavailable("Access token endpoint answered neither 200 nor an error"));
     }
-    let parsed = parsed.map_err(|_| unavailable("Access token endpoint answered 200 without usable JSON"))?;
+    let parsed = parsed.map_err(|_| Error::unavailable("Access token endpoint answered 200 without usable JSON"))?;
     let access_token =
-        parsed.access_token.filter(|t| !t.is_empty()).ok_or(unavailable("Access sent no access_token"))?;
+        parsed.access_token.filter(|t| !t.is_empty()).ok_or(Error::unavailable("Access sent no access_token"))?;
     let expires_in = match parsed.expires_in {
         Some(Seconds::Number(n)) => Some(n),
         Some(Seconds::Text(text)) => {
-            Some(text.trim().parse().map_err(|_| unavailable("Access sent a malformed expires_in"))?)
+            Some(text.trim().parse().map_err(|_| Error::unavailable("Access sent a malformed expires_in"))?)
         }
         None => None,
     };
@@ -694,7 +682,10 @@ mod tests {
         ];
         for (status, body) in failures {
             assert!(
-                matches!(finish(status, body), Err(Error::Upstream { failure: UpstreamFailure::Unavailable, .. })),
+                matches!(
+                    finish(status, body),
+                    Err(Error::Upstream { failure: crate::error::UpstreamFailure::Unavailable, .. })
+                ),
                 "{status} {body}"
             );
         }

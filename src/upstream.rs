@@ -3,7 +3,7 @@
 //! `code_challenge_methods_supported`. Only what the relay needs is kept.
 
 use crate::config::AccessApp;
-use crate::error::{Error, UpstreamFailure};
+use crate::error::Error;
 use serde::Deserialize;
 
 /// How long the discovery document is cached per isolate.
@@ -30,25 +30,18 @@ struct Document {
     scopes_supported: Option<Vec<String>>,
 }
 
-fn unusable(reason: &'static str) -> Error {
-    Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
-}
-
 impl UpstreamMetadata {
     pub fn parse(body: &str, app: &AccessApp) -> Result<Self, Error> {
         let doc: Document =
-            serde_json::from_str(body).map_err(|_| unusable("Access discovery is not the expected JSON"))?;
+            serde_json::from_str(body).map_err(|_| Error::unavailable("Access discovery is not the expected JSON"))?;
         // OpenID Connect Discovery §4.3: the issuer must be exactly the configured one.
         if doc.issuer != app.issuer {
-            return Err(Error::Config {
-                setting: "ACCESS_ISSUER",
-                problem: "does not match the issuer Access publishes",
-            });
+            return Err(Error::config("ACCESS_ISSUER", "does not match the issuer Access publishes"));
         }
         let https_or_same_origin = |url: &str| url.starts_with("https://") || url.starts_with(&app.issuer);
         for endpoint in [&doc.authorization_endpoint, &doc.token_endpoint, &doc.jwks_uri] {
             if !https_or_same_origin(endpoint) || url::Url::parse(endpoint).is_err() {
-                return Err(unusable("Access discovery has an unusable endpoint URL"));
+                return Err(Error::unavailable("Access discovery has an unusable endpoint URL"));
             }
         }
         let supports_refresh = doc.grant_types_supported.iter().any(|g| g == "refresh_token" || g == "refresh_tokens");
@@ -86,7 +79,7 @@ impl DiscoveryCache {
     ) -> Result<UpstreamMetadata, Error> {
         let fresh = answer.and_then(|(status, body)| match status {
             200 => UpstreamMetadata::parse(&body, app),
-            _ => Err(unusable("Access discovery answered non-200")),
+            _ => Err(Error::unavailable("Access discovery answered non-200")),
         });
         match (fresh, &self.cached) {
             (Ok(metadata), _) => {
@@ -142,7 +135,7 @@ pub mod tests {
         let app = test_config().access;
         let mut cache = DiscoveryCache::default();
         assert_eq!(cache.fresh(0), None);
-        let down = || Err(unusable("could not reach Access"));
+        let down = || Err(Error::unavailable("could not reach Access"));
         assert!(matches!(cache.refreshed(down(), &app, 0), Err(Error::Upstream { .. })), "nothing to fall back on");
         assert_eq!(cache.refreshed(Ok((200, access_discovery())), &app, 100), Ok(upstream()));
         assert_eq!(cache.fresh(100 + DISCOVERY_TTL_SECONDS - 1), Some(upstream()));

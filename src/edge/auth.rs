@@ -28,10 +28,6 @@ thread_local! {
     static VERIFIED: RefCell<Option<VerifiedTokenCache>> = const { RefCell::new(None) };
 }
 
-fn invalid(failure: TokenFailure) -> Error {
-    Error::InvalidToken(failure)
-}
-
 /// A validated request: who it speaks for, and the Access JWT for the origin.
 pub struct Authenticated {
     pub identity: Identity,
@@ -112,7 +108,7 @@ async fn verify_jwt(
     let untrusted = UntrustedAccessToken::parse(token)?;
     let key = key_for(config, ctx, untrusted.key_id(), now).await?;
     if !verify_rs256(&key, untrusted.signature(), untrusted.signed_data()).await? {
-        return Err(invalid(TokenFailure::BadSignature));
+        return Err(Error::InvalidToken(TokenFailure::BadSignature));
     }
     let kid = untrusted.key_id().to_owned();
     Ok((policy.check(&untrusted.signature_verified(), now)?, kid))
@@ -152,8 +148,8 @@ async fn key_for(config: &Config, ctx: &Context, kid: &str, now: u64) -> Result<
     }
     JWKS.with(|jwks| match jwks.borrow().keys()?.find(kid) {
         Lookup::Found(key) => Ok(key.clone()),
-        Lookup::Unknown => Err(invalid(TokenFailure::UnknownKeyId)),
-        Lookup::Ambiguous => Err(invalid(TokenFailure::AmbiguousKeyId)),
+        Lookup::Unknown => Err(Error::InvalidToken(TokenFailure::UnknownKeyId)),
+        Lookup::Ambiguous => Err(Error::InvalidToken(TokenFailure::AmbiguousKeyId)),
     })
 }
 
@@ -162,10 +158,7 @@ async fn key_for(config: &Config, ctx: &Context, kid: &str, now: u64) -> Result<
 async fn refresh_jwks(url: &str, now: u64) {
     let fetched = io::get(url).await.and_then(|(status, body)| match status {
         200 => KeySet::parse(&body),
-        _ => Err(Error::Upstream {
-            failure: crate::error::UpstreamFailure::Unavailable,
-            reason: "JWKS answered non-200",
-        }),
+        _ => Err(Error::unavailable("JWKS answered non-200")),
     });
     match fetched {
         Ok(keys) => JWKS.with(|jwks| jwks.borrow_mut().store(keys, now)),
@@ -178,10 +171,7 @@ async fn refresh_jwks(url: &str, now: u64) {
 
 fn subtle() -> Result<web_sys::SubtleCrypto, Error> {
     let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    scope.crypto().map(|c| c.subtle()).map_err(|_| Error::Upstream {
-        failure: crate::error::UpstreamFailure::Unavailable,
-        reason: "WebCrypto unavailable",
-    })
+    scope.crypto().map(|c| c.subtle()).map_err(|_| Error::Internal { reason: "WebCrypto unavailable" })
 }
 
 fn object(pairs: &[(&str, JsValue)]) -> js_sys::Object {
@@ -211,9 +201,9 @@ async fn crypto_key(key: &Jwk) -> Result<web_sys::CryptoKey, Error> {
     let usages = js_sys::Array::of1(&"verify".into());
     let promise = subtle()?
         .import_key_with_object("jwk", &jwk, &rs256_algorithm(), false, &usages)
-        .map_err(|_| invalid(TokenFailure::UnusableKey))?;
+        .map_err(|_| Error::InvalidToken(TokenFailure::UnusableKey))?;
     let imported: web_sys::CryptoKey =
-        JsFuture::from(promise).await.map_err(|_| invalid(TokenFailure::UnusableKey))?.unchecked_into();
+        JsFuture::from(promise).await.map_err(|_| Error::InvalidToken(TokenFailure::UnusableKey))?.unchecked_into();
     CRYPTO_KEYS.with(|keys| {
         let mut keys = keys.borrow_mut();
         // Keys only change on rotation; drop imports of keys that left the JWKS.
@@ -231,6 +221,6 @@ async fn verify_rs256(key: &Jwk, signature: &[u8], signed_data: &[u8]) -> Result
     let key = crypto_key(key).await?;
     let promise = subtle()?
         .verify_with_object_and_u8_array_and_u8_array(&rs256_algorithm(), &key, signature, signed_data)
-        .map_err(|_| invalid(TokenFailure::BadSignature))?;
+        .map_err(|_| Error::InvalidToken(TokenFailure::BadSignature))?;
     Ok(JsFuture::from(promise).await.map(|v| v.as_bool() == Some(true)).unwrap_or(false))
 }

@@ -1,7 +1,7 @@
 //! Small adapters between `web_sys` and the core: request accessors, responses,
 //! upstream fetches with a timeout, the clock, entropy and the request log.
 
-use crate::error::{Error, ErrorCode, UpstreamFailure};
+use crate::error::Error;
 use crate::http::{is_media_type, split_request_url, Response, MAX_BODY_BYTES};
 use crate::route::Route;
 use crate::seal::Entropy;
@@ -30,8 +30,8 @@ pub struct WebEntropy;
 impl Entropy for WebEntropy {
     fn fill(&mut self, bytes: &mut [u8]) -> Result<(), Error> {
         let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-        let unavailable = || Error::Internal { reason: "crypto.getRandomValues failed" };
-        scope.crypto().map_err(|_| unavailable())?.get_random_values_with_u8_array(bytes).map_err(|_| unavailable())?;
+        let failed = || Error::Internal { reason: "crypto.getRandomValues failed" };
+        scope.crypto().map_err(|_| failed())?.get_random_values_with_u8_array(bytes).map_err(|_| failed())?;
         Ok(())
     }
 }
@@ -103,7 +103,7 @@ impl Incoming {
             return refuse(Error::PayloadTooLarge);
         }
         let Some(stream) = stream else { return Ok(String::new()) };
-        let unreadable = || Error::oauth(ErrorCode::InvalidRequest, "the body could not be read");
+        let unreadable = || Error::invalid_request("the body could not be read");
         let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
         let mut bytes = Vec::new();
         loop {
@@ -122,7 +122,7 @@ impl Incoming {
             bytes.resize(start + length, 0);
             chunk.copy_to(&mut bytes[start..]);
         }
-        String::from_utf8(bytes).map_err(|_| Error::oauth(ErrorCode::InvalidRequest, "the body is not valid UTF-8"))
+        String::from_utf8(bytes).map_err(|_| Error::invalid_request("the body is not valid UTF-8"))
     }
 }
 
@@ -156,10 +156,6 @@ pub fn add_cors(response: web_sys::Response) -> worker::Result<web_sys::Response
     Ok(response)
 }
 
-fn upstream_error(failure: UpstreamFailure, reason: &'static str) -> Error {
-    Error::Upstream { failure, reason }
-}
-
 /// Sends a request to Access with a timeout; returns status and body.
 async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, String), Error> {
     let signal = web_sys::AbortSignal::timeout_with_u32(UPSTREAM_TIMEOUT_MS);
@@ -169,19 +165,15 @@ async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, String), E
     let answer = JsFuture::from(scope.fetch_with_str_and_init(url, init)).await;
     let response: web_sys::Response = match answer {
         Ok(value) => value.unchecked_into(),
-        Err(_) if signal.aborted() => {
-            return Err(upstream_error(UpstreamFailure::Timeout, "Access did not answer in time"))
-        }
-        Err(_) => return Err(upstream_error(UpstreamFailure::Unavailable, "could not reach Access")),
+        Err(_) if signal.aborted() => return Err(Error::timeout("Access did not answer in time")),
+        Err(_) => return Err(Error::unavailable("could not reach Access")),
     };
     let status = response.status();
-    let text = response.text().map_err(|_| upstream_error(UpstreamFailure::Unavailable, "Access body unreadable"))?;
+    let text = response.text().map_err(|_| Error::unavailable("Access body unreadable"))?;
     let body = match JsFuture::from(text).await {
         Ok(value) => value.as_string().unwrap_or_default(),
-        Err(_) if signal.aborted() => {
-            return Err(upstream_error(UpstreamFailure::Timeout, "Access body did not arrive in time"))
-        }
-        Err(_) => return Err(upstream_error(UpstreamFailure::Unavailable, "Access body unreadable")),
+        Err(_) if signal.aborted() => return Err(Error::timeout("Access body did not arrive in time")),
+        Err(_) => return Err(Error::unavailable("Access body unreadable")),
     };
     Ok((status, body))
 }
@@ -193,7 +185,7 @@ pub async fn get(url: &str) -> Result<(u16, String), Error> {
 }
 
 pub async fn post_form(url: &str, body: &str) -> Result<(u16, String), Error> {
-    let headers = web_sys::Headers::new().map_err(|_| upstream_error(UpstreamFailure::Unavailable, "headers"))?;
+    let headers = web_sys::Headers::new().map_err(|_| Error::unavailable("headers"))?;
     let _ = headers.set("content-type", crate::token::FORM);
     let _ = headers.set("accept", "application/json");
     let init = web_sys::RequestInit::new();

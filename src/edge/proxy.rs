@@ -5,7 +5,7 @@
 use super::auth::Authenticated;
 use super::io::{header_names, Incoming};
 use crate::config::Config;
-use crate::error::{Error, UpstreamFailure};
+use crate::error::Error;
 use crate::proxy::{self, ResponseHeader};
 use futures_util::future::{select, Either};
 use std::time::Duration;
@@ -14,14 +14,10 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys};
 
-fn unavailable(reason: &'static str) -> Error {
-    Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
-}
-
 /// The client's headers as the origin gets them: copied natively, then the dropped
 /// ones deleted (only names cross into wasm), then the gateway's own set.
 fn origin_headers(request: &Incoming, config: &Config, auth: &Authenticated) -> Result<web_sys::Headers, Error> {
-    let headers = web_sys::Headers::new_with_headers(&request.headers()).map_err(|_| unavailable("headers"))?;
+    let headers = web_sys::Headers::new_with_headers(&request.headers()).map_err(|_| Error::unavailable("headers"))?;
     for name in header_names(&headers) {
         if !proxy::forwards_request_header(&name) {
             let _ = headers.delete(&name);
@@ -52,7 +48,7 @@ pub async fn forward(request: &Incoming, config: &Config, auth: &Authenticated) 
     }
     // Aborting only while waiting for the origin's headers: once it answers, a
     // stream may stay open for as long as it likes.
-    let controller = web_sys::AbortController::new().map_err(|_| unavailable("abort controller"))?;
+    let controller = web_sys::AbortController::new().map_err(|_| Error::unavailable("abort controller"))?;
     init.set_signal(Some(&controller.signal()));
     let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let pending = JsFuture::from(scope.fetch_with_str_and_init(&url, &init));
@@ -61,10 +57,11 @@ pub async fn forward(request: &Incoming, config: &Config, auth: &Authenticated) 
         Either::Left((answer, _)) => answer,
         Either::Right(_) => {
             controller.abort();
-            return Err(Error::Upstream { failure: UpstreamFailure::Timeout, reason: "origin did not answer in time" });
+            return Err(Error::timeout("origin did not answer in time"));
         }
     };
-    let origin: web_sys::Response = answer.map_err(|_| unavailable("could not reach the origin"))?.unchecked_into();
+    let origin: web_sys::Response =
+        answer.map_err(|_| Error::unavailable("could not reach the origin"))?.unchecked_into();
     let header = |name: &str| origin.headers().get(name).ok().flatten();
     proxy::check_origin_response(origin.status(), header("content-type").as_deref(), header("location").as_deref())?;
 
@@ -72,7 +69,7 @@ pub async fn forward(request: &Incoming, config: &Config, auth: &Authenticated) 
     // the body stream passes through untouched.
     let relayed =
         web_sys::Response::new_with_opt_readable_stream_and_init(origin.body().as_ref(), origin.unchecked_ref())
-            .map_err(|_| unavailable("could not relay the origin's answer"))?;
+            .map_err(|_| Error::unavailable("could not relay the origin's answer"))?;
     relay_headers(&relayed.headers(), config.proxy.forward_origin_cookies);
     Ok(relayed)
 }
