@@ -114,16 +114,36 @@ struct AccessClaims {
     groups: Vec<String>,
     /// Claims only an OpenID Connect `id_token` carries (OIDC Core §2, §3.1.3.6); the
     /// gateway always sends Access a `nonce`, so its `id_token`s always have one.
-    nonce: Option<serde::de::IgnoredAny>,
+    nonce: Option<String>,
     at_hash: Option<serde::de::IgnoredAny>,
 }
 
 /// Which token a policy checks: Access's `id_token` (at `/token`, sealed mode) is a
 /// statement for the gateway, never a credential a client may present.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenKind {
     AccessToken,
-    IdToken,
+    /// `nonce`: what the gateway sent with the authorization request this `id_token`
+    /// answers; an `id_token` naming another one answers another request. (One
+    /// without a nonce is accepted: it came straight from Access's token endpoint.)
+    IdToken {
+        nonce: Option<String>,
+    },
+}
+
+#[derive(Deserialize)]
+struct IdTokenClaims {
+    nonce: Option<serde::de::IgnoredAny>,
+    at_hash: Option<serde::de::IgnoredAny>,
+}
+
+/// Whether a JWT (unverified) carries claims only an `id_token` has: such a token
+/// would be refused at the MCP endpoint, so it cannot be handed to clients as theirs.
+pub fn carries_id_token_claims(token: &str) -> bool {
+    UntrustedToken::new(token)
+        .ok()
+        .and_then(|t| t.deserialize_claims_unchecked::<IdTokenClaims>().ok())
+        .is_some_and(|claims| claims.custom.nonce.is_some() || claims.custom.at_hash.is_some())
 }
 
 /// Who a validated token speaks for.
@@ -209,9 +229,17 @@ impl TokenPolicy {
         if !audience_ok {
             return Err(Error::InvalidToken(TokenFailure::WrongAudience));
         }
-        // The default audiences include the client id, which is also an id_token's `aud`.
-        if self.kind == TokenKind::AccessToken && (claims.custom.nonce.is_some() || claims.custom.at_hash.is_some()) {
-            return Err(Error::InvalidToken(TokenFailure::IdToken));
+        match &self.kind {
+            // The default audiences include the client id, which is also an id_token's `aud`.
+            TokenKind::AccessToken if claims.custom.nonce.is_some() || claims.custom.at_hash.is_some() => {
+                return Err(Error::InvalidToken(TokenFailure::IdToken));
+            }
+            TokenKind::IdToken { nonce: Some(expected) }
+                if claims.custom.nonce.as_ref().is_some_and(|nonce| nonce != expected) =>
+            {
+                return Err(Error::InvalidToken(TokenFailure::NonceMismatch));
+            }
+            _ => {}
         }
         let timestamp = |t: chrono::DateTime<chrono::Utc>| u64::try_from(t.timestamp()).ok();
         let expires_at = claims.expiration.and_then(timestamp).ok_or(Error::InvalidToken(TokenFailure::NoExpiry))?;
@@ -416,8 +444,22 @@ pub mod tests {
         let id_token = with_claims(json!({"aud": "abc123", "nonce": "n-1"}));
         assert_invalid(&id_token, &policy(), NOW, "an id_token (nonce) as access token", TokenFailure::IdToken);
         assert_invalid(&with_claims(json!({"at_hash": "x"})), &policy(), NOW, "at_hash", TokenFailure::IdToken);
-        let id_policy = TokenPolicy { kind: TokenKind::IdToken, ..policy() };
-        assert!(validate(&id_token, &id_policy, NOW).is_ok());
+        let id_policy =
+            |nonce: Option<&str>| TokenPolicy { kind: TokenKind::IdToken { nonce: nonce.map(Into::into) }, ..policy() };
+        assert!(validate(&id_token, &id_policy(Some("n-1")), NOW).is_ok());
+        assert!(validate(&id_token, &id_policy(None), NOW).is_ok());
+        assert_invalid(
+            &id_token,
+            &id_policy(Some("n-2")),
+            NOW,
+            "another request's id_token",
+            TokenFailure::NonceMismatch,
+        );
+        assert!(validate(&with_claims(json!({"aud": "abc123"})), &id_policy(Some("n-2")), NOW).is_ok(), "no nonce");
+        assert!(
+            carries_id_token_claims(&id_token) && !carries_id_token_claims(&sign_with("signing", &header(), &claims()))
+        );
+        assert!(!carries_id_token_claims("opaque"));
         assert!(validate(&with_claims(json!({"aud": "abc123"})), &policy(), NOW).is_ok(), "client id audience");
     }
 

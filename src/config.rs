@@ -138,9 +138,9 @@ fn allowlist(setting: &'static str, value: Option<String>, names: bool) -> Resul
 impl Config {
     /// The checks for Access's `id_token` (sealed token mode): OpenID Connect Core
     /// §3.1.3.7, `aud` is the client id; allowlists apply later, per MCP request.
-    pub fn id_token_policy(&self) -> TokenPolicy {
+    pub fn id_token_policy(&self, nonce: Option<String>) -> TokenPolicy {
         TokenPolicy {
-            kind: TokenKind::IdToken,
+            kind: TokenKind::IdToken { nonce },
             issuer: self.access.issuer.clone(),
             audiences: vec![self.access.client_id.clone()],
             leeway_seconds: self.edge.leeway_seconds,

@@ -94,6 +94,8 @@ pub enum TokenFailure {
     WrongAudience,
     /// An OpenID Connect `id_token` presented as an access token.
     IdToken,
+    /// Access's `id_token` answers another authorization request than the code's.
+    NonceMismatch,
     NoExpiry,
     Expired,
     NotYetValid,

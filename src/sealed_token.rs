@@ -14,7 +14,7 @@ use crate::error::{Error, TokenFailure};
 use crate::metadata::Site;
 use crate::seal::{Entropy, Purpose};
 use crate::secret::Secret;
-use crate::token::{is_jwt, UpstreamTokens};
+use crate::upstream::{is_jwt, no_id_token, UpstreamTokens};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -62,12 +62,12 @@ pub fn seal_access(
     let credential = match (is_jwt(&tokens.access_token), &tokens.id_token) {
         (true, _) => &tokens.access_token,
         (false, Some(id_token)) => id_token,
-        (false, None) => return Err(crate::token::no_id_token()),
+        (false, None) => return Err(no_id_token()),
     };
     let access_expiry = tokens.expires_in.map_or(identity.expires_at, |seconds| now.saturating_add(seconds));
     let expires_at = access_expiry.min(identity.expires_at);
     if expires_at <= now {
-        return Err(crate::token::no_id_token());
+        return Err(no_id_token());
     }
     let sealed = SealedAccess {
         sub: identity.subject.clone(),

@@ -3,7 +3,7 @@
 //! authenticates to Access with the secret it alone holds, rewrites the sealed code
 //! and redirect URI to what Access issued them for, and normalises the answer.
 
-use crate::access_token::Identity;
+use crate::access_token::{carries_id_token_claims, Identity};
 use crate::authorize::CodeGrant;
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode};
@@ -13,10 +13,10 @@ use crate::params::Params;
 use crate::seal::{digest, Entropy, Purpose};
 use crate::sealed_token;
 use crate::secret::{constant_time_eq, Secret};
-use crate::upstream::UpstreamMetadata;
+use crate::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTokens};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -26,6 +26,9 @@ pub const FORM: &str = "application/x-www-form-urlencoded";
 pub struct UpstreamTokenRequest {
     pub url: String,
     pub body: String,
+    /// The `nonce` Access's `id_token` must carry if it carries one: the one sent with
+    /// the authorization request of the code being exchanged.
+    pub id_token_nonce: Option<String>,
 }
 
 impl std::fmt::Debug for UpstreamTokenRequest {
@@ -114,6 +117,7 @@ pub fn prepare(
         return Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server"));
     }
     let mut form = url::form_urlencoded::Serializer::new(String::new());
+    let mut id_token_nonce = None;
     match params.require("grant_type", "grant_type is missing")? {
         "authorization_code" => {
             let sealed = params.require("code", "code is missing")?;
@@ -121,6 +125,7 @@ pub fn prepare(
                 .sealing_keys
                 .open(Purpose::Code, sealed, now)
                 .map_err(|_| Error::invalid_grant("the code is invalid or expired"))?;
+            id_token_nonce = Some(crate::authorize::id_token_nonce(&grant.code_challenge));
             if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
                 return Err(Error::invalid_grant("redirect_uri does not match the authorization request"));
             }
@@ -163,7 +168,7 @@ pub fn prepare(
     if let Some(secret) = &config.access.client_secret {
         form.append_pair("client_secret", secret.expose());
     }
-    Ok(UpstreamTokenRequest { url: upstream.token_endpoint.clone(), body: form.finish() })
+    Ok(UpstreamTokenRequest { url: upstream.token_endpoint.clone(), body: form.finish(), id_token_nonce })
 }
 
 /// The normalised successful answer (RFC 6749 §5.1). Access's `id_token` is not
@@ -180,26 +185,6 @@ pub struct TokenResponse {
     scope: Option<String>,
 }
 
-/// Access's successful answer, before the gateway decides what the client gets.
-pub struct UpstreamTokens {
-    pub access_token: String,
-    pub id_token: Option<String>,
-    pub expires_in: Option<u64>,
-    pub refresh_token: Option<String>,
-    pub scope: Option<String>,
-}
-
-impl std::fmt::Debug for UpstreamTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamTokens").field("expires_in", &self.expires_in).finish_non_exhaustive()
-    }
-}
-
-/// A JWS compact token (`header.claims.signature`) rather than an opaque one.
-pub fn is_jwt(token: &str) -> bool {
-    token.split('.').count() == 3
-}
-
 /// Whether the client gets an access token sealed by the gateway rather than Access's own.
 fn seals_access(mode: TokenMode, tokens: &UpstreamTokens) -> Result<bool, Error> {
     match mode {
@@ -209,9 +194,14 @@ fn seals_access(mode: TokenMode, tokens: &UpstreamTokens) -> Result<bool, Error>
             "TOKEN_MODE",
             "is passthrough, but Access issues opaque access tokens (use auto or sealed)",
         )),
+        // One with id_token claims would be refused at the MCP endpoint just the same.
+        TokenMode::Passthrough if carries_id_token_claims(&tokens.access_token) => Err(Error::config(
+            "TOKEN_MODE",
+            "is passthrough, but Access's access tokens carry id_token claims (use auto or sealed)",
+        )),
         TokenMode::Passthrough => Ok(false),
         TokenMode::Sealed => Ok(true),
-        TokenMode::Auto => Ok(!is_jwt(&tokens.access_token)),
+        TokenMode::Auto => Ok(!is_jwt(&tokens.access_token) || carries_id_token_claims(&tokens.access_token)),
     }
 }
 
@@ -251,90 +241,6 @@ pub fn respond(
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token, scope: tokens.scope })
 }
 
-/// Access sends `expires_in` as a number; tolerate a numeric string.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Seconds {
-    Number(u64),
-    Text(String),
-}
-
-#[derive(Deserialize)]
-struct UpstreamTokenBody {
-    access_token: Option<String>,
-    id_token: Option<String>,
-    expires_in: Option<Seconds>,
-    refresh_token: Option<String>,
-    scope: Option<String>,
-    error: Option<String>,
-}
-
-/// The client's error for a 4xx from Access: a code Access named keeps its meaning,
-/// anything else (an HTML page, another code) is `invalid_grant`, or `invalid_client`
-/// for a 401. The description is logged as well as sent.
-fn refused(status: u16, error: Option<String>) -> Error {
-    match (error.as_deref().and_then(ErrorCode::from_upstream), status) {
-        (Some(ErrorCode::InvalidScope), _) => {
-            Error::oauth(ErrorCode::InvalidScope, "Cloudflare Access rejected the scope")
-        }
-        (Some(ErrorCode::UnsupportedGrantType), _) => {
-            Error::oauth(ErrorCode::UnsupportedGrantType, "Cloudflare Access does not support this grant type")
-        }
-        (Some(ErrorCode::UnauthorizedClient), _) => {
-            Error::oauth(ErrorCode::UnauthorizedClient, "Cloudflare Access does not allow this grant for the client")
-        }
-        (Some(ErrorCode::InvalidGrant), _) => {
-            Error::invalid_grant("the code or refresh token was rejected by Cloudflare Access")
-        }
-        // The gateway adds the client secret: a refusal of it is the operator's to fix,
-        // but still final for the client.
-        (Some(ErrorCode::InvalidClient), _) | (_, 401) => Error::oauth(
-            ErrorCode::InvalidClient,
-            "Cloudflare Access refused the client credentials (the gateway's ACCESS_CLIENT_SECRET)",
-        ),
-        _ => Error::invalid_grant("Cloudflare Access refused the request"),
-    }
-}
-
-/// Sealed mode needs a valid `id_token` from Access to know who the user is.
-pub fn no_id_token() -> Error {
-    Error::unavailable("Access sent no usable id_token (sealed token mode needs one; request the openid scope)")
-}
-
-/// Reads Access's answer: its tokens, or an RFC 6749 §5.2 error for the client.
-/// Only server errors (and timeouts, and no answer: the edge's) are worth a retry;
-/// any other refusal is final, whatever its body (Access answers some with an HTML
-/// page). JSON is read whatever its declared media type.
-pub fn finish(status: u16, body: &str) -> Result<UpstreamTokens, Error> {
-    if status >= 500 || status == 429 {
-        return Err(Error::unavailable("Access token endpoint answered 5xx or 429"));
-    }
-    let parsed = serde_json::from_str::<UpstreamTokenBody>(body);
-    if (400..500).contains(&status) {
-        return Err(refused(status, parsed.ok().and_then(|p| p.error)));
-    }
-    if status != 200 {
-        return Err(Error::unavailable("Access token endpoint answered neither 200 nor an error"));
-    }
-    let parsed = parsed.map_err(|_| Error::unavailable("Access token endpoint answered 200 without usable JSON"))?;
-    let access_token =
-        parsed.access_token.filter(|t| !t.is_empty()).ok_or(Error::unavailable("Access sent no access_token"))?;
-    let expires_in = match parsed.expires_in {
-        Some(Seconds::Number(n)) => Some(n),
-        Some(Seconds::Text(text)) => {
-            Some(text.trim().parse().map_err(|_| Error::unavailable("Access sent a malformed expires_in"))?)
-        }
-        None => None,
-    };
-    Ok(UpstreamTokens {
-        access_token,
-        id_token: parsed.id_token,
-        expires_in,
-        refresh_token: parsed.refresh_token,
-        scope: parsed.scope,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +248,7 @@ mod tests {
     use crate::config::tests::{config_from, test_config, vars, ISSUER};
     use crate::metadata::tests::site;
     use crate::seal::tests::CountingEntropy;
+    use crate::upstream::finish;
     use crate::upstream::tests::upstream;
 
     /// RFC 7636 appendix B: the verifier of `CHALLENGE`.
@@ -410,6 +317,8 @@ mod tests {
             ])
         );
         assert!(!format!("{sent:?}").contains("s3cret"));
+        // Access's id_token must answer this code's authorization request, if it says.
+        assert_eq!(sent.id_token_nonce, Some(crate::authorize::id_token_nonce(CHALLENGE)));
     }
 
     #[test]
@@ -600,6 +509,17 @@ mod tests {
             id_token_to_verify(TokenMode::Passthrough, &tokens("opaque123")),
             Err(Error::Config { setting: "TOKEN_MODE", .. })
         ));
+        // An access token with id_token claims would be refused at /mcp: auto seals it.
+        let id_token_shaped = crate::access_token::tests::sign_with(
+            "signing",
+            &crate::access_token::tests::header(),
+            &serde_json::json!({"sub": "s", "nonce": "n"}),
+        );
+        assert_eq!(id_token_to_verify(TokenMode::Auto, &tokens(&id_token_shaped)), Ok(Some("h.c.s")));
+        assert!(matches!(
+            id_token_to_verify(TokenMode::Passthrough, &tokens(&id_token_shaped)),
+            Err(Error::Config { setting: "TOKEN_MODE", .. })
+        ));
         let no_id_token = UpstreamTokens { id_token: None, ..tokens("opaque123") };
         assert!(matches!(id_token_to_verify(TokenMode::Auto, &no_id_token), Err(Error::Upstream { .. })));
         // Sealing without the verified identity fails closed.
@@ -640,65 +560,12 @@ mod tests {
         assert!(!format!("{ok:?}").contains("a.b.c") && !format!("{ok:?}").contains(refresh));
     }
 
-    #[test]
-    fn access_refusals_stay_final_and_only_its_failures_are_retryable() {
-        use ErrorCode::*;
-        // A 4xx is the client's error whatever its body; a code Access names keeps its meaning.
-        let refusals = [
-            (400, r#"{"error":"invalid_grant"}"#, InvalidGrant),
-            (400, r#"{"error":"invalid_scope"}"#, InvalidScope),
-            (400, r#"{"error":"invalid_request"}"#, InvalidGrant),
-            (400, r#"{"error":"unsupported_grant_type"}"#, UnsupportedGrantType),
-            (400, r#"{"error":"unauthorized_client"}"#, UnauthorizedClient),
-            (400, r#"{"error":"invalid_client"}"#, InvalidClient),
-            (400, r#"{"error":"temporarily_unavailable"}"#, InvalidGrant),
-            (400, r#"{"error":"no_such_code"}"#, InvalidGrant),
-            (400, "<html>Bad Request</html>", InvalidGrant),
-            (403, "<html>Forbidden</html>", InvalidGrant),
-            (404, "", InvalidGrant),
-            (401, "<html>Unauthorized</html>", InvalidClient),
-            (401, r#"{"error":"invalid_grant"}"#, InvalidGrant),
-        ];
-        for (status, body, expected) in refusals {
-            match finish(status, body) {
-                Err(Error::OAuth { code, .. }) => assert_eq!(code, expected, "{status} {body}"),
-                other => panic!("{status} {body}: {other:?}"),
-            }
-        }
-        // The operator learns from the log which setting to check.
-        let refused = finish(401, "<html>Unauthorized</html>").unwrap_err();
-        assert!(refused.log_reason().contains("ACCESS_CLIENT_SECRET"));
-        assert_eq!(refused.to_response(crate::error::Surface::Json).status, 401);
-        // Only Access's own failures are temporarily_unavailable.
-        let failures = [
-            (500, r#"{"error":"server_error"}"#),
-            (503, "<html>down</html>"),
-            (429, "slow down"),
-            (302, ""),
-            (200, "<html>Access denied</html>"),
-            (200, "{not json"),
-            (200, r#"{"token_type":"bearer"}"#),
-            (200, r#"{"access_token":"a.b.c","expires_in":"soon"}"#),
-        ];
-        for (status, body) in failures {
-            assert!(
-                matches!(
-                    finish(status, body),
-                    Err(Error::Upstream { failure: crate::error::UpstreamFailure::Unavailable, .. })
-                ),
-                "{status} {body}"
-            );
-        }
-    }
-
     proptest::proptest! {
         #[test]
         fn arbitrary_token_requests_never_panic(body in "\\PC{0,300}", authorization in "\\PC{0,60}") {
             let config = test_config();
             let _ = run(&config, Some(&authorization), &body);
             let _ = run(&config, None, &body);
-            let _ = finish(200, &body);
-            let _ = finish(400, &body);
         }
     }
 }

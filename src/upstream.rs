@@ -1,9 +1,10 @@
-//! Access for SaaS's discovery document, read tolerantly: it publishes non-standard
-//! grant type names and the key `token_endpoint_auth_methods`, and may omit
-//! `code_challenge_methods_supported`. Only what the relay needs is kept.
+//! What Access for SaaS answers, read tolerantly: its discovery document (non-standard
+//! grant type names, the key `token_endpoint_auth_methods`, no
+//! `code_challenge_methods_supported`) and its token endpoint's answers (HTML error
+//! pages, `expires_in` as a string). Only what the relay needs is kept.
 
 use crate::config::AccessApp;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use serde::Deserialize;
 
 /// How long the discovery document is cached per isolate.
@@ -92,6 +93,110 @@ impl DiscoveryCache {
     }
 }
 
+/// Access's successful answer, before the gateway decides what the client gets.
+pub struct UpstreamTokens {
+    pub access_token: String,
+    pub id_token: Option<String>,
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for UpstreamTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamTokens").field("expires_in", &self.expires_in).finish_non_exhaustive()
+    }
+}
+
+/// A JWS compact token (`header.claims.signature`) rather than an opaque one.
+pub fn is_jwt(token: &str) -> bool {
+    token.split('.').count() == 3
+}
+
+/// Access sends `expires_in` as a number; tolerate a numeric string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+struct UpstreamTokenBody {
+    access_token: Option<String>,
+    id_token: Option<String>,
+    expires_in: Option<Seconds>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+    error: Option<String>,
+}
+
+/// The client's error for a 4xx from Access: a code Access named keeps its meaning,
+/// anything else (an HTML page, another code) is `invalid_grant`, or `invalid_client`
+/// for a 401. The description is logged as well as sent.
+fn refused(status: u16, error: Option<String>) -> Error {
+    match (error.as_deref().and_then(ErrorCode::from_upstream), status) {
+        (Some(ErrorCode::InvalidScope), _) => {
+            Error::oauth(ErrorCode::InvalidScope, "Cloudflare Access rejected the scope")
+        }
+        (Some(ErrorCode::UnsupportedGrantType), _) => {
+            Error::oauth(ErrorCode::UnsupportedGrantType, "Cloudflare Access does not support this grant type")
+        }
+        (Some(ErrorCode::UnauthorizedClient), _) => {
+            Error::oauth(ErrorCode::UnauthorizedClient, "Cloudflare Access does not allow this grant for the client")
+        }
+        (Some(ErrorCode::InvalidGrant), _) => {
+            Error::invalid_grant("the code or refresh token was rejected by Cloudflare Access")
+        }
+        // The gateway adds the client secret: a refusal of it is the operator's to fix,
+        // but still final for the client.
+        (Some(ErrorCode::InvalidClient), _) | (_, 401) => Error::oauth(
+            ErrorCode::InvalidClient,
+            "Cloudflare Access refused the client credentials (the gateway's ACCESS_CLIENT_SECRET)",
+        ),
+        _ => Error::invalid_grant("Cloudflare Access refused the request"),
+    }
+}
+
+/// Sealed mode needs a valid `id_token` from Access to know who the user is.
+pub fn no_id_token() -> Error {
+    Error::unavailable("Access sent no usable id_token (sealed token mode needs one; request the openid scope)")
+}
+
+/// Reads Access's answer: its tokens, or an RFC 6749 §5.2 error for the client.
+/// Only server errors (and timeouts, and no answer: the edge's) are worth a retry;
+/// any other refusal is final, whatever its body (Access answers some with an HTML
+/// page). JSON is read whatever its declared media type.
+pub fn finish(status: u16, body: &str) -> Result<UpstreamTokens, Error> {
+    if status >= 500 || status == 429 {
+        return Err(Error::unavailable("Access token endpoint answered 5xx or 429"));
+    }
+    let parsed = serde_json::from_str::<UpstreamTokenBody>(body);
+    if (400..500).contains(&status) {
+        return Err(refused(status, parsed.ok().and_then(|p| p.error)));
+    }
+    if status != 200 {
+        return Err(Error::unavailable("Access token endpoint answered neither 200 nor an error"));
+    }
+    let parsed = parsed.map_err(|_| Error::unavailable("Access token endpoint answered 200 without usable JSON"))?;
+    let access_token =
+        parsed.access_token.filter(|t| !t.is_empty()).ok_or(Error::unavailable("Access sent no access_token"))?;
+    let expires_in = match parsed.expires_in {
+        Some(Seconds::Number(n)) => Some(n),
+        Some(Seconds::Text(text)) => {
+            Some(text.trim().parse().map_err(|_| Error::unavailable("Access sent a malformed expires_in"))?)
+        }
+        None => None,
+    };
+    Ok(UpstreamTokens {
+        access_token,
+        id_token: parsed.id_token,
+        expires_in,
+        refresh_token: parsed.refresh_token,
+        scope: parsed.scope,
+    })
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -159,5 +264,63 @@ pub mod tests {
         assert!(matches!(UpstreamMetadata::parse("<html>", &app), Err(Error::Upstream { .. })));
         let http = access_discovery().replace(&format!("{ISSUER}/token"), "http://evil.example/token");
         assert!(matches!(UpstreamMetadata::parse(&http, &app), Err(Error::Upstream { .. })));
+    }
+
+    #[test]
+    fn access_refusals_stay_final_and_only_its_failures_are_retryable() {
+        use ErrorCode::*;
+        // A 4xx is the client's error whatever its body; a code Access names keeps its meaning.
+        let refusals = [
+            (400, r#"{"error":"invalid_grant"}"#, InvalidGrant),
+            (400, r#"{"error":"invalid_scope"}"#, InvalidScope),
+            (400, r#"{"error":"invalid_request"}"#, InvalidGrant),
+            (400, r#"{"error":"unsupported_grant_type"}"#, UnsupportedGrantType),
+            (400, r#"{"error":"unauthorized_client"}"#, UnauthorizedClient),
+            (400, r#"{"error":"invalid_client"}"#, InvalidClient),
+            (400, r#"{"error":"temporarily_unavailable"}"#, InvalidGrant),
+            (400, r#"{"error":"no_such_code"}"#, InvalidGrant),
+            (400, "<html>Bad Request</html>", InvalidGrant),
+            (403, "<html>Forbidden</html>", InvalidGrant),
+            (404, "", InvalidGrant),
+            (401, "<html>Unauthorized</html>", InvalidClient),
+            (401, r#"{"error":"invalid_grant"}"#, InvalidGrant),
+        ];
+        for (status, body, expected) in refusals {
+            match finish(status, body) {
+                Err(Error::OAuth { code, .. }) => assert_eq!(code, expected, "{status} {body}"),
+                other => panic!("{status} {body}: {other:?}"),
+            }
+        }
+        // The operator learns from the log which setting to check.
+        let refused = finish(401, "<html>Unauthorized</html>").unwrap_err();
+        assert!(refused.log_reason().contains("ACCESS_CLIENT_SECRET"));
+        assert_eq!(refused.to_response(crate::error::Surface::Json).status, 401);
+        // Only Access's own failures are temporarily_unavailable.
+        let failures = [
+            (500, r#"{"error":"server_error"}"#),
+            (503, "<html>down</html>"),
+            (429, "slow down"),
+            (302, ""),
+            (200, "<html>Access denied</html>"),
+            (200, "{not json"),
+            (200, r#"{"token_type":"bearer"}"#),
+            (200, r#"{"access_token":"a.b.c","expires_in":"soon"}"#),
+        ];
+        for (status, body) in failures {
+            assert!(
+                matches!(
+                    finish(status, body),
+                    Err(Error::Upstream { failure: crate::error::UpstreamFailure::Unavailable, .. })
+                ),
+                "{status} {body}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_token_answers_never_panic(body in "\\PC{0,300}", status in 100u16..600) {
+            let _ = finish(status, &body);
+        }
     }
 }

@@ -88,13 +88,18 @@ async fn verify_access_jwt(
 
 /// Validates Access's `id_token` at `/token` (sealed token mode). A bad one is
 /// Access's failure, not the client's.
-pub async fn verify_id_token(config: &Config, ctx: &Context, id_token: &str, now: u64) -> Result<Identity, Error> {
-    verify_jwt(config, ctx, &config.id_token_policy(), id_token, now).await.map(|(identity, _)| identity).map_err(
-        |error| match error {
-            Error::InvalidToken(_) => crate::token::no_id_token(),
-            other => other,
-        },
-    )
+pub async fn verify_id_token(
+    config: &Config,
+    ctx: &Context,
+    id_token: &str,
+    nonce: Option<&str>,
+    now: u64,
+) -> Result<Identity, Error> {
+    let policy = config.id_token_policy(nonce.map(str::to_owned));
+    verify_jwt(config, ctx, &policy, id_token, now).await.map(|(identity, _)| identity).map_err(|error| match error {
+        Error::InvalidToken(_) => crate::upstream::no_id_token(),
+        other => other,
+    })
 }
 
 /// RS256 signature (WebCrypto, key from the JWKS) and then the policy's claim checks.

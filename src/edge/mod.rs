@@ -171,9 +171,11 @@ async fn dispatch(
             };
             let sent = token::prepare(config, site, &caps, &upstream, &client_request, now)?;
             let (status, body) = io::post_form(&sent.url, &sent.body).await?;
-            let tokens = token::finish(status, &body)?;
+            let tokens = crate::upstream::finish(status, &body)?;
             let identity = match token::id_token_to_verify(config.token_mode, &tokens)? {
-                Some(id_token) => Some(auth::verify_id_token(config, ctx, id_token, now).await?),
+                Some(id_token) => {
+                    Some(auth::verify_id_token(config, ctx, id_token, sent.id_token_nonce.as_deref(), now).await?)
+                }
                 None => None,
             };
             let answer = token::respond(config, site, tokens, identity.as_ref(), now, &mut entropy)?;
