@@ -4,6 +4,7 @@
 use crate::access_token::{Allowlist, TokenKind, TokenPolicy};
 use crate::error::Error;
 use crate::jwks::JwksPolicy;
+use crate::mcp_policy::McpPolicy;
 use crate::redirect_uri::{RedirectPolicy, DEFAULT_ALLOWLIST};
 use crate::seal::SealingKeys;
 use crate::secret::Secret;
@@ -24,6 +25,9 @@ pub const DEFAULT_ORIGIN_TIMEOUT_SECONDS: u64 = 30;
 /// How long a sealed refresh token stays usable (Access still decides whether the
 /// refresh token inside it is).
 pub const DEFAULT_REFRESH_TOKEN_TTL_SECONDS: u64 = 30 * 24 * 3600;
+
+/// The Workers Rate Limiting binding's periods are 10 or 60 seconds.
+pub const DEFAULT_RATE_LIMIT_PERIOD_SECONDS: u64 = 60;
 
 /// What access token clients hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +103,28 @@ pub struct Config {
     pub sealing_keys: SealingKeys,
     /// Shown on the consent page.
     pub server_name: Option<String>,
+    pub mcp: McpSettings,
+}
+
+/// What the gateway does with the MCP requests themselves (nothing by default, at no
+/// cost: the body is then never read).
+#[derive(Debug)]
+pub struct McpSettings {
+    /// Who may call which tools, read which resources, get which prompts.
+    pub policy: Option<McpPolicy>,
+    /// Log the tool, resource or prompt name of every request (reads the body).
+    pub audit_names: bool,
+    /// Rate-limit per identity and tool rather than per identity (reads the body).
+    pub rate_limit_by_tool: bool,
+    /// What `Retry-After` says when the rate limiter refuses: its period.
+    pub rate_limit_period_seconds: u64,
+}
+
+impl McpSettings {
+    /// Whether a request's body must be read to decide or log.
+    pub fn reads_body(&self) -> bool {
+        self.policy.is_some() || self.audit_names || self.rate_limit_by_tool
+    }
 }
 
 /// A comma- or whitespace-separated list (paths, audiences, emails, domains).
@@ -283,6 +309,14 @@ impl Config {
             consent_ttl_seconds,
             sealing_keys,
             server_name: get("SERVER_NAME"),
+            mcp: McpSettings {
+                policy: get("MCP_POLICY")
+                    .map(|text| McpPolicy::parse(&text).map_err(|problem| invalid("MCP_POLICY", problem)))
+                    .transpose()?,
+                audit_names: flag("AUDIT_MCP_NAMES", false)?,
+                rate_limit_by_tool: flag("RATE_LIMIT_BY_TOOL", false)?,
+                rate_limit_period_seconds: number("RATE_LIMIT_PERIOD_SECONDS", DEFAULT_RATE_LIMIT_PERIOD_SECONDS)?,
+            },
         })
     }
 }
@@ -473,6 +507,23 @@ pub mod tests {
         v.insert("ORIGIN_ACCESS_CLIENT_ID", "id".into());
         v.insert("ORIGIN_ACCESS_CLIENT_SECRET", "secret".into());
         assert!(!config_from(&v).unwrap().proxy.forward_bearer);
+    }
+
+    #[test]
+    fn mcp_features_are_off_by_default_and_an_invalid_policy_is_refused() {
+        let c = test_config();
+        assert!(c.mcp.policy.is_none() && !c.mcp.reads_body());
+        assert!(matches!(problem("MCP_POLICY", "allow everything"), Error::Config { setting: "MCP_POLICY", .. }));
+        assert!(matches!(
+            problem("MCP_POLICY", r#"{"default": "allow"}"#),
+            Error::Config { setting: "MCP_POLICY", .. }
+        ));
+        let mut v = vars();
+        v.insert("MCP_POLICY", r#"{"default": "deny", "rules": [{"effect": "allow", "tools": ["ping"]}]}"#.into());
+        assert!(config_from(&v).unwrap().mcp.reads_body());
+        let mut v = vars();
+        v.insert("AUDIT_MCP_NAMES", "true".into());
+        assert!(config_from(&v).unwrap().mcp.reads_body());
     }
 
     #[test]

@@ -115,6 +115,28 @@ pub enum TokenFailure {
     RefusedByOrigin,
 }
 
+/// An MCP request the gateway answers itself, as JSON-RPC (the client's MCP session
+/// goes on; nothing suggests signing in again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonRpcFailure {
+    /// The body is not a JSON-RPC message (JSON-RPC 2.0 §5.1, `-32700`).
+    ParseError,
+    /// `Mcp-Method`/`Mcp-Name` disagree with the body or are malformed (MCP
+    /// 2026-07-28 streamable HTTP, `HeaderMismatch`, `-32020`).
+    HeaderMismatch,
+    /// The gateway's policy does not let this identity call the tool, read the
+    /// resource or get the prompt.
+    Denied,
+}
+
+/// Whom a JSON-RPC error answers: one request (its id, `null` when unknown) or the
+/// members of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonRpcReply {
+    Single(Option<serde_json::Value>),
+    Batch(Vec<serde_json::Value>),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// A protocol error caused by the client, with a fixed description safe to send.
@@ -147,6 +169,11 @@ pub enum Error {
     Config {
         setting: &'static str,
         problem: &'static str,
+    },
+    /// An MCP request answered by the gateway with a JSON-RPC error.
+    JsonRpc {
+        failure: JsonRpcFailure,
+        reply: JsonRpcReply,
     },
     NotFound,
     MethodNotAllowed {
@@ -217,6 +244,7 @@ impl Error {
             Self::Upstream { failure, reason } => format!("upstream {failure:?}: {reason}"),
             Self::Internal { reason } => format!("internal: {reason}"),
             Self::Config { setting, problem } => format!("configuration {setting}: {problem}"),
+            Self::JsonRpc { failure, .. } => format!("json-rpc: {failure:?}"),
             Self::NotFound => "not found".into(),
             Self::MethodNotAllowed { .. } => "method not allowed".into(),
             Self::PayloadTooLarge => "payload too large".into(),
@@ -256,6 +284,7 @@ impl Error {
             Self::Config { setting, problem } => {
                 (500, ErrorCode::ServerError, format!("the gateway is misconfigured: {setting} {problem}"))
             }
+            Self::JsonRpc { .. } => (json_rpc_status(self), ErrorCode::InvalidRequest, String::new()),
             Self::NotFound => (404, ErrorCode::InvalidRequest, "no such endpoint".into()),
             Self::MethodNotAllowed { .. } => (405, ErrorCode::InvalidRequest, "method not allowed".into()),
             Self::PayloadTooLarge => (413, ErrorCode::InvalidRequest, "request body too large".into()),
@@ -267,6 +296,9 @@ impl Error {
 
     /// The single place where errors become HTTP answers.
     pub fn to_response(&self, surface: Surface<'_>) -> Response {
+        if let Self::JsonRpc { failure, reply } = self {
+            return Response::json(json_rpc_status(self), &json_rpc_body(*failure, reply));
+        }
         let (status, code, description) = self.status_code_description();
         if let Surface::Redirect { redirect_uri, state, issuer } = surface {
             let mut params = vec![("error", code.as_str()), ("error_description", description.as_str())];
@@ -305,6 +337,30 @@ impl Error {
             )),
             _ => None,
         }
+    }
+}
+
+fn json_rpc_status(error: &Error) -> u16 {
+    match error {
+        // A refused call is an answer like a tool's own error: the SDK clients report it
+        // to the caller and keep the session (a 4xx would end it, a 401/403 re-login).
+        Error::JsonRpc { failure: JsonRpcFailure::Denied, .. } => 200,
+        _ => 400,
+    }
+}
+
+fn json_rpc_body(failure: JsonRpcFailure, reply: &JsonRpcReply) -> serde_json::Value {
+    let (code, message) = match failure {
+        JsonRpcFailure::ParseError => (-32700, "Parse error: the request body is not a JSON-RPC message"),
+        JsonRpcFailure::HeaderMismatch => {
+            (-32020, "Header mismatch: Mcp-Method and Mcp-Name must match the request body")
+        }
+        JsonRpcFailure::Denied => (-32001, "Forbidden: this server's access policy does not allow this call for you"),
+    };
+    let error = |id: Option<&serde_json::Value>| serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    match reply {
+        JsonRpcReply::Single(id) => error(id.as_ref()),
+        JsonRpcReply::Batch(ids) => ids.iter().map(|id| error(Some(id))).collect(),
     }
 }
 
@@ -406,6 +462,31 @@ mod tests {
             r.header("location"),
             Some("http://localhost:1/cb?k=v&error=access_denied&error_description=denied&state=s+1&iss=https%3A%2F%2Fmcp.example.com")
         );
+    }
+
+    #[test]
+    fn json_rpc_errors_answer_the_request_ids() {
+        let denied = Error::JsonRpc { failure: JsonRpcFailure::Denied, reply: JsonRpcReply::Single(Some(7.into())) };
+        let r = denied.to_response(RESOURCE);
+        assert_eq!((r.status, r.header("www-authenticate")), (200, None));
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!((body["jsonrpc"].as_str(), body["id"].as_i64()), (Some("2.0"), Some(7)));
+        assert_eq!(body["error"]["code"], -32001);
+        let mismatch = Error::JsonRpc {
+            failure: JsonRpcFailure::HeaderMismatch,
+            reply: JsonRpcReply::Batch(vec![1.into(), "b".into()]),
+        };
+        let r = mismatch.to_response(RESOURCE);
+        assert_eq!(r.status, 400);
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(
+            body.as_array().unwrap().iter().map(|e| e["id"].clone()).collect::<Vec<_>>(),
+            [serde_json::json!(1), serde_json::json!("b")]
+        );
+        assert!(body.as_array().unwrap().iter().all(|e| e["error"]["code"] == -32020));
+        let unknown = Error::JsonRpc { failure: JsonRpcFailure::ParseError, reply: JsonRpcReply::Single(None) };
+        let body: serde_json::Value = serde_json::from_str(&unknown.to_response(RESOURCE).body).unwrap();
+        assert!(body["id"].is_null() && body["error"]["code"] == -32700);
     }
 
     #[test]

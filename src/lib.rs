@@ -17,6 +17,8 @@ pub(crate) mod consent;
 pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod jwks;
+pub(crate) mod mcp_policy;
+pub(crate) mod mcp_request;
 pub(crate) mod metadata;
 pub(crate) mod params;
 pub(crate) mod proxy;

@@ -1,0 +1,265 @@
+//! What the gateway learns about an MCP request: the JSON-RPC method and, for
+//! `tools/call`, `resources/read` and `prompts/get`, the name (tool or prompt name,
+//! resource URI). From the 2026-07-28 request headers (`Mcp-Method`, `Mcp-Name`) when
+//! present, from the body otherwise; where both are present they must agree
+//! (streamable HTTP, "Server Validation": `400` and JSON-RPC `HeaderMismatch`).
+
+use crate::error::{Error, JsonRpcFailure, JsonRpcReply};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The largest MCP request body the gateway reads to decide on it (tool arguments
+/// included); larger ones are refused with `413` when a feature needs the body.
+pub const MAX_MCP_BODY_BYTES: usize = 1024 * 1024;
+
+/// The methods that name what they act on, and where the name is in `params`.
+fn name_field(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    }
+}
+
+/// One JSON-RPC message of a request, as far as the gateway cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpCall {
+    /// The request id; `None` for a notification.
+    pub id: Option<Value>,
+    pub method: String,
+    /// The tool or prompt name, or the resource URI.
+    pub name: Option<String>,
+}
+
+/// A request's calls: one, or the members of a JSON-RPC batch (2025-03-26).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpRequest {
+    pub calls: Vec<McpCall>,
+    pub batch: bool,
+}
+
+impl McpRequest {
+    /// Whom a JSON-RPC error about the whole request is addressed to.
+    pub fn reply(&self) -> JsonRpcReply {
+        if self.batch {
+            JsonRpcReply::Batch(self.calls.iter().filter_map(|c| c.id.clone()).collect())
+        } else {
+            JsonRpcReply::Single(self.calls.first().and_then(|c| c.id.clone()))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Message {
+    id: Option<Value>,
+    method: Option<String>,
+    params: Option<Value>,
+}
+
+impl Message {
+    fn into_call(self) -> Option<McpCall> {
+        let method = self.method?; // a response (a client answering the server) names no method
+        let name = name_field(&method).and_then(|field| self.params.as_ref()?.get(field)?.as_str().map(str::to_owned));
+        Some(McpCall { id: self.id, method, name })
+    }
+}
+
+fn parse_error(id: JsonRpcReply) -> Error {
+    Error::JsonRpc { failure: JsonRpcFailure::ParseError, reply: id }
+}
+
+/// Reads a POST body: a JSON-RPC message or a batch of them.
+pub fn parse_body(body: &[u8]) -> Result<McpRequest, Error> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| parse_error(JsonRpcReply::Single(None)))?;
+    let (messages, batch) = match value {
+        Value::Array(items) if !items.is_empty() => (items, true),
+        Value::Object(_) => (vec![value], false),
+        _ => return Err(parse_error(JsonRpcReply::Single(None))),
+    };
+    let calls = messages
+        .into_iter()
+        .map(|m| serde_json::from_value::<Message>(m).map_err(|_| parse_error(JsonRpcReply::Single(None))))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter_map(Message::into_call)
+        .collect();
+    Ok(McpRequest { calls, batch })
+}
+
+/// Decodes a header value that may use the Base64 sentinel `=?base64?…?=`.
+pub fn decode_header_value(value: &str) -> Option<String> {
+    match value.strip_prefix("=?base64?").and_then(|rest| rest.strip_suffix("?=")) {
+        Some(encoded) => String::from_utf8(STANDARD.decode(encoded).ok()?).ok(),
+        None => Some(value.to_owned()),
+    }
+}
+
+/// The call the `Mcp-Method` and `Mcp-Name` headers describe, if the client sent them.
+pub fn from_headers(method: Option<&str>, name: Option<&str>) -> Result<Option<McpCall>, Error> {
+    let mismatch = || Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, reply: JsonRpcReply::Single(None) };
+    let Some(method) = method else {
+        return if name.is_some() { Err(mismatch()) } else { Ok(None) };
+    };
+    let name = name.map(|n| decode_header_value(n).ok_or_else(mismatch)).transpose()?;
+    if name.is_some() != name_field(method).is_some() {
+        return Err(mismatch());
+    }
+    Ok(Some(McpCall { id: None, method: method.to_owned(), name }))
+}
+
+/// What a request is: the body decides when it was read, and then the headers, when
+/// present, must say the same (a header naming a harmless tool must not carry a body
+/// calling another past a policy).
+pub fn reconcile(headers: Option<McpCall>, body: Option<McpRequest>) -> Result<Option<McpRequest>, Error> {
+    let (Some(header), Some(body)) = (&headers, &body) else {
+        return Ok(body.or_else(|| headers.map(|call| McpRequest { calls: vec![call], batch: false })));
+    };
+    let agrees = !body.batch
+        && body.calls.len() == 1
+        && body.calls[0].method == header.method
+        && body.calls[0].name == header.name;
+    if agrees {
+        Ok(Some(body.clone()))
+    } else {
+        Err(Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, reply: body.reply() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn call(id: Option<Value>, method: &str, name: Option<&str>) -> McpCall {
+        McpCall { id, method: method.into(), name: name.map(Into::into) }
+    }
+
+    #[test]
+    fn reads_method_and_name_from_the_body() {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ping", "arguments": {}}});
+        let request = parse_body(body.to_string().as_bytes()).unwrap();
+        assert_eq!(request, McpRequest { calls: vec![call(Some(json!(7)), "tools/call", Some("ping"))], batch: false });
+        let read = json!({"jsonrpc": "2.0", "id": "r", "method": "resources/read", "params": {"uri": "file:///a"}});
+        assert_eq!(parse_body(read.to_string().as_bytes()).unwrap().calls[0].name.as_deref(), Some("file:///a"));
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"name": "ignored"}});
+        assert_eq!(parse_body(list.to_string().as_bytes()).unwrap().calls[0].name, None);
+        let notification = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(parse_body(notification.to_string().as_bytes()).unwrap().calls[0].id, None);
+        let response = json!({"jsonrpc": "2.0", "id": 3, "result": {}});
+        assert!(parse_body(response.to_string().as_bytes()).unwrap().calls.is_empty());
+    }
+
+    #[test]
+    fn batches_keep_every_member() {
+        let body = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ping"}},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "delete_all"}},
+            {"jsonrpc": "2.0", "method": "notifications/progress"}
+        ]);
+        let request = parse_body(body.to_string().as_bytes()).unwrap();
+        assert!(request.batch);
+        assert_eq!(request.calls.len(), 3);
+        assert_eq!(request.reply(), JsonRpcReply::Batch(vec![json!(1), json!(2)]));
+    }
+
+    #[test]
+    fn malformed_bodies_are_parse_errors() {
+        for body in [
+            "",
+            "{",
+            "[]",
+            "42",
+            "\"x\"",
+            "[1]",
+            r#"{"method": 5}"#,
+            r#"{"params": {"name": "x"}, "method": "tools/call", "id": {}"#,
+        ] {
+            assert!(
+                matches!(parse_body(body.as_bytes()), Err(Error::JsonRpc { failure: JsonRpcFailure::ParseError, .. })),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_values_may_be_base64_wrapped() {
+        assert_eq!(decode_header_value("get_weather").as_deref(), Some("get_weather"));
+        assert_eq!(decode_header_value("=?base64?SGVsbG8sIOS4lueVjA==?=").as_deref(), Some("Hello, 世界"));
+        assert_eq!(decode_header_value("=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=").as_deref(), Some("=?base64?literal?="));
+        assert_eq!(decode_header_value("=?base64?not base64?="), None);
+        assert_eq!(decode_header_value("=?base64?/w==?="), None, "not UTF-8");
+        assert_eq!(
+            from_headers(Some("tools/call"), Some("=?base64?SGVsbG8sIOS4lueVjA==?=")).unwrap(),
+            Some(call(None, "tools/call", Some("Hello, 世界")))
+        );
+    }
+
+    #[test]
+    fn headers_must_describe_a_whole_call() {
+        assert_eq!(from_headers(None, None).unwrap(), None);
+        assert_eq!(from_headers(Some("tools/list"), None).unwrap(), Some(call(None, "tools/list", None)));
+        for (method, name) in [
+            (None, Some("ping")),
+            (Some("tools/call"), None),
+            (Some("tools/list"), Some("ping")),
+            (Some("tools/call"), Some("=?base64?%%?=")),
+        ] {
+            assert!(
+                matches!(
+                    from_headers(method, name),
+                    Err(Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, .. })
+                ),
+                "{method:?} {name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_and_body_must_agree() {
+        let body = |name: &str| {
+            parse_body(
+                json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": name}})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        let header = Some(call(None, "tools/call", Some("ping")));
+        assert_eq!(reconcile(header.clone(), Some(body("ping"))).unwrap(), Some(body("ping")));
+        assert_eq!(
+            reconcile(header.clone(), Some(body("delete_all"))),
+            Err(Error::JsonRpc {
+                failure: JsonRpcFailure::HeaderMismatch,
+                reply: JsonRpcReply::Single(Some(json!(9)))
+            })
+        );
+        let other_method = Some(call(None, "prompts/get", Some("ping")));
+        assert!(reconcile(other_method, Some(body("ping"))).is_err());
+        // Only one source: it is what the request is.
+        assert_eq!(reconcile(None, Some(body("ping"))).unwrap(), Some(body("ping")));
+        assert_eq!(
+            reconcile(header.clone(), None).unwrap().unwrap().calls,
+            vec![call(None, "tools/call", Some("ping"))]
+        );
+        assert_eq!(reconcile(None, None).unwrap(), None);
+        let batch = parse_body(
+            json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ping"}}])
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(reconcile(header, Some(batch)).is_err(), "headers describe one call, never a batch");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bodies_and_headers_never_panic(body in "\\PC{0,300}", method in "\\PC{0,30}", name in "\\PC{0,60}") {
+            let headers = from_headers(Some(&method), Some(&name)).ok().flatten();
+            let _ = reconcile(headers, parse_body(body.as_bytes()).ok());
+            let _ = decode_header_value(&name);
+        }
+    }
+}
