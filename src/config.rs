@@ -311,7 +311,7 @@ impl Config {
             server_name: get("SERVER_NAME"),
             mcp: McpSettings {
                 policy: get("MCP_POLICY")
-                    .map(|text| McpPolicy::parse(&text).map_err(|problem| invalid("MCP_POLICY", problem)))
+                    .map(|text| McpPolicy::parse(&text).map_err(|problem| Error::config("MCP_POLICY", problem)))
                     .transpose()?,
                 audit_names: flag("AUDIT_MCP_NAMES", false)?,
                 rate_limit_by_tool: flag("RATE_LIMIT_BY_TOOL", false)?,

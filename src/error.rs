@@ -127,6 +127,8 @@ pub enum JsonRpcFailure {
     /// The gateway's policy does not let this identity call the tool, read the
     /// resource or get the prompt.
     Denied,
+    /// The identity (or identity and tool) went over the rate limit.
+    RateLimited { retry_after_seconds: u64 },
 }
 
 /// Whom a JSON-RPC error answers: one request (its id, `null` when unknown) or the
@@ -297,7 +299,13 @@ impl Error {
     /// The single place where errors become HTTP answers.
     pub fn to_response(&self, surface: Surface<'_>) -> Response {
         if let Self::JsonRpc { failure, reply } = self {
-            return Response::json(json_rpc_status(self), &json_rpc_body(*failure, reply));
+            let response = Response::json(json_rpc_status(self), &json_rpc_body(*failure, reply));
+            return match failure {
+                JsonRpcFailure::RateLimited { retry_after_seconds } => {
+                    response.with_header("retry-after", retry_after_seconds.to_string())
+                }
+                _ => response,
+            };
         }
         let (status, code, description) = self.status_code_description();
         if let Surface::Redirect { redirect_uri, state, issuer } = surface {
@@ -345,6 +353,7 @@ fn json_rpc_status(error: &Error) -> u16 {
         // A refused call is an answer like a tool's own error: the SDK clients report it
         // to the caller and keep the session (a 4xx would end it, a 401/403 re-login).
         Error::JsonRpc { failure: JsonRpcFailure::Denied, .. } => 200,
+        Error::JsonRpc { failure: JsonRpcFailure::RateLimited { .. }, .. } => 429,
         _ => 400,
     }
 }
@@ -355,7 +364,10 @@ fn json_rpc_body(failure: JsonRpcFailure, reply: &JsonRpcReply) -> serde_json::V
         JsonRpcFailure::HeaderMismatch => {
             (-32020, "Header mismatch: Mcp-Method and Mcp-Name must match the request body")
         }
-        JsonRpcFailure::Denied => (-32001, "Forbidden: this server's access policy does not allow this call for you"),
+        // Outside the codes the SDKs give meanings of their own (-32000 connection
+        // closed, -32001 request timeout, -32002 resource not found).
+        JsonRpcFailure::Denied => (-32003, "Forbidden: this server's access policy does not allow this call for you"),
+        JsonRpcFailure::RateLimited { .. } => (-32029, "Too many requests: try again after the Retry-After delay"),
     };
     let error = |id: Option<&serde_json::Value>| serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
     match reply {
@@ -471,7 +483,14 @@ mod tests {
         assert_eq!((r.status, r.header("www-authenticate")), (200, None));
         let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!((body["jsonrpc"].as_str(), body["id"].as_i64()), (Some("2.0"), Some(7)));
-        assert_eq!(body["error"]["code"], -32001);
+        assert_eq!(body["error"]["code"], -32003);
+        let limited = Error::JsonRpc {
+            failure: JsonRpcFailure::RateLimited { retry_after_seconds: 60 },
+            reply: JsonRpcReply::Single(Some(8.into())),
+        };
+        let r = limited.to_response(RESOURCE);
+        assert_eq!((r.status, r.header("retry-after")), (429, Some("60")));
+        assert!(r.body.contains("-32029"));
         let mismatch = Error::JsonRpc {
             failure: JsonRpcFailure::HeaderMismatch,
             reply: JsonRpcReply::Batch(vec![1.into(), "b".into()]),

@@ -24,6 +24,7 @@ pub(crate) mod params;
 pub(crate) mod proxy;
 pub(crate) mod redirect_uri;
 pub(crate) mod registration;
+pub(crate) mod request_log;
 pub(crate) mod route;
 pub(crate) mod seal;
 pub(crate) mod sealed_token;

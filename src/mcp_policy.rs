@@ -161,17 +161,20 @@ impl McpPolicy {
         }
     }
 
-    /// Whether the answer to `method` is a list to filter.
-    pub fn filters(method: &str) -> bool {
-        Target::of_list(method).is_some()
+    /// Whether the answers to these calls hold a list to filter.
+    pub fn filters(calls: &[McpCall]) -> bool {
+        calls.iter().any(|call| Target::of_list(&call.method).is_some())
     }
 
-    /// Removes from a list answer (a JSON-RPC response, or a batch of them) the entries
-    /// the identity may not use. Anything that is not such an answer is left alone.
-    pub fn filter_list_response(&self, identity: &Identity, method: &str, response: &mut Value) -> bool {
-        let Some((target, key, field)) = Target::of_list(method) else { return false };
+    /// Removes from list answers (a JSON-RPC response, or a batch of them, each matched
+    /// to its call by id) the entries the identity may not use. Anything else is left
+    /// alone. Whether anything was removed.
+    pub fn filter_list_response(&self, identity: &Identity, calls: &[McpCall], response: &mut Value) -> bool {
         let mut changed = false;
         let mut filter_one = |message: &mut Value| {
+            let id = message.get("id");
+            let Some(call) = calls.iter().find(|call| call.id.is_some() && call.id.as_ref() == id) else { return };
+            let Some((target, key, field)) = Target::of_list(&call.method) else { return };
             if let Some(Value::Array(entries)) = message.get_mut("result").and_then(|r| r.get_mut(key)) {
                 let before = entries.len();
                 entries.retain(|entry| {
@@ -191,46 +194,46 @@ impl McpPolicy {
     }
 
     /// Filters a JSON list answer's bytes; `None` when nothing changed (send as is).
-    pub fn filter_json(&self, identity: &Identity, method: &str, body: &[u8]) -> Option<Vec<u8>> {
+    pub fn filter_json(&self, identity: &Identity, calls: &[McpCall], body: &[u8]) -> Option<Vec<u8>> {
         let mut value: Value = serde_json::from_slice(body).ok()?;
-        self.filter_list_response(identity, method, &mut value).then(|| serde_json::to_vec(&value).ok()).flatten()
+        self.filter_list_response(identity, calls, &mut value).then(|| serde_json::to_vec(&value).ok()).flatten()
     }
 }
 
 /// Rewrites an SSE answer event by event (the chunks may split events anywhere):
 /// each event's `data` that is a list answer is filtered; every other line, comment
-/// and event passes unchanged.
-pub struct SseListFilter<'a> {
-    policy: &'a McpPolicy,
-    identity: &'a Identity,
-    method: &'a str,
+/// and event passes unchanged. It owns what it needs, so a stream can outlive the
+/// request handler that started it.
+pub struct SseListFilter {
+    identity: Identity,
+    calls: Vec<McpCall>,
     pending: Vec<u8>,
 }
 
-impl<'a> SseListFilter<'a> {
-    pub fn new(policy: &'a McpPolicy, identity: &'a Identity, method: &'a str) -> Self {
-        Self { policy, identity, method, pending: Vec::new() }
+impl SseListFilter {
+    pub fn new(identity: Identity, calls: Vec<McpCall>) -> Self {
+        Self { identity, calls, pending: Vec::new() }
     }
 
     /// Takes the next chunk; returns the complete events seen so far, rewritten.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+    pub fn push(&mut self, policy: &McpPolicy, chunk: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(chunk);
         let mut out = Vec::new();
         while let Some((end, separator)) = event_end(&self.pending) {
             let event: Vec<u8> = self.pending.drain(..end + separator).collect();
-            out.extend(self.rewrite_event(&event[..end]));
+            out.extend(self.rewrite_event(policy, &event[..end]));
             out.extend_from_slice(&event[end..]);
         }
         out
     }
 
     /// What is left when the stream ends (an unterminated last event), rewritten.
-    pub fn finish(&mut self) -> Vec<u8> {
+    pub fn finish(&mut self, policy: &McpPolicy) -> Vec<u8> {
         let rest = std::mem::take(&mut self.pending);
-        self.rewrite_event(&rest)
+        self.rewrite_event(policy, &rest)
     }
 
-    fn rewrite_event(&self, event: &[u8]) -> Vec<u8> {
+    fn rewrite_event(&self, policy: &McpPolicy, event: &[u8]) -> Vec<u8> {
         let Ok(text) = std::str::from_utf8(event) else { return event.to_vec() };
         let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
         let data: Vec<&str> =
@@ -238,7 +241,7 @@ impl<'a> SseListFilter<'a> {
         if data.is_empty() {
             return event.to_vec();
         }
-        let Some(filtered) = self.policy.filter_json(self.identity, self.method, data.join("\n").as_bytes()) else {
+        let Some(filtered) = policy.filter_json(&self.identity, &self.calls, data.join("\n").as_bytes()) else {
             return event.to_vec();
         };
         let mut out: Vec<u8> = Vec::with_capacity(event.len());
@@ -385,6 +388,10 @@ mod tests {
         }
     }
 
+    fn list_call(method: &str) -> [McpCall; 1] {
+        [McpCall { id: Some(json!(3)), method: method.into(), name: None }]
+    }
+
     fn tools_list() -> Value {
         json!({"jsonrpc": "2.0", "id": 3, "result": {
             "tools": [{"name": "ping", "description": "p"}, {"name": "export"}, {"name": "search", "inputSchema": {}}],
@@ -396,30 +403,47 @@ mod tests {
     fn lists_keep_only_what_the_identity_may_use_and_everything_else() {
         let p = policy();
         let staff = identity("amy@example.com", &[]);
-        let filtered = p.filter_json(&staff, "tools/list", tools_list().to_string().as_bytes()).unwrap();
+        let filtered = p.filter_json(&staff, &list_call("tools/list"), tools_list().to_string().as_bytes()).unwrap();
         let filtered: Value = serde_json::from_slice(&filtered).unwrap();
         let mut expected = tools_list();
         expected["result"]["tools"] =
             json!([{"name": "ping", "description": "p"}, {"name": "search", "inputSchema": {}}]);
         assert_eq!(filtered, expected);
         let finance = identity("f@corp.example", &["Finance Admins"]);
-        assert_eq!(p.filter_json(&finance, "tools/list", tools_list().to_string().as_bytes()), None, "unchanged");
-        let resources = json!({"jsonrpc": "2.0", "id": 1, "result": {"resources": [{"uri": "file:///reports/a.pdf"}, {"uri": "file:///x"}]}});
+        assert_eq!(
+            p.filter_json(&finance, &list_call("tools/list"), tools_list().to_string().as_bytes()),
+            None,
+            "unchanged"
+        );
+        let resources = json!({"jsonrpc": "2.0", "id": 3, "result": {"resources": [{"uri": "file:///reports/a.pdf"}, {"uri": "file:///x"}]}});
         let auditor = identity("auditor@partner.example", &[]);
         let filtered: Value = serde_json::from_slice(
-            &p.filter_json(&auditor, "resources/list", resources.to_string().as_bytes()).unwrap(),
+            &p.filter_json(&auditor, &list_call("resources/list"), resources.to_string().as_bytes()).unwrap(),
         )
         .unwrap();
         assert_eq!(filtered["result"]["resources"], json!([{"uri": "file:///reports/a.pdf"}]));
         let error = json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -1, "message": "x"}});
-        assert_eq!(p.filter_json(&staff, "tools/list", error.to_string().as_bytes()), None);
-        assert_eq!(p.filter_json(&staff, "tools/call", tools_list().to_string().as_bytes()), None);
-        assert_eq!(p.filter_json(&staff, "tools/list", b"not json"), None);
-        let batch = json!([tools_list(), tools_list()]);
+        assert_eq!(p.filter_json(&staff, &list_call("tools/list"), error.to_string().as_bytes()), None);
+        assert_eq!(p.filter_json(&staff, &list_call("tools/call"), tools_list().to_string().as_bytes()), None);
+        let other_id = [McpCall { id: Some(json!(4)), method: "tools/list".into(), name: None }];
+        assert_eq!(p.filter_json(&staff, &other_id, tools_list().to_string().as_bytes()), None, "not its answer");
+        assert_eq!(p.filter_json(&staff, &list_call("tools/list"), b"not json"), None);
+        // A batch: each answer is matched to its call by id.
+        let mut second = tools_list();
+        second["id"] = json!(5);
+        let calls = [
+            McpCall { id: Some(json!(3)), method: "tools/list".into(), name: None },
+            McpCall { id: Some(json!(5)), method: "prompts/list".into(), name: None },
+        ];
+        let batch = json!([tools_list(), second]);
         let filtered: Value =
-            serde_json::from_slice(&p.filter_json(&staff, "tools/list", batch.to_string().as_bytes()).unwrap())
-                .unwrap();
-        assert!(filtered.as_array().unwrap().iter().all(|m| m["result"]["tools"].as_array().unwrap().len() == 2));
+            serde_json::from_slice(&p.filter_json(&staff, &calls, batch.to_string().as_bytes()).unwrap()).unwrap();
+        assert_eq!(filtered[0]["result"]["tools"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            filtered[1]["result"]["tools"].as_array().unwrap().len(),
+            3,
+            "a prompts/list answer is not a tool list"
+        );
     }
 
     #[test]
@@ -431,9 +455,9 @@ mod tests {
             ": keep-alive\r\n\r\nevent: message\r\nid: 1\r\ndata: {progress}\r\n\r\nevent: message\ndata: {}\n\n",
             tools_list()
         );
-        let mut whole = SseListFilter::new(&p, &staff, "tools/list");
-        let mut expected = whole.push(stream.as_bytes());
-        expected.extend(whole.finish());
+        let mut whole = SseListFilter::new(staff.clone(), list_call("tools/list").to_vec());
+        let mut expected = whole.push(&p, stream.as_bytes());
+        expected.extend(whole.finish(&p));
         let text = String::from_utf8(expected.clone()).unwrap();
         assert!(text.starts_with(&format!(": keep-alive\r\n\r\nevent: message\r\nid: 1\r\ndata: {progress}\r\n\r\n")));
         let last = text.rsplit("event: message\n").next().unwrap();
@@ -442,20 +466,20 @@ mod tests {
         assert_eq!(data["result"]["tools"].as_array().unwrap().len(), 2);
         assert_eq!(data["result"]["nextCursor"], "c2");
         for size in [1, 2, 3, 7, 64] {
-            let mut filter = SseListFilter::new(&p, &staff, "tools/list");
+            let mut filter = SseListFilter::new(staff.clone(), list_call("tools/list").to_vec());
             let mut out = Vec::new();
             for chunk in stream.as_bytes().chunks(size) {
-                out.extend(filter.push(chunk));
+                out.extend(filter.push(&p, chunk));
             }
-            out.extend(filter.finish());
+            out.extend(filter.finish(&p));
             assert_eq!(out, expected, "chunks of {size}");
         }
         // A multi-line data field is one JSON text; an unterminated last event is still filtered.
         let split = format!("data: {{\"jsonrpc\": \"2.0\", \"id\": 3,\ndata: \"result\": {}}}", tools_list()["result"]);
-        let mut filter = SseListFilter::new(&p, &staff, "tools/list");
-        let mut out = filter.push(split.as_bytes());
+        let mut filter = SseListFilter::new(staff.clone(), list_call("tools/list").to_vec());
+        let mut out = filter.push(&p, split.as_bytes());
         assert!(out.is_empty());
-        out.extend(filter.finish());
+        out.extend(filter.finish(&p));
         let data: Value = serde_json::from_slice(out.strip_prefix(b"data: ").unwrap()).unwrap();
         assert_eq!(data["result"]["tools"].as_array().unwrap().len(), 2);
     }

@@ -127,6 +127,26 @@ pub fn reconcile(headers: Option<McpCall>, body: Option<McpRequest>) -> Result<O
     }
 }
 
+/// The Workers Rate Limiting keys a request counts against: the identity, or with
+/// `by_tool` the identity and each tool it calls (other requests count against the
+/// identity alone).
+pub fn rate_limit_keys(subject: &str, request: Option<&McpRequest>, by_tool: bool) -> Vec<String> {
+    let tools: Vec<&str> = match request {
+        Some(request) if by_tool => request
+            .calls
+            .iter()
+            .filter(|call| call.method == "tools/call")
+            .filter_map(|call| call.name.as_deref())
+            .collect(),
+        _ => Vec::new(),
+    };
+    if tools.is_empty() {
+        return vec![subject.to_owned()];
+    }
+    // The separator cannot occur in a subject or a tool name that reached here.
+    tools.into_iter().map(|tool| format!("{subject}\u{0}{tool}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +272,19 @@ mod tests {
         )
         .unwrap();
         assert!(reconcile(header, Some(batch)).is_err(), "headers describe one call, never a batch");
+    }
+
+    #[test]
+    fn rate_limits_count_per_identity_or_per_identity_and_tool() {
+        let request = McpRequest {
+            calls: vec![call(Some(json!(1)), "tools/call", Some("ping")), call(Some(json!(2)), "tools/list", None)],
+            batch: true,
+        };
+        assert_eq!(rate_limit_keys("sub-1", Some(&request), false), ["sub-1"]);
+        assert_eq!(rate_limit_keys("sub-1", Some(&request), true), ["sub-1\u{0}ping"]);
+        assert_eq!(rate_limit_keys("sub-1", None, true), ["sub-1"]);
+        let listing = McpRequest { calls: vec![call(Some(json!(1)), "tools/list", None)], batch: false };
+        assert_eq!(rate_limit_keys("sub-1", Some(&listing), true), ["sub-1"]);
     }
 
     proptest::proptest! {

@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::http::{is_media_type, split_request_url, Response, MAX_BODY_BYTES};
+use crate::request_log::RequestLog;
 use crate::route::Route;
 use crate::seal::Entropy;
 use wasm_bindgen::JsCast;
@@ -83,26 +84,29 @@ impl Incoming {
     }
 
     /// The body as text, if its media type is `expected` (checked before anything is
-    /// read). The stream is read with a running count and cancelled past
-    /// [`MAX_BODY_BYTES`]: a chunked body declares no length.
+    /// read), refused past [`MAX_BODY_BYTES`].
     pub async fn body_text(&self, expected: &'static str) -> Result<String, Error> {
-        let stream = self.inner.body();
-        // A refused body is cancelled, not left unread: workerd would otherwise hold the
-        // answer back until the client had sent all of it.
-        let refuse = |error| {
-            if let Some(stream) = &stream {
+        if !is_media_type(self.header("content-type").as_deref(), expected) {
+            if let Some(stream) = self.inner.body() {
+                // Cancelled, not left unread: workerd would otherwise hold the answer
+                // back until the client had sent all of it.
                 let _ = stream.cancel();
             }
-            Err(error)
-        };
-        if !is_media_type(self.header("content-type").as_deref(), expected) {
-            return refuse(Error::UnsupportedMediaType { expected });
+            return Err(Error::UnsupportedMediaType { expected });
         }
+        let bytes = self.body_bytes(MAX_BODY_BYTES).await?;
+        String::from_utf8(bytes).map_err(|_| Error::invalid_request("the body is not valid UTF-8"))
+    }
+
+    /// The body's bytes, read with a running count and cancelled past `limit`: a
+    /// chunked body declares no length.
+    pub async fn body_bytes(&self, limit: usize) -> Result<Vec<u8>, Error> {
+        let Some(stream) = self.inner.body() else { return Ok(Vec::new()) };
         let declared = self.header("content-length").and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-            return refuse(Error::PayloadTooLarge);
+        if declared.is_some_and(|n| n > limit) {
+            let _ = stream.cancel();
+            return Err(Error::PayloadTooLarge);
         }
-        let Some(stream) = stream else { return Ok(String::new()) };
         let unreadable = || Error::invalid_request("the body could not be read");
         let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
         let mut bytes = Vec::new();
@@ -110,11 +114,11 @@ impl Incoming {
             let chunk: web_sys::ReadableStreamReadResult =
                 JsFuture::from(reader.read()).await.map_err(|_| unreadable())?.unchecked_into();
             if chunk.get_done().unwrap_or(true) {
-                break;
+                return Ok(bytes);
             }
             let chunk: js_sys::Uint8Array = chunk.get_value().dyn_into().map_err(|_| unreadable())?;
             let (start, length) = (bytes.len(), chunk.length() as usize);
-            if start + length > MAX_BODY_BYTES {
+            if start + length > limit {
                 // Not awaited: the answer need not wait for the client to stop sending.
                 let _ = reader.cancel();
                 return Err(Error::PayloadTooLarge);
@@ -122,7 +126,6 @@ impl Incoming {
             bytes.resize(start + length, 0);
             chunk.copy_to(&mut bytes[start..]);
         }
-        String::from_utf8(bytes).map_err(|_| Error::invalid_request("the body is not valid UTF-8"))
     }
 }
 
@@ -195,18 +198,37 @@ pub async fn post_form(url: &str, body: &str) -> Result<(u16, String), Error> {
     send(url, &init).await
 }
 
-/// One JSON line per request. Never the query, headers or body: they carry codes,
-/// tokens, secrets and cookies.
-pub fn log_request(request: &Incoming, trace: &super::Trace, status: u16, started: f64, error: Option<String>) {
-    let line = serde_json::json!({
-        "request_id": request.header("cf-ray"),
-        "method": request.method(),
-        "route": trace.route.map(Route::name).unwrap_or("none"),
-        "status": status,
-        "duration_ms": ((Clock::millis() - started) * 100.0).round() / 100.0,
-        "subject": trace.subject,
-        "mcp_method": request.header("mcp-method"),
-        "error": error,
-    });
-    worker::console_log!("{line}");
+/// One JSON line per request ([`RequestLog`]): never the query, headers or body,
+/// which carry codes, tokens, secrets and cookies.
+pub fn log_request(
+    request: &Incoming,
+    trace: &super::Trace,
+    response: &web_sys::Response,
+    started: f64,
+    error: Option<String>,
+) {
+    let request_id = request.header("cf-ray");
+    let method = request.method();
+    let header_method = request.header("mcp-method");
+    let identity = trace.identity.as_ref();
+    let declared_in = request.header("content-length").and_then(|v| v.parse().ok());
+    let declared_out = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok());
+    let line = RequestLog {
+        time: started as u64,
+        request_id: request_id.as_deref(),
+        method: &method,
+        route: trace.route.map(Route::name).unwrap_or("none"),
+        status: response.status(),
+        duration_ms: ((Clock::millis() - started) * 100.0).round() / 100.0,
+        subject: identity.map(|i| i.subject.as_str()),
+        email: identity.and_then(|i| i.email.as_deref()),
+        mcp_method: trace.mcp_call.as_ref().map(|c| c.method.as_str()).or(header_method.as_deref()),
+        mcp_name: trace.mcp_call.as_ref().and_then(|c| c.name.as_deref()),
+        decision: trace.decision,
+        origin_status: trace.origin_status,
+        bytes_in: trace.bytes_in.or(declared_in),
+        bytes_out: declared_out,
+        error,
+    };
+    worker::console_log!("{}", line.line());
 }

@@ -3,13 +3,18 @@
 
 mod auth;
 mod io;
+mod mcp;
 mod proxy;
 mod upstream;
 
+use crate::access_token::Identity;
 use crate::config::Config;
-use crate::error::{Error, Surface};
+use crate::error::{Error, JsonRpcFailure, Surface};
 use crate::http::{cors, Response};
+use crate::mcp_policy::{Effect, McpPolicy};
+use crate::mcp_request::McpCall;
 use crate::metadata::{self, Capabilities, Site};
+use crate::request_log::Decision;
 use crate::route::{route, Route};
 use crate::{authorize, consent, registration, token};
 use io::{Clock, Incoming, WebEntropy};
@@ -50,7 +55,12 @@ struct Trace {
     route: Option<Route>,
     /// For the MCP endpoint, whose errors are RFC 6750 challenges.
     challenge: Option<(String, String)>,
-    subject: Option<String>,
+    identity: Option<Identity>,
+    /// The MCP request's first call, when the gateway read it.
+    mcp_call: Option<McpCall>,
+    decision: Option<Decision>,
+    origin_status: Option<u16>,
+    bytes_in: Option<u64>,
 }
 
 impl Trace {
@@ -71,6 +81,14 @@ async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Res
     let request = Incoming::new(request);
     let mut trace = Trace::default();
     let result = handle(&request, &env, &ctx, &mut trace).await;
+    if trace.identity.is_some() {
+        trace.decision = Some(match &result {
+            Err(Error::JsonRpc { failure: JsonRpcFailure::Denied, .. }) => Decision::Deny,
+            Err(Error::JsonRpc { failure: JsonRpcFailure::RateLimited { .. }, .. }) => Decision::RateLimited,
+            Err(Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, .. }) => Decision::HeaderMismatch,
+            _ => Decision::Allow,
+        });
+    }
     let log_error = result.as_ref().err().map(Error::log_reason);
     let response = match result {
         Ok(Reply::Origin(response)) => response,
@@ -81,7 +99,7 @@ async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Res
         Some(route) if route.cors() => io::add_cors(response)?,
         _ => response,
     };
-    io::log_request(&request, &trace, response.status(), started, log_error);
+    io::log_request(&request, &trace, &response, started, log_error);
     Ok(response)
 }
 
@@ -91,7 +109,7 @@ async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace)
     trace.route = Some(route);
     let site = Site::new(&config, request.origin());
     if route == Route::Mcp {
-        let result = protected(request, &config, ctx, &site, trace).await;
+        let result = protected(request, config.clone(), env, ctx, &site, trace).await;
         if result.is_err() {
             // Only failures need the challenge's strings; the hot path never builds them.
             trace.challenge = Some((site.resource_metadata_url(), config.scopes.join(" ")));
@@ -101,18 +119,43 @@ async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace)
     dispatch(route, request, &config, ctx, &site).await.map(Reply::Core)
 }
 
-/// The MCP endpoint: authenticate, then stream to the origin.
+/// The MCP endpoint: authenticate, decide what the MCP settings ask for, then stream
+/// to the origin (and back, with lists filtered under a policy).
 async fn protected(
     request: &Incoming,
-    config: &Config,
+    config: Rc<Config>,
+    env: &Env,
     ctx: &Context,
     site: &Site,
     trace: &mut Trace,
 ) -> Result<Reply, Error> {
     let authenticated =
-        auth::authenticate(config, ctx, site, request.header("authorization").as_deref(), Clock::seconds()).await?;
-    trace.subject = Some(authenticated.identity.subject.clone());
-    proxy::forward(request, config, &authenticated).await.map(Reply::Origin)
+        auth::authenticate(&config, ctx, site, request.header("authorization").as_deref(), Clock::seconds()).await?;
+    let identity = &authenticated.identity;
+    trace.identity = Some(identity.clone());
+    let settings = &config.mcp;
+    let inspected = match settings.reads_body() {
+        true => mcp::inspect(request, settings).await?,
+        false => mcp::Inspected { request: None, body: None },
+    };
+    let mcp_request = inspected.request.as_ref();
+    trace.mcp_call = mcp_request.and_then(|r| r.calls.first().cloned());
+    trace.bytes_in = inspected.body.as_ref().map(|b| b.len() as u64);
+    if let (Some(policy), Some(mcp_request)) = (&settings.policy, mcp_request) {
+        if policy.decide_calls(identity, &mcp_request.calls) == Effect::Deny {
+            return Err(Error::JsonRpc { failure: JsonRpcFailure::Denied, reply: mcp_request.reply() });
+        }
+    }
+    mcp::rate_limit(env, settings, identity, mcp_request).await?;
+    let origin = proxy::forward(request, &config, &authenticated, inspected.body.as_deref()).await?;
+    trace.origin_status = Some(origin.status());
+    match inspected.request {
+        Some(mcp_request) if settings.policy.is_some() && McpPolicy::filters(&mcp_request.calls) => {
+            let identity = authenticated.identity;
+            mcp::filter_lists(origin, config, identity, mcp_request.calls, ctx).await.map(Reply::Origin)
+        }
+        _ => Ok(Reply::Origin(origin)),
+    }
 }
 
 async fn dispatch(

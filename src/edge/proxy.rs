@@ -1,6 +1,6 @@
-//! The streaming proxy to the origin. Bodies are never read: the incoming body
-//! stream goes to the origin and the origin's body stream (SSE included) comes back
-//! as it arrives. Header decisions are the core's ([`crate::proxy`]).
+//! The streaming proxy to the origin. Bodies are not read (unless an MCP setting
+//! needs the request's): the incoming body stream goes to the origin and the origin's
+//! body stream (SSE included) comes back as it arrives. Header decisions are the core's ([`crate::proxy`]).
 
 use super::auth::Authenticated;
 use super::io::{header_names, Incoming};
@@ -36,15 +36,26 @@ fn origin_headers(request: &Incoming, config: &Config, auth: &Authenticated) -> 
     Ok(headers)
 }
 
-/// Sends the request on to the origin and streams its answer back.
-pub async fn forward(request: &Incoming, config: &Config, auth: &Authenticated) -> Result<web_sys::Response, Error> {
+/// Sends the request on to the origin and streams its answer back. `read_body` is the
+/// request body when the gateway had to read it; otherwise the stream goes on unread.
+pub async fn forward(
+    request: &Incoming,
+    config: &Config,
+    auth: &Authenticated,
+    read_body: Option<&[u8]>,
+) -> Result<web_sys::Response, Error> {
     let url = proxy::origin_url(&config.proxy.origin_url, request.path(), request.raw_query());
     let init = web_sys::RequestInit::new();
     init.set_method(&request.method());
     init.set_headers(&origin_headers(request, config, auth)?.into());
     init.set_redirect(web_sys::RequestRedirect::Manual);
-    if let Some(body) = request.body() {
-        init.set_body(&body);
+    match read_body {
+        Some(bytes) => init.set_body(&js_sys::Uint8Array::from(bytes)),
+        None => {
+            if let Some(body) = request.body() {
+                init.set_body(&body);
+            }
+        }
     }
     // Aborting only while waiting for the origin's headers: once it answers, a
     // stream may stay open for as long as it likes.

@@ -1,0 +1,139 @@
+//! The MCP-aware part of the MCP endpoint: reading what a request is (headers, and the
+//! body when a feature needs it), the Workers Rate Limiting binding, and list answers
+//! filtered on their way back. The decisions are the core's ([`crate::mcp_request`],
+//! [`crate::mcp_policy`]); none of this runs unless it is configured.
+
+use super::io::Incoming;
+use crate::access_token::Identity;
+use crate::config::{Config, McpSettings};
+use crate::error::{Error, JsonRpcFailure, UpstreamFailure};
+use crate::http::is_media_type;
+use crate::mcp_policy::SseListFilter;
+use crate::mcp_request::{self, McpCall, McpRequest, MAX_MCP_BODY_BYTES};
+use std::cell::Cell;
+use std::rc::Rc;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, web_sys, Context, Env};
+
+/// The Workers Rate Limiting binding the gateway uses when `wrangler.toml` declares it.
+pub const RATE_LIMITER_BINDING: &str = "MCP_RATE_LIMITER";
+
+thread_local! {
+    /// Whether the binding exists; bindings do not change within an isolate.
+    static HAS_RATE_LIMITER: Cell<Option<bool>> = const { Cell::new(None) };
+}
+
+/// A request as the gateway read it: what it is, and the body it consumed (forwarded
+/// byte for byte instead of the stream).
+pub struct Inspected {
+    pub request: Option<McpRequest>,
+    pub body: Option<Vec<u8>>,
+}
+
+pub async fn inspect(incoming: &Incoming, settings: &McpSettings) -> Result<Inspected, Error> {
+    let headers =
+        mcp_request::from_headers(incoming.header("mcp-method").as_deref(), incoming.header("mcp-name").as_deref())?;
+    let body = match settings.reads_body() && incoming.method() == "POST" {
+        true => Some(incoming.body_bytes(MAX_MCP_BODY_BYTES).await?),
+        false => None,
+    };
+    let parsed = body.as_deref().map(mcp_request::parse_body).transpose()?;
+    Ok(Inspected { request: mcp_request::reconcile(headers, parsed)?, body })
+}
+
+fn rate_limiter(env: &Env) -> Option<worker::RateLimiter> {
+    let known = HAS_RATE_LIMITER.with(Cell::get);
+    if known == Some(false) {
+        return None;
+    }
+    let limiter = env.rate_limiter(RATE_LIMITER_BINDING).ok();
+    HAS_RATE_LIMITER.with(|has| has.set(Some(limiter.is_some())));
+    limiter
+}
+
+/// Counts the request against the identity's (and, if configured, each tool's) limit.
+/// A limiter that fails lets the request through: it guards capacity, not access.
+pub async fn rate_limit(
+    env: &Env,
+    settings: &McpSettings,
+    identity: &Identity,
+    request: Option<&McpRequest>,
+) -> Result<(), Error> {
+    let Some(limiter) = rate_limiter(env) else { return Ok(()) };
+    for key in mcp_request::rate_limit_keys(&identity.subject, request, settings.rate_limit_by_tool) {
+        if limiter.limit(key).await.is_ok_and(|outcome| !outcome.success) {
+            let reply = request.map_or(crate::error::JsonRpcReply::Single(None), McpRequest::reply);
+            let failure = JsonRpcFailure::RateLimited { retry_after_seconds: settings.rate_limit_period_seconds };
+            return Err(Error::JsonRpc { failure, reply });
+        }
+    }
+    Ok(())
+}
+
+fn unavailable(reason: &'static str) -> Error {
+    Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
+}
+
+/// The origin's answer with the list entries the identity may not use removed: a JSON
+/// answer is rewritten whole, an SSE answer event by event as it streams.
+pub async fn filter_lists(
+    origin: web_sys::Response,
+    config: Rc<Config>,
+    identity: Identity,
+    calls: Vec<McpCall>,
+    ctx: &Context,
+) -> Result<web_sys::Response, Error> {
+    let Some(policy) = config.mcp.policy.as_ref() else { return Ok(origin) };
+    let content_type = origin.headers().get("content-type").ok().flatten();
+    if is_media_type(content_type.as_deref(), "application/json") {
+        let buffer = origin.array_buffer().map_err(|_| unavailable("origin body unreadable"))?;
+        let buffer = JsFuture::from(buffer).await.map_err(|_| unavailable("origin body unreadable"))?;
+        let body = js_sys::Uint8Array::new(&buffer).to_vec();
+        let mut body = policy.filter_json(&identity, &calls, &body).unwrap_or(body);
+        let filtered = web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut body), origin.unchecked_ref())
+            .map_err(|_| unavailable("could not relay the origin's answer"))?;
+        let _ = filtered.headers().delete("content-length");
+        return Ok(filtered);
+    }
+    if !is_media_type(content_type.as_deref(), "text/event-stream") {
+        return Ok(origin);
+    }
+    let Some(source) = origin.body() else { return Ok(origin) };
+    let pipe = web_sys::TransformStream::new().map_err(|_| unavailable("transform stream"))?;
+    let reader = web_sys::ReadableStreamDefaultReader::new(&source).map_err(|_| unavailable("origin stream"))?;
+    let writer = pipe.writable().get_writer().map_err(|_| unavailable("transform stream"))?;
+    let filtered =
+        web_sys::Response::new_with_opt_readable_stream_and_init(Some(&pipe.readable()), origin.unchecked_ref())
+            .map_err(|_| unavailable("could not relay the origin's answer"))?;
+    let _ = filtered.headers().delete("content-length");
+    // The stream outlives this handler: the copy runs under waitUntil.
+    ctx.wait_until(async move {
+        let mut filter = SseListFilter::new(identity, calls);
+        let Some(policy) = config.mcp.policy.as_ref() else { return };
+        let write = |bytes: Vec<u8>| {
+            let chunk = js_sys::Uint8Array::from(bytes.as_slice());
+            JsFuture::from(writer.write_with_chunk(&chunk))
+        };
+        loop {
+            let Ok(next) = JsFuture::from(reader.read()).await else { break };
+            let next: web_sys::ReadableStreamReadResult = next.unchecked_into();
+            if next.get_done().unwrap_or(true) {
+                break;
+            }
+            let Ok(chunk) = next.get_value().dyn_into::<js_sys::Uint8Array>() else { break };
+            let out = filter.push(policy, &chunk.to_vec());
+            // A client that went away ends the copy; the origin's stream is cancelled.
+            if !out.is_empty() && write(out).await.is_err() {
+                let _ = reader.cancel();
+                return;
+            }
+        }
+        let rest = filter.finish(policy);
+        if !rest.is_empty() {
+            let _ = write(rest).await;
+        }
+        let _ = JsFuture::from(writer.close()).await;
+    });
+    Ok(filtered)
+}

@@ -1,0 +1,85 @@
+//! The one JSON line logged per request, for `wrangler tail`, Workers Logs and Logpush.
+//! Only the fields named here are ever written: never a query string, header, body,
+//! tool argument, token, code or secret.
+
+use serde::Serialize;
+
+/// What the gateway decided about an MCP request that carried a valid identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Passed to the origin.
+    Allow,
+    /// Refused by the MCP policy.
+    Deny,
+    /// Refused by the rate limit.
+    RateLimited,
+    /// Refused because its `Mcp-Method`/`Mcp-Name` headers disagree with its body.
+    HeaderMismatch,
+}
+
+/// Every field is always present (`null` when unknown), so the lines have one shape.
+#[derive(Debug, Default, Serialize)]
+pub struct RequestLog<'a> {
+    /// Milliseconds since the Unix epoch, when the request arrived.
+    pub time: u64,
+    /// Cloudflare's `cf-ray`.
+    pub request_id: Option<&'a str>,
+    pub method: &'a str,
+    pub route: &'static str,
+    pub status: u16,
+    pub duration_ms: f64,
+    pub subject: Option<&'a str>,
+    pub email: Option<&'a str>,
+    /// The JSON-RPC method, and the tool or prompt name or resource URI, when known
+    /// (from the body when the gateway read it, else from `Mcp-Method`/`Mcp-Name`).
+    pub mcp_method: Option<&'a str>,
+    pub mcp_name: Option<&'a str>,
+    pub decision: Option<Decision>,
+    pub origin_status: Option<u16>,
+    /// Body sizes where known (a declared `Content-Length`, or the bytes read).
+    pub bytes_in: Option<u64>,
+    pub bytes_out: Option<u64>,
+    /// Why the request failed; fixed reasons chosen by the gateway, never input.
+    pub error: Option<String>,
+}
+
+impl RequestLog<'_> {
+    pub fn line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_always_there() {
+        let line: serde_json::Value =
+            serde_json::from_str(&RequestLog { method: "GET", route: "mcp", ..Default::default() }.line()).unwrap();
+        let mut keys: Vec<&str> = line.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = [
+            "time",
+            "request_id",
+            "method",
+            "route",
+            "status",
+            "duration_ms",
+            "subject",
+            "email",
+            "mcp_method",
+            "mcp_name",
+            "decision",
+            "origin_status",
+            "bytes_in",
+            "bytes_out",
+            "error",
+        ];
+        keys.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        let denied = RequestLog { decision: Some(Decision::RateLimited), ..Default::default() }.line();
+        assert!(denied.contains(r#""decision":"rate_limited""#));
+    }
+}
