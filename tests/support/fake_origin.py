@@ -19,6 +19,12 @@ The behaviour is chosen by path; every path answers every method:
     /cut              one SSE event, then half of a second one, then the connection is dropped
     /cookies          200 JSON with a Set-Cookie for each of ORIGIN_COOKIES and GATEWAY_COOKIES
                       (an origin setting cookies, and one trying to set the gateway's own)
+    /rpc              a JSON-RPC (MCP) server: answers each message of the body (a batch too);
+                      tools/list, resources/list and prompts/list list RPC_TOOLS, RPC_RESOURCES
+                      and RPC_PROMPTS (with a nextCursor and _meta), any other method echoes
+                      {method, name}; `format=sse` answers as an event stream with a
+                      notification event and a comment before the answer. The exact body
+                      bytes received are logged (`rpc_bodies()`)
 
 It logs to files in its own temp folder, so tests read them without going through the Worker.
 Run by `start_fake_origin` as `python -m support.fake_origin`, in its own process group.
@@ -33,7 +39,11 @@ from pathlib import Path
 
 from support.stack import TESTS_DIR, Service, Stoppable, accepts_connections, free_port
 
-FAKE_PATHS = ("/echo", "/sse", "/unauthorized", "/login-page", "/login-redirect", "/slow", "/cut", "/cookies")
+FAKE_PATHS = ("/echo", "/sse", "/unauthorized", "/login-page", "/login-redirect", "/slow", "/cut", "/cookies", "/rpc")
+RPC_TOOLS = ("search", "get_weather", "delete_all", "admin_reset")
+RPC_RESOURCES = ("file:///public/readme.md", "file:///reports/q3.pdf", "file:///secret/keys.txt")
+RPC_PROMPTS = ("summary", "incident_report")
+RPC_NOTIFICATION = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "working"}}
 ORIGIN_COOKIES = ("origin_session=abc; Path=/; HttpOnly", "origin_pref=dark; Path=/")
 GATEWAY_COOKIES = ("mcpgw_csrf=planted; Path=/", "__Host-mcpgw_consent_x=planted; Secure; Path=/")
 ACCESS_LOGIN_URL = "https://team.cloudflareaccess.com/cdn-cgi/access/login/mcp.example.com?kid=abc&redirect_url=%2Fmcp"
@@ -122,7 +132,44 @@ def _app(log_dir: Path):
             response.headers.append("set-cookie", cookie)
         return response
 
+    def rpc_answer(message: dict) -> dict:
+        method, params = message.get("method"), message.get("params") or {}
+        lists = {
+            "tools/list": ("tools", [{"name": n, "description": f"the {n} tool", "inputSchema": {"type": "object"}} for n in RPC_TOOLS]),
+            "resources/list": ("resources", [{"uri": u, "name": u.rsplit("/", 1)[-1]} for u in RPC_RESOURCES]),
+            "prompts/list": ("prompts", [{"name": n, "description": f"the {n} prompt"} for n in RPC_PROMPTS]),
+        }
+        if method in lists:
+            key, entries = lists[method]
+            result = {key: entries, "nextCursor": "page-2", "_meta": {"origin": "fake"}}
+        else:
+            result = {"method": method, "name": params.get("name") or params.get("uri")}
+        return {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
+
+    async def rpc(request: Request):
+        body = await request.body()
+        log("rpc.jsonl", {"body": body.hex()})
+        parsed = json.loads(body)
+        batch = isinstance(parsed, list)
+        answers = [rpc_answer(m) for m in (parsed if batch else [parsed]) if "id" in m]
+        answer = answers if batch else answers[0]
+        if request.query_params.get("format") != "sse":
+            return JSONResponse(answer)
+        events = [
+            f"event: message\ndata: {json.dumps(RPC_NOTIFICATION)}\n\n",
+            ": a comment the gateway must keep\n\n",
+            f"id: 7\nevent: message\ndata: {json.dumps(answer)}\n\n",
+        ]
+
+        async def stream():
+            for event in events:
+                yield event.encode()
+                await asyncio.sleep(0.05)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
     handlers = {
+        "/rpc": rpc,
         "/echo": echo,
         "/sse": sse,
         "/unauthorized": unauthorized,
@@ -197,6 +244,10 @@ class FakeOrigin(Stoppable):
     def requests(self) -> list[dict]:
         """Every request received since the last (re)start, header values included."""
         return self._read("requests.jsonl")
+
+    def rpc_bodies(self) -> list[bytes]:
+        """The exact body of every /rpc request, in order."""
+        return [bytes.fromhex(entry["body"]) for entry in self._read("rpc.jsonl")]
 
     def sse_sends(self, stream_id: str) -> list[float]:
         """The send time of each event of the /sse stream with this `id`, in order."""

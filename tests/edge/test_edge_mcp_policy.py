@@ -1,0 +1,319 @@
+"""MCP_POLICY at the edge: who may call which tool, read which resource, get which prompt.
+
+A Worker with a policy (`POLICY`) in front of the fake origin's JSON-RPC server (/rpc, with the
+tools, resources and prompts of RPC_TOOLS, RPC_RESOURCES, RPC_PROMPTS). Identities are minted
+with the email and groups each rule looks at. A denied call is answered by the Worker as a
+JSON-RPC error (HTTP 200, code -32003, the request's id) and never reaches the origin, which
+is checked by counting the origin's /rpc requests; allowed calls reach it byte for byte.
+List answers come back with what the identity may not use removed, in JSON and in SSE.
+"""
+
+import base64
+import json
+import secrets
+
+import pytest
+from support.fake_origin import RPC_NOTIFICATION, RPC_PROMPTS, RPC_RESOURCES, RPC_TOOLS
+from support.worker import start_worker
+
+POLICY = {
+    "default": "deny",
+    "rules": [
+        {"effect": "deny", "tools": ["delete_*"]},
+        {"effect": "allow", "groups": ["finance"], "tools": ["*"], "resources": ["*"], "prompts": ["*"]},
+        {
+            "effect": "allow",
+            "email_domains": ["example.com"],
+            "tools": ["search", "get_*"],
+            "resources": ["file:///public/*"],
+            "prompts": ["summary"],
+        },
+        {"effect": "allow", "emails": ["auditor@partner.example"], "resources": ["file:///reports/*.pdf"]},
+    ],
+}
+STAFF = {"email": "user@example.com", "groups": []}
+FINANCE = {"email": "fin@corp.example", "groups": ["finance"]}
+AUDITOR = {"email": "Auditor@Partner.example", "groups": []}  # emails match case-insensitively
+OUTSIDER = {"email": "someone@else.example", "groups": ["engineering"]}
+DENIED = -32003
+MISMATCH = -32020
+MCP_ACCEPT = "application/json, text/event-stream"
+
+
+@pytest.fixture(scope="module")
+def policed(_gateway):
+    """A Worker with POLICY, in front of the gateway's emulator and fake origin."""
+    worker = start_worker(
+        _gateway.emulator, origin_url=_gateway.origin.base_url, PROXY_PATHS="/rpc /echo", MCP_POLICY=json.dumps(POLICY)
+    )
+    yield _gateway.__class__(_gateway.emulator, worker, _gateway.origin, _gateway.sent)
+    worker.stop()
+
+
+def call(method: str, name: str | None = None, id=1, **params) -> dict:
+    """A JSON-RPC request; `name` goes where the method expects it (uri for resources/read)."""
+    if name is not None:
+        params["uri" if method == "resources/read" else "name"] = name
+    return {"jsonrpc": "2.0", "id": id, "method": method, "params": params}
+
+
+def post(edge, who: dict, body, *, sse: bool = False, headers: dict | None = None):
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return edge.call(
+        "POST",
+        "/rpc?format=sse" if sse else "/rpc",
+        edge.mint(**who),
+        content=content,
+        headers={"content-type": "application/json", "accept": MCP_ACCEPT, **(headers or {})},
+    )
+
+
+def origin_calls(edge) -> int:
+    return sum(1 for request in edge.origin.requests() if request["path"] == "/rpc")
+
+
+def assert_refused(edge, who: dict, body, code: int = DENIED, status: int = 200, **kwargs) -> dict | list:
+    """The Worker answers a JSON-RPC error itself; the origin never sees the request."""
+    before = origin_calls(edge)
+    response = post(edge, who, body, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert "www-authenticate" not in response.headers
+    answer = response.json()
+    for message in answer if isinstance(answer, list) else [answer]:
+        assert message["jsonrpc"] == "2.0" and message["error"]["code"] == code, answer
+        assert "result" not in message
+    assert origin_calls(edge) == before, "a refused request reached the origin"
+    return answer
+
+
+def assert_allowed(edge, who: dict, body, **kwargs) -> dict:
+    before = origin_calls(edge)
+    response = post(edge, who, body, **kwargs)
+    assert response.status_code == 200, response.text
+    assert "error" not in response.json(), response.text
+    assert origin_calls(edge) == before + 1
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    "who, method, name, allowed",
+    [
+        pytest.param(STAFF, "tools/call", "search", True, id="domain-exact-tool"),
+        pytest.param(STAFF, "tools/call", "get_weather", True, id="domain-glob-tool"),
+        pytest.param(STAFF, "tools/call", "admin_reset", False, id="domain-unlisted-tool-default-deny"),
+        pytest.param(STAFF, "tools/call", "delete_all", False, id="deny-rule-first"),
+        pytest.param(STAFF, "prompts/get", "summary", True, id="domain-prompt"),
+        pytest.param(STAFF, "prompts/get", "incident_report", False, id="domain-unlisted-prompt"),
+        pytest.param(STAFF, "resources/read", "file:///public/readme.md", True, id="domain-resource-glob"),
+        pytest.param(STAFF, "resources/read", "file:///secret/keys.txt", False, id="domain-unlisted-resource"),
+        pytest.param(FINANCE, "tools/call", "admin_reset", True, id="group-star"),
+        pytest.param(FINANCE, "resources/read", "file:///secret/keys.txt", True, id="group-resource"),
+        pytest.param(FINANCE, "tools/call", "delete_all", False, id="group-still-under-deny-rule"),
+        pytest.param(AUDITOR, "resources/read", "file:///reports/q3.pdf", True, id="email-resource-glob"),
+        pytest.param(AUDITOR, "resources/read", "file:///reports/q3.txt", False, id="email-glob-suffix"),
+        pytest.param(AUDITOR, "tools/call", "search", False, id="email-no-tools"),
+        pytest.param(OUTSIDER, "tools/call", "search", False, id="no-rule-default-deny"),
+        pytest.param({"email": "user@example.com.evil", "groups": ["finance-x"]}, "tools/call", "search", False, id="lookalikes"),
+    ],
+)
+def test_policy_decides_per_identity_and_name(policed, who, method, name, allowed):
+    body = call(method, name, id=41, arguments={"q": "x"})
+    if allowed:
+        answer = assert_allowed(policed, who, body)
+        assert answer == {"jsonrpc": "2.0", "id": 41, "result": {"method": method, "name": name}}
+    else:
+        answer = assert_refused(policed, who, body)
+        assert answer["id"] == 41
+
+
+@pytest.mark.parametrize("method", ["initialize", "ping", "tools/list", "resources/templates/list"])
+def test_methods_naming_nothing_pass_for_anyone(policed, method):
+    assert_allowed(policed, OUTSIDER, call(method))
+
+
+def test_denial_is_a_json_rpc_error_with_the_request_id(policed):
+    answer = assert_refused(policed, STAFF, call("tools/call", "admin_reset", id="req-ab-7"))
+    assert answer["id"] == "req-ab-7"
+    assert answer["error"]["message"].startswith("Forbidden")
+    assert set(answer) == {"jsonrpc", "id", "error"}
+
+
+def test_a_call_that_names_nothing_is_denied(policed):
+    assert_refused(policed, FINANCE, {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {}})
+
+
+def test_batch_with_one_denied_member_is_denied_whole(policed):
+    batch = [
+        call("tools/call", "search", id=1),
+        {"jsonrpc": "2.0", "method": "notifications/progress", "params": {}},
+        call("tools/call", "delete_all", id="two"),
+        call("ping", id=3),
+    ]
+    answer = assert_refused(policed, STAFF, batch)
+    assert [message["id"] for message in answer] == [1, "two", 3]
+    assert_allowed(policed, STAFF, [batch[0], batch[3]])
+
+
+def names(answer: dict, key: str) -> list[str]:
+    return [entry["name" if key != "resources" else "uri"] for entry in answer["result"][key]]
+
+
+LISTS = [
+    pytest.param(STAFF, "tools/list", "tools", ["search", "get_weather"], id="tools-domain"),
+    pytest.param(FINANCE, "tools/list", "tools", ["search", "get_weather", "admin_reset"], id="tools-group"),
+    pytest.param(OUTSIDER, "tools/list", "tools", [], id="tools-nobody"),
+    pytest.param(AUDITOR, "resources/list", "resources", ["file:///reports/q3.pdf"], id="resources-email"),
+    pytest.param(STAFF, "prompts/list", "prompts", ["summary"], id="prompts-domain"),
+]
+ALL = {"tools": RPC_TOOLS, "resources": RPC_RESOURCES, "prompts": RPC_PROMPTS}
+
+
+@pytest.mark.parametrize("who, method, key, expected", LISTS)
+def test_json_lists_are_filtered_and_nothing_else_changes(policed, who, method, key, expected):
+    answer = assert_allowed(policed, who, call(method, id=9))
+    assert names(answer, key) == expected
+    assert answer["id"] == 9 and answer["result"]["nextCursor"] == "page-2"
+    assert answer["result"]["_meta"] == {"origin": "fake"}
+    for entry in answer["result"][key]:  # entries kept whole
+        assert set(entry) == ({"name", "description", "inputSchema"} if key == "tools" else {"name", "description"} if key == "prompts" else {"uri", "name"})
+
+
+def test_json_batch_of_lists_is_filtered_per_member(policed):
+    response = post(policed, STAFF, [call("tools/list", id=1), call("prompts/list", id=2), call("ping", id=3)])
+    assert response.status_code == 200
+    first, second, third = response.json()
+    assert names(first, "tools") == ["search", "get_weather"]
+    assert names(second, "prompts") == ["summary"]
+    assert third["result"] == {"method": "ping", "name": None}
+
+
+def sse_events(text: str) -> list[str]:
+    return [event for event in text.replace("\r\n", "\n").split("\n\n") if event]
+
+
+@pytest.mark.parametrize("who, method, key, expected", LISTS)
+def test_sse_lists_are_filtered_event_by_event(policed, who, method, key, expected):
+    response = post(policed, who, call(method, id=9), sse=True)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.text)
+    # The other events come through unchanged and in order; the answer keeps its id and type.
+    assert events[:2] == [f"event: message\ndata: {json.dumps(RPC_NOTIFICATION)}", ": a comment the gateway must keep"]
+    assert len(events) == 3
+    lines = events[2].split("\n")
+    assert lines[:2] == ["id: 7", "event: message"] and lines[2].startswith("data: ") and len(lines) == 3
+    answer = json.loads(lines[2].removeprefix("data: "))
+    assert names(answer, key) == expected
+    assert answer["id"] == 9 and answer["result"]["nextCursor"] == "page-2"
+
+
+def test_sse_answer_not_a_list_is_untouched(policed):
+    response = post(policed, STAFF, call("tools/call", "search", id=4), sse=True)
+    answer = json.loads(sse_events(response.text)[2].split("\n")[2].removeprefix("data: "))
+    assert answer == {"jsonrpc": "2.0", "id": 4, "result": {"method": "tools/call", "name": "search"}}
+
+
+def b64_header(value: str) -> str:
+    return "=?base64?" + base64.b64encode(value.encode()).decode() + "?="
+
+
+@pytest.mark.parametrize(
+    "headers, body_name",
+    [
+        pytest.param({"mcp-method": "tools/call", "mcp-name": "search"}, "delete_all", id="name-differs"),
+        pytest.param({"mcp-method": "tools/call", "mcp-name": "search"}, "admin_reset", id="harmless-header-hides-call"),
+        pytest.param({"mcp-method": "prompts/get", "mcp-name": "search"}, "search", id="method-differs"),
+        pytest.param({"mcp-method": "tools/call", "mcp-name": b64_header("search")}, "get_weather", id="base64-differs"),
+        pytest.param({"mcp-method": "tools/call", "mcp-name": "=?base64?***?="}, "search", id="base64-invalid"),
+        pytest.param({"mcp-name": "search"}, "search", id="name-without-method"),
+    ],
+)
+def test_header_body_mismatch_is_refused_before_the_origin(policed, headers, body_name):
+    # Finance may call every tool named here: the refusal is the mismatch, not the policy.
+    answer = assert_refused(policed, FINANCE, call("tools/call", body_name, id=12), code=MISMATCH, status=400, headers=headers)
+    assert answer["error"]["message"].startswith("Header mismatch")
+
+
+def test_base64_mcp_name_agreeing_with_the_body_is_decided_on(policed):
+    headers = {"mcp-method": "tools/call", "mcp-name": b64_header("get_weather")}
+    assert_allowed(policed, STAFF, call("tools/call", "get_weather"), headers=headers)
+    headers = {"mcp-method": "tools/call", "mcp-name": b64_header("admin_reset")}
+    assert_refused(policed, STAFF, call("tools/call", "admin_reset"), headers=headers)
+    # Non-ASCII names survive the round trip.
+    headers = {"mcp-method": "tools/call", "mcp-name": b64_header("get_météo")}
+    assert_allowed(policed, STAFF, call("tools/call", "get_météo"), headers=headers)
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[]", b"42"], ids=["garbage", "empty-batch", "number"])
+def test_unparseable_body_is_a_parse_error_never_forwarded(policed, body):
+    answer = assert_refused(policed, STAFF, body, code=-32700, status=400)
+    assert answer["id"] is None
+
+
+def test_body_reaches_the_origin_byte_for_byte(policed):
+    body = (
+        b'  {"params" : {"arguments":{"q":"caf\\u00e9 \xc3\xa9\\n","n":1.50E+2},\t"name":"search"},\r\n'
+        b'"method":"tools/call",   "id":"x",\n"jsonrpc":"2.0"}\n\n'
+    )
+    assert_allowed(policed, STAFF, body)
+    assert policed.origin.rpc_bodies()[-1] == body
+
+
+def test_oversized_body_is_refused_when_the_policy_needs_it(policed):
+    before = origin_calls(policed)
+    big = json.dumps(call("tools/call", "search", arguments={"blob": "x" * (1024 * 1024)})).encode()
+    response = post(policed, STAFF, big)
+    assert response.status_code == 413, response.text
+    assert origin_calls(policed) == before
+
+
+def test_without_mcp_settings_the_body_is_not_read(gateway):
+    """No policy, audit or rate limit: a body over the 1 MiB cap still streams to the origin."""
+    body = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_all","arguments":{"blob":"' + b"y" * (2 * 1024 * 1024) + b'"}}}'
+    response = gateway.call(
+        "POST", "/echo", gateway.mint(), content=body, headers={"content-type": "application/json", "mcp-method": "tools/call", "mcp-name": "x"}
+    )
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["body"].encode() == body
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        pytest.param("{not json", id="not-json"),
+        pytest.param('{"default": "maybe", "rules": []}', id="unknown-effect"),
+        pytest.param('{"default": "deny", "rules": [{"effect": "allow", "groups": ["finance"]}]}', id="rule-naming-nothing"),
+        pytest.param('{"default": "deny", "rules": [{"effect": "allow", "tool": ["x"]}]}', id="misspelt-field"),
+    ],
+)
+def test_invalid_policy_is_refused_naming_the_setting(gateway, policy):
+    worker = start_worker(gateway.emulator, origin_url=gateway.origin.base_url, ready_status=500, MCP_POLICY=policy)
+    try:
+        response = gateway.http.post(worker.url + "/mcp", headers={"authorization": f"Bearer {gateway.mint()}"}, json=call("ping"))
+        assert response.status_code == 500, response.text
+        assert "MCP_POLICY" in response.json()["error_description"]
+    finally:
+        worker.stop()
+
+
+def test_audit_lines_name_identity_call_and_decision(policed):
+    """One line per request with who, what (method and name, never arguments) and the decision."""
+    email = f"audit-{secrets.token_hex(4)}@example.com"
+    who = {"email": email, "groups": []}
+    secret_argument = "sk-live-" + secrets.token_hex(16)
+    post(policed, who, call("tools/call", "search", arguments={"api_key": secret_argument}))
+    post(policed, who, call("tools/call", "admin_reset", arguments={"api_key": secret_argument}))
+    post(policed, who, call("tools/call", "search"), headers={"mcp-method": "tools/call", "mcp-name": "get_weather"})
+    post(policed, who, call("tools/list", id=2))
+    records = [r for r in policed.worker.request_log() if r["email"] == email]
+    summary = [(r["mcp_method"], r["mcp_name"], r["decision"], r["status"], r["origin_status"]) for r in records]
+    assert summary == [
+        ("tools/call", "search", "allow", 200, 200),
+        ("tools/call", "admin_reset", "deny", 200, None),
+        ("tools/call", None, "header_mismatch", 400, None),
+        ("tools/list", None, "allow", 200, 200),
+    ]
+    for record in records:
+        assert record["route"] == "mcp" and record["subject"] and isinstance(record["time"], int)
+    assert records[0]["bytes_in"] > 0
+    assert secret_argument not in policed.worker.log()
