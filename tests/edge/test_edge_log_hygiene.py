@@ -1,23 +1,48 @@
 """The Workers' logs after the other edge tests (conftest.py runs this file last): one JSON line per
-request, and not one of the tokens, codes or secrets the tests made or configured.
+request, and not one of the tokens, codes, secrets or tool arguments the tests made or configured.
 
-The fixture sends a few credentials itself, so these tests mean something when run alone.
+The fixture sends a few credentials itself, so these tests mean something when run alone; the
+`audited` Worker reads MCP bodies (a policy and AUDIT_MCP_NAMES) and is sent tool calls whose
+arguments look like secrets.
 """
 
 import json
 import re
+import secrets
 import time
 from collections import Counter
 
 import pytest
+from support.worker import ARGUMENT_MARKER, start_worker
 
 # wrangler dev's own access line, e.g. "[wrangler:info] POST /mcp 401 Unauthorized (12ms)"
 ACCESS_LINE = re.compile(r"\[wrangler:info\] ([A-Z]+) \S+ (\d{3}) ")
 
 
-@pytest.fixture(params=["real", "gateway"])
+RECORD_KEYS = {
+    "time", "request_id", "method", "route", "status", "duration_ms", "subject", "email",
+    "mcp_method", "mcp_name", "decision", "origin_status", "bytes_in", "bytes_out", "error",
+}
+AUDIT_POLICY = '{"default": "allow", "rules": [{"effect": "deny", "tools": ["delete_*"]}]}'
+
+
+@pytest.fixture(scope="module")
+def audited(_gateway):
+    worker = start_worker(
+        _gateway.emulator, origin_url=_gateway.origin.base_url, PROXY_PATHS="/rpc",
+        MCP_POLICY=AUDIT_POLICY, AUDIT_MCP_NAMES="true",
+    )
+    yield _gateway.__class__(_gateway.emulator, worker, _gateway.origin, set())
+    worker.stop()
+
+
+@pytest.fixture(params=["real", "gateway", "audited"])
 def edge(request):
     edge = request.getfixturevalue(request.param)
+    for tool in ("search", "delete_all"):  # one allowed, one denied
+        argument = edge.remember(ARGUMENT_MARKER + secrets.token_hex(16))
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": {"api_key": argument}}}
+        edge.call("POST", "/rpc" if request.param == "audited" else None, edge.mint(), json=call)
     edge.initialize(edge.mint())
     edge.initialize(edge.unknown_kid_token())
     edge.initialize(edge.mint(aud="https://evil.example/callback"))
@@ -34,6 +59,7 @@ def test_no_credential_or_secret_in_the_log(edge):
     leaked += [segment for segment in segments if segment in log]
     assert not leaked, f"{len(leaked)} credentials in the Worker's log, e.g. {leaked[0][:12]}…"
     assert len(edge.sent) >= 5
+    assert ARGUMENT_MARKER not in log, "a tool argument appears in the Worker's log"
 
 
 def test_json_lines_are_request_records(edge):
@@ -45,8 +71,9 @@ def test_json_lines_are_request_records(edge):
     records = edge.worker.request_log()
     assert records
     for record in records:
-        assert record.keys() == {"request_id", "method", "route", "status", "duration_ms", "subject", "mcp_method", "error"}
+        assert record.keys() == RECORD_KEYS
         assert isinstance(record["status"], int) and isinstance(record["route"], str)
+        assert ARGUMENT_MARKER not in json.dumps(record)
 
 
 def test_one_record_per_request(gateway):

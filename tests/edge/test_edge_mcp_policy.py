@@ -14,7 +14,7 @@ import secrets
 
 import pytest
 from support.fake_origin import RPC_NOTIFICATION, RPC_PROMPTS, RPC_RESOURCES, RPC_TOOLS
-from support.worker import start_worker
+from support.worker import ARGUMENT_MARKER, start_worker
 
 POLICY = {
     "default": "deny",
@@ -300,7 +300,7 @@ def test_audit_lines_name_identity_call_and_decision(policed):
     """One line per request with who, what (method and name, never arguments) and the decision."""
     email = f"audit-{secrets.token_hex(4)}@example.com"
     who = {"email": email, "groups": []}
-    secret_argument = "sk-live-" + secrets.token_hex(16)
+    secret_argument = policed.remember(ARGUMENT_MARKER + secrets.token_hex(16))
     post(policed, who, call("tools/call", "search", arguments={"api_key": secret_argument}))
     post(policed, who, call("tools/call", "admin_reset", arguments={"api_key": secret_argument}))
     post(policed, who, call("tools/call", "search"), headers={"mcp-method": "tools/call", "mcp-name": "get_weather"})

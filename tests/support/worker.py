@@ -90,6 +90,8 @@ class Worker(Stoppable):
 
 # Every Worker this process started, for the log scan at the end of a test run.
 STARTED: list[Worker] = []
+# Tool argument values sent by tests start with this, so the scan finds any the Worker logged.
+ARGUMENT_MARKER = "tool-argument-never-logged-"
 
 
 def worker_settings(emulator: Emulator, origin_url: str, with_secret: bool, settings: dict[str, str]) -> dict[str, str]:
