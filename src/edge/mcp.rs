@@ -6,7 +6,7 @@
 use super::io::Incoming;
 use crate::access_token::Identity;
 use crate::config::{Config, McpSettings};
-use crate::error::{Error, JsonRpcFailure, UpstreamFailure};
+use crate::error::{Error, JsonRpcFailure, JsonRpcReply, UpstreamFailure};
 use crate::http::is_media_type;
 use crate::mcp_policy::SseListFilter;
 use crate::mcp_request::{self, McpCall, McpRequest, MAX_MCP_BODY_BYTES};
@@ -58,17 +58,31 @@ pub async fn rate_limit(
     env: &Env,
     settings: &McpSettings,
     identity: &Identity,
+    incoming: &Incoming,
     request: Option<&McpRequest>,
 ) -> Result<(), Error> {
     let Some(limiter) = rate_limiter(env) else { return Ok(()) };
     for key in mcp_request::rate_limit_keys(&identity.subject, request, settings.rate_limit_by_tool) {
         if limiter.limit(key).await.is_ok_and(|outcome| !outcome.success) {
-            let reply = request.map_or(crate::error::JsonRpcReply::Single(None), McpRequest::reply);
+            let reply = match request {
+                Some(request) => request.reply(),
+                None => unread_reply(incoming).await,
+            };
             let failure = JsonRpcFailure::RateLimited { retry_after_seconds: settings.rate_limit_period_seconds };
             return Err(Error::JsonRpc { failure, reply });
         }
     }
     Ok(())
+}
+
+/// Whom to answer when nothing read the request on the way in: only a refused request
+/// pays for reading its body, so that the error carries its id(s) (`null` if unreadable).
+async fn unread_reply(incoming: &Incoming) -> JsonRpcReply {
+    let body = match incoming.method() == "POST" {
+        true => incoming.body_bytes(MAX_MCP_BODY_BYTES).await.ok(),
+        false => None,
+    };
+    body.and_then(|body| mcp_request::parse_body(&body).ok()).map_or(JsonRpcReply::Single(None), |r| r.reply())
 }
 
 fn unavailable(reason: &'static str) -> Error {

@@ -146,7 +146,7 @@ async fn protected(
             return Err(Error::JsonRpc { failure: JsonRpcFailure::Denied, reply: mcp_request.reply() });
         }
     }
-    mcp::rate_limit(env, settings, identity, mcp_request).await?;
+    mcp::rate_limit(env, settings, identity, request, mcp_request).await?;
     let origin = proxy::forward(request, &config, &authenticated, inspected.body.as_deref()).await?;
     trace.origin_status = Some(origin.status());
     match inspected.request {

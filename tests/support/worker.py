@@ -94,6 +94,14 @@ STARTED: list[Worker] = []
 ARGUMENT_MARKER = "tool-argument-never-logged-"
 
 
+RATE_LIMITER = """
+[[ratelimits]]
+name = "MCP_RATE_LIMITER"
+namespace_id = "1001"
+simple = {{ limit = {limit}, period = 10 }}
+"""
+
+
 def worker_settings(emulator: Emulator, origin_url: str, with_secret: bool, settings: dict[str, str]) -> dict[str, str]:
     """Every setting of a test Worker: the emulator's Access app, the origin, a fresh sealing key,
     the client secret unless `with_secret=False`, then `settings`."""
@@ -111,20 +119,23 @@ def worker_settings(emulator: Emulator, origin_url: str, with_secret: bool, sett
 
 def start_worker(
     emulator: Emulator, *, origin_url: str, port: int | None = None, with_secret: bool = True, ready_status: int = 200,
-    **settings: str,
+    rate_limit: int | None = None, **settings: str,
 ) -> Worker:
     """Start the Worker as the one client of `emulator`'s Access app, proxying to `origin_url`.
     `with_secret=False` runs it in "PKCE without client secret" mode. Extra `settings` are
     further [vars] (e.g. CONSENT_TTL_SECONDS="0"). Register `http://127.0.0.1:<port>/callback`
     at the emulator (pick the port with `free_port()` first). `ready_status` is what the resource
-    metadata answers once the Worker runs: 500 for a configuration the Worker must refuse."""
+    metadata answers once the Worker runs: 500 for a configuration the Worker must refuse.
+    `rate_limit=N` declares the MCP_RATE_LIMITER Workers Rate Limiting binding, N requests per
+    10 seconds (the shortest period the binding has)."""
     port = port or free_port()
     values = worker_settings(emulator, origin_url, with_secret, settings)
     service = Service("worker")
     config = service.folder / "wrangler.toml"
-    config.write_text(
-        f'name = "mcp-access-gateway-test"\nmain = "{built_bundle()}"\ncompatibility_date = "{compatibility_date()}"\n'
-    )
+    toml = f'name = "mcp-access-gateway-test"\nmain = "{built_bundle()}"\ncompatibility_date = "{compatibility_date()}"\n'
+    if rate_limit is not None:
+        toml += RATE_LIMITER.format(limit=rate_limit)
+    config.write_text(toml)
     argv = [
         str(ROOT / "node_modules" / ".bin" / "wrangler"), "dev", "--config", str(config),
         "--ip", "127.0.0.1", "--port", str(port),
