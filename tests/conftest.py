@@ -76,8 +76,20 @@ def passthrough_stack():
     s.stop()
 
 
+# The user's group may call ping; every other tool is refused by the gateway (MCP_POLICY).
+CLIENT_POLICY = '{"default": "deny", "rules": [{"effect": "allow", "groups": ["engineering"], "tools": ["ping"]}]}'
+
+
+@pytest.fixture(scope="session")
+def policy_stack():
+    """MCP_POLICY lets the user's group call ping and nothing else (the secret held)."""
+    s = start_stack(with_secret=True, MCP_POLICY=CLIENT_POLICY)
+    yield s
+    s.stop()
+
+
 # Every session-scoped stack, for `reset_emulators`.
-SESSION_STACKS = ("stack", "pkce_stack", "sealed_stack", "passthrough_stack")
+SESSION_STACKS = ("stack", "pkce_stack", "sealed_stack", "passthrough_stack", "policy_stack")
 
 
 @pytest.fixture(params=["secret", "pkce"])

@@ -300,3 +300,32 @@ def test_passthrough_mode_refuses_opaque_access_tokens_at_the_token_exchange(cli
     assert [(line["status"], "TOKEN_MODE" in line["error"]) for line in exchanges] == [(500, True)], exchanges
     assert stack.emulator.stats()["counts"].get("token", 0) == 1, "Access answered the one exchange"
     assert stack.origin.requests()[origin_seen:] == []
+
+
+DENIED_TOOL = "delete_everything"  # not even the origin's: the gateway refuses it by name
+
+
+@pytest.mark.parametrize("client", SDK_CLIENTS)
+def test_policy_denial_is_a_tool_error_and_the_session_goes_on(client, policy_stack):
+    """MCP_POLICY refuses a tool: the gateway answers the call with a JSON-RPC error (code -32003,
+    HTTP 200) that the SDK raises as an McpError for that one call; the same session then calls
+    ping again, without logging in again. (A pre-registered client: registration is not what
+    this is about.)"""
+    stack = policy_stack
+    worker_seen = len(stack.worker.request_log())
+    credentials = ["--client-id", stack.emulator.client_id, "--client-secret", stack.emulator.client_secret]
+    run = run_client(client, stack, *credentials, "--denied-tool", DENIED_TOOL)
+
+    expect_passed(run)
+    assert_logged_in(run, stack, client_auth={"ts": "client_secret_basic", "py": "client_secret_post"}[client])
+    assert_session(run, calls=2)
+    denied = run.one("denied")
+    assert (denied["surfaced"], denied["error_class"], denied["code"]) == ("error", "McpError", -32003), str(run)
+    assert "Forbidden" in denied["message"], str(run)
+    steps = [step["step"] for step in run.steps if step["step"] in ("tools/call", "denied")]
+    assert steps == ["tools/call", "denied", "tools/call"], str(run)
+    assert not [step for step in run.all("http")[run.steps.index(denied) :] if step["status"] in (401, 403)], str(run)
+    calls = [line for line in stack.worker.request_log()[worker_seen:] if line["mcp_method"] == "tools/call"]
+    assert [(line["mcp_name"], line["decision"], line["origin_status"]) for line in calls] == [
+        ("ping", "allow", 200), (DENIED_TOOL, "deny", None), ("ping", "allow", 200)
+    ], calls

@@ -21,4 +21,5 @@ def arguments(description: str) -> argparse.Namespace:
     parser.add_argument("--redirect-uri")
     parser.add_argument("--refresh-after", type=float)
     parser.add_argument("--deny", action="store_true")
+    parser.add_argument("--denied-tool")
     return parser.parse_args()

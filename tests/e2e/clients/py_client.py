@@ -5,6 +5,8 @@
         [--redirect-uri URI]                        # default http://localhost:<random port>/callback
         [--refresh-after SECONDS]                   # call ping again after the token expired
         [--deny]                                    # refuse on the consent page; expect access_denied
+        [--denied-tool NAME]                        # after ping, call NAME (the gateway's policy
+                                                    # refuses it), then ping again in the same session
 
 `OAuthClientProvider` with in-memory storage does discovery, registration, PKCE and the token
 exchange; its redirect and callback handlers play the person with a browser
@@ -29,6 +31,7 @@ from mcp.client.auth import OAuthClientProvider, TokenStorage
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.exceptions import McpError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from client_steps import arguments, emit, shape  # noqa: E402
@@ -132,8 +135,9 @@ class Browser:
         return answer["code"], answer["state"]
 
 
-async def mcp_session(url: str, http: httpx.AsyncClient, refresh_after: float | None) -> bool:
-    """initialize, tools/list, tools/call ping (again after `refresh_after` seconds, if given)."""
+async def mcp_session(url: str, http: httpx.AsyncClient, refresh_after: float | None, denied_tool: str | None) -> bool:
+    """initialize, tools/list, tools/call ping (again after `refresh_after` seconds, if given), and
+    with `denied_tool` a refused call followed by ping in the same session."""
     async with streamable_http_client(url, http_client=http) as (read, write, _):
         async with ClientSession(read, write) as session:
             init = await session.initialize()
@@ -145,6 +149,8 @@ async def mcp_session(url: str, http: httpx.AsyncClient, refresh_after: float | 
                 emit("wait", seconds=refresh_after)
                 await anyio.sleep(refresh_after)
                 ok = await call_ping(session)
+            if ok and denied_tool is not None:
+                ok = await call_denied(session, denied_tool) and await call_ping(session)
             return ok
 
 
@@ -154,6 +160,17 @@ async def call_ping(session: ClientSession) -> bool:
     ok = not result.isError and text == "pong: e2e"
     emit("tools/call", ok=ok, tool="ping", text=text)
     return ok
+
+
+async def call_denied(session: ClientSession, name: str) -> bool:
+    """Calls a tool the gateway's policy refuses; emits what the SDK surfaced (never the arguments)."""
+    try:
+        result = await session.call_tool(name, {"message": "e2e"})
+    except McpError as error:
+        emit("denied", ok=True, tool=name, surfaced="error", error_class=type(error).__name__, code=error.error.code, message=error.error.message)
+        return True
+    emit("denied", ok=False, tool=name, surfaced="result", is_error=result.isError)
+    return False
 
 
 def pre_registered(args, redirect_uri: str) -> OAuthClientInformationFull | None:
@@ -191,7 +208,7 @@ async def run(args) -> int:
         with anyio.fail_after(RUN_TIMEOUT):
             async with create_mcp_http_client(auth=provider) as http:
                 http.event_hooks = {"response": [trace_response]}
-                ok = await mcp_session(args.url, http, args.refresh_after)
+                ok = await mcp_session(args.url, http, args.refresh_after, args.denied_tool)
     except Exception as exc:  # any failure is reported as a step, then judged below
         ok, error = False, describe(exc)
     if storage.tokens:

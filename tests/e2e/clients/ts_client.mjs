@@ -6,6 +6,8 @@
 //       [--redirect-uri URI]                       default http://localhost:<random port>/callback
 //       [--refresh-after SECONDS]                  call ping again after the token expired
 //       [--deny]                                   refuse on the consent page; expect access_denied
+//       [--denied-tool NAME]                       after ping, call NAME (the gateway's policy refuses
+//                                                  it), then ping again in the same session
 //
 // An OAuthClientProvider with in-memory storage; its redirectToAuthorization plays the person
 // with a browser (the same steps as tests/support/browser.py), then transport.finishAuth(code)
@@ -250,8 +252,21 @@ async function callPing(client) {
   return ok;
 }
 
-/** initialize (already done by connect), tools/list, tools/call ping (again after refreshAfter seconds). */
-async function mcpSession(url, client, transport, refreshAfter) {
+/** Calls a tool the gateway's policy refuses; emits what the SDK surfaced (never the arguments). */
+async function callDenied(client, name) {
+  try {
+    const result = await client.callTool({ name, arguments: { message: "e2e" } });
+    emit("denied", { ok: false, tool: name, surfaced: "result", is_error: result.isError ?? false });
+    return false;
+  } catch (error) {
+    emit("denied", { ok: true, tool: name, surfaced: "error", error_class: error.constructor.name, code: error.code ?? null, message: error.message });
+    return true;
+  }
+}
+
+/** initialize (already done by connect), tools/list, tools/call ping (again after refreshAfter
+ * seconds), and with deniedTool a refused call followed by ping in the same session. */
+async function mcpSession(url, client, transport, refreshAfter, deniedTool) {
   emit("initialize", { ok: true, url, server: client.getServerVersion()?.name, protocol: transport.protocolVersion });
   const tools = (await client.listTools()).tools.map((tool) => tool.name);
   emit("tools/list", { ok: tools.includes("ping"), tools });
@@ -260,6 +275,9 @@ async function mcpSession(url, client, transport, refreshAfter) {
     emit("wait", { seconds: refreshAfter });
     await new Promise((resolve) => setTimeout(resolve, refreshAfter * 1000));
     ok = await callPing(client);
+  }
+  if (ok && deniedTool !== undefined) {
+    ok = (await callDenied(client, deniedTool)) && (await callPing(client));
   }
   await transport.terminateSession();
   await client.close();
@@ -328,7 +346,7 @@ async function run(args) {
   let error = null;
   try {
     const { client, transport } = await connectWithOAuth(args.url, provider, tracingFetch, authorization);
-    ok = await mcpSession(args.url, client, transport, refreshAfter);
+    ok = await mcpSession(args.url, client, transport, refreshAfter, args["denied-tool"]);
   } catch (caught) {
     error = `${caught.name}: ${caught.message}`;
   }
@@ -356,6 +374,7 @@ const { values } = parseArgs({
     "redirect-uri": { type: "string" },
     "refresh-after": { type: "string" },
     deny: { type: "boolean", default: false },
+    "denied-tool": { type: "string" },
   },
 });
 if (!values.url) {
