@@ -2,9 +2,12 @@
 //! Only the fields named here are ever written: never a query string, header, body,
 //! tool argument, token, code or secret.
 
+use crate::error::{Error, JsonRpcFailure};
 use serde::Serialize;
 
-/// What the gateway decided about an MCP request that carried a valid identity.
+/// What the gateway decided about an MCP request that carried a valid identity: `Allow`
+/// once it is sent to the origin; a request refused for another reason (a body that is
+/// not JSON-RPC, too large) has no decision, only its error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
@@ -16,6 +19,18 @@ pub enum Decision {
     RateLimited,
     /// Refused because its `Mcp-Method`/`Mcp-Name` headers disagree with its body.
     HeaderMismatch,
+}
+
+impl Decision {
+    /// The decision an error stands for, if it is one of the gateway's MCP refusals.
+    pub fn refusal(error: &Error) -> Option<Self> {
+        match error {
+            Error::JsonRpc { failure: JsonRpcFailure::Denied, .. } => Some(Self::Deny),
+            Error::JsonRpc { failure: JsonRpcFailure::RateLimited { .. }, .. } => Some(Self::RateLimited),
+            Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, .. } => Some(Self::HeaderMismatch),
+            _ => None,
+        }
+    }
 }
 
 /// Every field is always present (`null` when unknown), so the lines have one shape.
@@ -81,5 +96,16 @@ mod tests {
         assert_eq!(keys, expected);
         let denied = RequestLog { decision: Some(Decision::RateLimited), ..Default::default() }.line();
         assert!(denied.contains(r#""decision":"rate_limited""#));
+    }
+
+    #[test]
+    fn only_the_mcp_refusals_are_decisions() {
+        use crate::error::JsonRpcReply;
+        let refused = |failure| Decision::refusal(&Error::JsonRpc { failure, reply: JsonRpcReply::Single(None) });
+        assert_eq!(refused(JsonRpcFailure::Denied), Some(Decision::Deny));
+        assert_eq!(refused(JsonRpcFailure::RateLimited { retry_after_seconds: 10 }), Some(Decision::RateLimited));
+        assert_eq!(refused(JsonRpcFailure::HeaderMismatch), Some(Decision::HeaderMismatch));
+        assert_eq!(refused(JsonRpcFailure::ParseError), None, "a malformed body was not decided on");
+        assert_eq!(Decision::refusal(&Error::PayloadTooLarge), None);
     }
 }

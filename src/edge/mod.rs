@@ -81,13 +81,8 @@ async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Res
     let request = Incoming::new(request);
     let mut trace = Trace::default();
     let result = handle(&request, &env, &ctx, &mut trace).await;
-    if trace.identity.is_some() {
-        trace.decision = Some(match &result {
-            Err(Error::JsonRpc { failure: JsonRpcFailure::Denied, .. }) => Decision::Deny,
-            Err(Error::JsonRpc { failure: JsonRpcFailure::RateLimited { .. }, .. }) => Decision::RateLimited,
-            Err(Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, .. }) => Decision::HeaderMismatch,
-            _ => Decision::Allow,
-        });
+    if let Some(refused) = result.as_ref().err().and_then(Decision::refusal) {
+        trace.decision = Some(refused);
     }
     let log_error = result.as_ref().err().map(Error::log_reason);
     let response = match result {
@@ -147,6 +142,7 @@ async fn protected(
         }
     }
     mcp::rate_limit(env, settings, identity, request, mcp_request).await?;
+    trace.decision = Some(Decision::Allow);
     let origin = proxy::forward(request, &config, &authenticated, inspected.body.as_deref()).await?;
     trace.origin_status = Some(origin.status());
     match inspected.request {

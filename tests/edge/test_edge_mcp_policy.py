@@ -304,6 +304,7 @@ def test_audit_lines_name_identity_call_and_decision(policed):
     post(policed, who, call("tools/call", "search", arguments={"api_key": secret_argument}))
     post(policed, who, call("tools/call", "admin_reset", arguments={"api_key": secret_argument}))
     post(policed, who, call("tools/call", "search"), headers={"mcp-method": "tools/call", "mcp-name": "get_weather"})
+    post(policed, who, b"{not json")
     post(policed, who, call("tools/list", id=2))
     records = [r for r in policed.worker.request_log() if r["email"] == email]
     summary = [(r["mcp_method"], r["mcp_name"], r["decision"], r["status"], r["origin_status"]) for r in records]
@@ -311,9 +312,11 @@ def test_audit_lines_name_identity_call_and_decision(policed):
         ("tools/call", "search", "allow", 200, 200),
         ("tools/call", "admin_reset", "deny", 200, None),
         ("tools/call", None, "header_mismatch", 400, None),
+        (None, None, None, 400, None),  # refused, but not decided on: the error says why
         ("tools/list", None, "allow", 200, 200),
     ]
     for record in records:
         assert record["route"] == "mcp" and record["subject"] and isinstance(record["time"], int)
+    assert records[3]["error"]
     assert records[0]["bytes_in"] > 0
     assert secret_argument not in policed.worker.log()
