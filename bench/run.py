@@ -47,6 +47,22 @@ class Variant:
     bundle: str | None  # None: no Worker, the origin itself
     token: str | None  # "jwt", "sealed" or None (no authentication)
     settings: dict = field(default_factory=dict)
+    rate_limiter: bool = False  # an MCP_RATE_LIMITER binding (a stand-in admitting everything)
+
+
+# A realistic MCP_POLICY: the benchmark's user (user@example.com) may call ping under the last
+# rule, so every request is read, parsed and decided on after three rules that do not match.
+BENCH_POLICY = json.dumps(
+    {
+        "default": "deny",
+        "rules": [
+            {"effect": "deny", "tools": ["delete_*", "admin_*"]},
+            {"effect": "allow", "groups": ["finance-admins"], "tools": ["*"], "resources": ["*"]},
+            {"effect": "allow", "emails": ["auditor@partner.example"], "resources": ["file:///reports/*"]},
+            {"effect": "allow", "email_domains": ["example.com"], "tools": ["search", "get_*", "ping"], "prompts": ["*"]},
+        ],
+    }
+)
 
 
 VARIANTS = [
@@ -62,6 +78,15 @@ VARIANTS = [
         {"TOKEN_MODE": "passthrough", "TOKEN_CACHE_SIZE": "0"},
     ),
     Variant("gateway-sealed", "gateway, sealed token", "gateway", "sealed", {"TOKEN_MODE": "sealed"}),
+    Variant("gateway-policy", "gateway, MCP policy on", "gateway", "jwt", {"TOKEN_MODE": "passthrough", "MCP_POLICY": BENCH_POLICY}),
+    Variant(
+        "gateway-audit-rl",
+        "gateway, audit + rate limit on",
+        "gateway",
+        "jwt",
+        {"TOKEN_MODE": "passthrough", "AUDIT_MCP_NAMES": "true", "RATE_LIMIT_BY_TOOL": "true"},
+        rate_limiter=True,
+    ),
 ]
 WORKERS = [v for v in VARIANTS if v.bundle]
 WORKER_SOURCES = {
@@ -120,9 +145,8 @@ class Run:
         }
         for variant in WORKERS:
             port = sealed_port if variant.key == "gateway-sealed" else None
-            worker = stack.start_workerd(
-                variant.key, self.bundles[variant.bundle], {**bindings[variant.bundle], **variant.settings}, port
-            )
+            settings = {**bindings[variant.bundle], **variant.settings}
+            worker = stack.start_workerd(variant.key, self.bundles[variant.bundle], settings, port, variant.rate_limiter)
             self.workers[variant.key] = self.fleet.add(worker)
             self.urls[variant.key] = worker.url
         log("tokens: minting an Access JWT; OAuth flow for a sealed token")

@@ -121,8 +121,10 @@ def spawn_workerd(name: str, config: Path, port: int | None = None, inspector_po
     return workerd.spawn_workerd(f"bench-workerd-{name}", config, port, inspector_port, cpu=WORKER_CPU)
 
 
-def start_workerd(name: str, bundle: Bundle, bindings: dict[str, str], port: int | None = None) -> Workerd:
-    return spawn_workerd(name, write_capnp(bundle, name, bindings), port)
+def start_workerd(
+    name: str, bundle: Bundle, bindings: dict[str, str], port: int | None = None, rate_limiter: bool = False
+) -> Workerd:
+    return spawn_workerd(name, write_capnp(bundle, name, bindings, rate_limiter), port)
 
 
 def spawn_to_first_response(config: Path, probe, timeout: float = 30.0) -> float:

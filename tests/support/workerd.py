@@ -85,14 +85,30 @@ def capnp_text(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid Cap'n Proto text literal for our values
 
 
-def write_capnp(bundle: Bundle, config_name: str, bindings: dict[str, str]) -> Path:
+# workerd has no Workers Rate Limiting binding of its own (wrangler dev simulates one with a
+# Durable Object): this stand-in admits every request, so a measurement shows what the gateway
+# does around the binding (body read, keys, one binding call), not a simulator's storage. The
+# class name is what workers-rs checks a binding's constructor against.
+RATE_LIMITER_STUB = (
+    "class Ratelimit { async limit() { return { success: true }; } }\n"
+    "export default function () { return new Ratelimit(); }\n"
+)
+
+
+def write_capnp(bundle: Bundle, config_name: str, bindings: dict[str, str], rate_limiter: bool = False) -> Path:
     """A workerd config serving `bundle` on a socket "http" (its address is given at start),
     `bindings` as text bindings (how [vars] and secrets reach a Worker), and global fetch()
-    allowed to loopback addresses."""
+    allowed to loopback addresses; with `rate_limiter`, an MCP_RATE_LIMITER binding that
+    admits everything (RATE_LIMITER_STUB)."""
     modules = ",\n    ".join(
         f'(name = "{m}", {"wasm" if m.endswith(".wasm") else "esModule"} = embed "{m}")' for m in bundle.modules
     )
     text_bindings = ",\n    ".join(f"(name = {capnp_text(k)}, text = {capnp_text(v)})" for k, v in bindings.items())
+    extensions = ""
+    if rate_limiter:
+        text_bindings += ',\n    (name = "MCP_RATE_LIMITER", wrapped = (moduleName = "bench:rate-limiter"))'
+        stub = f'(name = "bench:rate-limiter", internal = true, esModule = {capnp_text(RATE_LIMITER_STUB)})'
+        extensions = f"\n  extensions = [(modules = [{stub}])],"
     path = bundle.folder / f"{config_name}.capnp"
     path.write_text(
         f"""using Workerd = import "/workerd/workerd.capnp";
@@ -102,7 +118,7 @@ const config :Workerd.Config = (
     (name = "main", worker = .worker),
     (name = "internet", network = (allow = ["public", "local"])),
   ],
-  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],  # address: see workerd_argv
+  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],  # address: see workerd_argv{extensions}
 );
 
 const worker :Workerd.Worker = (
