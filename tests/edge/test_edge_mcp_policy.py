@@ -13,7 +13,7 @@ import json
 import secrets
 
 import pytest
-from support.fake_origin import RPC_NOTIFICATION, RPC_PROMPTS, RPC_RESOURCES, RPC_TOOLS
+from support.fake_origin import RPC_NOTIFICATION
 from support.worker import ARGUMENT_MARKER, start_worker
 
 POLICY = {
@@ -166,7 +166,6 @@ LISTS = [
     pytest.param(AUDITOR, "resources/list", "resources", ["file:///reports/q3.pdf"], id="resources-email"),
     pytest.param(STAFF, "prompts/list", "prompts", ["summary"], id="prompts-domain"),
 ]
-ALL = {"tools": RPC_TOOLS, "resources": RPC_RESOURCES, "prompts": RPC_PROMPTS}
 
 
 @pytest.mark.parametrize("who, method, key, expected", LISTS)
@@ -175,8 +174,8 @@ def test_json_lists_are_filtered_and_nothing_else_changes(policed, who, method, 
     assert names(answer, key) == expected
     assert answer["id"] == 9 and answer["result"]["nextCursor"] == "page-2"
     assert answer["result"]["_meta"] == {"origin": "fake"}
-    for entry in answer["result"][key]:  # entries kept whole
-        assert set(entry) == ({"name", "description", "inputSchema"} if key == "tools" else {"name", "description"} if key == "prompts" else {"uri", "name"})
+    fields = {"tools": {"name", "description", "inputSchema"}, "prompts": {"name", "description"}, "resources": {"uri", "name"}}
+    assert all(set(entry) == fields[key] for entry in answer["result"][key]), "entries are kept whole"
 
 
 def test_json_batch_of_lists_is_filtered_per_member(policed):
