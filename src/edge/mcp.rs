@@ -6,7 +6,7 @@
 use super::io::Incoming;
 use crate::access_token::Identity;
 use crate::config::{Config, McpSettings};
-use crate::error::{Error, JsonRpcFailure, JsonRpcReply, UpstreamFailure};
+use crate::error::{Error, JsonRpcFailure, JsonRpcReply};
 use crate::http::is_media_type;
 use crate::mcp_policy::SseListFilter;
 use crate::mcp_request::{self, McpCall, McpRequest, MAX_MCP_BODY_BYTES};
@@ -85,10 +85,6 @@ async fn unread_reply(incoming: &Incoming) -> JsonRpcReply {
     body.and_then(|body| mcp_request::parse_body(&body).ok()).map_or(JsonRpcReply::Single(None), |r| r.reply())
 }
 
-fn unavailable(reason: &'static str) -> Error {
-    Error::Upstream { failure: UpstreamFailure::Unavailable, reason }
-}
-
 /// The origin's answer with the list entries the identity may not use removed: a JSON
 /// answer is rewritten whole, an SSE answer event by event as it streams.
 pub async fn filter_lists(
@@ -101,12 +97,12 @@ pub async fn filter_lists(
     let Some(policy) = config.mcp.policy.as_ref() else { return Ok(origin) };
     let content_type = origin.headers().get("content-type").ok().flatten();
     if is_media_type(content_type.as_deref(), "application/json") {
-        let buffer = origin.array_buffer().map_err(|_| unavailable("origin body unreadable"))?;
-        let buffer = JsFuture::from(buffer).await.map_err(|_| unavailable("origin body unreadable"))?;
+        let buffer = origin.array_buffer().map_err(|_| Error::unavailable("origin body unreadable"))?;
+        let buffer = JsFuture::from(buffer).await.map_err(|_| Error::unavailable("origin body unreadable"))?;
         let body = js_sys::Uint8Array::new(&buffer).to_vec();
         let mut body = policy.filter_json(&identity, &calls, &body).unwrap_or(body);
         let filtered = web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut body), origin.unchecked_ref())
-            .map_err(|_| unavailable("could not relay the origin's answer"))?;
+            .map_err(|_| Error::unavailable("could not relay the origin's answer"))?;
         let _ = filtered.headers().delete("content-length");
         return Ok(filtered);
     }
@@ -114,12 +110,12 @@ pub async fn filter_lists(
         return Ok(origin);
     }
     let Some(source) = origin.body() else { return Ok(origin) };
-    let pipe = web_sys::TransformStream::new().map_err(|_| unavailable("transform stream"))?;
-    let reader = web_sys::ReadableStreamDefaultReader::new(&source).map_err(|_| unavailable("origin stream"))?;
-    let writer = pipe.writable().get_writer().map_err(|_| unavailable("transform stream"))?;
+    let pipe = web_sys::TransformStream::new().map_err(|_| Error::unavailable("transform stream"))?;
+    let reader = web_sys::ReadableStreamDefaultReader::new(&source).map_err(|_| Error::unavailable("origin stream"))?;
+    let writer = pipe.writable().get_writer().map_err(|_| Error::unavailable("transform stream"))?;
     let filtered =
         web_sys::Response::new_with_opt_readable_stream_and_init(Some(&pipe.readable()), origin.unchecked_ref())
-            .map_err(|_| unavailable("could not relay the origin's answer"))?;
+            .map_err(|_| Error::unavailable("could not relay the origin's answer"))?;
     let _ = filtered.headers().delete("content-length");
     // The stream outlives this handler: the copy runs under waitUntil.
     ctx.wait_until(async move {
