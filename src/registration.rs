@@ -4,7 +4,7 @@
 
 use crate::error::{Error, ErrorCode};
 use crate::metadata::Capabilities;
-use crate::redirect_uri::RedirectPolicy;
+use crate::redirect_uri::{Destination, RedirectPolicy};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -19,6 +19,7 @@ struct ClientMetadata {
     scope: Option<String>,
     software_id: Option<String>,
     software_version: Option<String>,
+    application_type: Option<String>,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -41,6 +42,8 @@ pub struct ClientInformation {
     software_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     software_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    application_type: Option<String>,
 }
 
 const MAX_REDIRECT_URIS: usize = 16;
@@ -75,6 +78,9 @@ pub fn register(
     }
     for uri in &redirect_uris {
         policy.check(uri)?;
+    }
+    if let Some(application_type) = &meta.application_type {
+        check_application_type(application_type, &redirect_uris)?;
     }
     if let Some(method) = &meta.token_endpoint_auth_method {
         // A client asking for a secret gets a public registration instead (RFC 7591
@@ -118,7 +124,38 @@ pub fn register(
         scope: scope.filter(|s| !s.is_empty()),
         software_id: meta.software_id,
         software_version: meta.software_version,
+        application_type: meta.application_type,
     })
+}
+
+/// OpenID Connect Dynamic Client Registration §2, which the 2026-07-28 MCP revision has
+/// clients send (older clients omit it, and keep the allowlist alone). A native client
+/// receives the result on its own computer: loopback or a private-use scheme, plus the
+/// hosted forwarders, which hand it to the application (VS Code registers its forwarder
+/// as a native client). A web client receives it on an `https` page that is not loopback.
+fn check_application_type(application_type: &str, redirect_uris: &[String]) -> Result<(), Error> {
+    let native = match application_type {
+        "native" => true,
+        "web" => false,
+        _ => return Err(metadata_error("application_type must be native or web")),
+    };
+    let fits = |uri: &str| {
+        let Ok(url) = url::Url::parse(uri) else {
+            return false;
+        };
+        let web_page = url.scheme() == "https";
+        if native {
+            let own_computer = matches!(Destination::of(uri), Destination::Loopback | Destination::Forwarder);
+            own_computer || (!web_page && url.scheme() != "http")
+        } else {
+            web_page && !matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+        }
+    };
+    if redirect_uris.iter().all(|uri| fits(uri)) {
+        Ok(())
+    } else {
+        Err(Error::oauth(ErrorCode::InvalidRedirectUri, "a redirect_uri does not fit the application_type"))
+    }
 }
 
 #[cfg(test)]
@@ -162,7 +199,8 @@ mod tests {
                 "response_types": ["code"],
                 "token_endpoint_auth_method": "none",
                 "client_name": "Claude Code (local)",
-                "scope": "openid email"
+                "scope": "openid email",
+                "application_type": "native"
             })
         );
     }
@@ -173,6 +211,32 @@ mod tests {
         assert_eq!(info["token_endpoint_auth_method"], "none");
         assert!(info.get("client_secret").is_none());
         assert_eq!(info["grant_types"], json!(["authorization_code"]));
+    }
+
+    #[test]
+    fn application_type_is_checked_against_the_redirect_uris_and_echoed() {
+        for case in crate::redirect_uri::tests::vectors()["registration_accepted"].as_array().unwrap() {
+            let info = run(case["body"].clone()).unwrap_or_else(|e| panic!("{}: {e:?}", case["name"]));
+            assert_eq!(info.get("application_type"), case["body"].get("application_type"), "{}", case["name"]);
+        }
+    }
+
+    #[test]
+    fn application_type_goes_by_scheme_and_host_whatever_the_allowlist_says() {
+        let policy =
+            RedirectPolicy::parse("https://localhost/cb http://app.example/cb https://app.example/cb x-app:/cb")
+                .unwrap();
+        let caps = Capabilities { scopes: vec![], refresh: false, client_secret: false };
+        let fits = |application_type: &str, uri: &str| {
+            let body = json!({"redirect_uris": [uri], "application_type": application_type}).to_string();
+            register(&body, "c", &policy, &caps, 0).is_ok()
+        };
+        assert!(fits("web", "https://app.example/cb"));
+        assert!(!fits("web", "https://localhost/cb"));
+        assert!(!fits("web", "http://app.example/cb"));
+        assert!(fits("native", "x-app:/cb"));
+        assert!(!fits("native", "http://app.example/cb"));
+        assert!(!fits("native", "https://localhost/cb"));
     }
 
     #[test]

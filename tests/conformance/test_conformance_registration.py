@@ -60,6 +60,7 @@ def test_claude_code_registration(any_stack):
     assert info["token_endpoint_auth_method"] == "none"
     assert info["client_name"] == "Claude Code (local)"
     assert info["scope"] == "openid email"  # unknown scopes are dropped, not refused
+    assert info["application_type"] == "native"
     assert "client_secret" not in info
 
 
@@ -76,6 +77,19 @@ def test_the_answer_never_contains_a_secret(any_stack, method):
     assert info["token_endpoint_auth_method"] == "none"
     assert not {"client_secret", "client_secret_expires_at", "registration_access_token"} & info.keys()
     assert any_stack.emulator.client_secret not in response.text
+
+
+ACCEPTED = {case["name"]: case["body"] for case in VECTORS["registration_accepted"]}
+
+
+@pytest.mark.parametrize("body", ACCEPTED.values(), ids=ACCEPTED.keys())
+def test_application_type_fits_the_redirect_uris_and_is_echoed(stack, body):
+    """OpenID Connect Dynamic Client Registration §2, which the 2026-07-28 MCP revision has
+    clients send (SEP-837): native with loopback or a private-use scheme, web with https; older
+    clients omit it. The refused combinations are among the bad metadata below."""
+    response = register(stack, body)
+    assert response.status_code == 201, response.text
+    assert response.json().get("application_type") == body.get("application_type")
 
 
 BAD_METADATA = {case["name"]: (case["body"], case["error"]) for case in VECTORS["registration_refused"]}
