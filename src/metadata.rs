@@ -97,6 +97,21 @@ impl Capabilities {
     }
 }
 
+/// Scopes only the authorization server acts on. The 2026-07-28 MCP revision keeps
+/// `offline_access` out of what the resource asks for: a client wanting refresh tokens
+/// finds it in the authorization server metadata, and Access may still be asked for it.
+const AUTHORIZATION_SERVER_ONLY: [&str; 1] = ["offline_access"];
+
+/// The scopes the resource names in its metadata and challenges.
+pub fn resource_scopes(scopes: &[String]) -> Vec<String> {
+    scopes.iter().filter(|s| !AUTHORIZATION_SERVER_ONLY.contains(&s.as_str())).cloned().collect()
+}
+
+/// The `scope` of the resource's `WWW-Authenticate` challenge.
+pub fn challenge_scope(scopes: &[String]) -> String {
+    resource_scopes(scopes).join(" ")
+}
+
 #[derive(Serialize)]
 pub struct ProtectedResourceMetadata {
     resource: String,
@@ -111,7 +126,7 @@ pub fn protected_resource(site: &Site, scopes: &[String], server_name: Option<&s
     ProtectedResourceMetadata {
         resource: site.resource(),
         authorization_servers: vec![site.issuer.clone()],
-        scopes_supported: scopes.to_vec(),
+        scopes_supported: resource_scopes(scopes),
         bearer_methods_supported: ["header"],
         resource_name: server_name.map(str::to_owned),
     }
@@ -184,6 +199,20 @@ pub mod tests {
             })
         );
         assert_eq!(site().resource_metadata_url(), "https://mcp.example.com/.well-known/oauth-protected-resource/mcp");
+    }
+
+    #[test]
+    fn offline_access_is_for_the_authorization_server_only() {
+        let mut vars = crate::config::tests::vars();
+        vars.insert("SCOPES", "openid email offline_access".into());
+        let config = crate::config::tests::config_from(&vars).unwrap();
+        let doc = serde_json::to_value(protected_resource(&site(), &config.scopes, None)).unwrap();
+        assert_eq!(doc["scopes_supported"], json!(["openid", "email"]));
+        assert_eq!(challenge_scope(&config.scopes), "openid email");
+        let caps = Capabilities::new(&config, &upstream());
+        let doc = serde_json::to_value(authorization_server(&site(), &caps, &upstream())).unwrap();
+        assert_eq!(doc["scopes_supported"], json!(["openid", "email", "offline_access"]));
+        assert_eq!(crate::authorize::granted_scope(None, &caps), "openid email offline_access");
     }
 
     #[test]

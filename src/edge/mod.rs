@@ -107,7 +107,7 @@ async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace)
         let result = protected(request, config.clone(), env, ctx, &site, trace).await;
         if result.is_err() {
             // Only failures need the challenge's strings; the hot path never builds them.
-            trace.challenge = Some((site.resource_metadata_url(), config.scopes.join(" ")));
+            trace.challenge = Some((site.resource_metadata_url(), metadata::challenge_scope(&config.scopes)));
         }
         return result;
     }
