@@ -82,7 +82,11 @@ impl Response {
 pub mod cors {
     use super::Response;
 
-    pub const ALLOWED_HEADERS: &str = "authorization, content-type, accept, mcp-session-id, \
+    /// `*` because the 2026-07-28 revision's `Mcp-Param-*` headers have any name, and a
+    /// preflight may answer `*` when no credentials are involved. It never covers
+    /// `authorization`, and browsers older than the wildcard read it as a name, hence
+    /// the explicit list.
+    pub const ALLOWED_HEADERS: &str = "*, authorization, content-type, accept, mcp-session-id, \
         mcp-protocol-version, last-event-id, mcp-method, mcp-name";
     pub const EXPOSED_HEADERS: &str = "www-authenticate, mcp-session-id, mcp-protocol-version";
 

@@ -193,7 +193,7 @@ def test_cors_preflight(stack, path, methods):
         headers={
             "Origin": "http://localhost:6274",
             "Access-Control-Request-Method": methods.split(", ")[0],
-            "Access-Control-Request-Headers": "authorization, content-type, mcp-protocol-version",
+            "Access-Control-Request-Headers": "authorization, content-type, mcp-protocol-version, mcp-param-region",
         },
     )
     assert response.status_code == 204
@@ -202,6 +202,9 @@ def test_cors_preflight(stack, path, methods):
     allowed = {h.strip() for h in response.headers["access-control-allow-headers"].split(",")}
     assert {"authorization", "content-type", "mcp-protocol-version", "mcp-session-id", "last-event-id"} <= allowed
     assert {"mcp-method", "mcp-name"} <= allowed  # 2026-07-28 request headers
+    # Mcp-Param-* has any name: only the wildcard admits them, which browsers honour without
+    # credentials; it never covers Authorization, which stays listed.
+    assert "*" in allowed
     assert "access-control-allow-credentials" not in response.headers  # tokens travel in headers, not cookies
 
 
