@@ -1,7 +1,7 @@
 """A second, freshly started Worker with non-default settings, so that what it advertises is
 derived from a discovery document it has never cached (the Worker caches Access's discovery for an
 hour per isolate): Access without refresh tokens, a configured public origin (issuer), consent
-that is never remembered, and a server name for the consent page.
+that is never remembered, a server name for the consent page, and SCOPES with offline_access.
 
 Advertisement and enforcement must come from the same value: without refresh at Access the gateway
 neither advertises nor registers nor relays the refresh_token grant."""
@@ -40,6 +40,7 @@ class ConfiguredStack:
                 PUBLIC_ORIGIN=self.public_origin,
                 CONSENT_TTL_SECONDS="0",
                 SERVER_NAME=SERVER_NAME,
+                SCOPES="openid email offline_access",
             )
         except Exception:
             self.emulator.stop()
@@ -76,6 +77,20 @@ def test_the_configured_public_origin_is_the_issuer_whatever_host_was_asked(conf
     assert prm["resource_name"] == SERVER_NAME
     challenge = http.post(configured.worker.url + "/mcp", json={}).headers["www-authenticate"]
     assert f'resource_metadata="{public}/.well-known/oauth-protected-resource/mcp"' in challenge
+
+
+def test_offline_access_is_for_the_authorization_server_only(configured):
+    """The 2026-07-28 MCP revision: the resource names the scopes it wants, and offline_access is
+    not one of them (a client wanting refresh finds it in the authorization server metadata).
+    Access is still asked for it when a client names no scope."""
+    prm = http.get(configured.worker.url + "/.well-known/oauth-protected-resource/mcp").json()
+    assert prm["scopes_supported"] == ["openid", "email"]
+    challenge = http.post(configured.worker.url + "/mcp", json={}).headers["www-authenticate"]
+    assert 'scope="openid email"' in challenge
+    metadata = http.get(configured.worker.url + "/.well-known/oauth-authorization-server").json()
+    assert metadata["scopes_supported"] == ["openid", "email", "offline_access"]
+    grant = authorize(configured, at=configured.public_origin, resource=configured.public_origin + "/mcp", scope=None)
+    assert grant.access_request["scope"] == "openid email offline_access"
 
 
 def test_refresh_is_not_advertised_when_access_does_not_offer_it(configured):
