@@ -12,13 +12,17 @@ import pytest
 from edge_stack import SERVICE_TOKEN_ID, SERVICE_TOKEN_SECRET
 from support.fake_origin import ORIGIN_COOKIES
 
+# The 2026-07-28 revision's request headers included: Mcp-Name in its base64 form (for a
+# name that is not plain ASCII) and Mcp-Param-* under any name.
 KEPT = {
     "mcp-session-id": "session-1234",
-    "mcp-protocol-version": "2025-11-25",
+    "mcp-protocol-version": "2026-07-28",
     "last-event-id": "42",
     "accept": "application/json, text/event-stream",
     "mcp-method": "tools/call",
-    "mcp-name": "ping",
+    "mcp-name": "=?base64?cMOpbmc=?=",
+    "mcp-param-region": "eu-west-1",
+    "mcp-param-x_tenant.id": "=?base64?w6nDqA==?=",
     "content-type": "application/json",
     "user-agent": "edge-tests/1.0",
     "x-custom": "kept as is",
@@ -104,6 +108,20 @@ def test_origin_response_headers_come_back(echoed):
     _, _, response = echoed
     assert response.headers["mcp-session-id"] == "echo-session"
     assert response.headers["x-fake-origin"] == "echo"
+
+
+def test_stateless_discover_arrives_as_sent(gateway):
+    """The 2026-07-28 revision is stateless: `server/discover` is a plain POST without a session;
+    the gateway neither asks for one nor adds one."""
+    body = '{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{}}'
+    sent = {"mcp-protocol-version": "2026-07-28", "mcp-method": "server/discover", "content-type": "application/json"}
+    response = gateway.call("POST", "/echo", gateway.mint(), headers=sent, content=body)
+    assert response.status_code == 200, response.text
+    echo = response.json()
+    received = dict(echo["headers"])
+    assert (echo["method"], echo["body"]) == ("POST", body)
+    assert {name: received.get(name) for name in sent} == sent
+    assert "mcp-session-id" not in received
 
 
 @pytest.mark.parametrize("method", ["GET", "DELETE", "PUT"])

@@ -12,8 +12,8 @@ EVENTS = 5
 INTERVAL_MS = 400
 
 
-def received_events(response: httpx.Response) -> list[tuple[float, dict]]:
-    """(receive time, data) of each complete event, read incrementally."""
+def received_events(response: httpx.Response, limit: int | None = None) -> list[tuple[float, dict]]:
+    """(receive time, data) of each complete event, read incrementally, up to `limit` events."""
     events, data = [], []
     for line in response.iter_lines():
         if line.startswith("data:"):
@@ -21,7 +21,17 @@ def received_events(response: httpx.Response) -> list[tuple[float, dict]]:
         elif line == "" and data:
             events.append((time.time(), json.loads("\n".join(data))))
             data = []
+            if len(events) == limit:
+                break
     return events
+
+
+def assert_not_held_back(events: list[tuple[float, dict]], sent: list[float]) -> None:
+    assert [data for _, data in events] == [{"index": i} for i in range(EVENTS)]
+    assert len(sent) == EVENTS
+    for index in range(EVENTS - 1):
+        received = events[index][0]
+        assert received < sent[index + 1], f"event {index} was held back until the origin sent event {index + 1}"
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -33,12 +43,29 @@ def test_events_arrive_one_by_one(gateway, method):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         events = received_events(response)
-    sent = gateway.origin.sse_sends(stream_id)
-    assert [data for _, data in events] == [{"index": i} for i in range(EVENTS)]
-    assert len(sent) == EVENTS
-    for index in range(EVENTS - 1):
-        received = events[index][0]
-        assert received < sent[index + 1], f"event {index} was held back until the origin sent event {index + 1}"
+    assert_not_held_back(events, gateway.origin.sse_sends(stream_id))
+
+
+def test_a_listen_stream_that_stays_open_delivers_each_event(gateway):
+    """The 2026-07-28 revision's `subscriptions/listen`: a POST answered by an event stream that
+    stays open for as long as the client listens. The origin never ends it (the client leaves after
+    the last event), so a proxy that waited for the end would deliver nothing before the timeout."""
+    stream_id = secrets.token_hex(8)
+    url = f"{gateway.worker.url}/sse?n={EVENTS}&interval_ms={INTERVAL_MS}&id={stream_id}&open=1"
+    headers = {
+        "authorization": f"Bearer {gateway.mint()}",
+        "accept": "application/json, text/event-stream",
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "subscriptions/listen",
+    }
+    body = '{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{}}'
+    with gateway.http.stream("POST", url, headers=headers, content=body, timeout=10) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = received_events(response, limit=EVENTS)
+    assert_not_held_back(events, gateway.origin.sse_sends(stream_id))
+    (listen,) = [r for r in gateway.origin.requests() if f"id={stream_id}" in r["query"]]
+    assert ("mcp-method", "subscriptions/listen") in map(tuple, listen["headers"])
 
 
 def test_stream_cut_mid_event_ends_the_clients_stream(gateway):

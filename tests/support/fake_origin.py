@@ -11,7 +11,9 @@ The behaviour is chosen by path; every path answers every method:
     /echo             200 JSON {method, path, query, headers: [[name, value], ...], body}, and the
                       response headers mcp-session-id and x-fake-origin (to check they come back)
     /sse              text/event-stream: `n` events (default 5) `interval_ms` apart (default 400),
-                      each send time logged under the stream `id`
+                      each send time logged under the stream `id`; with `open=1` the stream then
+                      stays open until the client leaves (at most a minute), like the 2026-07-28
+                      revision's `subscriptions/listen`
     /unauthorized     401 JSON with a Bearer invalid_token challenge (an origin refusing the token)
     /login-page       a Cloudflare Access login page, text/html, `status` 200 (default) or 403
     /login-redirect   302 to the Access login (`to`=absolute (default) or relative)
@@ -91,6 +93,8 @@ def _app(log_dir: Path):
                     await asyncio.sleep(interval)
                 log("sse.jsonl", {"id": stream_id, "index": index, "ts": time.time()})
                 yield f"id: {index}\nevent: message\ndata: {json.dumps({'index': index})}\n\n".encode()
+            if request.query_params.get("open") == "1":
+                await asyncio.sleep(60)  # Starlette cancels this when the client disconnects
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
