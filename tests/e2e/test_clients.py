@@ -8,6 +8,10 @@ discovery and registration (or a pre-registered client), consent, the authorizat
 (state, RFC 9207 `iss`, the RFC 8707 resource), the token exchange, `initialize`, `tools/list`,
 `tools/call ping`, a refresh after the access token expired, and a denial on the consent page.
 
+The 2.x TypeScript client (`clients/ts_client.mjs --sdk 2`, installed apart in `clients/sdk2`)
+negotiates the 2026-07-28 revision: registration with `application_type`, the stateless
+`server/discover` probe through the gateway, and its fallback for the 2025-era origin.
+
 Login, `tools/call` and refresh also run across the token modes (`deployment`): the Worker's
 TOKEN_MODE (auto, sealed, passthrough) in front of Access issuing JWT or opaque access tokens,
 always with the unchanged origin verifying the Access JWT it is forwarded. Passthrough with
@@ -36,7 +40,10 @@ CLIENTS = {
     "py": [sys.executable, str(CLIENTS_DIR / "py_client.py")],
     "inspector": [sys.executable, str(CLIENTS_DIR / "inspector.py")],
 }
-SDK_CLIENTS = ("ts", "py")
+# The 2.x TypeScript client (tests/e2e/clients/sdk2), which speaks the 2026-07-28 revision; run
+# by its own test below rather than by every scenario.
+CLIENT_2026 = {"ts2": [*CLIENTS["ts"], "--sdk", "2"]}
+SDK_CLIENTS = ("ts", "py", "ts2")
 CLIENT_TIMEOUT = 120
 JWT = re.compile(r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]+")
 ACCESS_TOKEN_TTL = 3
@@ -114,7 +121,7 @@ def deployed_stack(request, deployment):
 
 
 def run_client(client: str, stack, *args: str) -> Run:
-    argv = [*CLIENTS[client], "--url", stack.worker.mcp_url, *args]
+    argv = [*{**CLIENTS, **CLIENT_2026}[client], "--url", stack.worker.mcp_url, *args]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
     steps = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     run = Run(client, done.returncode, done.stdout, done.stderr, steps)
@@ -197,6 +204,29 @@ def test_session_with_pre_registered_client(client, any_stack):
     # information names (client_secret_post here, what claude.ai sends).
     secret_auth = {"ts": "client_secret_basic", "py": "client_secret_post"}.get(client)
     assert_logged_in(run, any_stack, client_auth=secret_auth if holds_secret(any_stack) else "none")
+    assert_session(run)
+
+
+def test_a_client_speaking_2026_07_28(any_stack):
+    """@modelcontextprotocol/client 2.x negotiating the 2026-07-28 revision: it registers as a
+    native application (echoed), logs in, and probes with a stateless `server/discover` carrying
+    that revision's headers, which crosses the gateway to the origin. The origin (mcp 1.x) speaks
+    2025-11-25 at most and refuses the probe, so the client falls back to `initialize`."""
+    seen = len(any_stack.origin.requests())
+    run = run_client("ts2", any_stack)
+
+    expect_passed(run)
+    (registration,) = run.http("/register")
+    assert (registration["status"], registration["application_type_sent"]) == (201, "native"), str(run)
+    assert registration["application_type_echoed"] == "native", str(run)
+    probes = [step for step in run.http("/mcp") if step.get("mcp_method") == "server/discover"]
+    assert [step["mcp_protocol_version"] for step in probes] == ["2026-07-28"] * len(probes), str(run)
+    assert probes[0]["status"] == 401 and "resource_metadata=" in probes[0]["www_authenticate"], str(run)
+    assert probes[-1]["status"] == 400, str(run)
+    refused = [e for e in any_stack.origin.requests()[seen:] if {"mcp-method", "mcp-protocol-version"} <= set(e["headers"])]
+    assert [e["status"] for e in refused][:1] == [400], "the probe with a token reaches the origin, which refuses it"
+    assert run.one("initialize")["protocol"] == "2025-11-25", str(run)
+    assert_logged_in(run, any_stack, client_auth="none")
     assert_session(run)
 
 

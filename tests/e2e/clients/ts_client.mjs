@@ -2,6 +2,7 @@
 // through the gateway. Run with Node 22 (node_modules/.bin/node):
 //
 //   node ts_client.mjs --url http://127.0.0.1:8787/mcp
+//       [--sdk 2]                                  the 2.x client instead (sdk2/), which speaks 2026-07-28
 //       [--client-id ID [--client-secret SECRET]]  pre-registered: no Dynamic Client Registration
 //       [--redirect-uri URI]                       default http://localhost:<random port>/callback
 //       [--refresh-after SECONDS]                  call ping again after the token expired
@@ -23,7 +24,6 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 
-const CLIENT = "typescript-sdk";
 const RUN_TIMEOUT_MS = 90_000;
 const MAX_HOPS = 20;
 
@@ -215,6 +215,10 @@ class MemoryOAuthProvider {
     this.discovery = state;
   }
 
+  discoveryState() {
+    return this.discovery;
+  }
+
   redirectToAuthorization(authorizationUrl) {
     return this.onRedirect(authorizationUrl);
   }
@@ -228,6 +232,13 @@ async function tracingFetch(input, init = {}) {
   const url = new URL(input instanceof Request ? input.url : input);
   const headers = new Headers(init.headers);
   const fields = { method: init.method ?? "GET", url: url.origin + url.pathname, status: response.status };
+  for (const name of ["mcp-protocol-version", "mcp-method"]) {
+    if (headers.has(name)) fields[name.replaceAll("-", "_")] = headers.get(name);
+  }
+  if (url.pathname.endsWith("/register")) {
+    fields.application_type_sent = JSON.parse(String(init.body ?? "{}")).application_type ?? null;
+    fields.application_type_echoed = (await response.clone().json().catch(() => ({}))).application_type ?? null;
+  }
   const challenge = response.headers.get("www-authenticate");
   if (challenge) fields.www_authenticate = challenge;
   if (url.pathname.endsWith("/token")) {
@@ -285,21 +296,21 @@ async function mcpSession(url, client, transport, refreshAfter, deniedTool) {
 }
 
 function newClient() {
-  return new Client({ name: "mcp-access-gateway-e2e", version: "1.0.0" });
+  return new SDK.Client({ name: "mcp-access-gateway-e2e", version: "1.0.0" }, SDK.clientOptions);
 }
 
 /** Connects with OAuth: the first attempt sends the browser through the login, then the code
  * is exchanged and the client connects again, like the SDK's own OAuth example. */
 async function connectWithOAuth(url, provider, fetchFn, authorization) {
   const transportOptions = { authProvider: provider, fetch: fetchFn };
-  let transport = new StreamableHTTPClientTransport(new URL(url), transportOptions);
+  let transport = new SDK.StreamableHTTPClientTransport(new URL(url), transportOptions);
   let client = newClient();
   try {
     await client.connect(transport);
   } catch (error) {
-    if (!(error instanceof UnauthorizedError) || !authorization.code) throw error;
-    await transport.finishAuth(authorization.code);
-    transport = new StreamableHTTPClientTransport(new URL(url), transportOptions);
+    if (!(error instanceof SDK.UnauthorizedError) || !authorization.code) throw error;
+    await transport.finishAuth(authorization.code, authorization.iss); // 2.x checks iss (RFC 9207) itself
+    transport = new SDK.StreamableHTTPClientTransport(new URL(url), transportOptions);
     client = newClient();
     await client.connect(transport);
   }
@@ -315,7 +326,7 @@ async function run(args) {
   const redirectUri = args["redirect-uri"] ?? `http://localhost:${randomInt(20000, 60000)}/callback`;
   const approve = !args.deny;
   const refreshAfter = args["refresh-after"] === undefined ? undefined : Number(args["refresh-after"]);
-  emit("start", { client: CLIENT, url: args.url, mode: args["client-id"] ? "pre-registered" : "dcr", redirect_uri: redirectUri });
+  emit("start", { client: SDK.name, url: args.url, mode: args["client-id"] ? "pre-registered" : "dcr", redirect_uri: redirectUri });
 
   const authorization = { code: undefined, error: undefined };
   const provider = new MemoryOAuthProvider({
@@ -338,6 +349,7 @@ async function run(args) {
       });
       if (!checks.state_ok || !checks.iss_ok) throw new Error(`authorization response failed checks: ${JSON.stringify(checks)}`);
       authorization.code = answer.get("code") ?? undefined;
+      authorization.iss = answer.get("iss") ?? undefined;
       authorization.error = answer.get("error") ?? undefined;
     },
   });
@@ -375,12 +387,17 @@ const { values } = parseArgs({
     "refresh-after": { type: "string" },
     deny: { type: "boolean", default: false },
     "denied-tool": { type: "string" },
+    sdk: { type: "string", default: "1" },
   },
 });
-if (!values.url) {
-  console.error("usage: node ts_client.mjs --url <MCP URL> [--client-id ID [--client-secret S]] [--redirect-uri URI] [--refresh-after SECONDS] [--deny]");
+if (!values.url || !["1", "2"].includes(values.sdk)) {
+  console.error("usage: node ts_client.mjs --url <MCP URL> [--sdk 2] [--client-id ID [--client-secret S]] [--redirect-uri URI] [--refresh-after SECONDS] [--deny]");
   process.exit(2);
 }
+const SDK =
+  values.sdk === "2"
+    ? { name: "typescript-sdk-2", ...(await import("./sdk2/sdk.mjs")) }
+    : { name: "typescript-sdk", Client, StreamableHTTPClientTransport, UnauthorizedError, clientOptions: {} };
 setTimeout(() => {
   emit("result", { ok: false, outcome: "failed", error: `no result within ${RUN_TIMEOUT_MS / 1000} s` });
   process.exit(1);
