@@ -67,13 +67,13 @@ def test_the_consent_page_renders_for_a_person(stack, name, overrides):
     assert len(data) > 10_000, "a blank page compresses to a few hundred bytes"
 
 
-# Drives one page over CDP: open the authorization URL, read what the page shows, click a button,
-# and report the first navigation to the client's redirect URI — or the browser's security
-# console message if it refused to go on. Input and output are JSON.
-CDP_SCRIPT = r"""
+# Starts Chromium and connects to its page over CDP; the script that follows drives it, with the
+# JSON input's `url` and the rest of it as `input`, and ends with quit(status, result as JSON).
+CDP_PRELUDE = r"""
 import { spawn } from "node:child_process";
 import { readFileSync, existsSync } from "node:fs";
-const { chromium, flags, url, stopAt, button } = JSON.parse(process.env.CDP_INPUT);
+const input = JSON.parse(process.env.CDP_INPUT);
+const { chromium, flags, url } = input;
 const browser = spawn(chromium, [...flags, "--remote-debugging-port=0", "about:blank"], { stdio: "ignore", detached: true });
 const quit = (code, result) => {
   console.log(JSON.stringify(result));
@@ -104,8 +104,15 @@ ws.addEventListener("message", (event) => {
 const send = (method, params = {}) =>
   new Promise((resolve) => { const id = ++nextId; pending.set(id, resolve); ws.send(JSON.stringify({ id, method, params })); });
 const until = (predicate) => new Promise((resolve) => waiters.push((m) => predicate(m) && resolve(m)));
-const evaluate = async (expression) => (await send("Runtime.evaluate", { expression, returnByValue: true })).result.result.value;
+const evaluate = async (expression) =>
+  (await send("Runtime.evaluate", { expression, returnByValue: true, awaitPromise: true })).result.result.value;
+"""
 
+# Open the authorization URL, read what the page shows, click a button, and report the first
+# navigation to the client's redirect URI — or the browser's security console message if it
+# refused to go on.
+CONSENT_SCRIPT = CDP_PRELUDE + r"""
+const { stopAt, button } = input;
 await send("Page.enable");
 await send("Network.enable");
 await send("Log.enable");
@@ -130,24 +137,23 @@ quit(0, { shown, sentHeaders, ...(await Promise.race([arrived, refused])) });
 """
 
 
-def click(stack, button: str) -> dict:
-    """Open the consent page in Chromium, click `button` (approve or deny), report what happened."""
-    _, challenge = pkce_pair()
+def drive(script: str, **cdp_input) -> dict:
+    """Run a CDP script (CDP_PRELUDE + its steps) in a fresh Chromium profile; its result."""
     with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
-        cdp_input = {
-            "chromium": CHROMIUM,
-            "flags": chromium_flags(profile),
-            "url": authorization_url(stack, challenge),
-            "stopAt": REDIRECT_URI + "?",
-            "button": button,
-        }
+        cdp_input = {"chromium": CHROMIUM, "flags": chromium_flags(profile), **cdp_input}
         run = subprocess.run(
-            [str(NODE), "--input-type=module", "-e", CDP_SCRIPT],
+            [str(NODE), "--input-type=module", "-e", script],
             env={**os.environ, "CDP_INPUT": json.dumps(cdp_input)},
             capture_output=True, text=True, timeout=60,
         )
     assert run.returncode == 0, run.stdout + run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def click(stack, button: str) -> dict:
+    """Open the consent page in Chromium, click `button` (approve or deny), report what happened."""
+    _, challenge = pkce_pair()
+    return drive(CONSENT_SCRIPT, url=authorization_url(stack, challenge), stopAt=REDIRECT_URI + "?", button=button)
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +189,38 @@ def test_a_real_browser_can_deny(stack):
     assert denied.get("refused") is None, denied.get("refused")
     got = single(denied["final"])
     assert got["error"] == "access_denied" and got["state"] == STATE and got["iss"] == stack.worker.url
+
+
+# From a page on another origin, a script calls /mcp the way a browser-based client does: with a
+# bearer token and the 2026-07-28 request headers, Mcp-Param-* under a name no list could know.
+CROSS_ORIGIN_CALL_SCRIPT = CDP_PRELUDE + r"""
+const loaded = until((m) => m.method === "Page.loadEventFired");
+await send("Page.enable");
+await send("Page.navigate", { url });
+await loaded;
+const answer = await evaluate(`fetch(${JSON.stringify(input.target)}, {
+  method: "POST",
+  headers: ${JSON.stringify(input.headers)},
+  body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "ping" } }),
+}).then((r) => ({ status: r.status, challenge: r.headers.get("www-authenticate") }), (e) => ({ blocked: String(e) }))`);
+quit(0, answer);
+"""
+
+
+def test_a_browser_client_may_send_the_2026_07_28_headers_cross_origin(stack):
+    """The preflight admits Authorization and any Mcp-Param-* name (Access-Control-Allow-Headers:
+    `*` plus `authorization`, valid without credentials): the browser sends the call, and the
+    script can read the gateway's answer (here the challenge for a token it does not know)."""
+    page = stack.worker.url.replace("127.0.0.1", "localhost") + "/.well-known/oauth-protected-resource"
+    headers = {
+        "Authorization": "Bearer not-a-token",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "ping",
+        "Mcp-Param-Region": "eu-west-1",
+    }
+    answer = drive(CROSS_ORIGIN_CALL_SCRIPT, url=page, target=stack.worker.mcp_url, headers=headers)
+    assert answer.get("blocked") is None, answer
+    assert answer["status"] == 401 and 'error="invalid_token"' in answer["challenge"], answer
