@@ -188,6 +188,16 @@ mod tests {
     }
 
     #[test]
+    fn preflight_admits_any_request_header_and_still_names_authorization() {
+        let preflight = cors::preflight("POST, OPTIONS");
+        let allowed: Vec<&str> =
+            preflight.header("access-control-allow-headers").unwrap().split(',').map(str::trim).collect();
+        assert!(allowed.contains(&"*"), "Mcp-Param-* headers have any name");
+        assert!(allowed.contains(&"authorization"), "the wildcard never covers Authorization");
+        assert_eq!(preflight.header("access-control-allow-credentials"), None, "* holds only without credentials");
+    }
+
+    #[test]
     fn html_escape() {
         assert_eq!(escape_html("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
     }
