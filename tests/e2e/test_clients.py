@@ -335,7 +335,7 @@ def test_passthrough_mode_refuses_opaque_access_tokens_at_the_token_exchange(cli
 DENIED_TOOL = "delete_everything"  # not even the origin's: the gateway refuses it by name
 
 
-@pytest.mark.parametrize("client", SDK_CLIENTS)
+@pytest.mark.parametrize("client", ("ts", "py"))
 def test_policy_denial_is_a_tool_error_and_the_session_goes_on(client, policy_stack):
     """MCP_POLICY refuses a tool: the gateway answers the call with a JSON-RPC error (code -32003,
     HTTP 200) that the SDK raises as an McpError for that one call; the same session then calls
