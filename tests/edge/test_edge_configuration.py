@@ -34,6 +34,18 @@ def test_a_single_group_name_with_a_space_is_one_group(start_gateway):
         pytest.param({"ALLOWED_GROUPS": "[]"}, "ALLOWED_GROUPS", id="empty-group-list"),
         pytest.param({"ALLOWED_EMAILS": " , "}, "ALLOWED_EMAILS", id="emails-listing-nothing"),
         pytest.param({"FORWARD_BEARER": "false"}, "FORWARD_BEARER", id="identity-headers-without-service-token"),
+        pytest.param({"MCP_POLICY": "{not json"}, "MCP_POLICY", id="policy-not-json"),
+        pytest.param({"MCP_POLICY": '{"default": "maybe", "rules": []}'}, "MCP_POLICY", id="policy-unknown-effect"),
+        pytest.param(
+            {"MCP_POLICY": '{"default": "deny", "rules": [{"effect": "allow", "groups": ["finance"]}]}'},
+            "MCP_POLICY",
+            id="policy-rule-naming-nothing",
+        ),
+        pytest.param(
+            {"MCP_POLICY": '{"default": "deny", "rules": [{"effect": "allow", "tool": ["x"]}]}'},
+            "MCP_POLICY",
+            id="policy-misspelt-field",
+        ),
     ],
 )
 def test_refused_configurations_name_the_setting(gateway, settings, named):
