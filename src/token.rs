@@ -7,7 +7,6 @@ use crate::access_token::{carries_id_token_claims, Identity};
 use crate::authorize::CodeGrant;
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode};
-use crate::http::is_media_type;
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
 use crate::seal::{digest, Entropy, Purpose};
@@ -91,9 +90,9 @@ fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -
     }
 }
 
-/// What the client sent to `/token`.
+/// What the client sent to `/token` (a form: its media type is checked before the body
+/// is read, see [`crate::route::Route::body_media_type`]).
 pub struct ClientTokenRequest<'a> {
-    pub content_type: Option<&'a str>,
     pub authorization: Option<&'a str>,
     pub body: &'a str,
 }
@@ -107,10 +106,7 @@ pub fn prepare(
     request: &ClientTokenRequest<'_>,
     now: u64,
 ) -> Result<UpstreamTokenRequest, Error> {
-    let ClientTokenRequest { content_type, authorization, body } = *request;
-    if !is_media_type(content_type, FORM) {
-        return Err(Error::UnsupportedMediaType { expected: FORM });
-    }
+    let ClientTokenRequest { authorization, body } = *request;
     let params = Params::parse(body)?;
     authenticate(config, authorization, &params)?;
     if params.get("resource").is_some_and(|r| r != site.resource()) {
@@ -275,14 +271,7 @@ mod tests {
 
     fn run(config: &Config, authorization: Option<&str>, body: &str) -> Result<UpstreamTokenRequest, Error> {
         let caps = Capabilities::new(config, &upstream());
-        prepare(
-            config,
-            &site(),
-            &caps,
-            &upstream(),
-            &ClientTokenRequest { content_type: Some(FORM), authorization, body },
-            NOW,
-        )
+        prepare(config, &site(), &caps, &upstream(), &ClientTokenRequest { authorization, body }, NOW)
     }
 
     fn code_request(config: &Config, extra: &[(&str, &str)]) -> String {
@@ -387,22 +376,13 @@ mod tests {
             }
         }
         let caps = Capabilities::new(&config, &upstream());
-        let json = prepare(
-            &config,
-            &site(),
-            &caps,
-            &upstream(),
-            &ClientTokenRequest { content_type: Some("application/json"), authorization: None, body: "{}" },
-            NOW,
-        );
-        assert!(matches!(json, Err(Error::UnsupportedMediaType { .. })));
         // An expired code.
         let late = prepare(
             &config,
             &site(),
             &caps,
             &upstream(),
-            &ClientTokenRequest { content_type: Some(FORM), authorization: None, body: &code_request(&config, &[]) },
+            &ClientTokenRequest { authorization: None, body: &code_request(&config, &[]) },
             NOW + 61,
         );
         assert!(matches!(late, Err(Error::OAuth { code: InvalidGrant, .. })));
@@ -443,7 +423,7 @@ mod tests {
             &site(),
             &no_refresh,
             &upstream(),
-            &ClientTokenRequest { content_type: Some(FORM), authorization: None, body: &body },
+            &ClientTokenRequest { authorization: None, body: &body },
             NOW,
         );
         assert!(matches!(refused, Err(Error::OAuth { code: ErrorCode::UnsupportedGrantType, .. })));

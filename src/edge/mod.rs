@@ -201,13 +201,8 @@ async fn dispatch(
             relay.decide(&submission, &upstream, &mut entropy)
         }
         Route::Token => {
-            let content_type = request.header("content-type");
             let authorization = request.header("authorization");
-            let client_request = token::ClientTokenRequest {
-                content_type: content_type.as_deref(),
-                authorization: authorization.as_deref(),
-                body: &body,
-            };
+            let client_request = token::ClientTokenRequest { authorization: authorization.as_deref(), body: &body };
             let sent = token::prepare(config, site, &caps, &upstream, &client_request, now)?;
             let (status, body) = io::post_form(&sent.url, &sent.body).await?;
             let tokens = crate::upstream::finish(status, &body)?;
