@@ -210,7 +210,6 @@ pub fn log_request(
     let request_id = request.header("cf-ray");
     let method = request.method();
     let header_method = request.header("mcp-method");
-    let identity = trace.identity.as_ref();
     let declared_in = request.header("content-length").and_then(|v| v.parse().ok());
     let declared_out = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok());
     let line = RequestLog {
@@ -220,8 +219,8 @@ pub fn log_request(
         route: trace.route.map(Route::name).unwrap_or("none"),
         status: response.status(),
         duration_ms: ((Clock::millis() - started) * 100.0).round() / 100.0,
-        subject: identity.map(|i| i.subject.as_str()),
-        email: identity.and_then(|i| i.email.as_deref()),
+        subject: trace.subject.as_deref(),
+        email: trace.email.as_deref(),
         mcp_method: trace.mcp_call.as_ref().map(|c| c.method.as_str()).or(header_method.as_deref()),
         mcp_name: trace.mcp_call.as_ref().and_then(|c| c.name.as_deref()),
         decision: trace.decision,

@@ -7,7 +7,6 @@ mod mcp;
 mod proxy;
 mod upstream;
 
-use crate::access_token::Identity;
 use crate::config::Config;
 use crate::error::{Error, JsonRpcFailure, Surface};
 use crate::http::{cors, Response};
@@ -55,7 +54,9 @@ struct Trace {
     route: Option<Route>,
     /// For the MCP endpoint, whose errors are RFC 6750 challenges.
     challenge: Option<(String, String)>,
-    identity: Option<Identity>,
+    /// Who the request spoke for, as far as the log needs it.
+    subject: Option<String>,
+    email: Option<String>,
     /// The MCP request's first call, when the gateway read it.
     mcp_call: Option<McpCall>,
     decision: Option<Decision>,
@@ -127,7 +128,8 @@ async fn protected(
     let authenticated =
         auth::authenticate(&config, ctx, site, request.header("authorization").as_deref(), Clock::seconds()).await?;
     let identity = &authenticated.identity;
-    trace.identity = Some(identity.clone());
+    trace.subject = Some(identity.subject.clone());
+    trace.email = identity.email.clone();
     let settings = &config.mcp;
     let inspected = match settings.reads_body() {
         true => mcp::inspect(request, settings).await?,
