@@ -5,7 +5,7 @@ use crate::access_token::{Allowlist, TokenKind, TokenPolicy};
 use crate::error::Error;
 use crate::jwks::JwksPolicy;
 use crate::mcp_policy::McpPolicy;
-use crate::redirect_uri::{RedirectPolicy, DEFAULT_ALLOWLIST};
+use crate::redirect_uri::{is_loopback_host, RedirectPolicy, DEFAULT_ALLOWLIST};
 use crate::seal::SealingKeys;
 use crate::secret::Secret;
 
@@ -325,7 +325,7 @@ impl Config {
 /// query, fragment, credentials or trailing slash.
 fn check_base_url(value: &str) -> Result<(), &'static str> {
     let url = url::Url::parse(value).map_err(|_| "must be an absolute URL")?;
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let loopback = url.host_str().is_some_and(is_loopback_host);
     if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
         return Err("must use https");
     }

@@ -103,8 +103,14 @@ fn is_loopback(uri: &str) -> bool {
     host && url::Url::parse(uri).is_ok()
 }
 
+/// `localhost` or `127.0.0.1` (`[::1]` is matched with its brackets where it occurs).
 fn is_loopback_name(host: &str) -> bool {
     host == "localhost" || host == "127.0.0.1"
+}
+
+/// Whether a URL host (as `url` gives it, IPv6 in brackets) is a loopback name.
+pub fn is_loopback_host(host: &str) -> bool {
+    is_loopback_name(host) || host == "[::1]"
 }
 
 fn is_port(colon_port: &str) -> bool {

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, ErrorCode};
 use crate::metadata::Capabilities;
-use crate::redirect_uri::{Destination, RedirectPolicy};
+use crate::redirect_uri::{is_loopback_host, Destination, RedirectPolicy};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -148,7 +148,7 @@ fn check_application_type(application_type: &str, redirect_uris: &[String]) -> R
             let own_computer = matches!(Destination::of(uri), Destination::Loopback | Destination::Forwarder);
             own_computer || (!web_page && url.scheme() != "http")
         } else {
-            web_page && !matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+            web_page && !url.host_str().is_some_and(is_loopback_host)
         }
     };
     if redirect_uris.iter().all(|uri| fits(uri)) {
