@@ -76,12 +76,9 @@ impl<'a> UntrustedAccessToken<'a> {
     /// Pure-Rust RS256 verification (native builds; the Worker uses WebCrypto).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn verify_rs256(self, key: &Jwk) -> Result<SignedAccessToken<'a>, Error> {
-        use jwt_compact::alg::{Rsa, RsaPublicKey, RsaSignature};
-        use jwt_compact::jwk::JsonWebKey;
+        use jwt_compact::alg::{Rsa, RsaSignature};
         use jwt_compact::{Algorithm, AlgorithmSignature};
-        let jwk: JsonWebKey<'_> = serde_json::from_value(serde_json::json!({"kty": "RSA", "n": key.n, "e": key.e}))
-            .map_err(|_| Error::InvalidToken(TokenFailure::UnusableKey))?;
-        let public_key = RsaPublicKey::try_from(&jwk).map_err(|_| Error::InvalidToken(TokenFailure::UnusableKey))?;
+        let public_key = key.public_key()?;
         // The signature alone, as WebCrypto checks it in the Worker: claims are the policy's.
         let signature = RsaSignature::try_from_slice(self.signature())
             .map_err(|_| Error::InvalidToken(TokenFailure::BadSignature))?;

@@ -15,6 +15,20 @@ pub struct Jwk {
     pub e: String,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+impl Jwk {
+    /// The key for pure-Rust RS256 verification (native builds; the Worker imports it
+    /// into WebCrypto instead).
+    pub fn public_key(&self) -> Result<jwt_compact::alg::RsaPublicKey, Error> {
+        use crate::error::TokenFailure;
+        use jwt_compact::jwk::JsonWebKey;
+        let unusable = || Error::InvalidToken(TokenFailure::UnusableKey);
+        let jwk: JsonWebKey<'_> = serde_json::from_value(serde_json::json!({"kty": "RSA", "n": self.n, "e": self.e}))
+            .map_err(|_| unusable())?;
+        jwt_compact::alg::RsaPublicKey::try_from(&jwk).map_err(|_| unusable())
+    }
+}
+
 #[derive(Deserialize)]
 struct RawJwk {
     kty: Option<String>,
@@ -65,6 +79,10 @@ impl KeySet {
             (None, _) => Lookup::Unknown,
             (Some(_), Some(_)) => Lookup::Ambiguous,
         }
+    }
+
+    pub fn keys(&self) -> &[Jwk] {
+        &self.0
     }
 
     pub fn contains(&self, kid: &str) -> bool {

@@ -14,6 +14,9 @@ pub(crate) mod authorization_request;
 pub(crate) mod authorize;
 pub(crate) mod config;
 pub(crate) mod consent;
+/// The `doctor` command's steps (native only: the binary in src/main.rs runs them).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod doctor;
 pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod jwks;

@@ -1,0 +1,227 @@
+//! `mcp-access-gateway doctor <MCP URL>`: the native command that replays a strict MCP
+//! client against a deployment (the steps and verdicts are in the library's `doctor`
+//! module; this file only does the HTTP, the browser and the loopback callback).
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use mcp_access_gateway::doctor::{self, Answer, Io, Options, Request, ToolCall};
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::process::{Command, ExitCode};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    const USAGE: &str = "usage: mcp-access-gateway doctor <MCP URL> [--login] [--call TOOL [--arguments JSON]]
+       [--origin ORIGIN_MCP_URL] [--access-issuer ACCESS_ISSUER] [--json]
+       [--browser-command COMMAND] [--login-timeout SECONDS]
+
+Replays what a strict MCP client does and prints one line per step: ✓, ✗ or ⚠, what
+it saw, and the fix. --login also logs in through your browser (COMMAND, or
+$MCP_DOCTOR_BROWSER, is run with the URL as its last argument instead of the system
+browser). The exit status is 1 if a step failed.";
+
+    struct Arguments {
+        options: Options,
+        json: bool,
+        browser: Option<String>,
+        login_timeout: Duration,
+    }
+
+    fn parse(mut args: impl Iterator<Item = String>, listener_port: u16) -> Result<Arguments, String> {
+        if args.next().as_deref() != Some("doctor") {
+            return Err("the only command is doctor".into());
+        }
+        let (mut url, mut json, mut login, mut origin, mut access_issuer) = (None, false, false, None, None);
+        let (mut tool, mut arguments, mut browser, mut timeout) = (None, None, None, 300);
+        while let Some(arg) = args.next() {
+            let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+            match arg.as_str() {
+                "--json" => json = true,
+                "--login" => login = true,
+                "--origin" => origin = Some(value()?),
+                "--access-issuer" => access_issuer = Some(value()?),
+                "--call" => tool = Some(value()?),
+                "--arguments" => arguments = Some(value()?),
+                "--browser-command" => browser = Some(value()?),
+                "--login-timeout" => timeout = value()?.parse().map_err(|_| "--login-timeout needs seconds")?,
+                "-h" | "--help" => return Err(String::new()),
+                _ if arg.starts_with('-') || url.is_some() => return Err(format!("unexpected {arg}")),
+                _ => url = Some(arg),
+            }
+        }
+        let url: String = url.ok_or("the MCP URL is missing")?;
+        for given in [Some(&url), origin.as_ref(), access_issuer.as_ref()].into_iter().flatten() {
+            if !doctor::acceptable_url(given) {
+                return Err(format!("{given} is not an https URL (http only on loopback)"));
+            }
+        }
+        let arguments = match arguments {
+            Some(text) => serde_json::from_str(&text).map_err(|_| "--arguments must be a JSON object")?,
+            None => serde_json::json!({}),
+        };
+        Ok(Arguments {
+            options: Options {
+                mcp_url: url,
+                origin,
+                access_issuer,
+                redirect_uri: format!("http://127.0.0.1:{listener_port}/callback"),
+                login,
+                call: tool.map(|name| ToolCall { name, arguments }),
+            },
+            json,
+            browser: browser.or_else(|| std::env::var("MCP_DOCTOR_BROWSER").ok()),
+            login_timeout: Duration::from_secs(timeout),
+        })
+    }
+
+    struct Native {
+        agent: ureq::Agent,
+        listener: TcpListener,
+        browser: Option<String>,
+        login_timeout: Duration,
+        started: Instant,
+    }
+
+    impl Io for Native {
+        fn send(&mut self, request: &Request) -> Result<Answer, String> {
+            let mut call = self.agent.request(request.method, &request.url);
+            for (name, value) in &request.headers {
+                call = call.set(name, value);
+            }
+            let response = match request.body.as_deref() {
+                Some(body) => call.send_string(body),
+                None => call.call(),
+            };
+            let response = match response {
+                Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+                Err(error) => return Err(error.kind().to_string()),
+            };
+            let mut headers = Vec::new();
+            for name in response.headers_names() {
+                for value in response.all(&name) {
+                    headers.push((name.to_ascii_lowercase(), value.to_owned()));
+                }
+            }
+            let status = response.status();
+            let body = response.into_string().map_err(|error| error.to_string())?;
+            Ok(Answer { status, headers, body })
+        }
+
+        fn login(&mut self, authorize_url: &str) -> Result<String, String> {
+            eprintln!("Log in in your browser; if none opened, open:\n{authorize_url}");
+            let mut command = match &self.browser {
+                Some(line) => {
+                    let mut words = line.split_whitespace();
+                    let mut command = Command::new(words.next().ok_or("the browser command is empty")?);
+                    command.args(words);
+                    command
+                }
+                None if cfg!(target_os = "macos") => Command::new("open"),
+                None if cfg!(windows) => {
+                    let mut command = Command::new("cmd");
+                    command.args(["/c", "start", ""]);
+                    command
+                }
+                None => Command::new("xdg-open"),
+            };
+            // The browser runs on its own; the callback below is what counts.
+            let _browser = command.arg(authorize_url).spawn();
+            let listener = self.listener.try_clone().map_err(|e| e.to_string())?;
+            let (sender, receiver) = mpsc::channel();
+            std::thread::spawn(move || sender.send(wait_for_callback(&listener)));
+            let port = self.listener.local_addr().map_err(|e| e.to_string())?.port();
+            match receiver.recv_timeout(self.login_timeout) {
+                Ok(Ok(path)) => Ok(format!("http://127.0.0.1:{port}{path}")),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(format!("no callback within {} s", self.login_timeout.as_secs())),
+            }
+        }
+
+        fn random(&mut self) -> String {
+            use base64::Engine as _;
+            let mut bytes = [0u8; 32];
+            getrandom::getrandom(&mut bytes).expect("the system has no randomness");
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        }
+
+        fn millis(&mut self) -> u64 {
+            self.started.elapsed().as_millis() as u64
+        }
+    }
+
+    /// Serves the loopback redirect URI until the browser arrives at `/callback`; returns
+    /// its path and query.
+    fn wait_for_callback(listener: &TcpListener) -> Result<String, String> {
+        loop {
+            let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+            let mut request_line = String::new();
+            BufReader::new(&stream).read_line(&mut request_line).map_err(|e| e.to_string())?;
+            let target = request_line.split(' ').nth(1).unwrap_or_default().to_owned();
+            let found = target.starts_with("/callback?");
+            let (status, page) = if found {
+                ("200 OK", "The login finished: you can close this window and go back to the terminal.")
+            } else {
+                ("404 Not Found", "Not the callback.")
+            };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            (&stream).write_all(answer.as_bytes()).ok();
+            if found {
+                return Ok(target);
+            }
+        }
+    }
+
+    pub fn main() -> ExitCode {
+        let listener = match TcpListener::bind("127.0.0.1:0") {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("cannot listen on a loopback port for the login callback: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let arguments = match parse(std::env::args().skip(1), port) {
+            Ok(arguments) => arguments,
+            Err(problem) => {
+                if !problem.is_empty() {
+                    eprintln!("{problem}\n");
+                }
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        };
+        let agent = ureq::AgentBuilder::new().redirects(0).timeout(Duration::from_secs(20)).build();
+        let mut io = Native {
+            agent,
+            listener,
+            browser: arguments.browser,
+            login_timeout: arguments.login_timeout,
+            started: Instant::now(),
+        };
+        let report = doctor::run(&arguments.options, &mut io);
+        if arguments.json {
+            println!("{}", serde_json::to_string_pretty(&report).expect("the report serialises"));
+        } else {
+            for line in &report.lines {
+                println!("{line}");
+            }
+        }
+        if report.ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+// The Worker is the library; the doctor command exists natively only.
+#[cfg(target_arch = "wasm32")]
+fn main() {}
