@@ -305,7 +305,7 @@ pub mod tests {
         Submission { body, cookies, fetch_site: Some("same-origin"), origin: Some("https://mcp.example.com") }
     }
 
-    fn consent_page(extra: &[(&str, &str)]) -> (Response, crate::config::Config) {
+    pub fn consent_page(extra: &[(&str, &str)]) -> (Response, crate::config::Config) {
         let config = test_config();
         let site = site();
         let relay = Relay { config: &config, site: &site, now: NOW };

@@ -106,9 +106,10 @@ impl Answer {
 
 /// The visible text of an HTML page, shortened.
 fn page_text(html: &str, max: usize) -> String {
+    let body = html.split_once("<body").map_or(html, |(_, body)| body);
     let mut text = String::new();
     let mut in_tag = false;
-    for c in html.chars() {
+    for c in body.chars() {
         match c {
             '<' => in_tag = true,
             '>' => {
@@ -156,8 +157,7 @@ pub struct Options {
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcp-access-gateway doctor","version":"1"}}}"#;
 const MCP_ACCEPT: &str = "application/json, text/event-stream";
-const DEPLOY_GATEWAY: &str =
-    "put mcp-access-gateway in front of this server (README: Deploy it); it publishes what strict clients need";
+const DEPLOY_GATEWAY: &str = "put mcp-access-gateway in front of this server (README: Deploy it)";
 const WAF_FIX: &str = "exempt the gateway's paths (/mcp, /.well-known/*, /register, /authorize, /callback, /token) from WAF, Bot Fight and challenge rules: clients cannot solve them";
 
 /// What the gateway published, carried from step to step.
@@ -250,12 +250,6 @@ fn gateway_failure(answer: &Answer) -> (String, String) {
     }
     if answer.is_html() && answer.status != 502 && answer.status != 503 {
         return (format!("answered {}", answer.describe()), WAF_FIX.into());
-    }
-    if description.contains("discovery") {
-        return (
-            format!("the gateway answered {}", answer.describe()),
-            "the gateway cannot read Access's discovery document: see step 6 (ACCESS_ISSUER)".into(),
-        );
     }
     (format!("answered {}", answer.describe()), "see the gateway's log (npx wrangler tail)".into())
 }
@@ -491,6 +485,11 @@ impl Walk<'_> {
                 None if has_path && answer.status == 404 => {
                     self.fail(3, format!("no metadata at {url} (404)"), DEPLOY_GATEWAY)
                 }
+                None if gateway && matches!(answer.status, 502 | 504) => self.fail(
+                    3,
+                    format!("metadata at {url} → {}", answer.describe()),
+                    "the gateway cannot read Access's discovery document: see step 6 (ACCESS_ISSUER)",
+                ),
                 None => {
                     let (saw, fix) = gateway_failure(&answer);
                     self.fail(3, format!("metadata at {url} → {saw}"), fix);
@@ -545,7 +544,7 @@ impl Walk<'_> {
             self.warn(
                 3,
                 "no client_id_metadata_document_supported: clients that prefer CIMD fall back to registration",
-                "upgrade the gateway / enable CIMD",
+                if gateway { "upgrade the gateway / enable CIMD" } else { DEPLOY_GATEWAY },
             );
         }
     }
@@ -706,10 +705,11 @@ impl Walk<'_> {
         let access = self.found.issuer.as_deref().filter(|i| !origin_and_path(i).1.is_empty());
         let derived = self.found.access_authorization.as_deref().and_then(|a| a.strip_suffix("/authorization"));
         let Some(issuer) = self.options.access_issuer.as_deref().or(derived).or(access) else {
-            if self.found.metadata.is_some() {
-                self.warn(6, "Access's issuer is not known here", "pass --access-issuer with ACCESS_ISSUER's value");
-            }
-            return;
+            return self.warn(
+                6,
+                "Access's issuer is not known here",
+                "pass --access-issuer with ACCESS_ISSUER's value",
+            );
         };
         let issuer = issuer.trim_end_matches('/').to_owned();
         let app = AccessApp { issuer: issuer.clone(), client_id: String::new(), client_secret: None };
@@ -943,5 +943,400 @@ pub fn acceptable_url(url: &str) -> bool {
         Some(("https", host)) => !host.is_empty(),
         Some(("http", host)) => is_loopback_host(host.rsplit_once(':').map_or(host, |(h, _)| h)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access_token::bearer;
+    use crate::config::tests::{test_config, ISSUER};
+    use crate::error::{Error, Surface, TokenFailure};
+    use crate::http::Response;
+    use crate::metadata::tests::site;
+    use crate::metadata::{authorization_server, protected_resource, Capabilities};
+    use crate::upstream::tests::{access_discovery, upstream};
+
+    const MCP: &str = "https://mcp.example.com/mcp";
+    const REDIRECT: &str = "http://127.0.0.1:4567/callback";
+    const ORIGIN: &str = "https://origin.example.com/mcp";
+
+    fn answer(response: Response) -> Answer {
+        let headers = response.headers.into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+        Answer { status: response.status, headers, body: response.body }
+    }
+
+    fn html(status: u16, body: &str) -> Answer {
+        answer(Response::html(status, body.to_owned()))
+    }
+
+    fn jwks() -> String {
+        let vectors: Value = serde_json::from_str(include_str!("../tests/vectors/rsa_test_keys.json")).unwrap();
+        let key = &vectors["signing"];
+        json!({"keys": [{"kty": "RSA", "kid": key["kid"], "n": key["n"], "e": key["e"], "alg": "RS256"}]}).to_string()
+    }
+
+    fn rpc(id: u64, result: Value) -> String {
+        json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string()
+    }
+
+    /// A healthy gateway in front of Access for SaaS and an origin, answering with the
+    /// core's own documents and errors.
+    fn healthy(request: &Request) -> Option<Answer> {
+        let config = test_config();
+        let site = site();
+        let caps = Capabilities::new(&config, &upstream());
+        let metadata_url = site.resource_metadata_url();
+        let resource = Surface::Resource { resource_metadata: &metadata_url, scope: "openid email profile" };
+        let token = request.headers.iter().find(|(n, _)| *n == "authorization").map(|(_, v)| v.as_str());
+        let body = request.body.as_deref().unwrap_or_default();
+        let (path_and_query, query) = request.url.split_once('?').unwrap_or((&request.url, ""));
+        let response = match (request.method, path_and_query) {
+            ("POST", MCP) => match bearer(token) {
+                None => Error::MissingToken.to_response(resource),
+                Some("good") if body.contains("tools/list") => Response::html(
+                    200,
+                    format!("event: message\ndata: {}\n\n", rpc(2, json!({"tools": [{"name": "ping"}]}))),
+                )
+                .with_header("content-type", "text/event-stream"),
+                Some("good") if body.contains("tools/call") => Response::json(
+                    200,
+                    &json!({"jsonrpc": "2.0", "id": 3, "result": {"content": [{"type": "text", "text": "pong"}]}}),
+                ),
+                Some("good") => Response::json(200, &json!({"jsonrpc": "2.0", "id": 1, "result": {}})),
+                Some(_) => Error::InvalidToken(TokenFailure::NotJws).to_response(resource),
+            },
+            ("GET", url)
+                if url == metadata_url || url == "https://mcp.example.com/.well-known/oauth-protected-resource" =>
+            {
+                Response::json(200, &protected_resource(&site, &config.scopes, None))
+            }
+            ("GET", url) if url.starts_with("https://mcp.example.com/.well-known/o") => {
+                Response::json(200, &authorization_server(&site, &caps, &upstream()))
+            }
+            ("POST", "https://mcp.example.com/register") => {
+                Response::json(201, &json!({"client_id": "abc123", "token_endpoint_auth_method": "none"}))
+            }
+            ("POST", "https://mcp.example.com/token") if body.contains("code=c&") => {
+                Response::json(200, &json!({"access_token": "good", "token_type": "Bearer"}))
+            }
+            ("POST", "https://mcp.example.com/token") => Error::invalid_grant("no").to_response(Surface::Json),
+            ("GET", "https://mcp.example.com/authorize") => crate::consent::tests::consent_page(&[]).0,
+            ("POST", "https://mcp.example.com/authorize") if body.contains("decision=approve") => Response::redirect(
+                with_query(&format!("{ISSUER}/authorization"), &[("redirect_uri", "https://mcp.example.com/callback")]),
+            ),
+            ("GET", url) if url == format!("{ISSUER}/authorization") && query.contains("redirect_uri") => {
+                Response::redirect("https://team.cloudflareaccess.com/cdn-cgi/access/login".into())
+            }
+            ("GET", url) if url == format!("{ISSUER}/.well-known/openid-configuration") => {
+                Response::json(200, &serde_json::from_str::<Value>(&access_discovery()).unwrap())
+            }
+            ("GET", url) if url == format!("{ISSUER}/jwks") => {
+                Response::json(200, &serde_json::from_str::<Value>(&jwks()).unwrap())
+            }
+            ("POST", ORIGIN) => Response::empty(401),
+            _ => return None,
+        };
+        Some(answer(response))
+    }
+
+    /// The healthy deployment with some answers replaced (`url` prefix → answer).
+    struct Fake {
+        faults: Vec<(&'static str, String, Answer)>,
+        clock: u64,
+        randoms: u32,
+    }
+
+    impl Io for Fake {
+        fn send(&mut self, request: &Request) -> Result<Answer, String> {
+            let fault =
+                self.faults.iter().find(|(m, url, _)| *m == request.method && request.url.starts_with(url.as_str()));
+            self.clock += 5;
+            match fault {
+                Some((_, _, answer)) => Ok(answer.clone()),
+                None => healthy(request).ok_or_else(|| "connection refused".into()),
+            }
+        }
+
+        fn login(&mut self, authorize_url: &str) -> Result<String, String> {
+            self.clock += 700;
+            let state = query_param(authorize_url, "state").unwrap();
+            Ok(with_query(REDIRECT, &[("code", "c"), ("state", &state), ("iss", "https://mcp.example.com")]))
+        }
+
+        fn random(&mut self) -> String {
+            self.randoms += 1;
+            format!("random-{}", self.randoms)
+        }
+
+        fn millis(&mut self) -> u64 {
+            self.clock
+        }
+    }
+
+    fn options() -> Options {
+        Options {
+            mcp_url: MCP.into(),
+            origin: None,
+            access_issuer: None,
+            redirect_uri: REDIRECT.into(),
+            login: true,
+            call: Some(ToolCall { name: "ping".into(), arguments: json!({}) }),
+        }
+    }
+
+    fn doctor(options: &Options, faults: Vec<(&'static str, String, Answer)>) -> (bool, Vec<String>) {
+        let report = run(options, &mut Fake { faults, clock: 0, randoms: 0 });
+        (report.ok, report.lines.iter().map(ToString::to_string).collect())
+    }
+
+    fn failures(lines: &[String]) -> Vec<&str> {
+        lines.iter().filter(|l| !l.starts_with('✓')).map(String::as_str).collect()
+    }
+
+    const CIMD: &str = "⚠ 3. no client_id_metadata_document_supported: clients that prefer CIMD fall back to registration — fix: upgrade the gateway / enable CIMD";
+
+    #[test]
+    fn a_healthy_deployment_passes_every_step() {
+        let (ok, lines) = doctor(&Options { origin: Some(ORIGIN.into()), ..options() }, vec![]);
+        assert_eq!(
+            lines,
+            [
+                "✓ 1. POST without a token → 401 with resource_metadata https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+                "✓ 2. resource metadata at https://mcp.example.com/.well-known/oauth-protected-resource/mcp: resource https://mcp.example.com/mcp, authorization server https://mcp.example.com",
+                "✓ 2. resource metadata at https://mcp.example.com/.well-known/oauth-protected-resource: resource https://mcp.example.com/mcp, authorization server https://mcp.example.com",
+                "✓ 3. metadata at https://mcp.example.com/.well-known/oauth-authorization-server, issuer byte-equal",
+                "✓ 3. metadata at https://mcp.example.com/.well-known/openid-configuration, issuer byte-equal",
+                "✓ 3. S256, token_endpoint_auth_method none, standard grant types, registration endpoint",
+                CIMD,
+                "✓ 4. registered http://127.0.0.1:4567/callback: client id abc123",
+                "✓ 4. https://mcp.example.com/token answers a made-up code with 400 invalid_grant (JSON)",
+                "✓ 5. /authorize shows the consent page",
+                "✓ 5. Access accepts the gateway's callback https://mcp.example.com/callback",
+                "✓ 6. Access discovery at https://team.cloudflareaccess.com/cdn-cgi/access/sso/oidc/abc123/.well-known/openid-configuration: issuer matches, endpoints usable",
+                "✓ 6. JWKS at https://team.cloudflareaccess.com/cdn-cgi/access/sso/oidc/abc123/jwks: 1 RS256 key(s) usable",
+                "✓ 7. a bad token → 401 invalid_token with the resource_metadata challenge",
+                "✓ 7. the origin https://origin.example.com/mcp refuses a request without credentials (401)",
+                "✓ 8. Access login (700 ms)",
+                "✓ 8. token (5 ms)",
+                "✓ 8. tools/list → 1 tools (5 ms)",
+                "✓ 8. tools/call ping → pong (5 ms)",
+            ]
+        );
+        assert!(ok, "a warning is not a failure");
+    }
+
+    #[test]
+    fn a_missing_setting_is_named_with_its_fix_and_stops_the_walk() {
+        let missing = answer(Error::config("SEALING_KEYS", "is required").to_response(Surface::Json));
+        let (ok, lines) = doctor(&options(), vec![("POST", MCP.into(), missing)]);
+        assert!(!ok);
+        assert_eq!(
+            lines,
+            ["✗ 1. POST without a token → the gateway answered 500: the gateway is misconfigured: SEALING_KEYS is required — fix: create the secret: openssl rand -base64 32 | npx wrangler secret put SEALING_KEYS"]
+        );
+    }
+
+    #[test]
+    fn no_answer_at_all_stops_the_walk() {
+        let (ok, lines) = doctor(&Options { mcp_url: "https://down.example.com/mcp".into(), ..options() }, vec![]);
+        assert!(!ok);
+        assert_eq!(lines, ["✗ 1. POST https://down.example.com/mcp: no answer (connection refused) — fix: check the MCP URL, and that a Worker route covers its hostname"]);
+    }
+
+    #[test]
+    fn access_refusing_the_gateways_callback_names_the_access_field() {
+        let refused = html(400, "<html><body><h1>Invalid request</h1><p>redirect_uri is not registered for this application.</p></body></html>");
+        let (ok, lines) = doctor(&options(), vec![("GET", format!("{ISSUER}/authorization"), refused)]);
+        assert!(!ok);
+        assert_eq!(
+            failures(&lines),
+            [
+                CIMD,
+                "✗ 5. Access refused the gateway's callback https://mcp.example.com/callback: 400 with an HTML page \"Invalid request redirect_uri is not registered for this application.\" — fix: add https://mcp.example.com/callback to the Redirect URLs of the Access for SaaS application (Zero Trust → Access → Applications → the app → Edit)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_challenge_page_in_front_of_token_is_named() {
+        let challenge =
+            html(403, "<html><head><title>Just a moment...</title></head><body>Checking your browser</body></html>");
+        let (ok, lines) = doctor(&options(), vec![("POST", "https://mcp.example.com/token".into(), challenge)]);
+        assert!(!ok);
+        let waf = format!("fix: {WAF_FIX}");
+        assert_eq!(
+            failures(&lines),
+            [
+                CIMD.to_owned(),
+                format!("✗ 4. https://mcp.example.com/token answered a token request 403 with an HTML page \"Checking your browser\" — {waf}"),
+                format!("✗ 8. token exchange → answered 403 with an HTML page \"Checking your browser\" — {waf}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_origin_answering_without_access_is_a_failure() {
+        let open = answer(Response::json(200, &rpc(1, json!({}))));
+        let (ok, lines) =
+            doctor(&Options { origin: Some(ORIGIN.into()), ..options() }, vec![("POST", ORIGIN.into(), open)]);
+        assert!(!ok);
+        assert_eq!(failures(&lines)[1], "✗ 7. the origin https://origin.example.com/mcp answered 200 without Access: anyone can call it and forge the identity headers — fix: protect the origin's hostname with an Access application that admits only a service token (ORIGIN_ACCESS_CLIENT_ID / ORIGIN_ACCESS_CLIENT_SECRET), or stop publishing it");
+        let (_, lines) =
+            doctor(&Options { origin: Some("https://unreachable.example.com/mcp".into()), ..options() }, vec![]);
+        assert!(lines.contains(
+            &"✓ 7. the origin https://unreachable.example.com/mcp does not answer from here (connection refused)"
+                .to_owned()
+        ));
+    }
+
+    #[test]
+    fn opaque_tokens_in_passthrough_mode_name_token_mode() {
+        let passthrough = answer(
+            Error::config("TOKEN_MODE", "is passthrough, but Access issues opaque access tokens (use auto or sealed)")
+                .to_response(Surface::Json),
+        );
+        let (ok, lines) = doctor(&options(), vec![("POST", "https://mcp.example.com/token".into(), passthrough)]);
+        assert!(!ok);
+        assert_eq!(
+            failures(&lines).last().unwrap(),
+            &"✗ 8. token exchange → the gateway answered 500: the gateway is misconfigured: TOKEN_MODE is passthrough, but Access issues opaque access tokens (use auto or sealed) — fix: set TOKEN_MODE to auto (or sealed) in wrangler.toml: Access hands out opaque access tokens"
+        );
+    }
+
+    #[test]
+    fn access_discovery_down_is_named_at_the_gateway_and_at_access() {
+        let unavailable = answer(Error::unavailable("Access discovery answered non-200").to_response(Surface::Json));
+        let down = html(503, "<html><body><h1>Service Unavailable</h1></body></html>");
+        let faults = vec![
+            ("GET", "https://mcp.example.com/.well-known/oauth-authorization-server".into(), unavailable.clone()),
+            ("GET", "https://mcp.example.com/.well-known/openid-configuration".into(), unavailable),
+            ("GET", format!("{ISSUER}/.well-known"), down),
+        ];
+        let (ok, lines) = doctor(&Options { access_issuer: Some(ISSUER.into()), login: false, ..options() }, faults);
+        assert!(!ok);
+        let fix = "fix: the gateway cannot read Access's discovery document: see step 6 (ACCESS_ISSUER)";
+        assert_eq!(
+            failures(&lines),
+            [
+                format!("✗ 3. metadata at https://mcp.example.com/.well-known/oauth-authorization-server → 502 temporarily_unavailable: the upstream service failed; try again later — {fix}"),
+                format!("✗ 3. metadata at https://mcp.example.com/.well-known/openid-configuration → 502 temporarily_unavailable: the upstream service failed; try again later — {fix}"),
+                format!("✗ 6. Access discovery at {ISSUER}/.well-known/openid-configuration answered 503 with an HTML page \"Service Unavailable\" — fix: set ACCESS_ISSUER to the issuer exactly as the Access for SaaS app shows it, and check that Access is up"),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_origin_down_behind_the_gateway_is_named_after_login() {
+        let unavailable = answer(Error::unavailable("origin unreachable").to_response(Surface::Json));
+        let mut fake = Fake { faults: vec![], clock: 0, randoms: 0 };
+        // Only requests carrying the issued token reach the origin.
+        let report = run(&options(), &mut FakeOrigin { inner: &mut fake, down: unavailable });
+        assert!(!report.ok);
+        assert_eq!(
+            report.lines.last().unwrap().to_string(),
+            "✗ 8. initialize → 502: the gateway could not reach the origin — fix: check ORIGIN_URL and that the Tunnel to the origin is up"
+        );
+        assert_eq!(report.lines.iter().filter(|l| l.verdict == Verdict::Fail).count(), 1);
+    }
+
+    struct FakeOrigin<'a> {
+        inner: &'a mut Fake,
+        down: Answer,
+    }
+
+    impl Io for FakeOrigin<'_> {
+        fn send(&mut self, request: &Request) -> Result<Answer, String> {
+            if request.headers.contains(&("authorization", "Bearer good".into())) {
+                return Ok(self.down.clone());
+            }
+            self.inner.send(request)
+        }
+        fn login(&mut self, url: &str) -> Result<String, String> {
+            self.inner.login(url)
+        }
+        fn random(&mut self) -> String {
+            self.inner.random()
+        }
+        fn millis(&mut self) -> u64 {
+            self.inner.millis()
+        }
+    }
+
+    #[test]
+    fn access_for_saas_without_the_gateway_names_each_trip_and_recommends_the_gateway() {
+        // The seed's setup: the origin's own challenge and metadata point at Access.
+        let prm = answer(Response::json(200, &json!({"resource": MCP, "authorization_servers": [ISSUER]})));
+        let challenge = Response::empty(401).with_header(
+            "www-authenticate",
+            "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\"",
+        );
+        let faults = vec![
+            ("POST", MCP.into(), answer(challenge)),
+            ("GET", "https://mcp.example.com/.well-known/oauth-protected-resource".into(), prm),
+            ("GET", "https://team.cloudflareaccess.com/.well-known/".into(), answer(Response::empty(404))),
+        ];
+        let (ok, lines) = doctor(&Options { login: false, ..options() }, faults);
+        assert!(!ok);
+        let fix = format!("fix: {DEPLOY_GATEWAY}");
+        let step_3: Vec<_> = lines.iter().filter(|l| l.contains(" 3. ")).cloned().collect();
+        assert_eq!(
+            step_3,
+            [
+                format!("✗ 3. the authorization server {ISSUER} has a path: clients derive a metadata URL Access does not serve — {fix}"),
+                format!("✗ 3. no metadata at https://team.cloudflareaccess.com/.well-known/oauth-authorization-server/cdn-cgi/access/sso/oidc/abc123 (404) — {fix}"),
+                format!("✗ 3. no metadata at https://team.cloudflareaccess.com/.well-known/openid-configuration/cdn-cgi/access/sso/oidc/abc123 (404) — {fix}"),
+                format!("✓ 3. metadata at {ISSUER}/.well-known/openid-configuration, issuer byte-equal"),
+                format!("✗ 3. no code_challenge_methods_supported with S256: 2025-11-25 clients refuse to continue — {fix}"),
+                format!("✗ 3. non-standard grant type names: refresh_tokens, authorization_code_with_pkce — {fix}"),
+                format!("✗ 3. token_endpoint_auth_methods instead of token_endpoint_auth_methods_supported, without none — {fix}"),
+                format!("✗ 3. no registration_endpoint: clients without a pre-registered client id cannot register — {fix}"),
+                format!("⚠ 3. no client_id_metadata_document_supported: clients that prefer CIMD fall back to registration — {fix}"),
+            ]
+        );
+        assert!(lines.iter().all(|l| !l.contains(" 5. ")), "no registration, so no authorization request");
+    }
+
+    #[test]
+    fn the_gateways_own_consent_form_is_read() {
+        let (page, _) = crate::consent::tests::consent_page(&[]);
+        let (action, fields) = consent_form(&page.body).unwrap();
+        assert_eq!(action, "/authorize");
+        assert_eq!(fields.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["ticket"]);
+        assert_eq!(consent_form("<form action=\"/x\"><button value=\"deny\"></button></form>"), None);
+    }
+
+    #[test]
+    fn metadata_locations_follow_rfc_8414_and_oidc_for_path_issuers() {
+        assert_eq!(
+            metadata_locations("https://mcp.example.com"),
+            [
+                "https://mcp.example.com/.well-known/oauth-authorization-server",
+                "https://mcp.example.com/.well-known/openid-configuration"
+            ]
+        );
+        assert_eq!(
+            metadata_locations("https://a.example/t/1")[0],
+            "https://a.example/.well-known/oauth-authorization-server/t/1"
+        );
+        assert_eq!(
+            metadata_locations("https://a.example/t/1")[2],
+            "https://a.example/t/1/.well-known/openid-configuration"
+        );
+    }
+
+    #[test]
+    fn only_https_or_loopback_http_urls_are_accepted() {
+        assert!(acceptable_url("https://mcp.example.com/mcp"));
+        assert!(acceptable_url("http://127.0.0.1:8787/mcp"));
+        assert!(acceptable_url("http://localhost:8787/mcp"));
+        assert!(!acceptable_url("http://mcp.example.com/mcp"));
+        assert!(!acceptable_url("ftp://mcp.example.com/mcp"));
+    }
+
+    #[test]
+    fn a_report_never_holds_the_token() {
+        let report = run(&options(), &mut Fake { faults: vec![], clock: 0, randoms: 0 });
+        assert!(!serde_json::to_string(&report).unwrap().contains("good"));
     }
 }

@@ -53,11 +53,13 @@ class Config:
     # Some reports say Access hands out opaque access tokens and only the id_token is a JWT.
     opaque_access_token: bool = False
     # Faults: an OAuth error redirect from /authorization (e.g. access_denied), token endpoint
-    # failures, JWKS outage, and slow responses.
+    # failures, discovery and JWKS outages, and slow responses.
     authorization_error: str | None = None
     token_fault: str | None = None
     token_html_status: int = 400
     jwks_down: bool = False
+    # Discovery answers 503 with an HTML page, as an Access outage or a wrong issuer host would.
+    discovery_down: bool = False
     token_delay_ms: int = 0
     jwks_delay_ms: int = 0
 

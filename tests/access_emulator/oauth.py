@@ -38,6 +38,8 @@ def _endpoint(name: str):
 
 @_endpoint("discovery")
 async def discovery(request: Request, state: EmulatorState):
+    if state.config.discovery_down:
+        return error_page(503, "Service Unavailable", "Access is unavailable.")
     return JSONResponse(discovery_document(state.config, state.issuer))
 
 

@@ -107,3 +107,10 @@ def test_no_discovery_elsewhere_and_404s_are_recorded(emulator, path):
     stats = emulator.stats()
     assert stats["not_found"] == [path]
     assert stats["counts"] == {}
+
+
+def test_discovery_down_answers_an_html_page(emulator):
+    emulator.configure(discovery_down=True)
+    response = http.get(emulator.issuer + "/.well-known/openid-configuration")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("text/html")
