@@ -1128,12 +1128,12 @@ mod tests {
 
     #[test]
     fn a_missing_setting_is_named_with_its_fix_and_stops_the_walk() {
-        let missing = answer(Error::config("SEALING_KEYS", "is required").to_response(Surface::Json));
+        let missing = answer(Error::config("SEALING_KEYS", "is missing").to_response(Surface::Json));
         let (ok, lines) = doctor(&options(), vec![("POST", MCP.into(), missing)]);
         assert!(!ok);
         assert_eq!(
             lines,
-            ["✗ 1. POST without a token → the gateway answered 500: the gateway is misconfigured: SEALING_KEYS is required — fix: create the secret: openssl rand -base64 32 | npx wrangler secret put SEALING_KEYS"]
+            ["✗ 1. POST without a token → the gateway answered 500: the gateway is misconfigured: SEALING_KEYS is missing — fix: create the secret: openssl rand -base64 32 | npx wrangler secret put SEALING_KEYS"]
         );
     }
 
