@@ -3,6 +3,7 @@
 `--once` stops the stack after the client's run (the test suite uses it).
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,30 @@ def say(text: str) -> None:
     print(f"\n\033[1m{text}\033[0m", flush=True)
 
 
+def doctor(mcp_url: str, origin_url: str) -> bool:
+    """`mcp-access-gateway doctor --login`, its step lines printed as they are."""
+    subprocess.run(["cargo", "build", "--quiet", "--bin", "mcp-access-gateway"], cwd=ROOT, check=True)
+    browser = f"{sys.executable} {ROOT / 'tests' / 'doctor' / 'browser.py'}"
+    argv = [str(ROOT / "target" / "debug" / "mcp-access-gateway"), "doctor", mcp_url, "--origin", origin_url,
+            "--login", "--call", "ping", "--arguments", '{"message": "demo"}', "--browser-command", browser]
+    return subprocess.run(argv, timeout=120).returncode == 0
+
+
+def typescript_client(mcp_url: str) -> bool:
+    """The official TypeScript SDK client logs in and calls ping: one line for its JSON steps."""
+    say("5. A real MCP client (official TypeScript SDK) does the same through the Worker")
+    node = ROOT / "node_modules" / ".bin" / "node"
+    client = ROOT / "tests" / "e2e" / "clients" / "ts_client.mjs"
+    run = subprocess.run([str(node), str(client), "--url", mcp_url], capture_output=True, text=True, timeout=120)
+    steps = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    ping = next((s["text"] for s in steps if s["step"] == "tools/call" and s["ok"]), None)
+    if run.returncode == 0 and ping is not None:
+        print(f"✓ TypeScript SDK client: registered, consent, Access login, token, tools/call ping → {ping}")
+        return True
+    print(f"✗ TypeScript SDK client:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
+    return False
+
+
 def main() -> int:
     public = f"http://127.0.0.1:{WORKER_PORT}"
     say("1. Cloudflare Access for SaaS emulator (the only stand-in: real Access is not reachable)")
@@ -36,12 +61,10 @@ def main() -> int:
     print(f"   MCP URL: {worker.mcp_url}")
     parts = (worker, origin, emulator)
     try:
-        say("4. A real MCP client (official TypeScript SDK) logs in through the Worker and calls ping")
-        node = ROOT / "node_modules" / ".bin" / "node"
-        client = ROOT / "tests" / "e2e" / "clients" / "ts_client.mjs"
-        result = subprocess.run([str(node), str(client), "--url", worker.mcp_url], timeout=120)
-        if result.returncode != 0:
-            say("The client did not complete; the Worker log follows.")
+        say("4. doctor replays a strict MCP client: discovery, registration, consent, Access login, token, ping")
+        print("   (the browser is played headlessly by tests/doctor/browser.py)", flush=True)
+        if not doctor(worker.mcp_url, origin.url) or not typescript_client(worker.mcp_url):
+            say("A step failed; the Worker log follows.")
             print(worker.log()[-4000:])
             return 1
         if "--once" in sys.argv:

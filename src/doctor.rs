@@ -134,6 +134,8 @@ pub trait Io {
     /// 32 random bytes, base64url (PKCE verifier, `state`).
     fn random(&mut self) -> String;
     fn millis(&mut self) -> u64;
+    /// Each line as soon as it is decided (the login waits for a person).
+    fn show(&mut self, line: &Line);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,7 +310,9 @@ fn consent_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
 
 impl Walk<'_> {
     fn line(&mut self, step: u8, verdict: Verdict, saw: String, fix: Option<String>) {
-        self.lines.push(Line { step, verdict, saw, fix });
+        let line = Line { step, verdict, saw, fix };
+        self.io.show(&line);
+        self.lines.push(line);
     }
 
     fn pass(&mut self, step: u8, saw: impl Into<String>) {
@@ -878,7 +882,10 @@ impl Walk<'_> {
         };
         let elapsed = self.io.millis() - started;
         match rpc_result(&answer.body, 2).and_then(|m| m.get("result")?.get("tools")?.as_array().map(Vec::len)) {
-            Some(count) => self.pass(8, format!("tools/list → {count} tools ({elapsed} ms)")),
+            Some(count) => {
+                let tools = if count == 1 { "tool" } else { "tools" };
+                self.pass(8, format!("tools/list → {count} {tools} ({elapsed} ms)"));
+            }
             None => return self.mcp_failure("tools/list", &answer),
         }
         let Some(call) = self.options.call.clone() else {
@@ -1072,6 +1079,8 @@ mod tests {
         fn millis(&mut self) -> u64 {
             self.clock
         }
+
+        fn show(&mut self, _: &Line) {}
     }
 
     fn options() -> Options {
@@ -1119,7 +1128,7 @@ mod tests {
                 "✓ 7. the origin https://origin.example.com/mcp refuses a request without credentials (401)",
                 "✓ 8. Access login (700 ms)",
                 "✓ 8. token (5 ms)",
-                "✓ 8. tools/list → 1 tools (5 ms)",
+                "✓ 8. tools/list → 1 tool (5 ms)",
                 "✓ 8. tools/call ping → pong (5 ms)",
             ]
         );
@@ -1261,6 +1270,7 @@ mod tests {
         fn millis(&mut self) -> u64 {
             self.inner.millis()
         }
+        fn show(&mut self, _: &Line) {}
     }
 
     #[test]

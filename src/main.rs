@@ -4,7 +4,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
-    use mcp_access_gateway::doctor::{self, Answer, Io, Options, Request, ToolCall};
+    use mcp_access_gateway::doctor::{self, Answer, Io, Line, Options, Request, ToolCall};
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::process::{Command, ExitCode};
@@ -80,6 +80,7 @@ browser). The exit status is 1 if a step failed.";
         browser: Option<String>,
         login_timeout: Duration,
         started: Instant,
+        json: bool,
     }
 
     impl Io for Native {
@@ -147,6 +148,12 @@ browser). The exit status is 1 if a step failed.";
         fn millis(&mut self) -> u64 {
             self.started.elapsed().as_millis() as u64
         }
+
+        fn show(&mut self, line: &Line) {
+            if !self.json {
+                println!("{line}");
+            }
+        }
     }
 
     /// Serves the loopback redirect URI until the browser arrives at `/callback`; returns
@@ -200,14 +207,11 @@ browser). The exit status is 1 if a step failed.";
             browser: arguments.browser,
             login_timeout: arguments.login_timeout,
             started: Instant::now(),
+            json: arguments.json,
         };
         let report = doctor::run(&arguments.options, &mut io);
         if arguments.json {
             println!("{}", serde_json::to_string_pretty(&report).expect("the report serialises"));
-        } else {
-            for line in &report.lines {
-                println!("{line}");
-            }
         }
         if report.ok {
             ExitCode::SUCCESS

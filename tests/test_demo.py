@@ -1,5 +1,6 @@
-"""The README's first command works: the demo starts the whole stack and takes the official
-TypeScript SDK client through login and `tools/call ping` (here with `--once`, so it stops)."""
+"""The README's first command works: the demo starts the whole stack, prints doctor's step lines
+for its login walk-through and takes the official TypeScript SDK client through login and
+`tools/call ping` (here with `--once`, so it stops)."""
 
 import os
 import subprocess
@@ -20,5 +21,16 @@ def test_the_demo_takes_a_real_client_through_login_and_ping():
         timeout=240,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert '"tool":"ping","text":"pong: e2e"' in run.stdout
-    assert '"outcome":"passed"' in run.stdout
+    lines = run.stdout.splitlines()
+    for step in [
+        "✓ 1. POST without a token → 401 with resource_metadata ",
+        "✓ 3. metadata at ",
+        "✓ 4. registered ",
+        "✓ 5. /authorize shows the consent page",
+        "✓ 8. Access login (",
+        "✓ 8. token (",
+        "✓ 8. tools/call ping → pong: demo (",
+    ]:
+        assert any(line.startswith(step) for line in lines), (step, run.stdout[-3000:])
+    assert not any(line.startswith("✗") for line in lines), run.stdout[-3000:]
+    assert "✓ TypeScript SDK client: registered, consent, Access login, token, tools/call ping → pong: e2e" in lines

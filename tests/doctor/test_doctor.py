@@ -90,7 +90,7 @@ def test_a_healthy_deployment_passes_every_step(stack, doctor):
 
 def test_login_exchanges_the_token_and_calls_a_tool(stack, doctor):
     status, lines = doctor(stack.worker.mcp_url, "--login", "--call", "ping")
-    assert lines[-4:] == ["✓ 8. Access login (N ms)", "✓ 8. token (N ms)", "✓ 8. tools/list → 1 tools (N ms)", "✓ 8. tools/call ping → pong: hello (N ms)"]
+    assert lines[-4:] == ["✓ 8. Access login (N ms)", "✓ 8. token (N ms)", "✓ 8. tools/list → 1 tool (N ms)", "✓ 8. tools/call ping → pong: hello (N ms)"]
     assert failures(lines) == [] and status == 0
 
 
