@@ -121,7 +121,11 @@ fn page_text(html: &str, max: usize) -> String {
         }
     }
     let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    words.chars().take(max).collect()
+    if words.chars().count() <= max {
+        return words;
+    }
+    let cut: String = words.chars().take(max).collect();
+    cut.rsplit_once(' ').map_or(cut.clone(), |(whole_words, _)| whole_words.to_owned())
 }
 
 /// Everything the doctor does to the world.
@@ -160,6 +164,7 @@ pub struct Options {
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcp-access-gateway doctor","version":"1"}}}"#;
 const MCP_ACCEPT: &str = "application/json, text/event-stream";
 const DEPLOY_GATEWAY: &str = "put mcp-access-gateway in front of this server (README: Deploy it)";
+const NO_ANSWER_FIX: &str = "check the MCP URL, and that a Worker route covers its hostname";
 const WAF_FIX: &str = "exempt the gateway's paths (/mcp, /.well-known/*, /register, /authorize, /callback, /token) from WAF, Bot Fight and challenge rules: clients cannot solve them";
 
 /// What the gateway published, carried from step to step.
@@ -359,8 +364,7 @@ impl Walk<'_> {
     /// `None` when nothing further can be learnt.
     fn challenge(&mut self) -> Option<Option<String>> {
         let url = self.options.mcp_url.clone();
-        let fix = "check the MCP URL, and that a Worker route covers its hostname";
-        let answer = self.send(1, &mcp_post(&url, None, None, INITIALIZE.into()), fix)?;
+        let answer = self.send(1, &mcp_post(&url, None, None, INITIALIZE.into()), NO_ANSWER_FIX)?;
         let challenge = answer.header("www-authenticate").unwrap_or_default().to_owned();
         let location = answer.header("location").unwrap_or_default().to_owned();
         match answer.status {
@@ -583,6 +587,7 @@ impl Walk<'_> {
                 }
             }
         }
+        self.metadata_document_client();
         let Some(endpoint) = self.metadata_url("token_endpoint") else {
             return;
         };
@@ -608,6 +613,41 @@ impl Walk<'_> {
                 let (saw, fix) = gateway_failure(&answer);
                 self.fail(4, format!("{endpoint} → {saw}"), fix);
             }
+        }
+    }
+
+    /// Where CIMD is advertised: an authorization request whose client id is a metadata
+    /// document URL that cannot be fetched must be refused as the client's mistake, never
+    /// answered with a consent page or a server error.
+    fn metadata_document_client(&mut self) {
+        let advertised = self.found.metadata.as_ref().and_then(|m| m.get("client_id_metadata_document_supported"));
+        let (Some(Value::Bool(true)), Some(endpoint)) = (advertised, self.metadata_url("authorization_endpoint"))
+        else {
+            return;
+        };
+        let client_id = "https://client.doctor.invalid/oauth-client.json";
+        let url = with_query(
+            &endpoint,
+            &[
+                ("response_type", "code"),
+                ("client_id", client_id),
+                ("redirect_uri", "https://client.doctor.invalid/callback"),
+                ("code_challenge", &pkce_challenge("doctor")),
+                ("code_challenge_method", "S256"),
+                ("resource", &self.options.mcp_url),
+            ],
+        );
+        let Some(answer) = self.send(4, &get(&url), "the authorization endpoint must answer") else {
+            return;
+        };
+        if (400..500).contains(&answer.status) {
+            self.pass(4, format!("a client id naming an unreachable metadata document is refused ({})", answer.status));
+        } else {
+            self.fail(
+                4,
+                format!("a client id naming an unreachable metadata document → {}", answer.describe()),
+                "upgrade the gateway: a CIMD client id it cannot fetch must be refused with a 4xx",
+            );
         }
     }
 
@@ -676,8 +716,8 @@ impl Walk<'_> {
             return;
         };
         let callback = query_param(&access_url, "redirect_uri").unwrap_or_default();
-        let (access_endpoint, _, _) = split_request_url(&access_url);
-        self.found.access_authorization = Some(format!("{access_endpoint}{}", split_request_url(&access_url).1));
+        let (access_origin, access_path, _) = split_request_url(&access_url);
+        self.found.access_authorization = Some(format!("{access_origin}{access_path}"));
         let Some(answer) = self.send(5, &get(&access_url), "Access's authorization endpoint must be reachable") else {
             return;
         };
@@ -758,7 +798,7 @@ impl Walk<'_> {
     fn origin(&mut self) {
         let url = self.options.mcp_url.clone();
         if let Some(answer) =
-            self.send(7, &mcp_post(&url, Some("doctor-probe-not-a-token"), None, INITIALIZE.into()), "")
+            self.send(7, &mcp_post(&url, Some("doctor-probe-not-a-token"), None, INITIALIZE.into()), NO_ANSWER_FIX)
         {
             let challenge = answer.header("www-authenticate").unwrap_or_default();
             if answer.status == 401 && challenge.contains("invalid_token") && challenge.contains("resource_metadata") {
@@ -844,7 +884,9 @@ impl Walk<'_> {
             ("resource", &self.options.mcp_url),
         ]);
         let started = self.io.millis();
-        let Some(answer) = self.send(8, &post(&token_endpoint, "application/x-www-form-urlencoded", body), "") else {
+        let Some(answer) =
+            self.send(8, &post(&token_endpoint, "application/x-www-form-urlencoded", body), NO_ANSWER_FIX)
+        else {
             return;
         };
         let elapsed = self.io.millis() - started;
@@ -1305,6 +1347,38 @@ mod tests {
             ]
         );
         assert!(lines.iter().all(|l| !l.contains(" 5. ")), "no registration, so no authorization request");
+    }
+
+    #[test]
+    fn where_cimd_is_advertised_an_unfetchable_client_document_must_be_refused() {
+        let mut metadata: Value = serde_json::to_value(authorization_server(
+            &site(),
+            &Capabilities::new(&test_config(), &upstream()),
+            &upstream(),
+        ))
+        .unwrap();
+        metadata["client_id_metadata_document_supported"] = json!(true);
+        let advertised = answer(Response::json(200, &metadata));
+        let faults = |authorize: Answer| {
+            vec![
+                ("GET", "https://mcp.example.com/.well-known/oauth-authorization-server".into(), advertised.clone()),
+                ("GET", "https://mcp.example.com/.well-known/openid-configuration".into(), advertised.clone()),
+                ("GET", "https://mcp.example.com/authorize?response_type=code&client_id=https".into(), authorize),
+            ]
+        };
+        let refused = answer(
+            Error::invalid_request("the client metadata document could not be fetched").to_response(Surface::Page),
+        );
+        let (ok, lines) = doctor(&Options { login: false, ..options() }, faults(refused));
+        assert!(ok);
+        assert!(lines.contains(
+            &"✓ 3. client_id_metadata_document_supported: clients may use a URL as client id (CIMD)".to_owned()
+        ));
+        assert!(lines.contains(&"✓ 4. a client id naming an unreachable metadata document is refused (400)".to_owned()));
+        let crashed = answer(Error::Internal { reason: "fetch failed" }.to_response(Surface::Page));
+        let (ok, lines) = doctor(&Options { login: false, ..options() }, faults(crashed));
+        assert!(!ok);
+        assert_eq!(failures(&lines), ["✗ 4. a client id naming an unreachable metadata document → 500 with an HTML page \"Sign-in cannot continue the gateway failed; try again later 500 · server_error\" — fix: upgrade the gateway: a CIMD client id it cannot fetch must be refused with a 4xx"]);
     }
 
     #[test]
