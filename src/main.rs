@@ -44,7 +44,6 @@ browser). The exit status is 1 if a step failed.";
                 "--arguments" => arguments = Some(value()?),
                 "--browser-command" => browser = Some(value()?),
                 "--login-timeout" => timeout = value()?.parse().map_err(|_| "--login-timeout needs seconds")?,
-                "-h" | "--help" => return Err(String::new()),
                 _ if arg.starts_with('-') || url.is_some() => return Err(format!("unexpected {arg}")),
                 _ => url = Some(arg),
             }
@@ -182,6 +181,10 @@ browser). The exit status is 1 if a step failed.";
     }
 
     pub fn main() -> ExitCode {
+        if std::env::args().any(|arg| arg == "-h" || arg == "--help") {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         let listener = match TcpListener::bind("127.0.0.1:0") {
             Ok(listener) => listener,
             Err(error) => {
@@ -193,10 +196,7 @@ browser). The exit status is 1 if a step failed.";
         let arguments = match parse(std::env::args().skip(1), port) {
             Ok(arguments) => arguments,
             Err(problem) => {
-                if !problem.is_empty() {
-                    eprintln!("{problem}\n");
-                }
-                eprintln!("{USAGE}");
+                eprintln!("{problem}\n\n{USAGE}");
                 return ExitCode::from(2);
             }
         };
