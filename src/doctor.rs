@@ -162,6 +162,9 @@ pub struct Options {
 }
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcp-access-gateway doctor","version":"1"}}}"#;
+/// How `Error::to_response` starts a configuration error's description, before the setting's
+/// name (the unit tests render the core's own errors, so a change of wording fails them).
+const MISCONFIGURED: &str = "the gateway is misconfigured: ";
 const MCP_ACCEPT: &str = "application/json, text/event-stream";
 const DEPLOY_GATEWAY: &str = "put mcp-access-gateway in front of this server (README: Deploy it)";
 const NO_ANSWER_FIX: &str = "check the MCP URL, and that a Worker route covers its hostname";
@@ -196,17 +199,13 @@ fn get(url: &str) -> Request {
 }
 
 fn post(url: &str, content_type: &str, body: String) -> Request {
-    Request {
-        method: "POST",
-        url: url.to_owned(),
-        headers: vec![("content-type", content_type.into()), ("accept", "application/json".into())],
-        body: Some(body),
-    }
+    let headers = vec![("content-type", content_type.into()), ("accept", "application/json".into())];
+    Request { method: "POST", url: url.to_owned(), headers, body: Some(body) }
 }
 
 fn mcp_post(url: &str, token: Option<&str>, session: Option<&str>, body: String) -> Request {
-    let mut request = post(url, "application/json", body);
-    request.headers[1].1 = MCP_ACCEPT.into();
+    let headers = vec![("content-type", "application/json".into()), ("accept", MCP_ACCEPT.into())];
+    let mut request = Request { method: "POST", url: url.to_owned(), headers, body: Some(body) };
     if let Some(token) = token {
         request.headers.push(("authorization", format!("Bearer {token}")));
     }
@@ -233,15 +232,13 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 
 /// The fix for a setting the gateway names in its `500` (`the gateway is misconfigured: X …`).
 fn config_fix(description: &str) -> Option<String> {
-    let setting = description.strip_prefix("the gateway is misconfigured: ")?.split(' ').next()?;
+    let setting = description.strip_prefix(MISCONFIGURED)?.split(' ').next()?;
     Some(match setting {
         "SEALING_KEYS" => "create the secret: openssl rand -base64 32 | npx wrangler secret put SEALING_KEYS".into(),
         "ACCESS_CLIENT_SECRET" | "ORIGIN_ACCESS_CLIENT_SECRET" => {
             format!("set the secret with npx wrangler secret put {setting} (the value from the Access dashboard)")
         }
-        "TOKEN_MODE" => {
-            "set TOKEN_MODE to auto (or sealed) in wrangler.toml: Access hands out opaque access tokens".into()
-        }
+        "TOKEN_MODE" => "set TOKEN_MODE to auto (the default) or sealed in wrangler.toml".into(),
         "ACCESS_ISSUER" => {
             "set ACCESS_ISSUER to the issuer exactly as the Access for SaaS app shows it (wrangler.toml [vars])".into()
         }
@@ -1251,7 +1248,7 @@ mod tests {
         assert!(!ok);
         assert_eq!(
             failures(&lines).last().unwrap(),
-            &"✗ 8. token exchange → the gateway answered 500: the gateway is misconfigured: TOKEN_MODE is passthrough, but Access issues opaque access tokens (use auto or sealed) — fix: set TOKEN_MODE to auto (or sealed) in wrangler.toml: Access hands out opaque access tokens"
+            &"✗ 8. token exchange → the gateway answered 500: the gateway is misconfigured: TOKEN_MODE is passthrough, but Access issues opaque access tokens (use auto or sealed) — fix: set TOKEN_MODE to auto (the default) or sealed in wrangler.toml"
         );
     }
 

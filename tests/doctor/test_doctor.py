@@ -205,7 +205,7 @@ def test_opaque_access_tokens_in_passthrough_mode(passthrough_stack, doctor):
     passthrough_stack.emulator.configure(opaque_access_token=True)
     status, lines = doctor(passthrough_stack.worker.mcp_url, "--login")
     assert failures(lines) == [
-        "✗ 8. token exchange → the gateway answered 500: the gateway is misconfigured: TOKEN_MODE is passthrough, but Access issues opaque access tokens (use auto or sealed) — fix: set TOKEN_MODE to auto (or sealed) in wrangler.toml: Access hands out opaque access tokens"
+        "✗ 8. token exchange → the gateway answered 500: the gateway is misconfigured: TOKEN_MODE is passthrough, but Access issues opaque access tokens (use auto or sealed) — fix: set TOKEN_MODE to auto (the default) or sealed in wrangler.toml"
     ]
     assert status == 1
 
