@@ -1,4 +1,5 @@
-"""The local stack with a real client going through it. See README.md, "Run it locally".
+"""The local stack, `doctor --login` and a real client going through it. See README.md,
+"The two commands".
 
 `--once` stops the stack after the client's run (the test suite uses it).
 """
