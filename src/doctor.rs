@@ -794,9 +794,11 @@ impl Walk<'_> {
     /// refuses requests that did not come through Access.
     fn origin(&mut self) {
         let url = self.options.mcp_url.clone();
+        let mut gateway_clock = None;
         if let Some(answer) =
             self.send(7, &mcp_post(&url, Some("doctor-probe-not-a-token"), None, INITIALIZE.into()), NO_ANSWER_FIX)
         {
+            gateway_clock = http_date(&answer).map(|date| (date, self.io.millis()));
             let challenge = answer.header("www-authenticate").unwrap_or_default();
             if answer.status == 401 && challenge.contains("invalid_token") && challenge.contains("resource_metadata") {
                 self.pass(7, "a bad token → 401 invalid_token with the resource_metadata challenge");
@@ -826,7 +828,28 @@ impl Walk<'_> {
                 format!("the origin {origin} answered {} without Access: anyone can call it and forge the identity headers", answer.status),
                 "protect the origin's hostname with an Access application that admits only a service token (ORIGIN_ACCESS_CLIENT_ID / ORIGIN_ACCESS_CLIENT_SECRET), or stop publishing it",
             ),
-            Ok(answer) => self.pass(7, format!("the origin {origin} refuses a request without credentials ({})", answer.status)),
+            Ok(answer) => {
+                self.pass(7, format!("the origin {origin} refuses a request without credentials ({})", answer.status));
+                self.origin_clock(&answer, gateway_clock);
+            }
+        }
+    }
+
+    /// The origin verifies the same tokens (`exp` without leeway): a clock off by more than
+    /// the gateway's default leeway refuses fresh tokens or accepts expired ones.
+    fn origin_clock(&mut self, answer: &Answer, gateway_clock: Option<(i64, u64)>) {
+        let (Some(origin), Some((gateway, seen_at))) = (http_date(answer), gateway_clock) else {
+            return;
+        };
+        let elapsed = (self.io.millis() - seen_at) as i64 / 1000;
+        let skew = origin - gateway - elapsed;
+        if skew.abs() > CLOCK_TOLERANCE_SECONDS {
+            let direction = if skew > 0 { "ahead of" } else { "behind" };
+            self.warn(
+                7,
+                format!("the origin's clock is {} s {direction} the gateway's (Cloudflare's)", skew.abs()),
+                "synchronise the origin's clock (NTP): it checks the same tokens' exp, nbf and iat",
+            );
         }
     }
 
@@ -971,6 +994,14 @@ impl Walk<'_> {
         };
         self.fail(8, saw, fix);
     }
+}
+
+/// The gateway's default `JWT_LEEWAY_SECONDS`.
+const CLOCK_TOLERANCE_SECONDS: i64 = 30;
+
+/// An answer's `Date` header, in seconds since the epoch.
+fn http_date(answer: &Answer) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc2822(answer.header("date")?).ok().map(|date| date.timestamp())
 }
 
 /// Grant type names RFC 8414 clients know.
@@ -1236,6 +1267,33 @@ mod tests {
             &"✓ 7. the origin https://unreachable.example.com/mcp does not answer from here (connection refused)"
                 .to_owned()
         ));
+    }
+
+    #[test]
+    fn an_origin_clock_off_by_more_than_the_leeway_is_a_warning() {
+        let dated = |answer: Answer, date: &str| Answer {
+            headers: [answer.headers, vec![("date".into(), date.into())]].concat(),
+            ..answer
+        };
+        let bad_token = healthy(&mcp_post(MCP, Some("bad"), None, String::new())).unwrap();
+        let gateway = dated(bad_token, "Tue, 01 Dec 2026 04:00:00 GMT");
+        let options = Options { origin: Some(ORIGIN.into()), login: false, ..options() };
+        let with_origin_date = |date: &str| {
+            let origin = dated(answer(Response::empty(401)), date);
+            let (_, lines) =
+                doctor(&options, vec![("POST", MCP.into(), gateway.clone()), ("POST", ORIGIN.into(), origin)]);
+            failures(&lines).into_iter().filter(|l| l.starts_with("⚠ 7.")).map(str::to_owned).collect::<Vec<_>>()
+        };
+        // The fake clock moves 5 ms per request: well within the second.
+        assert_eq!(with_origin_date("Tue, 01 Dec 2026 04:00:30 GMT"), Vec::<String>::new());
+        assert_eq!(
+            with_origin_date("Tue, 01 Dec 2026 04:02:00 GMT"),
+            ["⚠ 7. the origin's clock is 120 s ahead of the gateway's (Cloudflare's) — fix: synchronise the origin's clock (NTP): it checks the same tokens' exp, nbf and iat"]
+        );
+        assert_eq!(
+            with_origin_date("Tue, 01 Dec 2026 03:59:00 GMT")[0].split(" — ").next().unwrap(),
+            "⚠ 7. the origin's clock is 60 s behind the gateway's (Cloudflare's)"
+        );
     }
 
     #[test]
