@@ -4,9 +4,10 @@
 //! client sealed. Nothing is stored: what must survive travels sealed.
 
 use crate::authorization_request::AuthorizationRequest;
+use crate::client_id_metadata::ClientMetadata;
 use crate::config::Config;
 use crate::consent::{self, ConsentTicket, Submission};
-use crate::error::{Error, ErrorCode, Surface};
+use crate::error::{ClientMetadataFailure, Error, ErrorCode, Surface};
 use crate::http::{with_query, Response};
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
@@ -37,7 +38,14 @@ pub struct CodeGrant {
     pub code_challenge: String,
     #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// The client the code was issued to, if it has a metadata document: `/token` takes
+    /// the code from that client only.
+    #[serde(rename = "ci", default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
+
+/// What the edge fetched (or found cached) for a `client_id` URL.
+pub type Document = Result<ClientMetadata, ClientMetadataFailure>;
 
 /// The request-independent inputs of the relay.
 pub struct Relay<'a> {
@@ -51,18 +59,41 @@ impl Relay<'_> {
         error.to_response(Surface::Redirect { redirect_uri: request_redirect, state, issuer: &self.site.issuer })
     }
 
+    /// The metadata document URL the edge must fetch before [`Self::authorize`], when the
+    /// request's `client_id` is one the gateway accepts.
+    pub fn document_url(&self, query: &str) -> Option<String> {
+        let params = Params::parse(query).ok()?;
+        let client_id = params.get("client_id")?;
+        self.config.client_metadata.document_url(client_id).ok().flatten().map(str::to_owned)
+    }
+
     /// Validates `GET /authorize`. Until `client_id` and `redirect_uri` are known to be
     /// good, errors are shown as a page (never redirected to an unchecked URI); after
-    /// that they go back to the client (RFC 6749 §4.1.2.1).
-    pub fn validate(&self, query: &str, caps: &Capabilities) -> Result<AuthorizationRequest, Response> {
+    /// that they go back to the client (RFC 6749 §4.1.2.1). `document` is what the edge
+    /// fetched for the [`Self::document_url`], if there is one.
+    pub fn validate(
+        &self,
+        query: &str,
+        caps: &Capabilities,
+        document: Option<&Document>,
+    ) -> Result<AuthorizationRequest, Response> {
         let page = |e: Error| e.to_response(Surface::Page);
         let params = Params::parse(query).map_err(page)?;
         let client_id = params.require("client_id", "client_id is missing").map_err(page)?;
-        if client_id != self.config.access.client_id {
-            return Err(page(Error::invalid_request("unknown client_id")));
-        }
+        let document = match self.config.client_metadata.document_url(client_id).map_err(page)? {
+            None if client_id == self.config.access.client_id => None,
+            None => return Err(page(Error::invalid_request("unknown client_id"))),
+            Some(url) => match document {
+                Some(Ok(document)) if document.client_id == url => Some(document),
+                Some(Err(failure)) => return Err(page(Error::ClientMetadata(*failure))),
+                _ => return Err(page(Error::Internal { reason: "the client's metadata document was not fetched" })),
+            },
+        };
         let redirect_uri = params.require("redirect_uri", "redirect_uri is missing").map_err(page)?;
         self.config.redirect_policy.check(redirect_uri).map_err(page)?;
+        if let Some(document) = document {
+            document.check_redirect_uri(redirect_uri).map_err(|failure| page(Error::ClientMetadata(failure)))?;
+        }
 
         let state = params.get("state");
         // The state travels back in redirects; an absurd one is refused rather than echoed.
@@ -97,6 +128,7 @@ impl Relay<'_> {
             code_challenge: code_challenge.to_owned(),
             scope: granted_scope(params.get("scope"), caps),
             resource: resource.map(str::to_owned),
+            client_id: document.map(|document| document.client_id.clone()),
         })
     }
 
@@ -109,16 +141,18 @@ impl Relay<'_> {
         cookies: Option<&str>,
         caps: &Capabilities,
         upstream: &UpstreamMetadata,
+        document: Option<&Document>,
         entropy: &mut dyn Entropy,
     ) -> Result<Response, Error> {
-        let request = match self.validate(query, caps) {
+        let request = match self.validate(query, caps, document) {
             Ok(request) => request,
             Err(response) => return Ok(response),
         };
-        if consent::is_remembered(self.config, self.site, cookies, &request.redirect_uri, self.now) {
+        if consent::is_remembered(self.config, self.site, cookies, &request, self.now) {
             return self.to_access(&request, upstream, entropy);
         }
-        consent::page(self.config, self.site, &request, self.now, entropy)
+        let client = document.and_then(|document| document.as_ref().ok());
+        consent::page(self.config, self.site, &request, client, self.now, entropy)
     }
 
     /// `POST /authorize`: the person's answer on the consent page.
@@ -138,8 +172,7 @@ impl Relay<'_> {
             return Ok(self.redirect_error(&request.redirect_uri, request.state.as_deref(), denied));
         }
         let response = self.to_access(&request, upstream, entropy)?;
-        let cookies =
-            consent::remember(self.config, self.site, submission.cookies, &request.redirect_uri, self.now, entropy)?;
+        let cookies = consent::remember(self.config, self.site, submission.cookies, &request, self.now, entropy)?;
         Ok(cookies.into_iter().fold(response, |response, cookie| response.with_header("set-cookie", cookie)))
     }
 
@@ -206,6 +239,7 @@ impl Relay<'_> {
             redirect_uri: request.redirect_uri.clone(),
             code_challenge: request.code_challenge.clone(),
             resource: request.resource.clone(),
+            client_id: request.client_id.clone(),
         };
         let code = self.config.sealing_keys.seal(Purpose::Code, &grant, self.now + CODE_TTL_SECONDS, entropy)?;
         let mut answer = vec![("code", code.as_str())];
@@ -275,7 +309,7 @@ pub mod tests {
     fn validates_a_well_formed_request() {
         let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
-        let request = relay.validate(&query(&[("scope", "openid email bogus")], &[]), &caps()).unwrap();
+        let request = relay.validate(&query(&[("scope", "openid email bogus")], &[]), &caps(), None).unwrap();
         assert_eq!(request.redirect_uri, "http://localhost:4567/callback");
         assert_eq!(request.scope, "openid email");
         assert_eq!(request.resource.as_deref(), Some("https://mcp.example.com/mcp"));
@@ -293,7 +327,7 @@ pub mod tests {
             format!("{}&redirect_uri=https://evil.example/cb", query(&[], &[])),
             query(&[("state", &"s".repeat(MAX_STATE_LEN + 1))], &[]),
         ] {
-            let response = relay.validate(&q, &caps()).unwrap_err();
+            let response = relay.validate(&q, &caps(), None).unwrap_err();
             assert_eq!(response.status, 400, "{q}");
             assert!(response.header("location").is_none(), "{q}");
             assert!(response.header("content-type").unwrap().starts_with("text/html"));
@@ -315,7 +349,7 @@ pub mod tests {
             (query(&[("resource", "https://mcp.example.com/mcp/")], &[]), "invalid_target"),
         ];
         for (q, expected) in cases {
-            let response = relay.validate(&q, &caps()).unwrap_err();
+            let response = relay.validate(&q, &caps(), None).unwrap_err();
             assert_eq!(response.status, 302, "{q}");
             let params = location_params(&response);
             assert_eq!(params.get("error"), Some(expected), "{q}");
@@ -334,7 +368,7 @@ pub mod tests {
         decision: &str,
         entropy: &mut CountingEntropy,
     ) -> Response {
-        let page = relay.authorize(q, cookies, &caps(), &upstream(), entropy).unwrap();
+        let page = relay.authorize(q, cookies, &caps(), &upstream(), None, entropy).unwrap();
         assert_eq!(page.status, 200, "the consent page for {q}");
         let (ticket, csrf_cookie) = consent::tests::form_fields(&page);
         let body = format!("ticket={ticket}&decision={decision}");
@@ -372,6 +406,7 @@ pub mod tests {
                 Some(&browser),
                 &caps(),
                 &upstream(),
+                None,
                 &mut entropy,
             )
             .unwrap();
@@ -380,7 +415,14 @@ pub mod tests {
         // But not for another target.
         for other in ["https://claude.ai/api/mcp/auth_callback", "http://localhost:9999/other"] {
             let asked = relay
-                .authorize(&query(&[("redirect_uri", other)], &[]), Some(&browser), &caps(), &upstream(), &mut entropy)
+                .authorize(
+                    &query(&[("redirect_uri", other)], &[]),
+                    Some(&browser),
+                    &caps(),
+                    &upstream(),
+                    None,
+                    &mut entropy,
+                )
                 .unwrap();
             assert_eq!(asked.status, 200, "{other}");
         }
@@ -400,7 +442,10 @@ pub mod tests {
             assert!(set_cookies(&approved).is_empty(), "nothing remembered for a forwarder");
             browser = format!("{browser}; {}", consent::tests::cookie_header(&set_cookies(&approved)));
         }
-        assert_eq!(relay.authorize(&vscode, Some(&browser), &caps(), &upstream(), &mut entropy).unwrap().status, 200);
+        assert_eq!(
+            relay.authorize(&vscode, Some(&browser), &caps(), &upstream(), None, &mut entropy).unwrap().status,
+            200
+        );
     }
 
     #[test]
@@ -425,7 +470,7 @@ pub mod tests {
         let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
-        let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
+        let request = relay.validate(&query(&[], &[]), &caps(), None).unwrap();
         let state = state_for(&relay, &request, &mut entropy);
         let answer = relay
             .callback(&with_query("", &[("code", "access-code-1"), ("state", &state)])[1..], &mut entropy)
@@ -450,7 +495,7 @@ pub mod tests {
         let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
-        let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
+        let request = relay.validate(&query(&[], &[]), &caps(), None).unwrap();
         let state = state_for(&relay, &request, &mut entropy);
 
         let denied = relay
@@ -488,8 +533,8 @@ pub mod tests {
         let failure = Error::Internal { reason: "no randomness" };
         let no_randomness = Err(failure.clone());
         // No consent page (its CSRF value would be predictable), no state, no code.
-        assert_eq!(relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut NoEntropy), no_randomness);
-        let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
+        assert_eq!(relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), None, &mut NoEntropy), no_randomness);
+        let request = relay.validate(&query(&[], &[]), &caps(), None).unwrap();
         let state = state_for(&relay, &request, &mut CountingEntropy::default());
         let answer = relay.callback(&with_query("", &[("code", "c"), ("state", &state)])[1..], &mut NoEntropy);
         assert_eq!(answer, no_randomness);

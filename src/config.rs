@@ -2,6 +2,7 @@
 //! names the setting; no value is ever echoed (some are secrets).
 
 use crate::access_token::{Allowlist, TokenKind, TokenPolicy};
+use crate::client_id_metadata;
 use crate::error::Error;
 use crate::jwks::JwksPolicy;
 use crate::mcp_policy::McpPolicy;
@@ -99,6 +100,8 @@ pub struct Config {
     pub public_origin: Option<String>,
     pub scopes: Vec<String>,
     pub redirect_policy: RedirectPolicy,
+    /// Clients identified by Client ID Metadata Documents (`CIMD`, `CIMD_ALLOWED_HOSTS`).
+    pub client_metadata: client_id_metadata::Settings,
     pub consent_ttl_seconds: u64,
     pub sealing_keys: SealingKeys,
     /// Shown on the consent page.
@@ -238,6 +241,17 @@ impl Config {
             RedirectPolicy::parse(&get("ALLOWED_REDIRECT_URIS").unwrap_or_else(|| DEFAULT_ALLOWLIST.into()))
                 .map_err(|problem| Error::config("ALLOWED_REDIRECT_URIS", problem))?;
         let consent_ttl_seconds = number("CONSENT_TTL_SECONDS", DEFAULT_CONSENT_TTL_SECONDS)?;
+        let client_metadata = client_id_metadata::Settings::new(
+            match get("CIMD").as_deref() {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(_) => return Err(Error::config("CIMD", "must be on or off")),
+            },
+            get("CIMD_ALLOWED_HOSTS")
+                .map(|hosts| client_id_metadata::Settings::parse_hosts(&hosts))
+                .transpose()
+                .map_err(|problem| Error::config("CIMD_ALLOWED_HOSTS", problem))?,
+        );
         let token_mode = match get("TOKEN_MODE").as_deref() {
             None | Some("auto") => TokenMode::Auto,
             Some("passthrough") => TokenMode::Passthrough,
@@ -306,6 +320,7 @@ impl Config {
             public_origin,
             scopes,
             redirect_policy,
+            client_metadata,
             consent_ttl_seconds,
             sealing_keys,
             server_name: get("SERVER_NAME"),
@@ -454,6 +469,12 @@ pub mod tests {
             ("PROXY_PATHS", "/.well-known/x"),
             ("ACCESS_JWKS_URL", "http://evil.example/jwks"),
             ("SEALING_KEYS", "short"),
+            ("CIMD", "yes"),
+            ("CIMD_ALLOWED_HOSTS", "claude.ai"),
+            ("CIMD_ALLOWED_HOSTS", "[]"),
+            ("CIMD_ALLOWED_HOSTS", r#"["*"]"#),
+            ("CIMD_ALLOWED_HOSTS", r#"["a.*.example"]"#),
+            ("CIMD_ALLOWED_HOSTS", r#"["https://claude.ai"]"#),
         ];
         for (name, value) in cases {
             match problem(name, value) {
