@@ -14,6 +14,7 @@ import html
 import itertools
 import json
 import re
+import time
 from html.parser import HTMLParser
 
 import httpx
@@ -37,6 +38,7 @@ _, CHALLENGE = pkce_pair()
 CLIENT_HOST, OTHER_HOST = TEST_HOSTS
 WEB_CALLBACK = "https://claude.ai/api/mcp/auth_callback"  # allowed by the default ALLOWED_REDIRECT_URIS
 _paths = itertools.count()
+LOG_WAIT = 10
 
 
 @pytest.fixture
@@ -104,7 +106,14 @@ def counts(stack, endpoint: str) -> int:
 
 
 def logged_error(stack, seen: int) -> list[str | None]:
-    return [line.get("error") for line in stack.worker.request_log()[seen:] if line["route"] == "authorize"]
+    """The `error` of the /authorize log lines after the first `seen` lines (waiting a little
+    for wrangler to print them)."""
+    deadline = time.monotonic() + LOG_WAIT
+    while not (lines := [line for line in stack.worker.request_log()[seen:] if line["route"] == "authorize"]):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    return [line.get("error") for line in lines]
 
 
 def mcp_ping(stack, token: str) -> dict:
@@ -217,14 +226,20 @@ def test_a_faulty_document_is_a_page_naming_the_problem(stack, docs, path, fault
     docs.serve(path, _faulty(docs, path)[fault])
     # Where the redirect leads, a document a redirect-follower would accept.
     docs.serve(path + ".moved", Answer(client_metadata(docs.url(path), [REDIRECT_URI])))
-    sentence, failure = FAULTS[fault]
-    asked, seen = counts(stack, "authorization"), len(stack.worker.request_log())
+    asked = counts(stack, "authorization")
 
-    assert_refused(open_authorize(stack, docs.url(path)), sentence)
+    assert_refused(open_authorize(stack, docs.url(path)), FAULTS[fault][0])
 
     assert counts(stack, "authorization") == asked, "Access is never asked"
     assert docs.fetches(path) == 1 and docs.fetches(path + ".moved") == 0, "one fetch, no redirect followed"
-    assert logged_error(stack, seen) == [f"client metadata: {failure}"]
+
+
+@pytest.mark.parametrize("fault", ["not JSON", "wrong client_id"])
+def test_the_log_line_names_the_document_failure(stack, docs, path, fault):
+    docs.serve(path, _faulty(docs, path)[fault])
+    seen = len(stack.worker.request_log())
+    assert_error_page(open_authorize(stack, docs.url(path)))
+    assert logged_error(stack, seen) == [f"client metadata: {FAULTS[fault][1]}"]
 
 
 def test_the_secret_in_a_document_is_never_shown_or_logged(stack, docs, path):
