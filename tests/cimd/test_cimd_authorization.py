@@ -105,28 +105,30 @@ def counts(stack, endpoint: str) -> int:
     return stack.emulator.stats()["counts"].get(endpoint, 0)
 
 
-def logged_error(stack, seen: int) -> list[str | None]:
-    """The `error` of the /authorize log lines after the first `seen` lines (waiting a little
-    for wrangler to print them)."""
+def log_lines(stack, seen: int, route: str) -> list[dict]:
+    """The Worker's log lines for `route` after the first `seen` lines (waiting a little for
+    wrangler to print them)."""
     deadline = time.monotonic() + LOG_WAIT
-    while not (lines := [line for line in stack.worker.request_log()[seen:] if line["route"] == "authorize"]):
+    while not (lines := [line for line in stack.worker.request_log()[seen:] if line["route"] == route]):
         if time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    return [line.get("error") for line in lines]
+    return lines
 
 
 def mcp_ping(stack, token: str) -> dict:
     """initialize, then tools/call ping in that session; the JSON-RPC result."""
     headers = {"authorization": f"Bearer {token}", "accept": "application/json, text/event-stream"}
-    client_info = {"name": "cimd-test", "version": "1"}
-    initialize = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": client_info}
-    answer = http.post(stack.worker.mcp_url, json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": initialize}, headers=headers)
+
+    def send(message: dict) -> httpx.Response:
+        return http.post(stack.worker.mcp_url, json={"jsonrpc": "2.0", **message}, headers=headers)
+
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "cimd-test", "version": "1"}}
+    answer = send({"id": 1, "method": "initialize", "params": hello})
     assert answer.status_code == 200, answer.text
     headers["mcp-session-id"] = answer.headers["mcp-session-id"]
-    http.post(stack.worker.mcp_url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
-    ping = {"name": "ping", "arguments": {"message": "cimd"}}
-    answer = http.post(stack.worker.mcp_url, json={"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": ping}, headers=headers)
+    send({"method": "notifications/initialized"})
+    answer = send({"id": 2, "method": "tools/call", "params": {"name": "ping", "arguments": {"message": "cimd"}}})
     assert answer.status_code == 200, answer.text
     (data,) = [line.removeprefix("data:").strip() for line in answer.text.splitlines() if line.startswith("data:")]
     return json.loads(data)["result"]
@@ -234,14 +236,6 @@ def test_a_faulty_document_is_a_page_naming_the_problem(stack, docs, path, fault
     assert docs.fetches(path) == 1 and docs.fetches(path + ".moved") == 0, "one fetch, no redirect followed"
 
 
-@pytest.mark.parametrize("fault", ["not JSON", "wrong client_id"])
-def test_the_log_line_names_the_document_failure(stack, docs, path, fault):
-    docs.serve(path, _faulty(docs, path)[fault])
-    seen = len(stack.worker.request_log())
-    assert_error_page(open_authorize(stack, docs.url(path)))
-    assert logged_error(stack, seen) == [f"client metadata: {FAULTS[fault][1]}"]
-
-
 def test_the_secret_in_a_document_is_never_shown_or_logged(stack, docs, path):
     docs.serve(path, _faulty(docs, path)["a client secret"])
     response = open_authorize(stack, docs.url(path))
@@ -260,7 +254,12 @@ def test_a_document_just_under_the_size_limit_is_accepted(stack, docs, path):
 
 def test_a_document_preferring_private_key_jwt_is_served_as_a_public_client(stack, docs, path):
     """As ChatGPT's: served with PKCE and no client authentication, like `none`."""
-    public_jwk = {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
+    public_jwk = {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+    }
     client_id = publish(docs, path, token_endpoint_auth_method="private_key_jwt", jwks={"keys": [public_jwk]})
     grant = authorize(stack, client_id=client_id)
     assert exchange(stack, grant, client_id=client_id).status_code == 200
@@ -433,7 +432,7 @@ def test_the_log_line_names_the_client_of_a_sealed_token(sealed_stack, docs, pat
     assert tokens.status_code == 200, tokens.text
     seen = len(stack.worker.request_log())
     mcp_ping(stack, tokens.json()["access_token"])
-    lines = [line for line in stack.worker.request_log()[seen:] if line["route"] == "mcp"]
+    lines = log_lines(stack, seen, "mcp")
     assert lines and all(line["client"] == client_id for line in lines), lines
 
 
@@ -443,5 +442,14 @@ def test_the_log_line_has_no_client_for_an_access_jwt(stack, docs, path):
     tokens = exchange(stack, authorize(stack, client_id=client_id), client_id=client_id)
     seen = len(stack.worker.request_log())
     mcp_ping(stack, tokens.json()["access_token"])
-    lines = [line for line in stack.worker.request_log()[seen:] if line["route"] == "mcp"]
+    lines = log_lines(stack, seen, "mcp")
     assert lines and all(line["client"] is None for line in lines), lines
+
+
+@pytest.mark.parametrize("fault", ["not JSON", "wrong client_id"])
+def test_the_log_line_names_the_document_failure(stack, docs, path, fault):
+    docs.serve(path, _faulty(docs, path)[fault])
+    seen = len(stack.worker.request_log())
+    assert_error_page(open_authorize(stack, docs.url(path)))
+    errors = [line["error"] for line in log_lines(stack, seen, "authorize")]
+    assert errors == [f"client metadata: {FAULTS[fault][1]}"]

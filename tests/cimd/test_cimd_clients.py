@@ -37,7 +37,8 @@ def test_an_sdk_client_logs_in_with_its_metadata_document(client, stack, docs):
     client_id = docs.url(path)
     docs.serve(path, Answer(client_metadata(client_id, REDIRECT_URIS, client_name=f"SDK client {client}")))
     stack.emulator.configure(access_token_ttl=ACCESS_TOKEN_TTL)
-    argv = [*CLIENTS[client], "--url", stack.worker.mcp_url, "--client-metadata-url", client_id, "--refresh-after", str(REFRESH_AFTER)]
+    argv = [*CLIENTS[client], "--url", stack.worker.mcp_url, "--client-metadata-url", client_id]
+    argv += ["--refresh-after", str(REFRESH_AFTER)]
 
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
 

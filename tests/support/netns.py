@@ -37,7 +37,8 @@ CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 def namespace_argv(command: list[str]) -> list[str]:
     """`command` run in new namespaces: this file under unshare, told the namespaces it left."""
-    return ["unshare", "--net", "--mount", "--", sys.executable, str(Path(__file__).resolve()), "--inside", _namespaces(), *command]
+    this = str(Path(__file__).resolve())
+    return ["unshare", "--net", "--mount", "--", sys.executable, this, "--inside", _namespaces(), *command]
 
 
 def unavailable() -> str | None:
