@@ -5,6 +5,7 @@ problem, no redirect, no connection made), the trust policy, and a failed fetch 
 
 import socket
 import threading
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -120,6 +121,10 @@ def test_a_failed_fetch_is_a_page_and_is_remembered(start_gateway):
     )
     second = authorize(edge, "https://client.invalid/client.json")
     assert_page(second, "the client's metadata document " + sentence)
+    # The Worker's output reaches its log file a little after the answers.
+    deadline = time.monotonic() + 10
+    while sum(line["route"] == "authorize" for line in edge.worker.request_log()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     failures = [line for line in edge.worker.log().splitlines() if "client_metadata_failed" in line]
-    assert len(failures) == 1, failures
+    assert len(failures) == 1, edge.worker.log()[-3000:]
     assert '"host":"client.invalid"' in failures[0]
