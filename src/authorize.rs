@@ -550,4 +550,183 @@ pub mod tests {
         assert_eq!(granted_scope(Some("email"), &caps), "openid email");
         assert_eq!(granted_scope(Some("mcp:tools email email"), &caps), "openid email");
     }
+
+    mod client_id_metadata_documents {
+        use super::*;
+        use crate::client_id_metadata::tests::{document, CLIENT};
+        use crate::error::ClientMetadataFailure as Failure;
+        use serde_json::json;
+
+        const LOOPBACK: &str = "http://127.0.0.1:5555/callback";
+
+        /// The document the edge would have fetched for [`CLIENT`], with `changes`.
+        pub fn fetched(changes: serde_json::Value) -> Document {
+            ClientMetadata::parse(CLIENT, &document(changes))
+        }
+
+        fn cimd_query(redirect_uri: &str) -> String {
+            query(&[("client_id", CLIENT), ("redirect_uri", redirect_uri)], &[])
+        }
+
+        fn refused_page(response: Response, sentence: &str) {
+            assert_eq!(response.status, 400);
+            assert!(response.header("location").is_none(), "never a redirect: {sentence}");
+            assert!(response.header("content-type").unwrap().starts_with("text/html"));
+            assert!(response.body.contains(&crate::http::escape_html(sentence)), "{sentence}: {}", response.body);
+        }
+
+        #[test]
+        fn the_edge_is_asked_to_fetch_only_good_trusted_urls() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)).as_deref(), Some(CLIENT));
+            for q in [
+                query(&[], &[]),
+                query(&[("client_id", "http://client.example.com/doc")], &[]),
+                query(&[("client_id", "https://127.0.0.1/doc")], &[]),
+                query(&[], &["client_id"]),
+                "client_id=%ZZ".to_owned(),
+            ] {
+                assert_eq!(relay.document_url(&q), None, "{q}");
+            }
+            let mut vars = crate::config::tests::vars();
+            vars.insert("CIMD_ALLOWED_HOSTS", r#"["*.other.example"]"#.into());
+            let trusting_others = crate::config::tests::config_from(&vars).unwrap();
+            let relay = Relay { config: &trusting_others, site: &site, now: NOW };
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)), None);
+        }
+
+        #[test]
+        fn a_document_client_gets_the_consent_page_and_carries_its_id() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            let document = fetched(json!({}));
+            let request = relay.validate(&cimd_query(LOOPBACK), &caps(), Some(&document)).unwrap();
+            assert_eq!(request.client_id.as_deref(), Some(CLIENT));
+            assert_eq!(request.redirect_uri, LOOPBACK);
+            let page = relay
+                .authorize(
+                    &cimd_query(LOOPBACK),
+                    None,
+                    &caps(),
+                    &upstream(),
+                    Some(&document),
+                    &mut CountingEntropy::default(),
+                )
+                .unwrap();
+            assert_eq!(page.status, 200);
+            assert!(page.body.contains("Example &lt;Client&gt; (client.example.com)"), "{}", page.body);
+        }
+
+        #[test]
+        fn every_client_and_document_failure_is_a_page_naming_it() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            let good = fetched(json!({}));
+            let cases: Vec<(String, Option<Document>, Failure)> = vec![
+                (query(&[("client_id", "http://client.example.com/doc")], &[]), None, Failure::UrlNotHttps),
+                (query(&[("client_id", "https://10.1.2.3/doc")], &[]), None, Failure::UrlIpLiteral),
+                (query(&[("client_id", "https://localhost/doc")], &[]), None, Failure::UrlLocalhost),
+                (query(&[("client_id", "https://client.example.com/doc#x")], &[]), None, Failure::UrlFragment),
+                (cimd_query(LOOPBACK), Some(Err(Failure::Timeout)), Failure::Timeout),
+                (cimd_query(LOOPBACK), Some(Err(Failure::TooLarge)), Failure::TooLarge),
+                (
+                    cimd_query(LOOPBACK),
+                    Some(fetched(json!({"client_id": "https://x.example/y"}))),
+                    Failure::ClientIdMismatch,
+                ),
+                (cimd_query(LOOPBACK), Some(fetched(json!({"client_secret": "x"}))), Failure::ClientSecret),
+                // Not listed, although the gateway's own allowlist has them.
+                (cimd_query("http://localhost:4567/callback"), Some(good.clone()), Failure::RedirectUriNotListed),
+                (
+                    cimd_query("https://claude.ai/api/mcp/auth_callback"),
+                    Some(good.clone()),
+                    Failure::RedirectUriNotListed,
+                ),
+            ];
+            for (q, document, failure) in cases {
+                let response = relay.validate(&q, &caps(), document.as_ref()).unwrap_err();
+                refused_page(response, failure.description());
+            }
+            // Listed in the document is not enough: the gateway's allowlist still applies.
+            let listed = fetched(json!({"redirect_uris": ["https://client.example.com/callback"]}));
+            let response =
+                relay.validate(&cimd_query("https://client.example.com/callback"), &caps(), Some(&listed)).unwrap_err();
+            refused_page(response, "the redirect_uri is not allowed by this server");
+            // A document for another URL, or none at all, is the gateway's own failure.
+            let other = ClientMetadata { client_id: "https://x.example/y".into(), ..good.clone().unwrap() };
+            for document in [None, Some(Ok(other))] {
+                let response = relay.validate(&cimd_query(LOOPBACK), &caps(), document.as_ref()).unwrap_err();
+                assert_eq!((response.status, response.header("location")), (500, None));
+            }
+        }
+
+        #[test]
+        fn with_documents_off_a_url_is_an_unknown_client() {
+            let mut vars = crate::config::tests::vars();
+            vars.insert("CIMD", "off".into());
+            let (config, site) = (crate::config::tests::config_from(&vars).unwrap(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)), None);
+            let good = fetched(json!({}));
+            refused_page(relay.validate(&cimd_query(LOOPBACK), &caps(), Some(&good)).unwrap_err(), "unknown client_id");
+            refused_page(
+                relay.validate(&query(&[("client_id", "http://127.0.0.1/x")], &[]), &caps(), None).unwrap_err(),
+                "unknown client_id",
+            );
+            assert!(relay.validate(&query(&[], &[]), &caps(), None).is_ok(), "the registered client goes on");
+        }
+
+        #[test]
+        fn the_client_id_travels_through_state_and_code() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            let mut entropy = CountingEntropy::default();
+            let document = fetched(json!({}));
+            let page = relay
+                .authorize(&cimd_query(LOOPBACK), None, &caps(), &upstream(), Some(&document), &mut entropy)
+                .unwrap();
+            let (ticket, csrf) = consent::tests::form_fields(&page);
+            let body = format!("ticket={ticket}&decision=approve");
+            let to_access =
+                relay.decide(&consent::tests::same_origin(&body, Some(&csrf)), &upstream(), &mut entropy).unwrap();
+            let sent = location_params(&to_access);
+            assert_eq!(sent.get("client_id"), Some("abc123"), "Access only knows the gateway");
+            let back = relay
+                .callback(&with_query("", &[("code", "c"), ("state", sent.get("state").unwrap())])[1..], &mut entropy)
+                .unwrap();
+            assert!(back.header("location").unwrap().starts_with(LOOPBACK));
+            let grant: CodeGrant =
+                config.sealing_keys.open(Purpose::Code, location_params(&back).get("code").unwrap(), NOW).unwrap();
+            assert_eq!(grant.client_id.as_deref(), Some(CLIENT));
+        }
+
+        #[test]
+        fn a_remembered_consent_is_for_one_client() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            let mut entropy = CountingEntropy::default();
+            let document = fetched(json!({}));
+            let page = relay
+                .authorize(&cimd_query(LOOPBACK), None, &caps(), &upstream(), Some(&document), &mut entropy)
+                .unwrap();
+            let (ticket, csrf) = consent::tests::form_fields(&page);
+            let body = format!("ticket={ticket}&decision=approve");
+            let approved =
+                relay.decide(&consent::tests::same_origin(&body, Some(&csrf)), &upstream(), &mut entropy).unwrap();
+            let browser = consent::tests::cookie_header(&set_cookies(&approved));
+            let again = |q: &str, document: Option<&Document>, entropy: &mut CountingEntropy| {
+                relay.authorize(q, Some(&browser), &caps(), &upstream(), document, entropy).unwrap().status
+            };
+            // The same client, another loopback port: straight on to Access.
+            assert_eq!(again(&cimd_query("http://127.0.0.1:6666/callback"), Some(&document), &mut entropy), 302);
+            // The registered client at the same redirect target: asked.
+            assert_eq!(again(&query(&[("redirect_uri", LOOPBACK)], &[]), None, &mut entropy), 200);
+            // Another document client listing the same target: asked.
+            let other_url = "https://other.example.com/client.json";
+            let other = ClientMetadata { client_id: other_url.into(), ..document.clone().unwrap() };
+            let other_query = query(&[("client_id", other_url), ("redirect_uri", LOOPBACK)], &[]);
+            assert_eq!(again(&other_query, Some(&Ok(other)), &mut entropy), 200);
+        }
+    }
 }

@@ -431,6 +431,43 @@ pub mod tests {
     }
 
     #[test]
+    fn a_document_client_page_shows_its_name_host_redirect_host_and_whether_they_match() {
+        use crate::client_id_metadata::tests::{document, CLIENT};
+        let client = ClientMetadata::parse(CLIENT, &document(serde_json::json!({}))).unwrap();
+        let (config, site) = (test_config(), site());
+        let cases = [
+            ("https://client.example.com/callback", "client.example.com", "yes", "note"),
+            ("http://127.0.0.1:5555/callback", "127.0.0.1", "loopback", "note"),
+            ("https://claude.ai/api/mcp/auth_callback", "claude.ai", "no", "warn"),
+        ];
+        for (redirect_uri, redirect_host, matched, class) in cases {
+            let request = AuthorizationRequest { client_id: Some(CLIENT.into()), ..to(redirect_uri) };
+            let page = page(&config, &site, &request, Some(&client), NOW, &mut CountingEntropy::default()).unwrap();
+            let body = &page.body;
+            assert!(body.contains("<dd id=\"client-name\">Example &lt;Client&gt;</dd>"), "{body}");
+            assert!(body.contains("<dd id=\"client-host\">client.example.com</dd>"), "{body}");
+            assert!(body.contains(&format!("<dd id=\"redirect-host\">{redirect_host}</dd>")), "{body}");
+            assert!(body.contains(&format!("class=\"{class}\" id=\"host-match\" data-match=\"{matched}\"")), "{body}");
+            assert!(body.contains("<title>Allow access to https://mcp.example.com/mcp?</title>"));
+            assert!(body.contains("<h1>Allow Example &lt;Client&gt; (client.example.com) to use"), "{body}");
+            assert!(!body.contains("<Client>"), "the client's own name is escaped everywhere");
+        }
+        let warning = page(
+            &config,
+            &site,
+            &AuthorizationRequest { client_id: Some(CLIENT.into()), ..to("https://claude.ai/api/mcp/auth_callback") },
+            Some(&client),
+            NOW,
+            &mut CountingEntropy::default(),
+        )
+        .unwrap();
+        assert!(warning.body.contains("The result goes to claude.ai, not to client.example.com"), "{}", warning.body);
+        // The registered client's page has none of these rows.
+        let (registered, _) = consent_page(&[]);
+        assert!(!registered.body.contains("client-name") && !registered.body.contains("host-match"));
+    }
+
+    #[test]
     fn submissions_without_the_matching_cookie_or_not_from_this_origin_are_refused() {
         let (response, config) = consent_page(&[]);
         let site = site();

@@ -277,12 +277,17 @@ mod tests {
     const REDIRECT: &str = "http://localhost:4567/callback";
 
     fn sealed_code(config: &Config, resource: Option<&str>) -> String {
+        code_for(config, resource, None)
+    }
+
+    /// A code issued to `client_id` (a document client; `None`: the registered client).
+    fn code_for(config: &Config, resource: Option<&str>, client_id: Option<&str>) -> String {
         let grant = CodeGrant {
             access_code: Secret::new("access-code"),
             redirect_uri: REDIRECT.into(),
             code_challenge: CHALLENGE.into(),
             resource: resource.map(Into::into),
-            client_id: None,
+            client_id: client_id.map(Into::into),
         };
         config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut CountingEntropy::default()).unwrap()
     }
@@ -481,6 +486,127 @@ mod tests {
                 assert!(matches!(refused, Err(Error::OAuth { code: ErrorCode::InvalidGrant, .. })), "{mode}");
             }
             assert!(run(&config, None, &refresh_request(&sealed)).unwrap().body.contains("refresh_token=rt-1&"));
+        }
+    }
+
+    mod client_id_metadata_documents {
+        use super::*;
+        use crate::client_id_metadata::tests::CLIENT;
+
+        const OTHER: &str = "https://other.example.com/client.json";
+
+        fn exchange(
+            config: &Config,
+            code_client: Option<&str>,
+            authorization: Option<&str>,
+            pairs: &[(&str, &str)],
+        ) -> Result<UpstreamTokenRequest, Error> {
+            let code = code_for(config, None, code_client);
+            let mut all = vec![
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ];
+            all.extend_from_slice(pairs);
+            run(config, authorization, &form(&all))
+        }
+
+        fn code_of(result: Result<UpstreamTokenRequest, Error>) -> Option<ErrorCode> {
+            match result {
+                Ok(_) => None,
+                Err(Error::OAuth { code, .. }) => Some(code),
+                Err(Error::InvalidClientBasic) => Some(ErrorCode::InvalidClient),
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_code_is_exchanged_only_by_the_client_it_was_issued_to() {
+            let config = test_config();
+            let sent = exchange(&config, Some(CLIENT), None, &[("client_id", CLIENT)]).unwrap();
+            assert_eq!(sent.client_id.as_deref(), Some(CLIENT));
+            // Access still sees the one client it knows, authenticated with the gateway's secret.
+            assert!(sent.body.ends_with("&client_id=abc123&client_secret=s3cret"), "{:?}", sent.body);
+            for (code_client, client_id) in [(Some(CLIENT), OTHER), (Some(CLIENT), "abc123"), (None, CLIENT)] {
+                assert_eq!(
+                    code_of(exchange(&config, code_client, None, &[("client_id", client_id)])),
+                    Some(ErrorCode::InvalidGrant),
+                    "{code_client:?} {client_id}"
+                );
+            }
+            // With no client_id the client is unknown, as for registered clients.
+            assert_eq!(code_of(exchange(&config, Some(CLIENT), None, &[])), Some(ErrorCode::InvalidClient));
+        }
+
+        #[test]
+        fn a_document_client_presents_no_secret() {
+            let config = test_config();
+            let secret = exchange(&config, Some(CLIENT), None, &[("client_id", CLIENT), ("client_secret", "s3cret")]);
+            assert_eq!(code_of(secret), Some(ErrorCode::InvalidClient));
+            let basic = format!("Basic {}", STANDARD.encode(format!("{}:s3cret", CLIENT.replace(':', "%3A"))));
+            assert_eq!(exchange(&config, Some(CLIENT), Some(&basic), &[]).unwrap_err(), Error::InvalidClientBasic);
+        }
+
+        #[test]
+        fn with_documents_off_a_url_client_is_unknown_at_the_token_endpoint() {
+            let mut v = vars();
+            v.insert("CIMD", "off".into());
+            let config = config_from(&v).unwrap();
+            assert_eq!(
+                code_of(exchange(&config, Some(CLIENT), None, &[("client_id", CLIENT)])),
+                Some(ErrorCode::InvalidClient)
+            );
+        }
+
+        #[test]
+        fn a_refresh_token_is_used_only_by_the_client_it_was_issued_to() {
+            let config = test_config();
+            let seal = |client: Option<&str>| {
+                sealed_token::seal_refresh(
+                    &config,
+                    &site(),
+                    "rt-1".into(),
+                    client,
+                    NOW,
+                    &mut CountingEntropy::default(),
+                )
+                .unwrap()
+            };
+            let refresh = |token: &str, client_id: &str| {
+                run(
+                    &config,
+                    None,
+                    &form(&[("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", client_id)]),
+                )
+            };
+            let document_token = seal(Some(CLIENT));
+            let sent = refresh(&document_token, CLIENT).unwrap();
+            assert!(sent.body.contains("refresh_token=rt-1&") && sent.client_id.as_deref() == Some(CLIENT));
+            assert_eq!(code_of(refresh(&document_token, OTHER)), Some(ErrorCode::InvalidGrant));
+            assert_eq!(code_of(refresh(&document_token, "abc123")), Some(ErrorCode::InvalidGrant));
+            assert_eq!(code_of(refresh(&seal(None), CLIENT)), Some(ErrorCode::InvalidGrant));
+            assert!(refresh(&seal(None), "abc123").is_ok());
+            // The tokens answered carry the client on, so the next refresh is bound as well.
+            let tokens = upstream_tokens("opaque", Some("rt-2"));
+            let answer = respond(
+                &mode("sealed"),
+                &site(),
+                tokens,
+                Some(&identity()),
+                Some(CLIENT),
+                NOW,
+                &mut CountingEntropy::default(),
+            )
+            .unwrap();
+            let answer = serde_json::to_value(answer).unwrap();
+            let next = answer["refresh_token"].as_str().unwrap();
+            assert!(sealed_token::open_refresh(&mode("sealed"), &site(), next, Some(CLIENT), NOW).is_ok());
+            assert!(sealed_token::open_refresh(&mode("sealed"), &site(), next, None, NOW).is_err());
+            let access =
+                sealed_token::open_access(&mode("sealed"), &site(), answer["access_token"].as_str().unwrap(), NOW)
+                    .unwrap();
+            assert_eq!(access.client_id.as_deref(), Some(CLIENT));
         }
     }
 

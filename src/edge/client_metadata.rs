@@ -20,11 +20,12 @@ pub async fn document(url: &str, now: u64) -> Document {
         return cached;
     }
     let (outcome, seconds) = evaluate(url, fetch(url).await);
+    // One line per fetch that failed (a cached failure is not fetched, so not logged again).
     if let Err(failure) = &outcome {
-        worker::console_warn!(
-            "{}",
-            serde_json::json!({"event": "client_metadata_failed", "error": format!("{failure:?}")})
-        );
+        let host = url::Url::parse(url).ok().and_then(|url| url.host_str().map(str::to_owned));
+        let line =
+            serde_json::json!({"event": "client_metadata_failed", "host": host, "error": format!("{failure:?}")});
+        worker::console_warn!("{line}");
     }
     CACHE.with(|cache| cache.borrow_mut().store(url, outcome.clone(), seconds, now));
     outcome
