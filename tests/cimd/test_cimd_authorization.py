@@ -446,10 +446,21 @@ def test_the_log_line_has_no_client_for_an_access_jwt(stack, docs, path):
     assert lines and all(line["client"] is None for line in lines), lines
 
 
+FAILURE_EVENT = re.compile(r'\{[^{}]*"event":"client_metadata_failed"[^{}]*\}')
+
+
+def failure_events(stack) -> list[dict]:
+    return [json.loads(event) for event in FAILURE_EVENT.findall(stack.worker.log())]
+
+
 @pytest.mark.parametrize("fault", ["not JSON", "wrong client_id"])
-def test_the_log_line_names_the_document_failure(stack, docs, path, fault):
+def test_a_failed_document_is_logged_once_with_its_host_and_reason(stack, docs, path, fault):
+    """One warning per fetch that failed; the refusal from the failure cache logs none."""
     docs.serve(path, _faulty(docs, path)[fault])
-    seen = len(stack.worker.request_log())
-    assert_error_page(open_authorize(stack, docs.url(path)))
-    errors = [line["error"] for line in log_lines(stack, seen, "authorize")]
-    assert errors == [f"client metadata: {FAULTS[fault][1]}"]
+    seen, logged = len(stack.worker.request_log()), len(failure_events(stack))
+    for _ in range(2):
+        assert_error_page(open_authorize(stack, docs.url(path)))
+    deadline = time.monotonic() + LOG_WAIT
+    while (len(log_lines(stack, seen, "authorize")) < 2 or len(failure_events(stack)) == logged) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert failure_events(stack)[logged:] == [{"event": "client_metadata_failed", "host": CLIENT_HOST, "error": FAULTS[fault][1]}]
