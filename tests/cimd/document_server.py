@@ -8,10 +8,12 @@
 
 Each path answers what `serve` last set for it (404 otherwise), whatever the host name, so the
 same path may be requested as client.example.test or other.example.test. An `Answer` is a
-status, a body (a dict is sent as JSON), a media type, an optional Cache-Control, and one of the
+status, a body (a dict is sent as JSON), a media type, an optional Cache-Control, whether the
+body is sent chunked (no Content-Length, so only counting it tells its size), and one of the
 faults a document host can have:
 
     fault="slow"       headers only after SLOW_SECONDS (the Worker gives up after 5 s)
+    fault="stall"      headers and half the body at once, the rest after SLOW_SECONDS
     fault="endless"    200 JSON, chunked, that never ends: chunks until the reader leaves
                        (at most ENDLESS_LIMIT bytes, so a reader that never stops cannot hang a run)
     fault="redirect"   302 to `location` (a document a redirect-follower would accept)
@@ -56,7 +58,8 @@ class Answer:
     status: int = 200
     content_type: str = "application/json"
     cache_control: str | None = None
-    fault: Literal["slow", "endless", "redirect"] | None = None
+    chunked: bool = False
+    fault: Literal["slow", "stall", "endless", "redirect"] | None = None
     location: str | None = None
 
     def payload(self) -> bytes:
@@ -91,17 +94,33 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(302, "text/plain", b"", location=answer.location)
         if answer.fault == "endless":
             return self._endless(answer)
-        self._send(answer.status, answer.content_type, answer.payload(), cache_control=answer.cache_control)
+        body = answer.payload()
+        self._send(answer.status, answer.content_type, body, chunked=answer.chunked, stall=answer.fault == "stall",
+                   cache_control=answer.cache_control)
 
-    def _send(self, status: int, content_type: str, body: bytes, **headers: str | None):
+    def _send(self, status: int, content_type: str, body: bytes, chunked=False, stall=False, **headers: str | None):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(body)))
         for name, value in headers.items():
             if value is not None:
                 self.send_header(name.replace("_", "-").title(), value)
         self.end_headers()
-        self.wfile.write(body)
+        if stall:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            if self.server.state.stopping.wait(SLOW_SECONDS):
+                return
+            body = body[len(body) // 2 :]
+        if not chunked:
+            return self.wfile.write(body)
+        for at in range(0, len(body), len(ENDLESS_CHUNK)):
+            part = body[at : at + len(ENDLESS_CHUNK)]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        self.wfile.write(b"0\r\n\r\n")
 
     def _endless(self, answer: Answer):
         self.send_response(200)

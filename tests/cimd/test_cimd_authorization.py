@@ -195,8 +195,10 @@ def _faulty(docs, path: str) -> dict[str, Answer]:
         "a private key": Answer({**valid, "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y", "d": "d"}]}}),
         "a secret auth method": Answer({**valid, "token_endpoint_auth_method": "client_secret_basic"}),
         "too large": Answer({**valid, "padding": "x" * 5 * 1024}),
+        "too large, chunked": Answer({**valid, "padding": "x" * 5 * 1024}, chunked=True),
         "endless": Answer(fault="endless"),
         "slow": Answer(valid, fault="slow"),
+        "a stalling body": Answer(valid, fault="stall"),
         "a redirect": Answer(fault="redirect", location=docs.url(path + ".moved")),
         "not found": Answer("gone", status=404, content_type="text/plain"),
     }
@@ -216,8 +218,10 @@ FAULTS = {
     "a private key": ("the client's metadata document contains private key material in jwks", "PrivateKey"),
     "a secret auth method": ("names a token_endpoint_auth_method other than none or private_key_jwt", "AuthMethod"),
     "too large": ("the client's metadata document is larger than 5 KiB", "TooLarge"),
+    "too large, chunked": ("the client's metadata document is larger than 5 KiB", "TooLarge"),
     "endless": ("the client's metadata document is larger than 5 KiB", "TooLarge"),
     "slow": ("the client's metadata document did not arrive in time", "Timeout"),
+    "a stalling body": ("the client's metadata document did not arrive in time", "Timeout"),
     "a redirect": ("the client's metadata document URL answered with a redirect, which is not followed", "Redirected"),
     "not found": ("the client's metadata document URL did not answer 200 OK", "BadStatus"),
 }
@@ -243,12 +247,13 @@ def test_the_secret_in_a_document_is_never_shown_or_logged(stack, docs, path):
     assert "s3cr3t" not in response.text and "s3cr3t" not in stack.worker.log()
 
 
-def test_a_document_just_under_the_size_limit_is_accepted(stack, docs, path):
+@pytest.mark.parametrize("chunked", [False, True], ids=["with length", "chunked"])
+def test_a_document_of_exactly_5_kib_is_accepted(stack, docs, path, chunked):
     client_id = docs.url(path)
     document = client_metadata(client_id, [REDIRECT_URI])
     document["padding"] = "x" * (5 * 1024 - len(json.dumps({**document, "padding": ""})))
     assert len(json.dumps(document)) == 5 * 1024
-    docs.serve(path, Answer(document))
+    docs.serve(path, Answer(document, chunked=chunked))
     consent_page(open_authorize(stack, client_id))
 
 
