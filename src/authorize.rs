@@ -47,6 +47,13 @@ pub struct CodeGrant {
 /// What the edge fetched (or found cached) for a `client_id` URL.
 pub type Document = Result<ClientMetadata, ClientMetadataFailure>;
 
+/// Why `GET /authorize` was refused: a page (the client or its redirect URI is not known to
+/// be good) or an error response sent back to the checked redirect URI.
+enum Refusal {
+    Page(Error),
+    Redirect(Response),
+}
+
 /// The request-independent inputs of the relay.
 pub struct Relay<'a> {
     pub config: &'a Config,
@@ -71,13 +78,13 @@ impl Relay<'_> {
     /// good, errors are shown as a page (never redirected to an unchecked URI); after
     /// that they go back to the client (RFC 6749 §4.1.2.1). `document` is what the edge
     /// fetched for the [`Self::document_url`], if there is one.
-    pub fn validate(
+    fn check(
         &self,
         query: &str,
         caps: &Capabilities,
         document: Option<&Document>,
-    ) -> Result<AuthorizationRequest, Response> {
-        let page = |e: Error| e.to_response(Surface::Page);
+    ) -> Result<AuthorizationRequest, Refusal> {
+        let page = Refusal::Page;
         let params = Params::parse(query).map_err(page)?;
         let client_id = params.require("client_id", "client_id is missing").map_err(page)?;
         let document = match self.config.client_metadata.document_url(client_id).map_err(page)? {
@@ -100,7 +107,9 @@ impl Relay<'_> {
         if state.is_some_and(|s| s.len() > MAX_STATE_LEN) {
             return Err(page(Error::invalid_request("state is too long")));
         }
-        let fail = |code, description| Err(self.redirect_error(redirect_uri, state, Error::oauth(code, description)));
+        let fail = |code, description| {
+            Err(Refusal::Redirect(self.redirect_error(redirect_uri, state, Error::oauth(code, description))))
+        };
         match params.get("response_type") {
             Some("code") => {}
             None => return fail(ErrorCode::InvalidRequest, "response_type is missing"),
@@ -133,8 +142,9 @@ impl Relay<'_> {
     }
 
     /// `GET /authorize`: straight on to Access when consent for this redirect target is
-    /// remembered, otherwise the consent page. `Err` only for the gateway's own failures
-    /// (no randomness); a client's mistake is an answer.
+    /// remembered, otherwise the consent page. A refusal shown as a page is `Err` (so the
+    /// request's log line names it), as are the gateway's own failures (no randomness); one
+    /// sent back to the client's redirect URI is an answer.
     pub fn authorize(
         &self,
         query: &str,
@@ -144,9 +154,10 @@ impl Relay<'_> {
         document: Option<&Document>,
         entropy: &mut dyn Entropy,
     ) -> Result<Response, Error> {
-        let request = match self.validate(query, caps, document) {
+        let request = match self.check(query, caps, document) {
             Ok(request) => request,
-            Err(response) => return Ok(response),
+            Err(Refusal::Page(error)) => return Err(error),
+            Err(Refusal::Redirect(response)) => return Ok(response),
         };
         if consent::is_remembered(self.config, self.site, cookies, &request, self.now) {
             return self.to_access(&request, upstream, entropy);
@@ -298,6 +309,22 @@ pub mod tests {
 
     fn caps() -> Capabilities {
         Capabilities::new(&test_config(), &upstream())
+    }
+
+    impl Relay<'_> {
+        /// What the Worker answers for `GET /authorize` when it refuses: the page, or the
+        /// error sent back to the client's redirect URI.
+        pub fn validate(
+            &self,
+            query: &str,
+            caps: &Capabilities,
+            document: Option<&Document>,
+        ) -> Result<AuthorizationRequest, Response> {
+            self.check(query, caps, document).map_err(|refusal| match refusal {
+                Refusal::Page(error) => error.to_response(Surface::Page),
+                Refusal::Redirect(response) => response,
+            })
+        }
     }
 
     fn location_params(response: &Response) -> Params {
@@ -659,6 +686,28 @@ pub mod tests {
                 let response = relay.validate(&cimd_query(LOOPBACK), &caps(), document.as_ref()).unwrap_err();
                 assert_eq!((response.status, response.header("location")), (500, None));
             }
+        }
+
+        #[test]
+        fn refusals_shown_as_pages_are_errors_so_the_log_line_names_them() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            let mut entropy = CountingEntropy::default();
+            let mut authorize = |q: &str, document: Option<&Document>| {
+                relay.authorize(q, None, &caps(), &upstream(), document, &mut entropy)
+            };
+            let failed = authorize(&cimd_query(LOOPBACK), Some(&Err(Failure::Timeout)));
+            assert_eq!(failed, Err(Error::ClientMetadata(Failure::Timeout)));
+            assert_eq!(Error::ClientMetadata(Failure::Timeout).log_reason(), "client metadata: Timeout");
+            let shape = authorize(&query(&[("client_id", "https://10.0.0.1/doc")], &[]), None);
+            assert_eq!(shape, Err(Error::ClientMetadata(Failure::UrlIpLiteral)));
+            assert_eq!(
+                authorize(&query(&[("client_id", "x")], &[]), None),
+                Err(Error::invalid_request("unknown client_id"))
+            );
+            // A refusal sent back to the client's checked redirect URI stays an answer.
+            let back = authorize(&query(&[("response_type", "token")], &[]), None).unwrap();
+            assert_eq!(back.status, 302);
         }
 
         #[test]

@@ -35,23 +35,25 @@ pub fn is_url(client_id: &str) -> bool {
     client_id.contains("://")
 }
 
-/// The `CIMD` and `CIMD_ALLOWED_HOSTS` settings.
+/// The `CIMD`, `CIMD_ALLOWED_HOSTS` and `CIMD_PINNED` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub enabled: bool,
     /// `None`: any https host (the person still consents, seeing the host).
     allowed_hosts: Option<Vec<String>>,
+    /// Whether [`pinned_fallback`] may answer for a document that cannot be fetched.
+    pub pinned: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { enabled: true, allowed_hosts: None }
+        Self { enabled: true, allowed_hosts: None, pinned: true }
     }
 }
 
 impl Settings {
-    pub fn new(enabled: bool, allowed_hosts: Option<Vec<String>>) -> Self {
-        Self { enabled, allowed_hosts }
+    pub fn new(enabled: bool, allowed_hosts: Option<Vec<String>>, pinned: bool) -> Self {
+        Self { enabled, allowed_hosts, pinned }
     }
 
     /// Parses `CIMD_ALLOWED_HOSTS`: a JSON array of host names, `*.example.com` for any
@@ -239,6 +241,33 @@ pub fn evaluate(url: &str, fetched: Result<Fetched, Failure>) -> (Result<ClientM
     }
 }
 
+/// The documents of well-known clients shipped with the Worker, each with where and when
+/// it was published (`src/pinned_client_metadata.json`).
+const PINNED: &str = include_str!("pinned_client_metadata.json");
+
+/// The pinned copy of the document at `url`, if one is shipped, the settings allow it and
+/// the live fetch got no document at all (no answer, an error status, a redirect, an HTML
+/// challenge page: some of these hosts challenge datacenter traffic). A document that was
+/// fetched and breaks a rule is its publisher's word and is never overridden.
+pub fn pinned_fallback(url: &str, failure: Failure, settings: &Settings) -> Option<ClientMetadata> {
+    let no_document = matches!(
+        failure,
+        Failure::Unreachable
+            | Failure::Timeout
+            | Failure::Redirected
+            | Failure::BadStatus
+            | Failure::TooLarge
+            | Failure::NotJson
+            | Failure::NotObject
+    );
+    if !settings.pinned || !no_document {
+        return None;
+    }
+    let pinned: serde_json::Value = serde_json::from_str(PINNED).ok()?;
+    let entry = pinned["documents"].as_array()?.iter().find(|entry| entry["source"] == url)?;
+    ClientMetadata::parse(url, entry["document"].to_string().as_bytes()).ok()
+}
+
 /// How long a document is kept: its `Cache-Control` `max-age` within
 /// [[`CACHE_FLOOR_SECONDS`], [`CACHE_CEILING_SECONDS`]]; the floor for `no-store`,
 /// `no-cache` or no `max-age` at all.
@@ -409,7 +438,7 @@ pub mod tests {
 
     #[test]
     fn documents_off_make_url_client_ids_ordinary_unknown_ids() {
-        let off = Settings::new(false, None);
+        let off = Settings::new(false, None, true);
         assert_eq!(off.document_url(CLIENT), Ok(None));
         assert_eq!(off.document_url("http://127.0.0.1/x"), Ok(None));
     }
@@ -418,7 +447,7 @@ pub mod tests {
     fn the_trust_policy_admits_listed_hosts_and_subdomains_of_globs() {
         let hosts = Settings::parse_hosts(r#"["claude.ai", "*.Example.COM "]"#).unwrap();
         assert_eq!(hosts, ["claude.ai", "*.example.com"]);
-        let settings = Settings::new(true, Some(hosts));
+        let settings = Settings::new(true, Some(hosts), true);
         for id in ["https://claude.ai/oauth/x", "https://client.example.com/doc", "https://a.b.example.com/doc"] {
             assert_eq!(settings.document_url(id), Ok(Some(id)), "{id}");
         }
@@ -589,6 +618,42 @@ pub mod tests {
         // The longest-lived stay.
         assert!(cache.get(&format!("https://c{}.example/doc", MAX_CACHED_DOCUMENTS * 2 - 1), NOW).is_some());
         assert!(cache.get("https://c0.example/doc", NOW).is_none());
+    }
+
+    const CLAUDE_CODE: &str = "https://claude.ai/oauth/claude-code-client-metadata";
+
+    #[test]
+    fn every_pinned_document_passes_the_rules_under_its_own_url() {
+        let pinned: serde_json::Value = serde_json::from_str(PINNED).unwrap();
+        let entries = pinned["documents"].as_array().unwrap();
+        assert!(!entries.is_empty());
+        for entry in entries {
+            let source = entry["source"].as_str().unwrap();
+            assert_eq!(Settings::default().document_url(source), Ok(Some(source)));
+            assert!(entry["as_of"].as_str().is_some_and(|date| date.len() == 10), "{source}");
+            let document = ClientMetadata::parse(source, entry["document"].to_string().as_bytes()).unwrap();
+            assert_eq!(pinned_fallback(source, Failure::Timeout, &Settings::default()), Some(document));
+        }
+    }
+
+    #[test]
+    fn a_pinned_copy_answers_only_when_no_document_was_fetched_and_it_is_allowed() {
+        let settings = Settings::default();
+        let claude_code = pinned_fallback(CLAUDE_CODE, Failure::BadStatus, &settings).unwrap();
+        assert_eq!(claude_code.client_name, "Claude Code");
+        assert_eq!(claude_code.check_redirect_uri("http://127.0.0.1:51234/callback"), Ok(()));
+        for failure in
+            [Failure::Unreachable, Failure::Timeout, Failure::Redirected, Failure::TooLarge, Failure::NotJson]
+        {
+            assert!(pinned_fallback(CLAUDE_CODE, failure, &settings).is_some(), "{failure:?}");
+        }
+        // A fetched document that breaks a rule is its publisher's word.
+        for failure in [Failure::ClientIdMismatch, Failure::ClientSecret, Failure::NoRedirectUris, Failure::AuthMethod]
+        {
+            assert_eq!(pinned_fallback(CLAUDE_CODE, failure, &settings), None, "{failure:?}");
+        }
+        assert_eq!(pinned_fallback(CLIENT, Failure::Timeout, &settings), None, "nothing pinned for it");
+        assert_eq!(pinned_fallback(CLAUDE_CODE, Failure::Timeout, &Settings::new(true, None, false)), None);
     }
 
     proptest::proptest! {

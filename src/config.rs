@@ -241,16 +241,18 @@ impl Config {
             RedirectPolicy::parse(&get("ALLOWED_REDIRECT_URIS").unwrap_or_else(|| DEFAULT_ALLOWLIST.into()))
                 .map_err(|problem| Error::config("ALLOWED_REDIRECT_URIS", problem))?;
         let consent_ttl_seconds = number("CONSENT_TTL_SECONDS", DEFAULT_CONSENT_TTL_SECONDS)?;
+        let on_off = |name: &'static str| match get(name).as_deref() {
+            None | Some("on") => Ok(true),
+            Some("off") => Ok(false),
+            Some(_) => Err(Error::config(name, "must be on or off")),
+        };
         let client_metadata = client_id_metadata::Settings::new(
-            match get("CIMD").as_deref() {
-                None | Some("on") => true,
-                Some("off") => false,
-                Some(_) => return Err(Error::config("CIMD", "must be on or off")),
-            },
+            on_off("CIMD")?,
             get("CIMD_ALLOWED_HOSTS")
                 .map(|hosts| client_id_metadata::Settings::parse_hosts(&hosts))
                 .transpose()
                 .map_err(|problem| Error::config("CIMD_ALLOWED_HOSTS", problem))?,
+            on_off("CIMD_PINNED")?,
         );
         let token_mode = match get("TOKEN_MODE").as_deref() {
             None | Some("auto") => TokenMode::Auto,
@@ -470,6 +472,7 @@ pub mod tests {
             ("ACCESS_JWKS_URL", "http://evil.example/jwks"),
             ("SEALING_KEYS", "short"),
             ("CIMD", "yes"),
+            ("CIMD_PINNED", "true"),
             ("CIMD_ALLOWED_HOSTS", "claude.ai"),
             ("CIMD_ALLOWED_HOSTS", "[]"),
             ("CIMD_ALLOWED_HOSTS", r#"["*"]"#),
@@ -545,6 +548,23 @@ pub mod tests {
         let mut v = vars();
         v.insert("AUDIT_MCP_NAMES", "true".into());
         assert!(config_from(&v).unwrap().mcp.reads_body());
+    }
+
+    #[test]
+    fn client_id_metadata_settings() {
+        let defaults = test_config().client_metadata;
+        assert!(defaults.enabled && defaults.pinned);
+        assert_eq!(defaults.document_url("https://any.example/doc"), Ok(Some("https://any.example/doc")));
+        let mut v = vars();
+        v.insert("CIMD", "off".into());
+        v.insert("CIMD_PINNED", "off".into());
+        v.insert("CIMD_ALLOWED_HOSTS", r#"["claude.ai"]"#.into());
+        let settings = config_from(&v).unwrap().client_metadata;
+        assert!(!settings.enabled && !settings.pinned);
+        v.insert("CIMD", "on".into());
+        let settings = config_from(&v).unwrap().client_metadata;
+        assert!(settings.document_url("https://any.example/doc").is_err());
+        assert!(settings.document_url("https://claude.ai/doc").is_ok());
     }
 
     #[test]

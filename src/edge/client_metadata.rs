@@ -3,7 +3,9 @@
 
 use super::io;
 use crate::authorize::Document;
-use crate::client_id_metadata::{evaluate, DocumentCache, Fetched, FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES};
+use crate::client_id_metadata::{
+    evaluate, pinned_fallback, DocumentCache, Fetched, Settings, FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES,
+};
 use crate::error::ClientMetadataFailure as Failure;
 use std::cell::RefCell;
 use wasm_bindgen::JsCast;
@@ -14,19 +16,24 @@ thread_local! {
     static CACHE: RefCell<DocumentCache> = RefCell::new(DocumentCache::default());
 }
 
-/// The document at `url`, from the cache or fetched (and then cached, failures too).
-pub async fn document(url: &str, now: u64) -> Document {
+/// The document at `url`, from the cache or fetched (and then cached, failures too), or
+/// its pinned copy when the fetch got none and `settings` allow it.
+pub async fn document(url: &str, settings: &Settings, now: u64) -> Document {
     if let Some(cached) = CACHE.with(|cache| cache.borrow().get(url, now)) {
         return cached;
     }
-    let (outcome, seconds) = evaluate(url, fetch(url).await);
+    let (mut outcome, seconds) = evaluate(url, fetch(url).await);
     // One line per fetch that failed (a cached failure is not fetched, so not logged again).
-    if let Err(failure) = &outcome {
+    if let Err(failure) = outcome {
+        let pinned = pinned_fallback(url, failure, settings);
         let host = url::Url::parse(url).ok().and_then(|url| url.host_str().map(str::to_owned));
-        let line =
-            serde_json::json!({"event": "client_metadata_failed", "host": host, "error": format!("{failure:?}")});
+        let line = serde_json::json!({
+            "event": "client_metadata_failed", "host": host, "error": format!("{failure:?}"), "pinned": pinned.is_some()
+        });
         worker::console_warn!("{line}");
+        outcome = pinned.ok_or(failure);
     }
+    // A pinned answer is kept only as long as a failure: the live document is tried again soon.
     CACHE.with(|cache| cache.borrow_mut().store(url, outcome.clone(), seconds, now));
     outcome
 }

@@ -197,7 +197,7 @@ async fn dispatch(
         }
         Route::Authorize => {
             let document = match relay.document_url(request.query()) {
-                Some(url) => Some(client_metadata::document(&url, now).await),
+                Some(url) => Some(client_metadata::document(&url, &config.client_metadata, now).await),
                 None => None,
             };
             relay.authorize(request.query(), cookies.as_deref(), &caps, &upstream, document.as_ref(), &mut entropy)
