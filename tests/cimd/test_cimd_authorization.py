@@ -468,4 +468,44 @@ def test_a_failed_document_is_logged_once_with_its_host_and_reason(stack, docs, 
     deadline = time.monotonic() + LOG_WAIT
     while (len(log_lines(stack, seen, "authorize")) < 2 or len(failure_events(stack)) == logged) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert failure_events(stack)[logged:] == [{"event": "client_metadata_failed", "host": CLIENT_HOST, "error": FAULTS[fault][1]}]
+    events = [{**event, "event": None} for event in failure_events(stack)[logged:]]
+    assert events == [{"event": None, "host": CLIENT_HOST, "error": FAULTS[fault][1], "pinned": False}]
+
+
+@pytest.mark.parametrize("fault", ["not JSON", "too large", "wrong client_id"])
+def test_the_log_line_names_the_document_failure(stack, docs, path, fault):
+    docs.serve(path, _faulty(docs, path)[fault])
+    seen = len(stack.worker.request_log())
+    assert_error_page(open_authorize(stack, docs.url(path)))
+    assert [line["error"] for line in log_lines(stack, seen, "authorize")] == [f"client metadata: {FAULTS[fault][1]}"]
+
+
+# --- The pinned fallback -----------------------------------------------------------------------------
+
+CLAUDE_CODE = "https://claude.ai/oauth/claude-code-client-metadata"
+
+
+@pytest.fixture(scope="module")
+def without_pinned(stack):
+    """A Worker of its own in front of the stack's Access and origin, with CIMD_PINNED=off."""
+    worker = start_worker(stack.emulator, origin_url=stack.origin.base_url, CIMD_PINNED="off")
+    yield type(stack)(stack.emulator, stack.origin, worker)
+    worker.stop()
+
+
+def test_claude_codes_pinned_document_serves_when_its_host_is_unreachable(stack):
+    """The namespace has no route out, so claude.ai cannot be fetched: the copy compiled into the
+    Worker (src/pinned_client_metadata.json) stands in, and the warning says so."""
+    logged = len(failure_events(stack))
+    page = consent_page(open_authorize(stack, CLAUDE_CODE, redirect_uri="http://localhost:53682/callback"))
+    assert (page["client-name"]["text"].strip(), page["client-host"]["text"].strip()) == ("Claude Code", "claude.ai")
+    deadline = time.monotonic() + LOG_WAIT
+    while len(failure_events(stack)) == logged and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (event,) = failure_events(stack)[logged:]
+    assert (event["host"], event["error"], event["pinned"]) == ("claude.ai", "Unreachable", True)
+
+
+def test_without_pinned_documents_an_unreachable_host_is_refused(without_pinned):
+    response = open_authorize(without_pinned, CLAUDE_CODE, redirect_uri="http://localhost:53682/callback")
+    assert_refused(response, "the client's metadata document could not be fetched")
