@@ -3,8 +3,9 @@
     python tests/support/netns.py COMMAND...
     subprocess.run(namespace_argv(["python", "-m", "pytest", ...]))   # the same from Python
 
-Inside a new network namespace (nothing but its own loopback, brought up here) and a new mount
-namespace (private propagation, unshare's default), two files are bind-mounted over the system's:
+Inside a new network namespace (nothing but its own loopback, brought up here, so no route out)
+and a new mount namespace (private propagation, unshare's default, so no mount leaves it), two
+files are bind-mounted over the system's:
 
 - `/etc/hosts`: the machine's, plus TEST_HOSTS mapped to 127.0.0.1;
 - `/etc/ssl/certs/ca-certificates.crt`: the system CAs plus a CA made for this run
@@ -17,11 +18,15 @@ otherwise). The command also gets TEST_HOST_CERT and TEST_HOST_KEY, the server c
 and key for the test server. The files live in a temporary folder removed afterwards; the mounts
 and the network go with the namespace, so nothing outside changes and runs can go in parallel.
 
-Needs what `unshare --net --mount` needs (root) and `ip`; `unavailable()` says why not.
+Needs what `unshare --net --mount` needs (root) and the system CA bundle; `unavailable()` says
+why not.
 """
 
+import fcntl
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -43,7 +48,7 @@ def namespace_argv(command: list[str]) -> list[str]:
 
 def unavailable() -> str | None:
     """Why commands cannot run in the namespace here, or None when they can."""
-    for tool in ("unshare", "ip", "mount"):
+    for tool in ("unshare", "mount"):
         if shutil.which(tool) is None:
             return f"`{tool}` is not installed"
     if not CA_BUNDLE.is_file():
@@ -52,6 +57,15 @@ def unavailable() -> str | None:
     if probe.returncode != 0:
         return f"`unshare --net --mount` is not permitted (it needs root): {probe.stderr.strip()}"
     return None
+
+
+def _loopback_up() -> None:
+    """`ip link set lo up` without needing iproute2: the interface flags ioctls of netdevice(7)."""
+    get_flags, set_flags, up = 0x8913, 0x8914, 0x1  # SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP
+    ifreq = "16sH22x"  # struct ifreq: the name, then ifr_flags in a 24-byte union
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        flags = struct.unpack(ifreq, fcntl.ioctl(probe, get_flags, struct.pack(ifreq, b"lo", 0)))[1]
+        fcntl.ioctl(probe, set_flags, struct.pack(ifreq, b"lo", flags | up))
 
 
 def _namespaces() -> str:
@@ -71,7 +85,7 @@ def _inside(outside: str, command: list[str]) -> int:
         bundle.write_text(CA_BUNDLE.read_text() + "\n" + ca.ca_pem.read_text())
         for source, target in ((hosts, HOSTS), (bundle, CA_BUNDLE)):
             subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        _loopback_up()
         env = {
             **os.environ,
             "TEST_HOST_CERT": str(ca.cert_pem),
