@@ -26,7 +26,6 @@ import json
 import os
 import ssl
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
@@ -36,7 +35,7 @@ from support.netns import TEST_HOSTS
 PORT = 8443
 SLOW_SECONDS = 12
 ENDLESS_LIMIT = 64 * 1024 * 1024
-ENDLESS_CHUNK = b"x" * 1024
+CHUNK = b"x" * 1024
 
 
 def client_metadata(client_id: str, redirect_uris: list[str], client_name: str = "Example MCP Client", **more) -> dict:
@@ -109,18 +108,15 @@ class _Handler(BaseHTTPRequestHandler):
             if value is not None:
                 self.send_header(name.replace("_", "-").title(), value)
         self.end_headers()
+        if chunked:
+            parts = (body[at : at + len(CHUNK)] for at in range(0, len(body), len(CHUNK)))
+            body = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
         if stall:
             self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
             if self.server.state.stopping.wait(SLOW_SECONDS):
                 return
             body = body[len(body) // 2 :]
-        if not chunked:
-            return self.wfile.write(body)
-        for at in range(0, len(body), len(ENDLESS_CHUNK)):
-            part = body[at : at + len(ENDLESS_CHUNK)]
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
-        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.write(body)
 
     def _endless(self, answer: Answer):
         self.send_response(200)
@@ -128,10 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         self.close_connection = True
-        chunk = b"%x\r\n%s\r\n" % (len(ENDLESS_CHUNK), ENDLESS_CHUNK)
+        chunk = b"%x\r\n%s\r\n" % (len(CHUNK), CHUNK)
         try:
             self.wfile.write(b'%x\r\n{"client_name": "\r\n' % len(b'{"client_name": "'))
-            for _ in range(ENDLESS_LIMIT // len(ENDLESS_CHUNK)):
+            for _ in range(ENDLESS_LIMIT // len(CHUNK)):
                 if self.server.state.stopping.is_set():
                     return
                 self.wfile.write(chunk)
@@ -189,13 +185,6 @@ class DocumentServer:
 
     def fetches(self, path: str) -> int:
         return len(self.requests(path))
-
-    def wait_for_fetches(self, path: str, count: int, timeout: float = 30) -> int:
-        """The fetch count of `path` once it reached `count` (or the timeout passed)."""
-        deadline = time.monotonic() + timeout
-        while self.fetches(path) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self.fetches(path)
 
     def stop(self) -> None:
         self._state.stopping.set()
