@@ -17,4 +17,8 @@ pub struct AuthorizationRequest {
     pub scope: String,
     #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// The `client_id` URL of a client with a metadata document; `None` for the registered
+    /// (Access) client.
+    #[serde(rename = "ci", default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }

@@ -4,9 +4,10 @@
 //! client sealed. Nothing is stored: what must survive travels sealed.
 
 use crate::authorization_request::AuthorizationRequest;
+use crate::client_id_metadata::ClientMetadata;
 use crate::config::Config;
 use crate::consent::{self, ConsentTicket, Submission};
-use crate::error::{Error, ErrorCode, Surface};
+use crate::error::{ClientMetadataFailure, Error, ErrorCode, Surface};
 use crate::http::{with_query, Response};
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
@@ -37,6 +38,20 @@ pub struct CodeGrant {
     pub code_challenge: String,
     #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// The client the code was issued to, if it has a metadata document: `/token` takes
+    /// the code from that client only.
+    #[serde(rename = "ci", default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// What the edge fetched (or found cached) for a `client_id` URL.
+pub type Document = Result<ClientMetadata, ClientMetadataFailure>;
+
+/// Why `GET /authorize` was refused: a page (the client or its redirect URI is not known to
+/// be good) or an error response sent back to the checked redirect URI.
+enum Refusal {
+    Page(Error),
+    Redirect(Response),
 }
 
 /// The request-independent inputs of the relay.
@@ -51,25 +66,50 @@ impl Relay<'_> {
         error.to_response(Surface::Redirect { redirect_uri: request_redirect, state, issuer: &self.site.issuer })
     }
 
+    /// The metadata document URL the edge must fetch before [`Self::authorize`], when the
+    /// request's `client_id` is one the gateway accepts.
+    pub fn document_url(&self, query: &str) -> Option<String> {
+        let params = Params::parse(query).ok()?;
+        let client_id = params.get("client_id")?;
+        self.config.client_metadata.document_url(client_id).ok().flatten().map(str::to_owned)
+    }
+
     /// Validates `GET /authorize`. Until `client_id` and `redirect_uri` are known to be
     /// good, errors are shown as a page (never redirected to an unchecked URI); after
-    /// that they go back to the client (RFC 6749 §4.1.2.1).
-    pub fn validate(&self, query: &str, caps: &Capabilities) -> Result<AuthorizationRequest, Response> {
-        let page = |e: Error| e.to_response(Surface::Page);
+    /// that they go back to the client (RFC 6749 §4.1.2.1). `document` is what the edge
+    /// fetched for the [`Self::document_url`], if there is one.
+    fn check(
+        &self,
+        query: &str,
+        caps: &Capabilities,
+        document: Option<&Document>,
+    ) -> Result<AuthorizationRequest, Refusal> {
+        let page = Refusal::Page;
         let params = Params::parse(query).map_err(page)?;
         let client_id = params.require("client_id", "client_id is missing").map_err(page)?;
-        if client_id != self.config.access.client_id {
-            return Err(page(Error::invalid_request("unknown client_id")));
-        }
+        let document = match self.config.client_metadata.document_url(client_id).map_err(page)? {
+            None if client_id == self.config.access.client_id => None,
+            None => return Err(page(Error::invalid_request("unknown client_id"))),
+            Some(url) => match document {
+                Some(Ok(document)) if document.client_id == url => Some(document),
+                Some(Err(failure)) => return Err(page(Error::ClientMetadata(*failure))),
+                _ => return Err(page(Error::Internal { reason: "the client's metadata document was not fetched" })),
+            },
+        };
         let redirect_uri = params.require("redirect_uri", "redirect_uri is missing").map_err(page)?;
         self.config.redirect_policy.check(redirect_uri).map_err(page)?;
+        if let Some(document) = document {
+            document.check_redirect_uri(redirect_uri).map_err(|failure| page(Error::ClientMetadata(failure)))?;
+        }
 
         let state = params.get("state");
         // The state travels back in redirects; an absurd one is refused rather than echoed.
         if state.is_some_and(|s| s.len() > MAX_STATE_LEN) {
             return Err(page(Error::invalid_request("state is too long")));
         }
-        let fail = |code, description| Err(self.redirect_error(redirect_uri, state, Error::oauth(code, description)));
+        let fail = |code, description| {
+            Err(Refusal::Redirect(self.redirect_error(redirect_uri, state, Error::oauth(code, description))))
+        };
         match params.get("response_type") {
             Some("code") => {}
             None => return fail(ErrorCode::InvalidRequest, "response_type is missing"),
@@ -97,28 +137,33 @@ impl Relay<'_> {
             code_challenge: code_challenge.to_owned(),
             scope: granted_scope(params.get("scope"), caps),
             resource: resource.map(str::to_owned),
+            client_id: document.map(|document| document.client_id.clone()),
         })
     }
 
     /// `GET /authorize`: straight on to Access when consent for this redirect target is
-    /// remembered, otherwise the consent page. `Err` only for the gateway's own failures
-    /// (no randomness); a client's mistake is an answer.
+    /// remembered, otherwise the consent page. A refusal shown as a page is `Err` (so the
+    /// request's log line names it), as are the gateway's own failures (no randomness); one
+    /// sent back to the client's redirect URI is an answer.
     pub fn authorize(
         &self,
         query: &str,
         cookies: Option<&str>,
         caps: &Capabilities,
         upstream: &UpstreamMetadata,
+        document: Option<&Document>,
         entropy: &mut dyn Entropy,
     ) -> Result<Response, Error> {
-        let request = match self.validate(query, caps) {
+        let request = match self.check(query, caps, document) {
             Ok(request) => request,
-            Err(response) => return Ok(response),
+            Err(Refusal::Page(error)) => return Err(error),
+            Err(Refusal::Redirect(response)) => return Ok(response),
         };
-        if consent::is_remembered(self.config, self.site, cookies, &request.redirect_uri, self.now) {
+        if consent::is_remembered(self.config, self.site, cookies, &request, self.now) {
             return self.to_access(&request, upstream, entropy);
         }
-        consent::page(self.config, self.site, &request, self.now, entropy)
+        let client = document.and_then(|document| document.as_ref().ok());
+        consent::page(self.config, self.site, &request, client, self.now, entropy)
     }
 
     /// `POST /authorize`: the person's answer on the consent page.
@@ -138,8 +183,7 @@ impl Relay<'_> {
             return Ok(self.redirect_error(&request.redirect_uri, request.state.as_deref(), denied));
         }
         let response = self.to_access(&request, upstream, entropy)?;
-        let cookies =
-            consent::remember(self.config, self.site, submission.cookies, &request.redirect_uri, self.now, entropy)?;
+        let cookies = consent::remember(self.config, self.site, submission.cookies, &request, self.now, entropy)?;
         Ok(cookies.into_iter().fold(response, |response, cookie| response.with_header("set-cookie", cookie)))
     }
 
@@ -206,6 +250,7 @@ impl Relay<'_> {
             redirect_uri: request.redirect_uri.clone(),
             code_challenge: request.code_challenge.clone(),
             resource: request.resource.clone(),
+            client_id: request.client_id.clone(),
         };
         let code = self.config.sealing_keys.seal(Purpose::Code, &grant, self.now + CODE_TTL_SECONDS, entropy)?;
         let mut answer = vec![("code", code.as_str())];
@@ -266,6 +311,22 @@ pub mod tests {
         Capabilities::new(&test_config(), &upstream())
     }
 
+    impl Relay<'_> {
+        /// What the Worker answers for `GET /authorize` when it refuses: the page, or the
+        /// error sent back to the client's redirect URI.
+        pub fn validate(
+            &self,
+            query: &str,
+            caps: &Capabilities,
+            document: Option<&Document>,
+        ) -> Result<AuthorizationRequest, Response> {
+            self.check(query, caps, document).map_err(|refusal| match refusal {
+                Refusal::Page(error) => error.to_response(Surface::Page),
+                Refusal::Redirect(response) => response,
+            })
+        }
+    }
+
     fn location_params(response: &Response) -> Params {
         let location = response.header("location").expect("a redirect");
         Params::parse(location.split_once('?').map(|(_, q)| q).unwrap_or_default()).unwrap()
@@ -275,7 +336,7 @@ pub mod tests {
     fn validates_a_well_formed_request() {
         let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
-        let request = relay.validate(&query(&[("scope", "openid email bogus")], &[]), &caps()).unwrap();
+        let request = relay.validate(&query(&[("scope", "openid email bogus")], &[]), &caps(), None).unwrap();
         assert_eq!(request.redirect_uri, "http://localhost:4567/callback");
         assert_eq!(request.scope, "openid email");
         assert_eq!(request.resource.as_deref(), Some("https://mcp.example.com/mcp"));
@@ -293,7 +354,7 @@ pub mod tests {
             format!("{}&redirect_uri=https://evil.example/cb", query(&[], &[])),
             query(&[("state", &"s".repeat(MAX_STATE_LEN + 1))], &[]),
         ] {
-            let response = relay.validate(&q, &caps()).unwrap_err();
+            let response = relay.validate(&q, &caps(), None).unwrap_err();
             assert_eq!(response.status, 400, "{q}");
             assert!(response.header("location").is_none(), "{q}");
             assert!(response.header("content-type").unwrap().starts_with("text/html"));
@@ -315,7 +376,7 @@ pub mod tests {
             (query(&[("resource", "https://mcp.example.com/mcp/")], &[]), "invalid_target"),
         ];
         for (q, expected) in cases {
-            let response = relay.validate(&q, &caps()).unwrap_err();
+            let response = relay.validate(&q, &caps(), None).unwrap_err();
             assert_eq!(response.status, 302, "{q}");
             let params = location_params(&response);
             assert_eq!(params.get("error"), Some(expected), "{q}");
@@ -334,7 +395,7 @@ pub mod tests {
         decision: &str,
         entropy: &mut CountingEntropy,
     ) -> Response {
-        let page = relay.authorize(q, cookies, &caps(), &upstream(), entropy).unwrap();
+        let page = relay.authorize(q, cookies, &caps(), &upstream(), None, entropy).unwrap();
         assert_eq!(page.status, 200, "the consent page for {q}");
         let (ticket, csrf_cookie) = consent::tests::form_fields(&page);
         let body = format!("ticket={ticket}&decision={decision}");
@@ -372,6 +433,7 @@ pub mod tests {
                 Some(&browser),
                 &caps(),
                 &upstream(),
+                None,
                 &mut entropy,
             )
             .unwrap();
@@ -380,7 +442,14 @@ pub mod tests {
         // But not for another target.
         for other in ["https://claude.ai/api/mcp/auth_callback", "http://localhost:9999/other"] {
             let asked = relay
-                .authorize(&query(&[("redirect_uri", other)], &[]), Some(&browser), &caps(), &upstream(), &mut entropy)
+                .authorize(
+                    &query(&[("redirect_uri", other)], &[]),
+                    Some(&browser),
+                    &caps(),
+                    &upstream(),
+                    None,
+                    &mut entropy,
+                )
                 .unwrap();
             assert_eq!(asked.status, 200, "{other}");
         }
@@ -400,7 +469,10 @@ pub mod tests {
             assert!(set_cookies(&approved).is_empty(), "nothing remembered for a forwarder");
             browser = format!("{browser}; {}", consent::tests::cookie_header(&set_cookies(&approved)));
         }
-        assert_eq!(relay.authorize(&vscode, Some(&browser), &caps(), &upstream(), &mut entropy).unwrap().status, 200);
+        assert_eq!(
+            relay.authorize(&vscode, Some(&browser), &caps(), &upstream(), None, &mut entropy).unwrap().status,
+            200
+        );
     }
 
     #[test]
@@ -425,7 +497,7 @@ pub mod tests {
         let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
-        let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
+        let request = relay.validate(&query(&[], &[]), &caps(), None).unwrap();
         let state = state_for(&relay, &request, &mut entropy);
         let answer = relay
             .callback(&with_query("", &[("code", "access-code-1"), ("state", &state)])[1..], &mut entropy)
@@ -450,7 +522,7 @@ pub mod tests {
         let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let mut entropy = CountingEntropy::default();
-        let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
+        let request = relay.validate(&query(&[], &[]), &caps(), None).unwrap();
         let state = state_for(&relay, &request, &mut entropy);
 
         let denied = relay
@@ -488,8 +560,8 @@ pub mod tests {
         let failure = Error::Internal { reason: "no randomness" };
         let no_randomness = Err(failure.clone());
         // No consent page (its CSRF value would be predictable), no state, no code.
-        assert_eq!(relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), &mut NoEntropy), no_randomness);
-        let request = relay.validate(&query(&[], &[]), &caps()).unwrap();
+        assert_eq!(relay.authorize(&query(&[], &[]), None, &caps(), &upstream(), None, &mut NoEntropy), no_randomness);
+        let request = relay.validate(&query(&[], &[]), &caps(), None).unwrap();
         let state = state_for(&relay, &request, &mut CountingEntropy::default());
         let answer = relay.callback(&with_query("", &[("code", "c"), ("state", &state)])[1..], &mut NoEntropy);
         assert_eq!(answer, no_randomness);
@@ -504,5 +576,206 @@ pub mod tests {
         assert_eq!(granted_scope(None, &caps), "openid email profile");
         assert_eq!(granted_scope(Some("email"), &caps), "openid email");
         assert_eq!(granted_scope(Some("mcp:tools email email"), &caps), "openid email");
+    }
+
+    mod client_id_metadata_documents {
+        use super::*;
+        use crate::client_id_metadata::tests::{document, CLIENT};
+        use crate::error::ClientMetadataFailure as Failure;
+        use serde_json::json;
+
+        const LOOPBACK: &str = "http://127.0.0.1:5555/callback";
+
+        /// The document the edge would have fetched for [`CLIENT`], with `changes`.
+        pub fn fetched(changes: serde_json::Value) -> Document {
+            ClientMetadata::parse(CLIENT, &document(changes))
+        }
+
+        fn cimd_query(redirect_uri: &str) -> String {
+            query(&[("client_id", CLIENT), ("redirect_uri", redirect_uri)], &[])
+        }
+
+        fn refused_page(response: Response, sentence: &str) {
+            assert_eq!(response.status, 400);
+            assert!(response.header("location").is_none(), "never a redirect: {sentence}");
+            assert!(response.header("content-type").unwrap().starts_with("text/html"));
+            assert!(response.body.contains(&crate::http::escape_html(sentence)), "{sentence}: {}", response.body);
+        }
+
+        #[test]
+        fn the_edge_is_asked_to_fetch_only_good_trusted_urls() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)).as_deref(), Some(CLIENT));
+            for q in [
+                query(&[], &[]),
+                query(&[("client_id", "http://client.example.com/doc")], &[]),
+                query(&[("client_id", "https://127.0.0.1/doc")], &[]),
+                query(&[], &["client_id"]),
+                "client_id=%ZZ".to_owned(),
+            ] {
+                assert_eq!(relay.document_url(&q), None, "{q}");
+            }
+            let mut vars = crate::config::tests::vars();
+            vars.insert("CIMD_ALLOWED_HOSTS", r#"["*.other.example"]"#.into());
+            let trusting_others = crate::config::tests::config_from(&vars).unwrap();
+            let relay = Relay { config: &trusting_others, site: &site, now: NOW };
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)), None);
+        }
+
+        #[test]
+        fn a_document_client_gets_the_consent_page_and_carries_its_id() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            let document = fetched(json!({}));
+            let request = relay.validate(&cimd_query(LOOPBACK), &caps(), Some(&document)).unwrap();
+            assert_eq!(request.client_id.as_deref(), Some(CLIENT));
+            assert_eq!(request.redirect_uri, LOOPBACK);
+            let page = relay
+                .authorize(
+                    &cimd_query(LOOPBACK),
+                    None,
+                    &caps(),
+                    &upstream(),
+                    Some(&document),
+                    &mut CountingEntropy::default(),
+                )
+                .unwrap();
+            assert_eq!(page.status, 200);
+            assert!(page.body.contains("Example &lt;Client&gt; (client.example.com)"), "{}", page.body);
+        }
+
+        #[test]
+        fn every_client_and_document_failure_is_a_page_naming_it() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            let good = fetched(json!({}));
+            let cases: Vec<(String, Option<Document>, Failure)> = vec![
+                (query(&[("client_id", "http://client.example.com/doc")], &[]), None, Failure::UrlNotHttps),
+                (query(&[("client_id", "https://10.1.2.3/doc")], &[]), None, Failure::UrlIpLiteral),
+                (query(&[("client_id", "https://localhost/doc")], &[]), None, Failure::UrlLocalhost),
+                (query(&[("client_id", "https://client.example.com/doc#x")], &[]), None, Failure::UrlFragment),
+                (cimd_query(LOOPBACK), Some(Err(Failure::Timeout)), Failure::Timeout),
+                (cimd_query(LOOPBACK), Some(Err(Failure::TooLarge)), Failure::TooLarge),
+                (
+                    cimd_query(LOOPBACK),
+                    Some(fetched(json!({"client_id": "https://x.example/y"}))),
+                    Failure::ClientIdMismatch,
+                ),
+                (cimd_query(LOOPBACK), Some(fetched(json!({"client_secret": "x"}))), Failure::ClientSecret),
+                // Not listed, although the gateway's own allowlist has them.
+                (cimd_query("http://localhost:4567/callback"), Some(good.clone()), Failure::RedirectUriNotListed),
+                (
+                    cimd_query("https://claude.ai/api/mcp/auth_callback"),
+                    Some(good.clone()),
+                    Failure::RedirectUriNotListed,
+                ),
+            ];
+            for (q, document, failure) in cases {
+                let response = relay.validate(&q, &caps(), document.as_ref()).unwrap_err();
+                refused_page(response, failure.description());
+            }
+            // Listed in the document is not enough: the gateway's allowlist still applies.
+            let listed = fetched(json!({"redirect_uris": ["https://client.example.com/callback"]}));
+            let response =
+                relay.validate(&cimd_query("https://client.example.com/callback"), &caps(), Some(&listed)).unwrap_err();
+            refused_page(response, "the redirect_uri is not allowed by this server");
+            // A document for another URL, or none at all, is the gateway's own failure.
+            let other = ClientMetadata { client_id: "https://x.example/y".into(), ..good.clone().unwrap() };
+            for document in [None, Some(Ok(other))] {
+                let response = relay.validate(&cimd_query(LOOPBACK), &caps(), document.as_ref()).unwrap_err();
+                assert_eq!((response.status, response.header("location")), (500, None));
+            }
+        }
+
+        #[test]
+        fn refusals_shown_as_pages_are_errors_so_the_log_line_names_them() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            let mut entropy = CountingEntropy::default();
+            let mut authorize = |q: &str, document: Option<&Document>| {
+                relay.authorize(q, None, &caps(), &upstream(), document, &mut entropy)
+            };
+            let failed = authorize(&cimd_query(LOOPBACK), Some(&Err(Failure::Timeout)));
+            assert_eq!(failed, Err(Error::ClientMetadata(Failure::Timeout)));
+            assert_eq!(Error::ClientMetadata(Failure::Timeout).log_reason(), "client metadata: Timeout");
+            let shape = authorize(&query(&[("client_id", "https://10.0.0.1/doc")], &[]), None);
+            assert_eq!(shape, Err(Error::ClientMetadata(Failure::UrlIpLiteral)));
+            assert_eq!(
+                authorize(&query(&[("client_id", "x")], &[]), None),
+                Err(Error::invalid_request("unknown client_id"))
+            );
+            // A refusal sent back to the client's checked redirect URI stays an answer.
+            let back = authorize(&query(&[("response_type", "token")], &[]), None).unwrap();
+            assert_eq!(back.status, 302);
+        }
+
+        #[test]
+        fn with_documents_off_a_url_is_an_unknown_client() {
+            let mut vars = crate::config::tests::vars();
+            vars.insert("CIMD", "off".into());
+            let (config, site) = (crate::config::tests::config_from(&vars).unwrap(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)), None);
+            let good = fetched(json!({}));
+            refused_page(relay.validate(&cimd_query(LOOPBACK), &caps(), Some(&good)).unwrap_err(), "unknown client_id");
+            refused_page(
+                relay.validate(&query(&[("client_id", "http://127.0.0.1/x")], &[]), &caps(), None).unwrap_err(),
+                "unknown client_id",
+            );
+            assert!(relay.validate(&query(&[], &[]), &caps(), None).is_ok(), "the registered client goes on");
+        }
+
+        #[test]
+        fn the_client_id_travels_through_state_and_code() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            let mut entropy = CountingEntropy::default();
+            let document = fetched(json!({}));
+            let page = relay
+                .authorize(&cimd_query(LOOPBACK), None, &caps(), &upstream(), Some(&document), &mut entropy)
+                .unwrap();
+            let (ticket, csrf) = consent::tests::form_fields(&page);
+            let body = format!("ticket={ticket}&decision=approve");
+            let to_access =
+                relay.decide(&consent::tests::same_origin(&body, Some(&csrf)), &upstream(), &mut entropy).unwrap();
+            let sent = location_params(&to_access);
+            assert_eq!(sent.get("client_id"), Some("abc123"), "Access only knows the gateway");
+            let back = relay
+                .callback(&with_query("", &[("code", "c"), ("state", sent.get("state").unwrap())])[1..], &mut entropy)
+                .unwrap();
+            assert!(back.header("location").unwrap().starts_with(LOOPBACK));
+            let grant: CodeGrant =
+                config.sealing_keys.open(Purpose::Code, location_params(&back).get("code").unwrap(), NOW).unwrap();
+            assert_eq!(grant.client_id.as_deref(), Some(CLIENT));
+        }
+
+        #[test]
+        fn a_remembered_consent_is_for_one_client() {
+            let (config, site) = (test_config(), site());
+            let relay = Relay { config: &config, site: &site, now: NOW };
+            let mut entropy = CountingEntropy::default();
+            let document = fetched(json!({}));
+            let page = relay
+                .authorize(&cimd_query(LOOPBACK), None, &caps(), &upstream(), Some(&document), &mut entropy)
+                .unwrap();
+            let (ticket, csrf) = consent::tests::form_fields(&page);
+            let body = format!("ticket={ticket}&decision=approve");
+            let approved =
+                relay.decide(&consent::tests::same_origin(&body, Some(&csrf)), &upstream(), &mut entropy).unwrap();
+            let browser = consent::tests::cookie_header(&set_cookies(&approved));
+            let again = |q: &str, document: Option<&Document>, entropy: &mut CountingEntropy| {
+                relay.authorize(q, Some(&browser), &caps(), &upstream(), document, entropy).unwrap().status
+            };
+            // The same client, another loopback port: straight on to Access.
+            assert_eq!(again(&cimd_query("http://127.0.0.1:6666/callback"), Some(&document), &mut entropy), 302);
+            // The registered client at the same redirect target: asked.
+            assert_eq!(again(&query(&[("redirect_uri", LOOPBACK)], &[]), None, &mut entropy), 200);
+            // Another document client listing the same target: asked.
+            let other_url = "https://other.example.com/client.json";
+            let other = ClientMetadata { client_id: other_url.into(), ..document.clone().unwrap() };
+            let other_query = query(&[("client_id", other_url), ("redirect_uri", LOOPBACK)], &[]);
+            assert_eq!(again(&other_query, Some(&Ok(other)), &mut entropy), 200);
+        }
     }
 }

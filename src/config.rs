@@ -2,6 +2,7 @@
 //! names the setting; no value is ever echoed (some are secrets).
 
 use crate::access_token::{Allowlist, TokenKind, TokenPolicy};
+use crate::client_id_metadata;
 use crate::error::Error;
 use crate::jwks::JwksPolicy;
 use crate::mcp_policy::McpPolicy;
@@ -99,6 +100,8 @@ pub struct Config {
     pub public_origin: Option<String>,
     pub scopes: Vec<String>,
     pub redirect_policy: RedirectPolicy,
+    /// Clients identified by Client ID Metadata Documents (`CIMD`, `CIMD_ALLOWED_HOSTS`).
+    pub client_metadata: client_id_metadata::Settings,
     pub consent_ttl_seconds: u64,
     pub sealing_keys: SealingKeys,
     /// Shown on the consent page.
@@ -238,6 +241,19 @@ impl Config {
             RedirectPolicy::parse(&get("ALLOWED_REDIRECT_URIS").unwrap_or_else(|| DEFAULT_ALLOWLIST.into()))
                 .map_err(|problem| Error::config("ALLOWED_REDIRECT_URIS", problem))?;
         let consent_ttl_seconds = number("CONSENT_TTL_SECONDS", DEFAULT_CONSENT_TTL_SECONDS)?;
+        let on_off = |name: &'static str| match get(name).as_deref() {
+            None | Some("on") => Ok(true),
+            Some("off") => Ok(false),
+            Some(_) => Err(Error::config(name, "must be on or off")),
+        };
+        let client_metadata = client_id_metadata::Settings::new(
+            on_off("CIMD")?,
+            get("CIMD_ALLOWED_HOSTS")
+                .map(|hosts| client_id_metadata::Settings::parse_hosts(&hosts))
+                .transpose()
+                .map_err(|problem| Error::config("CIMD_ALLOWED_HOSTS", problem))?,
+            on_off("CIMD_PINNED")?,
+        );
         let token_mode = match get("TOKEN_MODE").as_deref() {
             None | Some("auto") => TokenMode::Auto,
             Some("passthrough") => TokenMode::Passthrough,
@@ -306,6 +322,7 @@ impl Config {
             public_origin,
             scopes,
             redirect_policy,
+            client_metadata,
             consent_ttl_seconds,
             sealing_keys,
             server_name: get("SERVER_NAME"),
@@ -454,6 +471,13 @@ pub mod tests {
             ("PROXY_PATHS", "/.well-known/x"),
             ("ACCESS_JWKS_URL", "http://evil.example/jwks"),
             ("SEALING_KEYS", "short"),
+            ("CIMD", "yes"),
+            ("CIMD_PINNED", "true"),
+            ("CIMD_ALLOWED_HOSTS", "claude.ai"),
+            ("CIMD_ALLOWED_HOSTS", "[]"),
+            ("CIMD_ALLOWED_HOSTS", r#"["*"]"#),
+            ("CIMD_ALLOWED_HOSTS", r#"["a.*.example"]"#),
+            ("CIMD_ALLOWED_HOSTS", r#"["https://claude.ai"]"#),
         ];
         for (name, value) in cases {
             match problem(name, value) {
@@ -524,6 +548,23 @@ pub mod tests {
         let mut v = vars();
         v.insert("AUDIT_MCP_NAMES", "true".into());
         assert!(config_from(&v).unwrap().mcp.reads_body());
+    }
+
+    #[test]
+    fn client_id_metadata_settings() {
+        let defaults = test_config().client_metadata;
+        assert!(defaults.enabled && defaults.pinned);
+        assert_eq!(defaults.document_url("https://any.example/doc"), Ok(Some("https://any.example/doc")));
+        let mut v = vars();
+        v.insert("CIMD", "off".into());
+        v.insert("CIMD_PINNED", "off".into());
+        v.insert("CIMD_ALLOWED_HOSTS", r#"["claude.ai"]"#.into());
+        let settings = config_from(&v).unwrap().client_metadata;
+        assert!(!settings.enabled && !settings.pinned);
+        v.insert("CIMD", "on".into());
+        let settings = config_from(&v).unwrap().client_metadata;
+        assert!(settings.document_url("https://any.example/doc").is_err());
+        assert!(settings.document_url("https://claude.ai/doc").is_ok());
     }
 
     #[test]

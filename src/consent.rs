@@ -4,10 +4,12 @@
 //!
 //! CSRF: the form carries a sealed ticket bound to the digest of a random
 //! `SameSite=Strict` cookie set with the page, and the post must say it came from this
-//! origin (`Sec-Fetch-Site`, `Origin`). A consent is remembered per redirect target in a
-//! sealed cookie bound to this browser's own random id, never for a forwarder.
+//! origin (`Sec-Fetch-Site`, `Origin`). A consent is remembered per redirect target (and
+//! client id, for a client with a metadata document) in a sealed cookie bound to this
+//! browser's own random id, never for a forwarder.
 
 use crate::authorization_request::AuthorizationRequest;
+use crate::client_id_metadata::ClientMetadata;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
 use crate::http::{cookie, escape_html, Response, PAGE_STYLE};
@@ -38,7 +40,7 @@ struct TicketClaims {
 
 #[derive(Serialize, Deserialize)]
 struct RememberedConsent {
-    /// The redirect URI's consent key.
+    /// The request's [`target`].
     #[serde(rename = "t")]
     target: String,
     /// Digest of the browser id cookie: a copied consent cookie alone is worthless.
@@ -94,6 +96,18 @@ impl Jar {
     }
 }
 
+/// What an approval is remembered for: the redirect URI's consent key, preceded by the
+/// client id of a client with a metadata document (the registered client is shared by
+/// every DCR client, so for it the redirect target alone tells clients apart). `None`:
+/// never remembered.
+fn target(request: &AuthorizationRequest) -> Option<String> {
+    let key = consent_key(&request.redirect_uri)?;
+    Some(match &request.client_id {
+        Some(client_id) => format!("{client_id} {key}"),
+        None => key,
+    })
+}
+
 fn consent_cookie(key: &str) -> String {
     format!("{CONSENT_COOKIE_PREFIX}{}", &digest(key)[..16])
 }
@@ -146,11 +160,51 @@ fn forwarder_notice(request: &AuthorizationRequest) -> String {
     )
 }
 
-/// The consent page, with its CSRF cookie.
+/// The page's rows for a client with a metadata document: its name (its own claim), the
+/// host that published it (the `client_id` URL's, which is verified), where the result
+/// goes, and whether that is the same host; and the paragraph saying so.
+fn client_rows(client: &ClientMetadata, redirect_uri: &str) -> (String, String) {
+    let client_host = host_of(&client.client_id);
+    let redirect_host = host_of(redirect_uri);
+    let (matched, class, sentence) = if Destination::of(redirect_uri) == Destination::Loopback {
+        (
+            "loopback",
+            "note",
+            format!("The result goes to an application on this computer, which {client_host} names as its own."),
+        )
+    } else if redirect_host == client_host {
+        ("yes", "note", format!("The result goes to {client_host}, the host that published this client."))
+    } else {
+        (
+            "no",
+            "warn",
+            format!(
+                "The result goes to {redirect_host}, not to {client_host}, which published this client. \
+                 Only approve if you expect {} to receive it there.",
+                client.client_name
+            ),
+        )
+    };
+    let rows = format!(
+        "<dt>Client</dt><dd id=\"client-name\">{name}</dd>\
+         <dt>Published by</dt><dd id=\"client-host\">{client_host}</dd>\
+         <dt>Redirect host</dt><dd id=\"redirect-host\">{redirect_host}</dd>",
+        name = escape_html(&client.client_name),
+        client_host = escape_html(&client_host),
+        redirect_host = escape_html(&redirect_host),
+    );
+    let notice =
+        format!("<p class=\"{class}\" id=\"host-match\" data-match=\"{matched}\">{}</p>", escape_html(&sentence));
+    (rows, notice)
+}
+
+/// The consent page, with its CSRF cookie. `client` is the metadata document of a client
+/// that has one.
 pub fn page(
     config: &Config,
     site: &Site,
     request: &AuthorizationRequest,
+    client: Option<&ClientMetadata>,
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Result<Response, Error> {
@@ -158,7 +212,12 @@ pub fn page(
     let claims = TicketClaims { request: request.clone(), csrf: digest(&csrf) };
     let ticket = config.sealing_keys.seal(Purpose::ConsentTicket, &claims, now + TICKET_TTL_SECONDS, entropy)?;
     let server = config.server_name.clone().unwrap_or_else(|| site.resource());
-    let who = describe_target(&request.redirect_uri);
+    let who = match client {
+        Some(client) => format!("{} ({})", client.client_name, host_of(&client.client_id)),
+        None => describe_target(&request.redirect_uri),
+    };
+    let (client_rows, client_notice) =
+        client.map(|client| client_rows(client, &request.redirect_uri)).unwrap_or_default();
     let forwarder = Destination::of(&request.redirect_uri) == Destination::Forwarder;
     let remember = if config.consent_ttl_seconds == 0 {
         "You will be asked every time.".to_owned()
@@ -175,9 +234,9 @@ pub fn page(
          <h1>Allow {who} to use {server}?</h1>\
          <p>An MCP client asks to act as you on this MCP server. You will sign in with Cloudflare Access next; \
          afterwards the result is sent to the address below. Only approve if you started this connection.</p>\
-         <dl><dt>MCP server</dt><dd id=\"resource\">{resource}</dd>\
+         <dl>{client_rows}<dt>MCP server</dt><dd id=\"resource\">{resource}</dd>\
          <dt>Permissions</dt><dd id=\"scope\">{scope}</dd>\
-         <dt>Sent to</dt><dd id=\"redirect-target\">{redirect}</dd>{onward}\
+         <dt>Sent to</dt><dd id=\"redirect-target\">{redirect}</dd>{onward}{client_notice}\
          <form method=\"post\" action=\"{AUTHORIZE_PATH}\">\
          <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
          <div class=\"actions\"><button class=\"approve\" type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
@@ -234,9 +293,15 @@ pub fn check_submission(
     Ok(ConsentTicket { request: claims.request, approved })
 }
 
-/// Whether this browser carries an unexpired consent for this redirect target.
-pub fn is_remembered(config: &Config, site: &Site, cookies: Option<&str>, redirect_uri: &str, now: u64) -> bool {
-    let Some(target) = consent_key(redirect_uri).filter(|_| config.consent_ttl_seconds > 0) else {
+/// Whether this browser carries an unexpired consent for this request's [`target`].
+pub fn is_remembered(
+    config: &Config,
+    site: &Site,
+    cookies: Option<&str>,
+    request: &AuthorizationRequest,
+    now: u64,
+) -> bool {
+    let Some(target) = target(request).filter(|_| config.consent_ttl_seconds > 0) else {
         return false;
     };
     let jar = Jar::new(site);
@@ -256,12 +321,12 @@ pub fn remember(
     config: &Config,
     site: &Site,
     cookies: Option<&str>,
-    redirect_uri: &str,
+    request: &AuthorizationRequest,
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Result<Vec<String>, Error> {
     let ttl = config.consent_ttl_seconds;
-    let Some(target) = consent_key(redirect_uri).filter(|_| ttl > 0) else {
+    let Some(target) = target(request).filter(|_| ttl > 0) else {
         return Ok(Vec::new());
     };
     let jar = Jar::new(site);
@@ -310,8 +375,8 @@ pub mod tests {
         let site = site();
         let relay = Relay { config: &config, site: &site, now: NOW };
         let caps = Capabilities::new(&config, &upstream());
-        let request = relay.validate(&query(extra, &[]), &caps).unwrap();
-        (page(&config, &site, &request, NOW, &mut CountingEntropy::default()).unwrap(), config)
+        let request = relay.validate(&query(extra, &[]), &caps, None).unwrap();
+        (page(&config, &site, &request, None, NOW, &mut CountingEntropy::default()).unwrap(), config)
     }
 
     #[test]
@@ -334,8 +399,9 @@ pub mod tests {
     fn plain_http_stacks_keep_bare_cookie_names() {
         let (config, site) = (test_config(), Site::new(&test_config(), "http://127.0.0.1:8787"));
         let relay = Relay { config: &config, site: &site, now: NOW };
-        let request = relay.validate(&query(&[], &["resource"]), &Capabilities::new(&config, &upstream())).unwrap();
-        let response = page(&config, &site, &request, NOW, &mut CountingEntropy::default()).unwrap();
+        let request =
+            relay.validate(&query(&[], &["resource"]), &Capabilities::new(&config, &upstream()), None).unwrap();
+        let response = page(&config, &site, &request, None, NOW, &mut CountingEntropy::default()).unwrap();
         let cookie = response.header("set-cookie").unwrap();
         assert!(cookie.starts_with("mcpgw_csrf=") && !cookie.contains("Secure"), "{cookie}");
         let (ticket, csrf) = form_fields(&response);
@@ -362,6 +428,43 @@ pub mod tests {
         let (response, _) = consent_page(&[("redirect_uri", "https://vscode.dev/redirect"), ("state", "<opaque>")]);
         assert!(response.body.contains("wherever the link that opened this page chose"));
         assert!(!response.body.contains("<opaque>"));
+    }
+
+    #[test]
+    fn a_document_client_page_shows_its_name_host_redirect_host_and_whether_they_match() {
+        use crate::client_id_metadata::tests::{document, CLIENT};
+        let client = ClientMetadata::parse(CLIENT, &document(serde_json::json!({}))).unwrap();
+        let (config, site) = (test_config(), site());
+        let cases = [
+            ("https://client.example.com/callback", "client.example.com", "yes", "note"),
+            ("http://127.0.0.1:5555/callback", "127.0.0.1", "loopback", "note"),
+            ("https://claude.ai/api/mcp/auth_callback", "claude.ai", "no", "warn"),
+        ];
+        for (redirect_uri, redirect_host, matched, class) in cases {
+            let request = AuthorizationRequest { client_id: Some(CLIENT.into()), ..to(redirect_uri) };
+            let page = page(&config, &site, &request, Some(&client), NOW, &mut CountingEntropy::default()).unwrap();
+            let body = &page.body;
+            assert!(body.contains("<dd id=\"client-name\">Example &lt;Client&gt;</dd>"), "{body}");
+            assert!(body.contains("<dd id=\"client-host\">client.example.com</dd>"), "{body}");
+            assert!(body.contains(&format!("<dd id=\"redirect-host\">{redirect_host}</dd>")), "{body}");
+            assert!(body.contains(&format!("class=\"{class}\" id=\"host-match\" data-match=\"{matched}\"")), "{body}");
+            assert!(body.contains("<title>Allow access to https://mcp.example.com/mcp?</title>"));
+            assert!(body.contains("<h1>Allow Example &lt;Client&gt; (client.example.com) to use"), "{body}");
+            assert!(!body.contains("<Client>"), "the client's own name is escaped everywhere");
+        }
+        let warning = page(
+            &config,
+            &site,
+            &AuthorizationRequest { client_id: Some(CLIENT.into()), ..to("https://claude.ai/api/mcp/auth_callback") },
+            Some(&client),
+            NOW,
+            &mut CountingEntropy::default(),
+        )
+        .unwrap();
+        assert!(warning.body.contains("The result goes to claude.ai, not to client.example.com"), "{}", warning.body);
+        // The registered client's page has none of these rows.
+        let (registered, _) = consent_page(&[]);
+        assert!(!registered.body.contains("client-name") && !registered.body.contains("host-match"));
     }
 
     #[test]
@@ -416,8 +519,20 @@ pub mod tests {
         }
     }
 
+    /// An authorization request of the registered client to `redirect_uri`.
+    pub fn to(redirect_uri: &str) -> AuthorizationRequest {
+        AuthorizationRequest {
+            redirect_uri: redirect_uri.to_owned(),
+            state: None,
+            code_challenge: crate::authorize::tests::CHALLENGE.to_owned(),
+            scope: "openid".to_owned(),
+            resource: None,
+            client_id: None,
+        }
+    }
+
     fn remembered(config: &Config, cookies: Option<&str>, redirect_uri: &str) -> Vec<String> {
-        remember(config, &site(), cookies, redirect_uri, NOW, &mut CountingEntropy::default()).unwrap()
+        remember(config, &site(), cookies, &to(redirect_uri), NOW, &mut CountingEntropy::default()).unwrap()
     }
 
     #[test]
@@ -431,23 +546,23 @@ pub mod tests {
             assert!(cookie.contains("SameSite=Lax") && cookie.contains("Secure") && cookie.contains("; Path=/;"));
         }
         let jar = cookie_header(&set);
-        assert!(is_remembered(&config, &site, Some(&jar), CLAUDE, NOW));
-        assert!(!is_remembered(&config, &site, Some(&jar), "https://claude.com/api/mcp/auth_callback", NOW));
+        assert!(is_remembered(&config, &site, Some(&jar), &to(CLAUDE), NOW));
+        assert!(!is_remembered(&config, &site, Some(&jar), &to("https://claude.com/api/mcp/auth_callback"), NOW));
         // The consent cookie copied into another browser (with its own id, or none) does nothing.
         let consent_only = set[1].split(';').next().unwrap();
         let other_browser = format!("__Host-mcpgw_browser={}; {consent_only}", "b".repeat(RANDOM_VALUE_LEN));
-        assert!(!is_remembered(&config, &site, Some(consent_only), CLAUDE, NOW));
-        assert!(!is_remembered(&config, &site, Some(&other_browser), CLAUDE, NOW));
+        assert!(!is_remembered(&config, &site, Some(consent_only), &to(CLAUDE), NOW));
+        assert!(!is_remembered(&config, &site, Some(&other_browser), &to(CLAUDE), NOW));
         // Unprefixed copies of both (planted by a sibling subdomain or over http) do nothing either.
         let unprefixed = jar.replace("__Host-", "");
-        assert!(!is_remembered(&config, &site, Some(&unprefixed), CLAUDE, NOW));
+        assert!(!is_remembered(&config, &site, Some(&unprefixed), &to(CLAUDE), NOW));
         // The browser keeps its id for the next target, so both consents hold.
         let next = remembered(&config, Some(&jar), "http://localhost:1/callback");
         assert_eq!(next[0], set[0]);
         let both = format!("{jar}; {}", next[1].split(';').next().unwrap());
-        assert!(is_remembered(&config, &site, Some(&both), CLAUDE, NOW));
-        assert!(is_remembered(&config, &site, Some(&both), "http://localhost:2/callback", NOW));
-        assert!(!is_remembered(&config, &site, Some(&both), "http://localhost:2/other", NOW));
+        assert!(is_remembered(&config, &site, Some(&both), &to(CLAUDE), NOW));
+        assert!(is_remembered(&config, &site, Some(&both), &to("http://localhost:2/callback"), NOW));
+        assert!(!is_remembered(&config, &site, Some(&both), &to("http://localhost:2/other"), NOW));
     }
 
     #[test]
@@ -463,7 +578,7 @@ pub mod tests {
             .seal(Purpose::ConsentCookie, &forged, NOW + 60, &mut CountingEntropy::default())
             .unwrap();
         let jar = format!("__Host-mcpgw_browser={browser}; __Host-{}={value}", consent_cookie(vscode));
-        assert!(!is_remembered(&config, &site(), Some(&jar), vscode, NOW));
+        assert!(!is_remembered(&config, &site(), Some(&jar), &to(vscode), NOW));
     }
 
     #[test]
@@ -471,12 +586,12 @@ pub mod tests {
         let config = test_config();
         let site = site();
         let jar = cookie_header(&remembered(&config, None, CLAUDE));
-        assert!(is_remembered(&config, &site, Some(&jar), CLAUDE, NOW));
-        assert!(!is_remembered(&config, &site, Some(&jar), CLAUDE, NOW + config.consent_ttl_seconds));
+        assert!(is_remembered(&config, &site, Some(&jar), &to(CLAUDE), NOW));
+        assert!(!is_remembered(&config, &site, Some(&jar), &to(CLAUDE), NOW + config.consent_ttl_seconds));
         let mut vars = crate::config::tests::vars();
         vars.insert("CONSENT_TTL_SECONDS", "0".into());
         let never = crate::config::tests::config_from(&vars).unwrap();
         assert!(remembered(&never, None, CLAUDE).is_empty());
-        assert!(!is_remembered(&never, &site, Some(&jar), CLAUDE, NOW));
+        assert!(!is_remembered(&never, &site, Some(&jar), &to(CLAUDE), NOW));
     }
 }

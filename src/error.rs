@@ -115,6 +115,76 @@ pub enum TokenFailure {
     RefusedByOrigin,
 }
 
+/// Why a client identified by a Client ID Metadata Document (its `client_id` is an
+/// https URL) was refused. Each is shown on the authorization page as its own sentence,
+/// so the person (or the client's developer) can tell what to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMetadataFailure {
+    UrlTooLong,
+    UrlMalformed,
+    UrlNotHttps,
+    UrlFragment,
+    UrlUserinfo,
+    UrlIpLiteral,
+    UrlLocalhost,
+    UrlNoPath,
+    UrlDotSegment,
+    UrlNotCanonical,
+    HostNotAllowed,
+    Unreachable,
+    Timeout,
+    Redirected,
+    BadStatus,
+    TooLarge,
+    NotJson,
+    NotObject,
+    ClientIdMismatch,
+    NoClientName,
+    NoRedirectUris,
+    ClientSecret,
+    PrivateKey,
+    AuthMethod,
+    RedirectUriNotListed,
+}
+
+impl ClientMetadataFailure {
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::UrlTooLong => "the client_id URL is too long",
+            Self::UrlMalformed => "the client_id URL is not a valid URL",
+            Self::UrlNotHttps => "the client_id URL must use https",
+            Self::UrlFragment => "the client_id URL must not have a fragment",
+            Self::UrlUserinfo => "the client_id URL must not contain a user name or password",
+            Self::UrlIpLiteral => "the client_id URL must name a host, not an IP address",
+            Self::UrlLocalhost => "the client_id URL must not name localhost",
+            Self::UrlNoPath => "the client_id URL must have a path",
+            Self::UrlDotSegment => "the client_id URL must not contain . or .. path segments",
+            Self::UrlNotCanonical => "the client_id URL is not in canonical form (lower-case host, no default port)",
+            Self::HostNotAllowed => "this server does not accept clients whose client_id is on that host",
+            Self::Unreachable => "the client's metadata document could not be fetched",
+            Self::Timeout => "the client's metadata document did not arrive in time",
+            Self::Redirected => "the client's metadata document URL answered with a redirect, which is not followed",
+            Self::BadStatus => "the client's metadata document URL did not answer 200 OK",
+            Self::TooLarge => "the client's metadata document is larger than 5 KiB",
+            Self::NotJson => "the client's metadata document is not valid JSON",
+            Self::NotObject => "the client's metadata document is not a JSON object",
+            Self::ClientIdMismatch => "the client_id in the client's metadata document differs from its URL",
+            Self::NoClientName => "the client's metadata document has no client_name",
+            Self::NoRedirectUris => {
+                "the client's metadata document has no redirect_uris (a non-empty array of strings)"
+            }
+            Self::ClientSecret => "the client's metadata document contains a client secret",
+            Self::PrivateKey => "the client's metadata document contains private key material in jwks",
+            Self::AuthMethod => {
+                "the client's metadata document names a token_endpoint_auth_method other than none or private_key_jwt"
+            }
+            Self::RedirectUriNotListed => {
+                "the redirect_uri is not among the redirect_uris of the client's metadata document"
+            }
+        }
+    }
+}
+
 /// An MCP request the gateway answers itself, as JSON-RPC (the client's MCP session
 /// goes on; nothing suggests signing in again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +242,8 @@ pub enum Error {
         setting: &'static str,
         problem: &'static str,
     },
+    /// A client whose metadata document could not be used.
+    ClientMetadata(ClientMetadataFailure),
     /// An MCP request answered by the gateway with a JSON-RPC error.
     JsonRpc {
         failure: JsonRpcFailure,
@@ -246,6 +318,7 @@ impl Error {
             Self::Upstream { failure, reason } => format!("upstream {failure:?}: {reason}"),
             Self::Internal { reason } => format!("internal: {reason}"),
             Self::Config { setting, problem } => format!("configuration {setting}: {problem}"),
+            Self::ClientMetadata(failure) => format!("client metadata: {failure:?}"),
             Self::JsonRpc { failure, .. } => format!("json-rpc: {failure:?}"),
             Self::NotFound => "not found".into(),
             Self::MethodNotAllowed { .. } => "method not allowed".into(),
@@ -286,6 +359,7 @@ impl Error {
             Self::Config { setting, problem } => {
                 (500, ErrorCode::ServerError, format!("the gateway is misconfigured: {setting} {problem}"))
             }
+            Self::ClientMetadata(failure) => (400, ErrorCode::InvalidClient, failure.description().into()),
             Self::JsonRpc { .. } => (json_rpc_status(self), ErrorCode::InvalidRequest, String::new()),
             Self::NotFound => (404, ErrorCode::InvalidRequest, "no such endpoint".into()),
             Self::MethodNotAllowed { .. } => (405, ErrorCode::InvalidRequest, "method not allowed".into()),

@@ -12,6 +12,7 @@
 pub(crate) mod access_token;
 pub(crate) mod authorization_request;
 pub(crate) mod authorize;
+pub(crate) mod client_id_metadata;
 pub(crate) mod config;
 pub(crate) mod consent;
 /// The `doctor` command's steps (native only: the binary in src/main.rs runs them).

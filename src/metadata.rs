@@ -57,6 +57,8 @@ pub struct Capabilities {
     pub refresh: bool,
     /// Whether the gateway holds the client secret, so clients given it may present it.
     pub client_secret: bool,
+    /// Whether a `client_id` may be a Client ID Metadata Document's URL (`CIMD`).
+    pub client_id_metadata: bool,
 }
 
 /// PKCE methods accepted at `/authorize` (RFC 7636; `plain` is refused, per RFC 9700).
@@ -70,6 +72,7 @@ impl Capabilities {
             scopes: config.scopes.clone(),
             refresh: upstream.supports_refresh,
             client_secret: config.access.client_secret.is_some(),
+            client_id_metadata: config.client_metadata.enabled,
         }
     }
 
@@ -145,6 +148,11 @@ pub struct AuthorizationServerMetadata {
     token_endpoint_auth_methods_supported: Vec<&'static str>,
     code_challenge_methods_supported: [&'static str; 1],
     authorization_response_iss_parameter_supported: bool,
+    /// draft-ietf-oauth-client-id-metadata-document §5; absent when `CIMD` is off. Clients
+    /// (claude.ai) use it only alongside `none` among the token endpoint auth methods,
+    /// which is always there.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    client_id_metadata_document_supported: bool,
     /// OpenID Connect Discovery requires these three; Access signs with them.
     jwks_uri: String,
     subject_types_supported: [&'static str; 1],
@@ -169,6 +177,7 @@ pub fn authorization_server(
         token_endpoint_auth_methods_supported: caps.token_auth_methods(),
         code_challenge_methods_supported: CODE_CHALLENGE_METHODS,
         authorization_response_iss_parameter_supported: true,
+        client_id_metadata_document_supported: caps.client_id_metadata,
         jwks_uri: upstream.jwks_uri.clone(),
         subject_types_supported: ["public"],
         id_token_signing_alg_values_supported: ["RS256"],
@@ -233,6 +242,7 @@ pub mod tests {
                 "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
                 "code_challenge_methods_supported": ["S256"],
                 "authorization_response_iss_parameter_supported": true,
+                "client_id_metadata_document_supported": true,
                 "jwks_uri": format!("{ISSUER}/jwks"),
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"]
@@ -242,9 +252,31 @@ pub mod tests {
 
     #[test]
     fn refresh_is_advertised_only_when_access_supports_it() {
-        let caps = Capabilities { scopes: vec!["openid".into()], refresh: false, client_secret: false };
+        let caps = Capabilities {
+            scopes: vec!["openid".into()],
+            refresh: false,
+            client_secret: false,
+            client_id_metadata: true,
+        };
         assert_eq!(caps.grant_types(), ["authorization_code"]);
         assert_eq!(caps.token_auth_methods(), ["none"], "no secret held: none to compare a presented one with");
+    }
+
+    #[test]
+    fn client_id_metadata_documents_are_advertised_unless_off() {
+        let doc = |vars: &std::collections::HashMap<&'static str, String>| {
+            let config = crate::config::tests::config_from(vars).unwrap();
+            let caps = Capabilities::new(&config, &upstream());
+            serde_json::to_value(authorization_server(&site(), &caps, &upstream())).unwrap()
+        };
+        let mut vars = crate::config::tests::vars();
+        vars.remove("ACCESS_CLIENT_SECRET");
+        let on = doc(&vars);
+        assert_eq!(on["client_id_metadata_document_supported"], json!(true));
+        assert_eq!(on["token_endpoint_auth_methods_supported"], json!(["none"]), "claude.ai needs none with it");
+        assert!(on["registration_endpoint"].is_string(), "DCR stays for the clients that use it");
+        vars.insert("CIMD", "off".into());
+        assert!(doc(&vars).get("client_id_metadata_document_supported").is_none());
     }
 
     #[test]

@@ -166,7 +166,12 @@ mod tests {
 
     fn run(body: serde_json::Value) -> Result<serde_json::Value, Error> {
         let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
-        let caps = Capabilities { scopes: vec!["openid".into(), "email".into()], refresh: true, client_secret: true };
+        let caps = Capabilities {
+            scopes: vec!["openid".into(), "email".into()],
+            refresh: true,
+            client_secret: true,
+            client_id_metadata: true,
+        };
         register(&body.to_string(), "abc123", &policy, &caps, 1000).map(|c| serde_json::to_value(c).unwrap())
     }
 
@@ -226,7 +231,7 @@ mod tests {
         let policy =
             RedirectPolicy::parse("https://localhost/cb http://app.example/cb https://app.example/cb x-app:/cb")
                 .unwrap();
-        let caps = Capabilities { scopes: vec![], refresh: false, client_secret: false };
+        let caps = Capabilities { scopes: vec![], refresh: false, client_secret: false, client_id_metadata: true };
         let fits = |application_type: &str, uri: &str| {
             let body = json!({"redirect_uris": [uri], "application_type": application_type}).to_string();
             register(&body, "c", &policy, &caps, 0).is_ok()
@@ -246,7 +251,7 @@ mod tests {
             assert_eq!(code_of(run(case["body"].clone())).as_str(), expected, "{}", case["name"]);
         }
         let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
-        let caps = Capabilities { scopes: vec![], refresh: false, client_secret: true };
+        let caps = Capabilities { scopes: vec![], refresh: false, client_secret: true, client_id_metadata: true };
         assert!(register("not json", "c", &policy, &caps, 0).is_err());
     }
 }

@@ -46,6 +46,10 @@ pub struct RequestLog<'a> {
     pub duration_ms: f64,
     pub subject: Option<&'a str>,
     pub email: Option<&'a str>,
+    /// The client the token was issued to: a metadata document's URL, or the Access client
+    /// id for the gateway's sealed tokens of registered clients; `None` when the token does
+    /// not say (an Access JWT).
+    pub client: Option<&'a str>,
     /// The JSON-RPC method, and the tool or prompt name or resource URI, when known
     /// (from the body when the gateway read it, else from `Mcp-Method`/`Mcp-Name`).
     pub mcp_method: Option<&'a str>,
@@ -83,6 +87,7 @@ mod tests {
             "duration_ms",
             "subject",
             "email",
+            "client",
             "mcp_method",
             "mcp_name",
             "decision",

@@ -30,6 +30,9 @@ struct SealedAccess {
     /// The Access-signed JWT forwarded to the origin.
     #[serde(rename = "cr")]
     credential: Secret,
+    /// The client with a metadata document it was issued to; `None`: the registered client.
+    #[serde(rename = "ci", default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,6 +40,9 @@ struct SealedRefresh {
     /// Access's refresh token.
     rt: Secret,
     aud: String,
+    /// As in [`SealedAccess`]: only this client may refresh with it.
+    #[serde(rename = "ci", default, skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
 }
 
 /// What a sealed access token grants.
@@ -45,6 +51,8 @@ pub struct Grant {
     pub identity: Identity,
     /// The Access JWT for the origin. Not `Debug`-printed by [`Identity`].
     pub credential: Secret,
+    /// The client with a metadata document it was issued to; `None`: the registered client.
+    pub client_id: Option<String>,
 }
 
 /// Seals the client's access token around Access's answer and the validated `id_token`
@@ -54,6 +62,7 @@ pub fn seal_access(
     site: &Site,
     tokens: &UpstreamTokens,
     identity: &Identity,
+    client_id: Option<&str>,
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Result<(String, u64), Error> {
@@ -76,19 +85,25 @@ pub fn seal_access(
         aud: site.resource(),
         exp: expires_at,
         credential: Secret::new(credential.as_str()),
+        client_id: client_id.map(str::to_owned),
     };
     Ok((config.sealing_keys.seal(Purpose::AccessToken, &sealed, expires_at, entropy)?, expires_at - now))
 }
 
-/// Seals Access's refresh token for this deployment's key and MCP URL.
+/// Seals Access's refresh token for this deployment's key and MCP URL, and the client.
 pub fn seal_refresh(
     config: &Config,
     site: &Site,
     access_refresh: String,
+    client_id: Option<&str>,
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Result<String, Error> {
-    let sealed = SealedRefresh { rt: Secret::new(access_refresh), aud: site.resource() };
+    let sealed = SealedRefresh {
+        rt: Secret::new(access_refresh),
+        aud: site.resource(),
+        client_id: client_id.map(str::to_owned),
+    };
     config.sealing_keys.seal(
         Purpose::RefreshToken,
         &sealed,
@@ -135,15 +150,24 @@ pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Resul
     if !config.edge.allowlist.admits(&identity) {
         return Err(Error::Forbidden { reason: "identity not in the allowlists" });
     }
-    Ok(Grant { identity, credential: sealed.credential })
+    Ok(Grant { identity, credential: sealed.credential, client_id: sealed.client_id })
 }
 
 /// The Access refresh token to relay, unwrapped from the gateway's sealed one for this
-/// MCP URL. Anything else, a raw Access refresh token included, is refused in every
-/// mode and never reaches Access.
-pub fn open_refresh(config: &Config, site: &Site, presented: &str, now: u64) -> Result<Secret, Error> {
+/// MCP URL and this client (`client_id` as in [`seal_refresh`]). Anything else, a raw
+/// Access refresh token included, is refused in every mode and never reaches Access.
+pub fn open_refresh(
+    config: &Config,
+    site: &Site,
+    presented: &str,
+    client_id: Option<&str>,
+    now: u64,
+) -> Result<Secret, Error> {
     match config.sealing_keys.open::<SealedRefresh>(Purpose::RefreshToken, presented, now) {
-        Ok(sealed) if sealed.aud == site.resource() => Ok(sealed.rt),
+        Ok(sealed) if sealed.aud == site.resource() && sealed.client_id.as_deref() == client_id => Ok(sealed.rt),
+        Ok(sealed) if sealed.aud == site.resource() => {
+            Err(Error::invalid_grant("the refresh token was issued to another client"))
+        }
         _ => Err(Error::invalid_grant("the refresh token is invalid or expired")),
     }
 }
@@ -192,6 +216,7 @@ mod tests {
             &site(),
             upstream(access_token),
             Some(&identity()),
+            None,
             NOW,
             &mut CountingEntropy::default(),
         )
@@ -227,10 +252,11 @@ mod tests {
     fn expiry_is_the_earlier_of_access_token_and_id_token() {
         let config = config("sealed");
         let short = Identity { expires_at: NOW + 60, ..identity() };
-        let sealed = seal_access(&config, &site(), &upstream("x"), &short, NOW, &mut CountingEntropy::default());
+        let sealed = seal_access(&config, &site(), &upstream("x"), &short, None, NOW, &mut CountingEntropy::default());
         assert_eq!(sealed.unwrap().1, 60);
         let expired = Identity { expires_at: NOW, ..identity() };
-        assert!(seal_access(&config, &site(), &upstream("x"), &expired, NOW, &mut CountingEntropy::default()).is_err());
+        assert!(seal_access(&config, &site(), &upstream("x"), &expired, None, NOW, &mut CountingEntropy::default())
+            .is_err());
     }
 
     #[test]
@@ -250,6 +276,7 @@ mod tests {
             redirect_uri: "http://localhost/cb".into(),
             code_challenge: "x".into(),
             resource: None,
+            client_id: None,
         };
         let home = site();
         let mut cases: Vec<(String, &Site, &str)> = vec![
@@ -308,14 +335,14 @@ mod tests {
         for mode in ["passthrough", "auto", "sealed"] {
             let config = config(mode);
             let refresh = minted(&config, "a.b.c")["refresh_token"].as_str().unwrap().to_owned();
-            assert_eq!(open_refresh(&config, &site(), &refresh, NOW).unwrap().expose(), "access-refresh");
+            assert_eq!(open_refresh(&config, &site(), &refresh, None, NOW).unwrap().expose(), "access-refresh");
             let elsewhere = Site::new(&config, "https://other.example.com");
-            assert!(open_refresh(&config, &elsewhere, &refresh, NOW).is_err(), "another MCP URL");
+            assert!(open_refresh(&config, &elsewhere, &refresh, None, NOW).is_err(), "another MCP URL");
             let mut v = vars();
             v.insert("SEALING_KEYS", KEY_B.into());
-            assert!(open_refresh(&config_from(&v).unwrap(), &site(), &refresh, NOW).is_err(), "another key");
-            assert!(open_refresh(&config, &site(), &refresh, NOW + config.refresh_token_ttl_seconds).is_err());
-            assert!(open_refresh(&config, &site(), "access-refresh", NOW).is_err(), "{mode}: a raw Access token");
+            assert!(open_refresh(&config_from(&v).unwrap(), &site(), &refresh, None, NOW).is_err(), "another key");
+            assert!(open_refresh(&config, &site(), &refresh, None, NOW + config.refresh_token_ttl_seconds).is_err());
+            assert!(open_refresh(&config, &site(), "access-refresh", None, NOW).is_err(), "{mode}: a raw Access token");
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::access_token::{carries_id_token_claims, Identity};
 use crate::authorize::CodeGrant;
+use crate::client_id_metadata;
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode};
 use crate::metadata::{Capabilities, Site};
@@ -28,11 +29,18 @@ pub struct UpstreamTokenRequest {
     /// The `nonce` Access's `id_token` must carry if it carries one: the one sent with
     /// the authorization request of the code being exchanged.
     pub id_token_nonce: Option<String>,
+    /// The client with a metadata document that asked (`None`: the registered client),
+    /// which the tokens issued are bound to.
+    pub client_id: Option<String>,
 }
 
 impl std::fmt::Debug for UpstreamTokenRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamTokenRequest").field("url", &self.url).field("body", &"[redacted]").finish()
+        f.debug_struct("UpstreamTokenRequest")
+            .field("url", &self.url)
+            .field("body", &"[redacted]")
+            .field("client_id", &self.client_id)
+            .finish()
     }
 }
 
@@ -57,8 +65,10 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
     Some((unescape(id)?, unescape(secret)?))
 }
 
-/// Checks client authentication against the one Access client.
-fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -> Result<(), Error> {
+/// Checks client authentication: the one Access client (as DCR handed it out), or a client
+/// with a metadata document, which is public (the draft forbids shared secrets for it),
+/// so presents none. Returns the latter's `client_id`.
+fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -> Result<Option<String>, Error> {
     let basic = match authorization {
         Some(header) => Some(basic_credentials(header).ok_or(Error::InvalidClientBasic)?),
         None => None,
@@ -80,12 +90,22 @@ fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -
     if params.get("client_id").is_some_and(|posted| Some(posted) != client_id) {
         return Err(Error::invalid_request("client_id differs from the authenticated client"));
     }
+    if let Some(url) = client_id.filter(|id| config.client_metadata.enabled && client_id_metadata::is_url(id)) {
+        return match auth {
+            ClientAuth::None => Ok(Some(url.to_owned())),
+            ClientAuth::Basic => Err(Error::InvalidClientBasic),
+            ClientAuth::Post => Err(Error::oauth(
+                ErrorCode::InvalidClient,
+                "a client with a metadata document is public: it must not present a client secret",
+            )),
+        };
+    }
     if client_id != Some(config.access.client_id.as_str()) {
         return Err(failed());
     }
     match (secret, &config.access.client_secret) {
-        (None, _) => Ok(()),
-        (Some(presented), Some(expected)) if expected.matches(presented) => Ok(()),
+        (None, _) => Ok(None),
+        (Some(presented), Some(expected)) if expected.matches(presented) => Ok(None),
         (Some(_), _) => Err(failed()),
     }
 }
@@ -108,7 +128,7 @@ pub fn prepare(
 ) -> Result<UpstreamTokenRequest, Error> {
     let ClientTokenRequest { authorization, body } = *request;
     let params = Params::parse(body)?;
-    authenticate(config, authorization, &params)?;
+    let client_id = authenticate(config, authorization, &params)?;
     if params.get("resource").is_some_and(|r| r != site.resource()) {
         return Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server"));
     }
@@ -121,6 +141,9 @@ pub fn prepare(
                 .sealing_keys
                 .open(Purpose::Code, sealed, now)
                 .map_err(|_| Error::invalid_grant("the code is invalid or expired"))?;
+            if grant.client_id != client_id {
+                return Err(Error::invalid_grant("the code was issued to another client"));
+            }
             id_token_nonce = Some(crate::authorize::id_token_nonce(&grant.code_challenge));
             if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
                 return Err(Error::invalid_grant("redirect_uri does not match the authorization request"));
@@ -152,7 +175,7 @@ pub fn prepare(
         }
         "refresh_token" if caps.refresh => {
             let presented = params.require("refresh_token", "refresh_token is missing")?;
-            let refresh_token = sealed_token::open_refresh(config, site, presented, now)?;
+            let refresh_token = sealed_token::open_refresh(config, site, presented, client_id.as_deref(), now)?;
             form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh_token.expose());
             if let Some(scope) = params.get("scope") {
                 form.append_pair("scope", &crate::authorize::granted_scope(Some(scope), caps));
@@ -164,7 +187,7 @@ pub fn prepare(
     if let Some(secret) = &config.access.client_secret {
         form.append_pair("client_secret", secret.expose());
     }
-    Ok(UpstreamTokenRequest { url: upstream.token_endpoint.clone(), body: form.finish(), id_token_nonce })
+    Ok(UpstreamTokenRequest { url: upstream.token_endpoint.clone(), body: form.finish(), id_token_nonce, client_id })
 }
 
 /// The normalised successful answer (RFC 6749 §5.1). Access's `id_token` is not
@@ -214,25 +237,27 @@ pub fn id_token_to_verify(mode: TokenMode, tokens: &UpstreamTokens) -> Result<Op
 /// or sealed around `identity` (from the `id_token` [`id_token_to_verify`] named).
 /// Access's refresh token is always sealed: a raw one would work at any gateway
 /// holding the secret, for whoever found it. Without a new one from Access the client
-/// keeps the refresh token it has (RFC 6749 §6).
+/// keeps the refresh token it has (RFC 6749 §6). The gateway's tokens name `client_id`
+/// (a client with a metadata document; `None`: the registered client).
 pub fn respond(
     config: &Config,
     site: &Site,
     tokens: UpstreamTokens,
     identity: Option<&Identity>,
+    client_id: Option<&str>,
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Result<TokenResponse, Error> {
     let (access_token, expires_in) = if seals_access(config.token_mode, &tokens)? {
         let identity = identity.ok_or_else(no_id_token)?;
-        let (sealed, expires_in) = sealed_token::seal_access(config, site, &tokens, identity, now, entropy)?;
+        let (sealed, expires_in) = sealed_token::seal_access(config, site, &tokens, identity, client_id, now, entropy)?;
         (Secret::new(sealed), Some(expires_in))
     } else {
         (Secret::new(tokens.access_token), tokens.expires_in)
     };
     let refresh_token = tokens
         .refresh_token
-        .map(|rt| sealed_token::seal_refresh(config, site, rt, now, entropy).map(Secret::new))
+        .map(|rt| sealed_token::seal_refresh(config, site, rt, client_id, now, entropy).map(Secret::new))
         .transpose()?;
     Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token, scope: tokens.scope })
 }
@@ -252,11 +277,17 @@ mod tests {
     const REDIRECT: &str = "http://localhost:4567/callback";
 
     fn sealed_code(config: &Config, resource: Option<&str>) -> String {
+        code_for(config, resource, None)
+    }
+
+    /// A code issued to `client_id` (a document client; `None`: the registered client).
+    fn code_for(config: &Config, resource: Option<&str>, client_id: Option<&str>) -> String {
         let grant = CodeGrant {
             access_code: Secret::new("access-code"),
             redirect_uri: REDIRECT.into(),
             code_challenge: CHALLENGE.into(),
             resource: resource.map(Into::into),
+            client_id: client_id.map(Into::into),
         };
         config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut CountingEntropy::default()).unwrap()
     }
@@ -389,7 +420,7 @@ mod tests {
     }
 
     fn sealed_refresh(config: &Config, access_refresh: &str) -> String {
-        sealed_token::seal_refresh(config, &site(), access_refresh.into(), NOW, &mut CountingEntropy::default())
+        sealed_token::seal_refresh(config, &site(), access_refresh.into(), None, NOW, &mut CountingEntropy::default())
             .unwrap()
     }
 
@@ -417,7 +448,12 @@ mod tests {
                 ("client_secret", "s3cret")
             ])
         );
-        let no_refresh = Capabilities { scopes: config.scopes.clone(), refresh: false, client_secret: true };
+        let no_refresh = Capabilities {
+            scopes: config.scopes.clone(),
+            refresh: false,
+            client_secret: true,
+            client_id_metadata: true,
+        };
         let refused = prepare(
             &config,
             &site(),
@@ -453,6 +489,127 @@ mod tests {
         }
     }
 
+    mod client_id_metadata_documents {
+        use super::*;
+        use crate::client_id_metadata::tests::CLIENT;
+
+        const OTHER: &str = "https://other.example.com/client.json";
+
+        fn exchange(
+            config: &Config,
+            code_client: Option<&str>,
+            authorization: Option<&str>,
+            pairs: &[(&str, &str)],
+        ) -> Result<UpstreamTokenRequest, Error> {
+            let code = code_for(config, None, code_client);
+            let mut all = vec![
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+            ];
+            all.extend_from_slice(pairs);
+            run(config, authorization, &form(&all))
+        }
+
+        fn code_of(result: Result<UpstreamTokenRequest, Error>) -> Option<ErrorCode> {
+            match result {
+                Ok(_) => None,
+                Err(Error::OAuth { code, .. }) => Some(code),
+                Err(Error::InvalidClientBasic) => Some(ErrorCode::InvalidClient),
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_code_is_exchanged_only_by_the_client_it_was_issued_to() {
+            let config = test_config();
+            let sent = exchange(&config, Some(CLIENT), None, &[("client_id", CLIENT)]).unwrap();
+            assert_eq!(sent.client_id.as_deref(), Some(CLIENT));
+            // Access still sees the one client it knows, authenticated with the gateway's secret.
+            assert!(sent.body.ends_with("&client_id=abc123&client_secret=s3cret"), "{:?}", sent.body);
+            for (code_client, client_id) in [(Some(CLIENT), OTHER), (Some(CLIENT), "abc123"), (None, CLIENT)] {
+                assert_eq!(
+                    code_of(exchange(&config, code_client, None, &[("client_id", client_id)])),
+                    Some(ErrorCode::InvalidGrant),
+                    "{code_client:?} {client_id}"
+                );
+            }
+            // With no client_id the client is unknown, as for registered clients.
+            assert_eq!(code_of(exchange(&config, Some(CLIENT), None, &[])), Some(ErrorCode::InvalidClient));
+        }
+
+        #[test]
+        fn a_document_client_presents_no_secret() {
+            let config = test_config();
+            let secret = exchange(&config, Some(CLIENT), None, &[("client_id", CLIENT), ("client_secret", "s3cret")]);
+            assert_eq!(code_of(secret), Some(ErrorCode::InvalidClient));
+            let basic = format!("Basic {}", STANDARD.encode(format!("{}:s3cret", CLIENT.replace(':', "%3A"))));
+            assert_eq!(exchange(&config, Some(CLIENT), Some(&basic), &[]).unwrap_err(), Error::InvalidClientBasic);
+        }
+
+        #[test]
+        fn with_documents_off_a_url_client_is_unknown_at_the_token_endpoint() {
+            let mut v = vars();
+            v.insert("CIMD", "off".into());
+            let config = config_from(&v).unwrap();
+            assert_eq!(
+                code_of(exchange(&config, Some(CLIENT), None, &[("client_id", CLIENT)])),
+                Some(ErrorCode::InvalidClient)
+            );
+        }
+
+        #[test]
+        fn a_refresh_token_is_used_only_by_the_client_it_was_issued_to() {
+            let config = test_config();
+            let seal = |client: Option<&str>| {
+                sealed_token::seal_refresh(
+                    &config,
+                    &site(),
+                    "rt-1".into(),
+                    client,
+                    NOW,
+                    &mut CountingEntropy::default(),
+                )
+                .unwrap()
+            };
+            let refresh = |token: &str, client_id: &str| {
+                run(
+                    &config,
+                    None,
+                    &form(&[("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", client_id)]),
+                )
+            };
+            let document_token = seal(Some(CLIENT));
+            let sent = refresh(&document_token, CLIENT).unwrap();
+            assert!(sent.body.contains("refresh_token=rt-1&") && sent.client_id.as_deref() == Some(CLIENT));
+            assert_eq!(code_of(refresh(&document_token, OTHER)), Some(ErrorCode::InvalidGrant));
+            assert_eq!(code_of(refresh(&document_token, "abc123")), Some(ErrorCode::InvalidGrant));
+            assert_eq!(code_of(refresh(&seal(None), CLIENT)), Some(ErrorCode::InvalidGrant));
+            assert!(refresh(&seal(None), "abc123").is_ok());
+            // The tokens answered carry the client on, so the next refresh is bound as well.
+            let tokens = upstream_tokens("opaque", Some("rt-2"));
+            let answer = respond(
+                &mode("sealed"),
+                &site(),
+                tokens,
+                Some(&identity()),
+                Some(CLIENT),
+                NOW,
+                &mut CountingEntropy::default(),
+            )
+            .unwrap();
+            let answer = serde_json::to_value(answer).unwrap();
+            let next = answer["refresh_token"].as_str().unwrap();
+            assert!(sealed_token::open_refresh(&mode("sealed"), &site(), next, Some(CLIENT), NOW).is_ok());
+            assert!(sealed_token::open_refresh(&mode("sealed"), &site(), next, None, NOW).is_err());
+            let access =
+                sealed_token::open_access(&mode("sealed"), &site(), answer["access_token"].as_str().unwrap(), NOW)
+                    .unwrap();
+            assert_eq!(access.client_id.as_deref(), Some(CLIENT));
+        }
+    }
+
     fn upstream_tokens(access: &str, refresh_token: Option<&str>) -> UpstreamTokens {
         UpstreamTokens {
             access_token: access.into(),
@@ -474,7 +631,7 @@ mod tests {
     }
 
     fn respond_json(config: &Config, tokens: UpstreamTokens, identity: Option<&Identity>) -> serde_json::Value {
-        let response = respond(config, &site(), tokens, identity, NOW, &mut CountingEntropy::default()).unwrap();
+        let response = respond(config, &site(), tokens, identity, None, NOW, &mut CountingEntropy::default()).unwrap();
         serde_json::to_value(response).unwrap()
     }
 
@@ -503,7 +660,8 @@ mod tests {
         let no_id_token = UpstreamTokens { id_token: None, ..tokens("opaque123") };
         assert!(matches!(id_token_to_verify(TokenMode::Auto, &no_id_token), Err(Error::Upstream { .. })));
         // Sealing without the verified identity fails closed.
-        let unverified = respond(&mode("sealed"), &site(), tokens("h.c.s"), None, NOW, &mut CountingEntropy::default());
+        let unverified =
+            respond(&mode("sealed"), &site(), tokens("h.c.s"), None, None, NOW, &mut CountingEntropy::default());
         assert!(matches!(unverified, Err(Error::Upstream { .. })));
     }
 
@@ -515,7 +673,7 @@ mod tests {
             let body = respond_json(&config, upstream_tokens(access, Some("access-rt")), Some(&identity()));
             let refresh = body["refresh_token"].as_str().unwrap();
             assert!(!refresh.contains("access-rt"), "{name} {access}: {body}");
-            assert_eq!(sealed_token::open_refresh(&config, &site(), refresh, NOW).unwrap().expose(), "access-rt");
+            assert_eq!(sealed_token::open_refresh(&config, &site(), refresh, None, NOW).unwrap().expose(), "access-rt");
             let passed_through = body["access_token"] == access;
             assert_eq!(passed_through, name != "sealed" && access == "a.b.c", "{name} {access}: {body}");
             // RFC 6749 §6: without a new refresh token from Access, the client keeps its own.
@@ -529,7 +687,8 @@ mod tests {
         let tokens = finish(200, r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":"300","id_token":"x.y.z","refresh_token":"r"}"#).unwrap();
         assert!(!format!("{tokens:?}").contains("a.b.c"));
         assert_eq!(tokens.id_token.as_deref(), Some("x.y.z"));
-        let ok = respond(&mode("passthrough"), &site(), tokens, None, NOW, &mut CountingEntropy::default()).unwrap();
+        let ok =
+            respond(&mode("passthrough"), &site(), tokens, None, None, NOW, &mut CountingEntropy::default()).unwrap();
         let json = serde_json::to_value(&ok).unwrap();
         let refresh = json["refresh_token"].as_str().unwrap();
         // Access's id_token names Access as its issuer, not the gateway: it is not passed on.

@@ -28,10 +28,12 @@ thread_local! {
     static VERIFIED: RefCell<Option<VerifiedTokenCache>> = const { RefCell::new(None) };
 }
 
-/// A validated request: who it speaks for, and the Access JWT for the origin.
+/// A validated request: who it speaks for, the Access JWT for the origin, and the client
+/// the token was issued to when the token says (the gateway's sealed tokens do).
 pub struct Authenticated {
     pub identity: Identity,
     pub credential: Secret,
+    pub client: Option<String>,
 }
 
 /// Validates the request's bearer token: Access's JWT (passthrough) or the gateway's
@@ -47,11 +49,12 @@ pub async fn authenticate(
     match sealed_token::bearer_kind(config.token_mode, token)? {
         BearerKind::Sealed => {
             let grant = sealed_token::open_access(config, site, token, now)?;
-            Ok(Authenticated { identity: grant.identity, credential: grant.credential })
+            let client = grant.client_id.unwrap_or_else(|| config.access.client_id.clone());
+            Ok(Authenticated { identity: grant.identity, credential: grant.credential, client: Some(client) })
         }
         BearerKind::AccessJwt => {
             let identity = verify_access_jwt(config, ctx, site, token, now).await?;
-            Ok(Authenticated { identity, credential: Secret::new(token) })
+            Ok(Authenticated { identity, credential: Secret::new(token), client: None })
         }
     }
 }

@@ -107,25 +107,34 @@ impl Incoming {
             let _ = stream.cancel();
             return Err(Error::PayloadTooLarge);
         }
-        let unreadable = || Error::invalid_request("the body could not be read");
-        let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
-        let mut bytes = Vec::new();
-        loop {
-            let chunk: web_sys::ReadableStreamReadResult =
-                JsFuture::from(reader.read()).await.map_err(|_| unreadable())?.unchecked_into();
-            if chunk.get_done().unwrap_or(true) {
-                return Ok(bytes);
-            }
-            let chunk: js_sys::Uint8Array = chunk.get_value().dyn_into().map_err(|_| unreadable())?;
-            let (start, length) = (bytes.len(), chunk.length() as usize);
-            if start + length > limit {
-                // Not awaited: the answer need not wait for the client to stop sending.
-                let _ = reader.cancel();
-                return Err(Error::PayloadTooLarge);
-            }
-            bytes.resize(start + length, 0);
-            chunk.copy_to(&mut bytes[start..]);
+        match read_capped(stream, limit).await {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(Error::PayloadTooLarge),
+            Err(()) => Err(Error::invalid_request("the body could not be read")),
         }
+    }
+}
+
+/// Reads a body stream with a running count, cancelling it past `limit` (`Ok(None)`): a
+/// chunked body declares no length. `Err` when the stream fails (or its signal aborts it).
+pub async fn read_capped(stream: web_sys::ReadableStream, limit: usize) -> Result<Option<Vec<u8>>, ()> {
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut bytes = Vec::new();
+    loop {
+        let chunk: web_sys::ReadableStreamReadResult =
+            JsFuture::from(reader.read()).await.map_err(|_| ())?.unchecked_into();
+        if chunk.get_done().unwrap_or(true) {
+            return Ok(Some(bytes));
+        }
+        let chunk: js_sys::Uint8Array = chunk.get_value().dyn_into().map_err(|_| ())?;
+        let (start, length) = (bytes.len(), chunk.length() as usize);
+        if start + length > limit {
+            // Not awaited: the answer need not wait for the sender to stop sending.
+            let _ = reader.cancel();
+            return Ok(None);
+        }
+        bytes.resize(start + length, 0);
+        chunk.copy_to(&mut bytes[start..]);
     }
 }
 
@@ -221,6 +230,7 @@ pub fn log_request(
         duration_ms: ((Clock::millis() - started) * 100.0).round() / 100.0,
         subject: trace.subject.as_deref(),
         email: trace.email.as_deref(),
+        client: trace.client.as_deref(),
         mcp_method: trace.mcp_call.as_ref().map(|c| c.method.as_str()).or(header_method.as_deref()),
         mcp_name: trace.mcp_call.as_ref().and_then(|c| c.name.as_deref()),
         decision: trace.decision,

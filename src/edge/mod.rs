@@ -2,6 +2,7 @@
 //! sans-IO core, performs the I/O the core asks for, and logs one line per request.
 
 mod auth;
+mod client_metadata;
 mod io;
 mod mcp;
 mod proxy;
@@ -57,6 +58,8 @@ struct Trace {
     /// Who the request spoke for, as far as the log needs it.
     subject: Option<String>,
     email: Option<String>,
+    /// The client the token was issued to, when the token says.
+    client: Option<String>,
     /// The MCP request's first call, when the gateway read it.
     mcp_call: Option<McpCall>,
     decision: Option<Decision>,
@@ -130,6 +133,7 @@ async fn protected(
     let identity = &authenticated.identity;
     trace.subject = Some(identity.subject.clone());
     trace.email = identity.email.clone();
+    trace.client = authenticated.client.clone();
     let settings = &config.mcp;
     let inspected = match settings.reads_body() {
         true => mcp::inspect(request, settings).await?,
@@ -191,7 +195,13 @@ async fn dispatch(
             let info = registration::register(&body, &config.access.client_id, &config.redirect_policy, &caps, now)?;
             Ok(Response::json(201, &info))
         }
-        Route::Authorize => relay.authorize(request.query(), cookies.as_deref(), &caps, &upstream, &mut entropy),
+        Route::Authorize => {
+            let document = match relay.document_url(request.query()) {
+                Some(url) => Some(client_metadata::document(&url, &config.client_metadata, now).await),
+                None => None,
+            };
+            relay.authorize(request.query(), cookies.as_deref(), &caps, &upstream, document.as_ref(), &mut entropy)
+        }
         Route::ConsentDecision => {
             let (fetch_site, origin) = (request.header("sec-fetch-site"), request.header("origin"));
             let submission = consent::Submission {
@@ -214,7 +224,8 @@ async fn dispatch(
                 }
                 None => None,
             };
-            let answer = token::respond(config, site, tokens, identity.as_ref(), now, &mut entropy)?;
+            let client_id = sent.client_id.as_deref();
+            let answer = token::respond(config, site, tokens, identity.as_ref(), client_id, now, &mut entropy)?;
             Ok(Response::json(200, &answer))
         }
         Route::Mcp | Route::Preflight { .. } | Route::ProtectedResourceMetadata | Route::Callback => {

@@ -129,6 +129,7 @@ def test_authorization_server_metadata(any_stack, path):
     assert m["response_types_supported"] == ["code"]
     assert m["code_challenge_methods_supported"] == ["S256"]  # never "plain" (RFC 9700 §2.1.1)
     assert m["authorization_response_iss_parameter_supported"] is True  # RFC 9207 §3
+    assert m["client_id_metadata_document_supported"] is True  # draft-ietf-oauth-client-id-metadata-document §5
     # A secret is only accepted where the Worker holds one to compare it with.
     holds_secret = "ACCESS_CLIENT_SECRET" in worker.settings
     assert m["token_endpoint_auth_methods_supported"] == (

@@ -23,8 +23,6 @@ from support.stack import free_port
 ROOT = Path(__file__).resolve().parents[2]
 NODE = ROOT / "node_modules" / ".bin" / "node"
 CONFORMANCE = Path(os.environ.get("MCP_CONFORMANCE_BIN", ROOT / "node_modules" / ".bin" / "conformance"))
-# Client ID Metadata Documents (SEP-991) do not apply: every client gets the one Access client id.
-ACCEPTED_WARNINGS = {"authorization-server-metadata-cimd"}
 
 def test_authorization_server_scenarios(any_stack, tmp_path):
     stack = any_stack
@@ -53,10 +51,7 @@ def test_authorization_server_scenarios(any_stack, tmp_path):
     checks = [check for path in tmp_path.glob("*/checks.json") for check in json.loads(path.read_text())]
     verdicts = {check["id"]: check["status"] for check in checks}
     assert verdicts.keys() >= {"authorization-server-metadata", "authorization-code-grant"}, transcript
-    failing = {
-        check["id"]: check.get("errorMessage")
-        for check in checks
-        if check["status"] != "SUCCESS" and not (check["status"] == "WARNING" and check["id"] in ACCEPTED_WARNINGS)
-    }
+    # Every check passes, Client ID Metadata Documents (SEP-991) advertised included.
+    failing = {check["id"]: check.get("errorMessage") for check in checks if check["status"] != "SUCCESS"}
     assert not failing, transcript
     assert suite.returncode == 0, transcript

@@ -34,6 +34,12 @@ def test_a_single_group_name_with_a_space_is_one_group(start_gateway):
         pytest.param({"ALLOWED_GROUPS": "[]"}, "ALLOWED_GROUPS", id="empty-group-list"),
         pytest.param({"ALLOWED_EMAILS": " , "}, "ALLOWED_EMAILS", id="emails-listing-nothing"),
         pytest.param({"FORWARD_BEARER": "false"}, "FORWARD_BEARER", id="identity-headers-without-service-token"),
+        pytest.param({"CIMD": "maybe"}, "CIMD", id="cimd-neither-on-nor-off"),
+        pytest.param({"CIMD_ALLOWED_HOSTS": "[]"}, "CIMD_ALLOWED_HOSTS", id="cimd-hosts-listing-nothing"),
+        pytest.param({"CIMD_ALLOWED_HOSTS": '["https://claude.ai"]'}, "CIMD_ALLOWED_HOSTS", id="cimd-hosts-a-url"),
+        pytest.param({"CIMD": "maybe"}, "CIMD", id="cimd-neither-on-nor-off"),
+        pytest.param({"CIMD_ALLOWED_HOSTS": "[]"}, "CIMD_ALLOWED_HOSTS", id="cimd-hosts-listing-nothing"),
+        pytest.param({"CIMD_ALLOWED_HOSTS": '["https://claude.ai"]'}, "CIMD_ALLOWED_HOSTS", id="cimd-hosts-a-url"),
         pytest.param({"MCP_POLICY": "{not json"}, "MCP_POLICY", id="policy-not-json"),
         pytest.param({"MCP_POLICY": '{"default": "maybe", "rules": []}'}, "MCP_POLICY", id="policy-unknown-effect"),
         pytest.param(

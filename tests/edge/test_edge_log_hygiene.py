@@ -21,7 +21,7 @@ ACCESS_LINE = re.compile(r"\[wrangler:info\] ([A-Z]+) \S+ (\d{3}) ")
 
 RECORD_KEYS = {
     "time", "request_id", "method", "route", "status", "duration_ms", "subject", "email",
-    "mcp_method", "mcp_name", "decision", "origin_status", "bytes_in", "bytes_out", "error",
+    "client", "mcp_method", "mcp_name", "decision", "origin_status", "bytes_in", "bytes_out", "error",
 }
 AUDIT_POLICY = '{"default": "allow", "rules": [{"effect": "deny", "tools": ["delete_*"]}]}'
 

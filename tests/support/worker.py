@@ -21,6 +21,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -53,6 +54,14 @@ def built_bundle() -> Path:
 
 def compatibility_date() -> str:
     return re.search(r'^compatibility_date = "([^"]+)"', (ROOT / "wrangler.toml").read_text(), re.M).group(1)
+
+
+def compatibility_flags() -> list[str]:
+    """wrangler.toml's compatibility flags, except `global_fetch_strictly_public`: with it fetch()
+    reaches public addresses only, and every test stack (the Access emulator, the origins, the
+    client metadata documents) is on loopback. This is the one place it is removed."""
+    flags = tomllib.loads((ROOT / "wrangler.toml").read_text()).get("compatibility_flags", [])
+    return [flag for flag in flags if flag != "global_fetch_strictly_public"]
 
 
 def sealing_key() -> str:
@@ -132,7 +141,10 @@ def start_worker(
     values = worker_settings(emulator, origin_url, with_secret, settings)
     service = Service("worker")
     config = service.folder / "wrangler.toml"
-    toml = f'name = "mcp-access-gateway-test"\nmain = "{built_bundle()}"\ncompatibility_date = "{compatibility_date()}"\n'
+    toml = (
+        f'name = "mcp-access-gateway-test"\nmain = "{built_bundle()}"\n'
+        f'compatibility_date = "{compatibility_date()}"\ncompatibility_flags = {json.dumps(compatibility_flags())}\n'
+    )
     if rate_limit is not None:
         toml += RATE_LIMITER.format(limit=rate_limit)
     config.write_text(toml)

@@ -18,6 +18,7 @@ def arguments(description: str) -> argparse.Namespace:
     parser.add_argument("--url", required=True, help="the gateway's MCP URL")
     parser.add_argument("--client-id")
     parser.add_argument("--client-secret")
+    parser.add_argument("--client-metadata-url", help="a Client ID Metadata Document URL as client id")
     parser.add_argument("--redirect-uri")
     parser.add_argument("--refresh-after", type=float)
     parser.add_argument("--deny", action="store_true")

@@ -2,6 +2,8 @@
 
     python py_client.py --url http://127.0.0.1:8787/mcp
         [--client-id ID [--client-secret SECRET]]   # pre-registered: no Dynamic Client Registration
+        [--client-metadata-url URL]                 # a Client ID Metadata Document URL as client id
+                                                    # (used when the server advertises them)
         [--redirect-uri URI]                        # default http://localhost:<random port>/callback
         [--refresh-after SECONDS]                   # call ping again after the token expired
         [--deny]                                    # refuse on the consent page; expect access_denied
@@ -187,7 +189,8 @@ def pre_registered(args, redirect_uri: str) -> OAuthClientInformationFull | None
 async def run(args) -> int:
     redirect_uri = args.redirect_uri or f"http://localhost:{random.randint(20000, 60000)}/callback"
     storage = MemoryStorage(pre_registered(args, redirect_uri))
-    emit("start", client=CLIENT, url=args.url, mode="pre-registered" if args.client_id else "dcr", redirect_uri=redirect_uri)
+    mode = "pre-registered" if args.client_id else "cimd" if args.client_metadata_url else "dcr"
+    emit("start", client=CLIENT, url=args.url, mode=mode, redirect_uri=redirect_uri)
     browser = Browser(redirect_uri, not args.deny, issuer=lambda: provider.context.oauth_metadata.issuer)
     provider = OAuthClientProvider(
         server_url=args.url,
@@ -199,6 +202,7 @@ async def run(args) -> int:
             token_endpoint_auth_method="none",
         ),
         storage=storage,
+        client_metadata_url=args.client_metadata_url,
         redirect_handler=browser.redirect_handler,
         callback_handler=browser.callback_handler,
     )

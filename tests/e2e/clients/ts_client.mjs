@@ -4,6 +4,8 @@
 //   node ts_client.mjs --url http://127.0.0.1:8787/mcp
 //       [--sdk 2]                                  the 2.x client instead (sdk2/), which speaks 2026-07-28
 //       [--client-id ID [--client-secret SECRET]]  pre-registered: no Dynamic Client Registration
+//       [--client-metadata-url URL]                a Client ID Metadata Document URL as client id
+//                                                  (used when the server advertises them)
 //       [--redirect-uri URI]                       default http://localhost:<random port>/callback
 //       [--refresh-after SECONDS]                  call ping again after the token expired
 //       [--deny]                                   refuse on the consent page; expect access_denied
@@ -164,8 +166,9 @@ class MemoryOAuthProvider {
   #tokens;
   #codeVerifier;
 
-  constructor({ redirectUrl, clientInformation, onRedirect }) {
+  constructor({ redirectUrl, clientInformation, clientMetadataUrl, onRedirect }) {
     this.redirectUrl = redirectUrl;
+    this.clientMetadataUrl = clientMetadataUrl;
     this.#clientInformation = clientInformation;
     this.onRedirect = onRedirect;
     this.sentState = undefined;
@@ -326,12 +329,14 @@ async function run(args) {
   const redirectUri = args["redirect-uri"] ?? `http://localhost:${randomInt(20000, 60000)}/callback`;
   const approve = !args.deny;
   const refreshAfter = args["refresh-after"] === undefined ? undefined : Number(args["refresh-after"]);
-  emit("start", { client: SDK.name, url: args.url, mode: args["client-id"] ? "pre-registered" : "dcr", redirect_uri: redirectUri });
+  const mode = args["client-id"] ? "pre-registered" : args["client-metadata-url"] ? "cimd" : "dcr";
+  emit("start", { client: SDK.name, url: args.url, mode, redirect_uri: redirectUri });
 
   const authorization = { code: undefined, error: undefined };
   const provider = new MemoryOAuthProvider({
     redirectUrl: redirectUri,
     clientInformation: args["client-id"] ? { client_id: args["client-id"], client_secret: args["client-secret"] } : undefined,
+    clientMetadataUrl: args["client-metadata-url"],
     onRedirect: async (authorizationUrl) => {
       const landed = new URL(await playBrowser(authorizationUrl.href, redirectUri, { approve }));
       const answer = landed.searchParams;
@@ -383,6 +388,7 @@ const { values } = parseArgs({
     url: { type: "string" },
     "client-id": { type: "string" },
     "client-secret": { type: "string" },
+    "client-metadata-url": { type: "string" },
     "redirect-uri": { type: "string" },
     "refresh-after": { type: "string" },
     deny: { type: "boolean", default: false },
@@ -391,7 +397,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.url || !["1", "2"].includes(values.sdk)) {
-  console.error("usage: node ts_client.mjs --url <MCP URL> [--sdk 2] [--client-id ID [--client-secret S]] [--redirect-uri URI] [--refresh-after SECONDS] [--deny]");
+  console.error("usage: node ts_client.mjs --url <MCP URL> [--sdk 2] [--client-id ID [--client-secret S] | --client-metadata-url URL] [--redirect-uri URI] [--refresh-after SECONDS] [--deny]");
   process.exit(2);
 }
 const SDK =

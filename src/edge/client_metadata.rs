@@ -1,0 +1,79 @@
+//! Fetching Client ID Metadata Documents, cached per isolate; what a fetch means and how
+//! long it is kept is the core's decision ([`crate::client_id_metadata`]).
+
+use super::io;
+use crate::authorize::Document;
+use crate::client_id_metadata::{
+    evaluate, pinned_fallback, DocumentCache, Fetched, Settings, FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES,
+};
+use crate::error::ClientMetadataFailure as Failure;
+use std::cell::RefCell;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, web_sys};
+
+thread_local! {
+    static CACHE: RefCell<DocumentCache> = RefCell::new(DocumentCache::default());
+}
+
+/// The document at `url`, from the cache or fetched (and then cached, failures too), or
+/// its pinned copy when the fetch got none and `settings` allow it.
+pub async fn document(url: &str, settings: &Settings, now: u64) -> Document {
+    if let Some(cached) = CACHE.with(|cache| cache.borrow().get(url, now)) {
+        return cached;
+    }
+    let (mut outcome, seconds) = evaluate(url, fetch(url).await);
+    // One line per fetch that failed (a cached failure is not fetched, so not logged again).
+    if let Err(failure) = outcome {
+        let pinned = pinned_fallback(url, failure, settings);
+        let host = url::Url::parse(url).ok().and_then(|url| url.host_str().map(str::to_owned));
+        let line = serde_json::json!({
+            "event": "client_metadata_failed", "host": host, "error": format!("{failure:?}"), "pinned": pinned.is_some()
+        });
+        worker::console_warn!("{line}");
+        outcome = pinned.ok_or(failure);
+    }
+    // A pinned answer is kept only as long as a failure: the live document is tried again soon.
+    CACHE.with(|cache| cache.borrow_mut().store(url, outcome.clone(), seconds, now));
+    outcome
+}
+
+/// One GET: no redirects followed, the whole answer within the timeout, the body cancelled
+/// past the size cap. The runtime's `global_fetch_strictly_public` keeps it off private
+/// addresses (wrangler.toml).
+async fn fetch(url: &str) -> Result<Fetched, Failure> {
+    let signal = web_sys::AbortSignal::timeout_with_u32(FETCH_TIMEOUT_MS);
+    let failed = |signal: &web_sys::AbortSignal| if signal.aborted() { Failure::Timeout } else { Failure::Unreachable };
+    let headers = web_sys::Headers::new().map_err(|_| Failure::Unreachable)?;
+    let _ = headers.set("accept", "application/json");
+    let init = web_sys::RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&headers);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    init.set_signal(Some(&signal));
+    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let response: web_sys::Response = match JsFuture::from(scope.fetch_with_str_and_init(url, &init)).await {
+        Ok(value) => value.unchecked_into(),
+        Err(_) => return Err(failed(&signal)),
+    };
+    let status = response.status();
+    let cache_control = response.headers().get("cache-control").ok().flatten();
+    let declared = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    let body = match response.body() {
+        // Only a 200's body is read, and not at all when it says it is too large.
+        Some(stream) if status != 200 || declared.is_some_and(|n| n > MAX_DOCUMENT_BYTES) => {
+            let _ = stream.cancel();
+            if status == 200 {
+                return Err(Failure::TooLarge);
+            }
+            Vec::new()
+        }
+        Some(stream) => match io::read_capped(stream, MAX_DOCUMENT_BYTES).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Err(Failure::TooLarge),
+            Err(()) => return Err(failed(&signal)),
+        },
+        None => Vec::new(),
+    };
+    Ok(Fetched { status, cache_control, body })
+}
