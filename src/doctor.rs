@@ -549,7 +549,11 @@ impl Walk<'_> {
             self.warn(
                 3,
                 "no client_id_metadata_document_supported: clients that prefer CIMD fall back to registration",
-                if gateway { "upgrade the gateway / enable CIMD" } else { DEPLOY_GATEWAY },
+                if gateway {
+                    "remove CIMD = \"off\" from [vars] (or upgrade the gateway to a version with CIMD)"
+                } else {
+                    DEPLOY_GATEWAY
+                },
             );
         }
     }
