@@ -80,6 +80,8 @@ impl Trace {
 async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let started = Clock::millis();
     let request = Incoming::new(request);
+    #[cfg(feature = "panic-probe")]
+    panic_probe(&request).await;
     let mut trace = Trace::default();
     let result = handle(&request, &env, &ctx, &mut trace).await;
     if let Some(refused) = result.as_ref().err().and_then(Decision::refusal) {
@@ -97,6 +99,18 @@ async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Res
     };
     io::log_request(&request, &trace, &response, started, log_error);
     Ok(response)
+}
+
+/// Test builds only: the entry must answer a panic with a clean 500 and replace the instance,
+/// whether it happens in the first poll or after an await (`?later`).
+#[cfg(feature = "panic-probe")]
+async fn panic_probe(request: &Incoming) {
+    if request.path() == "/__panic" {
+        if request.query() == "later" {
+            let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&wasm_bindgen::JsValue::NULL)).await;
+        }
+        panic!("panic probe");
+    }
 }
 
 async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace) -> Result<Reply, Error> {
