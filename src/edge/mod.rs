@@ -83,19 +83,17 @@ async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Res
     #[cfg(feature = "panic-probe")]
     panic_probe(&request).await;
     let mut trace = Trace::default();
-    let result = handle(&request, &env, &ctx, &mut trace).await;
+    let result = handle(&request, &env, &ctx, &mut trace, (started / 1000.0) as u64).await;
     if let Some(refused) = result.as_ref().err().and_then(Decision::refusal) {
         trace.decision = Some(refused);
     }
     let log_error = result.as_ref().err().map(Error::log_reason);
+    let cors = trace.route.is_some_and(Route::cors);
     let response = match result {
+        // The proxy added the CORS headers already (the MCP endpoint's answers carry them).
         Ok(Reply::Origin(response)) => response,
-        Ok(Reply::Core(response)) => io::to_web_response(&response)?,
-        Err(error) => io::to_web_response(&error.to_response(trace.surface()))?,
-    };
-    let response = match trace.route {
-        Some(route) if route.cors() => io::add_cors(response)?,
-        _ => response,
+        Ok(Reply::Core(response)) => io::to_web_response(&response, cors)?,
+        Err(error) => io::to_web_response(&error.to_response(trace.surface()), cors)?,
     };
     io::log_request(&request, &trace, &response, started, log_error);
     Ok(response)
@@ -113,13 +111,14 @@ async fn panic_probe(request: &Incoming) {
     }
 }
 
-async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace) -> Result<Reply, Error> {
+/// `now`: the request's arrival, in seconds.
+async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace, now: u64) -> Result<Reply, Error> {
     let config = config(env)?;
-    let route = route(&request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths)?;
+    let route = route(request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths)?;
     trace.route = Some(route);
     let site = Site::new(&config, request.origin());
     if route == Route::Mcp {
-        let result = protected(request, config.clone(), env, ctx, &site, trace).await;
+        let result = protected(request, config.clone(), env, ctx, &site, trace, now).await;
         if result.is_err() {
             // Only failures need the challenge's strings; the hot path never builds them.
             trace.challenge = Some((site.resource_metadata_url(), metadata::challenge_scope(&config.scopes)));
@@ -138,9 +137,9 @@ async fn protected(
     ctx: &Context,
     site: &Site,
     trace: &mut Trace,
+    now: u64,
 ) -> Result<Reply, Error> {
-    let authenticated =
-        auth::authenticate(&config, ctx, site, request.header("authorization").as_deref(), Clock::seconds()).await?;
+    let authenticated = auth::authenticate(&config, ctx, site, request.header("authorization").as_deref(), now).await?;
     let identity = &authenticated.identity;
     trace.subject = Some(identity.subject.clone());
     trace.email = identity.email.clone();
