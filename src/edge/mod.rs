@@ -24,6 +24,20 @@ use worker::{event, web_sys, Context, Env};
 thread_local! {
     /// The parsed configuration, kept for the isolate's life (env does not change within it).
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+    /// The last request's site: the same hostname serves request after request.
+    static SITE: RefCell<Option<Rc<Site>>> = const { RefCell::new(None) };
+}
+
+/// The site a request came to, built only when the hostname differs from the last request's.
+fn site(config: &Config, request_origin: &str) -> Rc<Site> {
+    let issuer = config.public_origin.as_deref().unwrap_or(request_origin);
+    SITE.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        match cached.as_ref() {
+            Some(site) if site.issuer == issuer => site.clone(),
+            _ => cached.insert(Rc::new(Site::new(config, request_origin))).clone(),
+        }
+    })
 }
 
 fn config(env: &Env) -> Result<Rc<Config>, Error> {
@@ -116,7 +130,7 @@ async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace,
     let config = config(env)?;
     let route = route(request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths)?;
     trace.route = Some(route);
-    let site = Site::new(&config, request.origin());
+    let site = site(&config, request.origin());
     if route == Route::Mcp {
         let result = protected(request, config.clone(), env, ctx, &site, trace, now).await;
         if result.is_err() {
