@@ -190,6 +190,12 @@ extern "C" {
     fn console_log(line: &str);
 }
 
+#[wasm_bindgen(module = "/src/edge/io.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = logFacts)]
+    fn log_facts(request: &web_sys::Request, response: &web_sys::Response) -> String;
+}
+
 /// One JSON line per request ([`RequestLog`]): never the query, headers or body,
 /// which carry codes, tokens, secrets and cookies. (A bench build without it measures
 /// what it costs: `scripts/bench`'s "no log line" variant.)
@@ -203,20 +209,21 @@ pub fn log_request(
     if cfg!(feature = "bench-no-request-log") {
         return;
     }
-    let request_id = request.header("cf-ray");
-    let header_method = request.header("mcp-method");
-    let declared_in = request.header("content-length").and_then(|v| v.parse().ok());
-    let declared_out = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok());
+    let facts = log_facts(request.raw(), response);
+    let mut facts = facts.split('\n').map(|fact| Some(fact).filter(|f| !f.is_empty()));
+    let mut next = || facts.next().flatten();
+    let (request_id, header_method) = (next(), next());
+    let (declared_in, declared_out) = (next().and_then(|v| v.parse().ok()), next().and_then(|v| v.parse().ok()));
     let line = RequestLog {
         time: started as u64,
-        request_id: request_id.as_deref(),
+        request_id,
         method: request.method(),
         route: trace.route.map(Route::name).unwrap_or("none"),
         status: response.status(),
         duration_ms: ((Clock::millis() - started) * 100.0).round() / 100.0,
         subject: trace.subject.as_deref(),
         email: trace.email.as_deref(),
-        mcp_method: trace.mcp_call.as_ref().map(|c| c.method.as_str()).or(header_method.as_deref()),
+        mcp_method: trace.mcp_call.as_ref().map(|c| c.method.as_str()).or(header_method),
         mcp_name: trace.mcp_call.as_ref().and_then(|c| c.name.as_deref()),
         decision: trace.decision,
         origin_status: trace.origin_status,
