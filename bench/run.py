@@ -3,7 +3,11 @@ the origins, the Access emulator and one workerd per variant, gets the tokens, c
 variant answers correctly (and refuses a missing or bad token), then measures and writes
 bench/results/. Sizes are read from the environment: BENCH_REQUESTS (per point), BENCH_REPEATS,
 BENCH_CONCURRENCY (e.g. "1 8 32"), BENCH_WARMUP, BENCH_SSE_SAMPLES, BENCH_COLD_STARTS,
-BENCH_PROFILE_REQUESTS.
+BENCH_PROFILE_REQUESTS, BENCH_LOGINS. BENCH_ONLY (variant keys) keeps only those variants beside the
+five every run has (direct, passthrough, jose, gateway, gateway-sealed); BENCH_BASELINE adds "gateway-baseline",
+a `wrangler deploy --dry-run` folder of another build (e.g. the commit before a change) with the
+default settings; BENCH_RESULTS_DIR writes the results there instead of bench/results and leaves
+bench/README.md alone (for quick looks on a busy machine).
 """
 
 import base64
@@ -35,6 +39,7 @@ WARMUP = int(setting("BENCH_WARMUP", "3000"))
 SSE_SAMPLES = int(setting("BENCH_SSE_SAMPLES", "100"))
 COLD_STARTS = int(setting("BENCH_COLD_STARTS", "3"))
 PROFILE_REQUESTS = int(setting("BENCH_PROFILE_REQUESTS", "3000"))
+LOGINS = int(setting("BENCH_LOGINS", "50"))  # /proc counts CPU in 10 ms ticks
 FIRST_BURST, FIRST_BURST_CONCURRENCY = 32, 16
 DISTURBED, REMEASURE_BUDGET = 0.10, 40
 NODE = stack.ROOT / "node_modules" / ".bin" / "node"
@@ -48,6 +53,7 @@ class Variant:
     token: str | None  # "jwt", "sealed" or None (no authentication)
     settings: dict = field(default_factory=dict)
     rate_limiter: bool = False  # an MCP_RATE_LIMITER binding (a stand-in admitting everything)
+    build: dict = field(default_factory=dict)  # environment of scripts/build for a build variant
 
 
 # A realistic MCP_POLICY: the benchmark's user (user@example.com) may call ping under the last
@@ -87,13 +93,40 @@ VARIANTS = [
         {"TOKEN_MODE": "passthrough", "AUDIT_MCP_NAMES": "true", "RATE_LIMIT_BY_TOOL": "true"},
         rate_limiter=True,
     ),
+    # Build variants: the default settings, built differently (their own cargo target folders).
+    Variant(
+        "gateway-nolog",
+        "gateway, no log line (cost of the log)",
+        "gateway-nolog",
+        "jwt",
+        {"TOKEN_MODE": "passthrough"},
+        build={"GATEWAY_FEATURES": "bench-no-request-log"},
+    ),
+    *(
+        Variant(
+            f"gateway-opt-{level}",
+            f"gateway, opt-level {level}",
+            f"gateway-opt-{level}",
+            "jwt",
+            {"TOKEN_MODE": "passthrough"},
+            build={"CARGO_PROFILE_RELEASE_OPT_LEVEL": level, "WASM_OPT_LEVEL": level},
+        )
+        for level in ("s", "z", "3")
+        if level != stack.DEFAULT_OPT_LEVEL
+    ),
 ]
+if os.environ.get("BENCH_BASELINE"):
+    VARIANTS.append(Variant("gateway-baseline", "gateway, baseline build", "gateway-baseline", "jwt", {"TOKEN_MODE": "passthrough"}))
+ALWAYS = {"direct", "passthrough", "jose", "gateway", "gateway-sealed"}
+if os.environ.get("BENCH_ONLY"):
+    VARIANTS = [v for v in VARIANTS if v.key in ALWAYS or v.key in os.environ["BENCH_ONLY"].split()]
 WORKERS = [v for v in VARIANTS if v.bundle]
 WORKER_SOURCES = {
     "passthrough": stack.BENCH / "workers" / "passthrough.js",
     "jose": stack.BENCH / "workers" / "jose-peer.ts",
     "gateway": None,
 }
+BUILDS = {v.bundle: v.build for v in WORKERS if v.bundle.startswith("gateway")}
 
 
 def log(message: str) -> None:
@@ -114,6 +147,12 @@ class Run:
         for name, source in WORKER_SOURCES.items():
             log(f"wrangler deploy --dry-run: {name}")
             self.bundles[name] = stack.dry_run(name, source)
+        for name, build in BUILDS.items():
+            if name == "gateway-baseline":
+                self.bundles[name] = stack.Bundle.read(stack.Path(os.environ["BENCH_BASELINE"]))
+            elif name != "gateway":
+                log(f"wrangler deploy --dry-run: {name} ({build})")
+                self.bundles[name] = stack.dry_run(name, None, {**build, "CARGO_TARGET_DIR": f"target/bench-{name}"})
 
     def start(self) -> None:
         origins = self.fleet.add(stack.start_origins())
@@ -141,7 +180,7 @@ class Run:
                 "ACCESS_ISSUER": emulator.issuer,
                 "AUDIENCE": public_origin + "/callback",
             },
-            "gateway": gateway,
+            **{name: gateway for name in BUILDS},
         }
         for variant in WORKERS:
             port = sealed_port if variant.key == "gateway-sealed" else None
@@ -152,6 +191,7 @@ class Run:
         log("tokens: minting an Access JWT; OAuth flow for a sealed token")
         self.tokens["jwt"] = tokens.access_jwt(emulator, public_origin + "/callback")
         self.tokens["sealed"] = tokens.sealed_token(self.urls["gateway-sealed"], public_origin, emulator)
+        self.emulator = emulator
 
     def check(self) -> None:
         """Each variant proxies a validated request, and the authenticating ones refuse others."""
@@ -278,6 +318,19 @@ class Run:
             entry["source"] = source_at(config.parent, entry["name"])
         return result
 
+    def logins(self) -> dict:
+        """Workerd CPU of complete logins against the sealed-token gateway: registration, the
+        browser leg (authorize, consent page, consent decision, the emulated Access login,
+        callback) and the code exchange at /token (which checks Access's id_token)."""
+        log(f"login CPU: {LOGINS} complete logins")
+        worker = self.workers["gateway-sealed"]
+        tokens.login(worker.url, worker.url, self.emulator)  # the discovery and the JWKS are cached first
+        before = load.cpu_seconds(worker.pid)
+        for _ in range(LOGINS):
+            tokens.login(worker.url, worker.url, self.emulator)
+        cpu = load.cpu_seconds(worker.pid) - before
+        return {"logins": LOGINS, "cpu_us_per_login": cpu / LOGINS * 1e6}
+
 
 def source_at(folder, frame_name: str) -> str | None:
     """What a minified JS function is, from its "@ file:line:column" position: the wasm-bindgen
@@ -310,6 +363,7 @@ def main() -> int:
         sse = run.sse()
         log(f"CPU profiles: {PROFILE_REQUESTS} requests per Worker variant under V8's sampling profiler")
         profiles = {v.key: run.profile(v) for v in WORKERS}
+        logins = run.logins() if LOGINS else None
     finally:
         fleet.stop()
     params = {
@@ -328,7 +382,8 @@ def main() -> int:
     }
     variants = [{"key": v.key, "label": v.label, "token": v.token, "settings": v.settings} for v in VARIANTS]
     results = report.build(variants, params, points, sse, cold, bursts, profiles, run.bundles)
-    report.write(results)
+    results["logins"] = logins
+    report.write(results, os.environ.get("BENCH_RESULTS_DIR"))
     print(report.markdown(results))
     return 0
 

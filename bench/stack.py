@@ -35,6 +35,8 @@ TOOLS_CALL_RESULT = {
     "result": {"content": [{"type": "text", "text": "pong"}], "isError": False},
 }
 SSE_SECOND_EVENT_DELAY_MS = 50
+# The release profile's opt-level (Cargo.toml): the opt-level build variants measure the others.
+DEFAULT_OPT_LEVEL = "s"
 
 
 # --- origins ---
@@ -103,9 +105,10 @@ def start_origins() -> Origins:
 # --- bundles (exactly what `wrangler deploy --dry-run` emits) and workerd: tests/support/workerd.py ---
 
 
-def dry_run(name: str, entry: Path | None = None) -> Bundle:
+def dry_run(name: str, entry: Path | None = None, build_env: dict | None = None) -> Bundle:
     """`wrangler deploy --dry-run` of the project (entry None: its wrangler.toml, which runs
-    scripts/build) or of a JS/TS Worker file (a generated wrangler.toml; wrangler bundles it)."""
+    scripts/build, with `build_env` added to its environment) or of a JS/TS Worker file (a
+    generated wrangler.toml; wrangler bundles it)."""
     folder = OUT / "bundles" / name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -113,7 +116,7 @@ def dry_run(name: str, entry: Path | None = None) -> Bundle:
     if entry is not None:
         config = folder / "wrangler.toml"
         config.write_text(f'name = "bench-{name}"\nmain = "{entry}"\ncompatibility_date = "{compatibility_date()}"\n')
-    return workerd.dry_run(folder / "dist", config)
+    return workerd.dry_run(folder / "dist", config, build_env)
 
 
 def spawn_workerd(name: str, config: Path, port: int | None = None, inspector_port: int | None = None) -> Workerd:

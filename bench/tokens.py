@@ -22,13 +22,21 @@ def access_jwt(emulator: Emulator, audience: str) -> str:
     return emulator.control("mint", {"claims": claims})["token"]
 
 
-def sealed_token(worker_url: str, public_origin: str, emulator: Emulator) -> str:
-    """The access token a client gets from the gateway's /token in sealed mode: the browser leg
-    (consent approved, the emulator signs the user in) and the code exchange, as a public client."""
+def login(worker_url: str, public_origin: str, emulator: Emulator) -> dict:
+    """One complete login as a public client: registration, the browser leg (consent approved,
+    the emulator signs the user in) and the code exchange; returns /token's answer."""
+    registered = httpx.post(
+        worker_url + "/register",
+        json={"redirect_uris": [CLIENT_REDIRECT_URI], "token_endpoint_auth_method": "none", "client_name": "bench"},
+        timeout=15,
+    )
+    if registered.status_code != 201:
+        raise RuntimeError(f"/register answered {registered.status_code}: {registered.text[:500]}")
+    client_id = registered.json()["client_id"]
     verifier, challenge = pkce_pair()
     params = {
         "response_type": "code",
-        "client_id": emulator.client_id,
+        "client_id": client_id,
         "redirect_uri": CLIENT_REDIRECT_URI,
         "state": "bench",
         "scope": "openid email profile",
@@ -45,14 +53,19 @@ def sealed_token(worker_url: str, public_origin: str, emulator: Emulator) -> str
             "code": code,
             "redirect_uri": CLIENT_REDIRECT_URI,
             "code_verifier": verifier,
-            "client_id": emulator.client_id,
+            "client_id": client_id,
             "resource": public_origin + "/mcp",
         },
         timeout=15,
     )
     if response.status_code != 200:
         raise RuntimeError(f"/token answered {response.status_code}: {response.text[:500]}")
-    token = response.json()["access_token"]
+    return response.json()
+
+
+def sealed_token(worker_url: str, public_origin: str, emulator: Emulator) -> str:
+    """The access token a client gets from the gateway's /token in sealed mode."""
+    token = login(worker_url, public_origin, emulator)["access_token"]
     if token.count(".") == 2:
         raise RuntimeError("/token handed out a JWT, not a sealed token: is TOKEN_MODE=sealed set?")
     return token

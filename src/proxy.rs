@@ -52,73 +52,73 @@ fn starts_with_ignore_case(name: &str, prefix: &str) -> bool {
     name.len() >= prefix.len() && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
-/// Whether an inbound request header is copied to the origin. `Authorization` is
-/// never copied: see [`origin_authorization`]. (Headers a client names in `Connection`
-/// are the runtime's business: workerd consumes `Connection` before the Worker runs.)
-/// Called for every header of every proxied request, so it does not allocate.
-pub fn forwards_request_header(name: &str) -> bool {
-    let is = |listed: &&str| name.eq_ignore_ascii_case(listed);
-    !(name.eq_ignore_ascii_case("authorization")
-        || HOP_BY_HOP.iter().any(is)
-        || EDGE_ONLY.iter().any(is)
-        || DROPPED_PREFIXES.iter().any(|p| starts_with_ignore_case(name, p)))
+/// The inbound request headers never copied to the origin, as the edge applies them in one
+/// pass (to the lower-case names fetch gives): exact names and name prefixes, each list
+/// space-separated. `Authorization` is never copied: see [`origin_authorization`]. (Headers
+/// a client names in `Connection` are the runtime's business: workerd consumes `Connection`
+/// before the Worker runs.)
+pub fn dropped_request_headers() -> (String, String) {
+    let names: Vec<&str> = ["authorization"].iter().chain(&HOP_BY_HOP).chain(&EDGE_ONLY).copied().collect();
+    (names.join(" "), DROPPED_PREFIXES.join(" "))
 }
 
-/// The `Authorization` the origin gets: the Access JWT the request was validated
-/// with (the client's own bearer in passthrough mode, the one inside a sealed
-/// token otherwise), unless forwarding is switched off.
+/// The origin response headers never passed to the client (space-separated). `Set-Cookie`
+/// is dropped too unless `FORWARD_ORIGIN_COOKIES` is on, and then filtered by
+/// [`forwards_origin_cookie`].
+pub fn dropped_response_headers() -> String {
+    HOP_BY_HOP.join(" ")
+}
+
+/// The `Authorization` the origin gets: the Access JWT the request was validated with (the
+/// client's own bearer in passthrough mode, the one inside a sealed token otherwise), unless
+/// forwarding is switched off.
 pub fn origin_authorization(forward_bearer: bool, credential: &str) -> Option<String> {
     forward_bearer.then(|| format!("Bearer {credential}"))
+}
+
+/// Every header the gateway sets for the origin, as `name\nvalue\n…` for the edge's one
+/// call: the identity headers, the forwarded `Authorization`, the origin's service token.
+/// Header values cannot carry line breaks; a value with one is dropped, not forwarded.
+pub fn gateway_headers(
+    identity: &Identity,
+    authorization: Option<&str>,
+    service_token: Option<(&str, &str)>,
+) -> String {
+    let mut lines = String::with_capacity(256);
+    let mut add = |name: &str, value: &str| {
+        if !value.contains(['\r', '\n', '\0']) {
+            for part in [name, "\n", value, "\n"] {
+                lines.push_str(part);
+            }
+        }
+    };
+    add(SUBJECT_HEADER, &identity.subject);
+    if let Some(email) = &identity.email {
+        add(EMAIL_HEADER, email);
+        add(ACCESS_EMAIL_HEADER, email);
+    }
+    if !identity.groups.is_empty() {
+        add(GROUPS_HEADER, &groups_header_value(&identity.groups));
+    }
+    if let Some(authorization) = authorization {
+        add("authorization", authorization);
+    }
+    if let Some((id, secret)) = service_token {
+        add("cf-access-client-id", id);
+        add("cf-access-client-secret", secret);
+    }
+    lines
 }
 
 /// Names of the gateway's own cookies (`mcpgw_…`, and `__Host-mcpgw…`): the origin
 /// shares the hostname, and must never set or overwrite them.
 const GATEWAY_COOKIE_PREFIXES: [&str; 2] = ["mcpgw_", "__Host-mcpgw"];
 
-/// What becomes of an origin response header on its way to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseHeader {
-    Keep,
-    Drop,
-    /// `Set-Cookie` with origin cookies allowed: each one is kept only if
-    /// [`forwards_origin_cookie`] says so.
-    FilterCookies,
-}
-
-/// The rule for an origin response header: hop-by-hop headers are dropped, and so is
-/// `Set-Cookie` unless `FORWARD_ORIGIN_COOKIES` is on.
-pub fn response_header(name: &str, forward_cookies: bool) -> ResponseHeader {
-    if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
-        ResponseHeader::Drop
-    } else if !name.eq_ignore_ascii_case("set-cookie") {
-        ResponseHeader::Keep
-    } else if forward_cookies {
-        ResponseHeader::FilterCookies
-    } else {
-        ResponseHeader::Drop
-    }
-}
-
 /// Whether one origin `Set-Cookie` value may reach the client: never one naming a
 /// gateway cookie (compared without case, as browsers do for `__Host-`).
 pub fn forwards_origin_cookie(set_cookie: &str) -> bool {
     let name = set_cookie.split_once('=').map_or(set_cookie, |(name, _)| name).trim();
     !GATEWAY_COOKIE_PREFIXES.iter().any(|p| starts_with_ignore_case(name, p))
-}
-
-/// The trusted identity headers, from the validated token only.
-pub fn identity_headers(identity: &Identity) -> Vec<(&'static str, String)> {
-    let mut headers = vec![(SUBJECT_HEADER, identity.subject.clone())];
-    if let Some(email) = &identity.email {
-        headers.push((EMAIL_HEADER, email.clone()));
-        headers.push((ACCESS_EMAIL_HEADER, email.clone()));
-    }
-    if !identity.groups.is_empty() {
-        headers.push((GROUPS_HEADER, groups_header_value(&identity.groups)));
-    }
-    // Header values cannot carry line breaks; a claim with one is dropped, not forwarded.
-    headers.retain(|(_, v)| !v.contains(['\r', '\n', '\0']));
-    headers
 }
 
 /// The groups as a JSON array: group names hold spaces and commas, so any separator
@@ -169,6 +169,32 @@ pub fn check_origin_response(status: u16, content_type: Option<&str>, location: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the edge does with the lists (src/edge/proxy.js), to names as fetch gives them.
+    fn forwards_request_header(name: &str) -> bool {
+        let (names, prefixes) = dropped_request_headers();
+        let name = name.to_ascii_lowercase();
+        !(names.split(' ').any(|n| n == name) || prefixes.split(' ').any(|p| name.starts_with(p)))
+    }
+
+    fn reaches_the_client(name: &str) -> bool {
+        !dropped_response_headers().split(' ').any(|n| n == name.to_ascii_lowercase())
+    }
+
+    #[test]
+    fn the_lists_are_lower_case_single_words() {
+        let (names, prefixes) = dropped_request_headers();
+        for list in [names, prefixes, dropped_response_headers()] {
+            assert!(list.split(' ').all(|n| !n.is_empty() && n == n.to_ascii_lowercase()), "{list}");
+        }
+    }
+
+    /// The gateway's headers as the edge sets them: `name\nvalue\n…` pairs.
+    fn pairs(lines: &str) -> Vec<(&str, &str)> {
+        let parts: Vec<&str> = lines.split('\n').collect();
+        assert_eq!(parts.last(), Some(&""), "{lines:?}");
+        parts[..parts.len() - 1].chunks(2).map(|p| (p[0], p[1])).collect()
+    }
 
     #[test]
     fn keeps_mcp_headers_and_strips_hop_by_hop_edge_and_forged_identity() {
@@ -238,15 +264,10 @@ mod tests {
 
     #[test]
     fn origin_response_headers_and_cookies() {
-        use ResponseHeader::*;
-        for forward_cookies in [false, true] {
-            assert_eq!(response_header("transfer-encoding", forward_cookies), Drop);
-            assert_eq!(response_header("Connection", forward_cookies), Drop);
-            assert_eq!(response_header("mcp-session-id", forward_cookies), Keep);
-            assert_eq!(response_header("content-type", forward_cookies), Keep);
-        }
-        assert_eq!(response_header("set-cookie", false), Drop);
-        assert_eq!(response_header("Set-Cookie", true), FilterCookies);
+        assert!(!reaches_the_client("transfer-encoding"));
+        assert!(!reaches_the_client("Connection"));
+        assert!(reaches_the_client("mcp-session-id"));
+        assert!(reaches_the_client("content-type"));
         assert!(forwards_origin_cookie("session=abc; Path=/; HttpOnly"));
         assert!(forwards_origin_cookie("flag"));
         assert!(forwards_origin_cookie("my_mcpgw_pref=1"));
@@ -263,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn identity_headers_come_from_the_token() {
+    fn gateway_headers_come_from_the_token_and_the_settings() {
         let identity = Identity {
             subject: "sub-1".into(),
             email: Some("a@example.com".into()),
@@ -272,27 +293,37 @@ mod tests {
             expires_at: 0,
         };
         assert_eq!(
-            identity_headers(&identity),
+            pairs(&gateway_headers(&identity, Some("Bearer a.b.c"), Some(("id", "secret")))),
             vec![
-                (SUBJECT_HEADER, "sub-1".to_owned()),
-                (EMAIL_HEADER, "a@example.com".to_owned()),
-                (ACCESS_EMAIL_HEADER, "a@example.com".to_owned()),
-                (GROUPS_HEADER, r#"["eng","ops"]"#.to_owned()),
+                (SUBJECT_HEADER, "sub-1"),
+                (EMAIL_HEADER, "a@example.com"),
+                (ACCESS_EMAIL_HEADER, "a@example.com"),
+                (GROUPS_HEADER, r#"["eng","ops"]"#),
+                ("authorization", "Bearer a.b.c"),
+                ("cf-access-client-id", "id"),
+                ("cf-access-client-secret", "secret"),
             ]
         );
+        let bare = Identity { email: None, groups: vec![], ..identity.clone() };
+        assert_eq!(pairs(&gateway_headers(&bare, None, None)), vec![(SUBJECT_HEADER, "sub-1")]);
         let named = Identity {
             groups: vec!["Finance Admins".into(), "Eng, Platform".into(), "Équipe 🚀".into()],
             ..identity.clone()
         };
-        let value = identity_headers(&named).pop().unwrap().1;
+        let lines = gateway_headers(&named, None, None);
+        let value = pairs(&lines).pop().unwrap().1;
         assert_eq!(value, r#"["Finance Admins","Eng, Platform","\u00c9quipe \ud83d\ude80"]"#);
         assert_eq!(
-            serde_json::from_str::<Vec<String>>(&value).unwrap(),
+            serde_json::from_str::<Vec<String>>(value).unwrap(),
             named.groups,
             "an origin reads it back exactly"
         );
         let evil = Identity { email: Some("a@example.com\r\nx-injected: 1".into()), ..identity };
-        assert!(identity_headers(&evil).iter().all(|(_, v)| !v.contains('\n')));
+        assert_eq!(
+            pairs(&gateway_headers(&evil, Some("Bearer a\nb"), None)),
+            vec![(SUBJECT_HEADER, "sub-1"), (GROUPS_HEADER, r#"["eng","ops"]"#)],
+            "a value with a line break is dropped, never split into another header"
+        );
     }
 
     #[test]

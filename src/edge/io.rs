@@ -6,6 +6,7 @@ use crate::http::{is_media_type, split_request_url, Response, MAX_BODY_BYTES};
 use crate::request_log::RequestLog;
 use crate::route::Route;
 use crate::seal::Entropy;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys};
@@ -41,16 +42,17 @@ impl Entropy for WebEntropy {
 pub struct Incoming {
     inner: web_sys::Request,
     url: String,
+    method: String,
 }
 
 impl Incoming {
     pub fn new(inner: web_sys::Request) -> Self {
-        let url = inner.url();
-        Self { inner, url }
+        let (url, method) = (inner.url(), inner.method());
+        Self { inner, url, method }
     }
 
-    pub fn method(&self) -> String {
-        self.inner.method()
+    pub fn method(&self) -> &str {
+        &self.method
     }
 
     pub fn path(&self) -> &str {
@@ -74,13 +76,8 @@ impl Incoming {
         self.inner.headers().get(name).ok().flatten()
     }
 
-    pub fn headers(&self) -> web_sys::Headers {
-        self.inner.headers()
-    }
-
-    /// The body stream, untouched (for the proxy).
-    pub fn body(&self) -> Option<web_sys::ReadableStream> {
-        self.inner.body()
+    pub fn raw(&self) -> &web_sys::Request {
+        &self.inner
     }
 
     /// The body as text, if its media type is `expected` (checked before anything is
@@ -138,34 +135,22 @@ pub async fn read_capped(stream: web_sys::ReadableStream, limit: usize) -> Resul
     }
 }
 
-/// The names in a `Headers` object, each once (lower-case and sorted, as fetch gives
-/// them; `set-cookie` comes once per cookie).
-pub fn header_names(headers: &web_sys::Headers) -> Vec<String> {
-    let Ok(Some(keys)) = js_sys::try_iter(&headers.keys()) else { return Vec::new() };
-    let mut names: Vec<String> = keys.flatten().filter_map(|name| name.as_string()).collect();
-    names.dedup();
-    names
-}
-
-pub fn to_web_response(response: &Response) -> worker::Result<web_sys::Response> {
+/// The core's answer as a `web_sys::Response`; with `cors`, the CORS headers are added
+/// unless the answer has its own (a preflight's).
+pub fn to_web_response(response: &Response, cors: bool) -> worker::Result<web_sys::Response> {
     let headers = web_sys::Headers::new()?;
     for (name, value) in &response.headers {
         headers.append(name, value)?;
+    }
+    if cors && !response.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("access-control-allow-origin")) {
+        headers.set("access-control-allow-origin", "*")?;
+        headers.set("access-control-expose-headers", crate::http::cors::EXPOSED_HEADERS)?;
     }
     let init = web_sys::ResponseInit::new();
     init.set_status(response.status);
     init.set_headers(&headers);
     let body = (!response.body.is_empty()).then_some(response.body.as_str());
     Ok(web_sys::Response::new_with_opt_str_and_init(body, &init)?)
-}
-
-pub fn add_cors(response: web_sys::Response) -> worker::Result<web_sys::Response> {
-    let headers = response.headers();
-    if !headers.has("access-control-allow-origin")? {
-        headers.set("access-control-allow-origin", "*")?;
-        headers.set("access-control-expose-headers", crate::http::cors::EXPOSED_HEADERS)?;
-    }
-    Ok(response)
 }
 
 /// Sends a request to Access with a timeout; returns status and body.
@@ -207,8 +192,22 @@ pub async fn post_form(url: &str, body: &str) -> Result<(u16, String), Error> {
     send(url, &init).await
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `console.log` of one string: the line crosses into JavaScript once, unformatted.
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn console_log(line: &str);
+}
+
+#[wasm_bindgen(module = "/src/edge/io.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = logFacts)]
+    fn log_facts(request: &web_sys::Request, response: &web_sys::Response) -> String;
+}
+
 /// One JSON line per request ([`RequestLog`]): never the query, headers or body,
-/// which carry codes, tokens, secrets and cookies.
+/// which carry codes, tokens, secrets and cookies. (A bench build without it measures
+/// what it costs: `scripts/bench`'s "no log line" variant.)
 pub fn log_request(
     request: &Incoming,
     trace: &super::Trace,
@@ -216,22 +215,25 @@ pub fn log_request(
     started: f64,
     error: Option<String>,
 ) {
-    let request_id = request.header("cf-ray");
-    let method = request.method();
-    let header_method = request.header("mcp-method");
-    let declared_in = request.header("content-length").and_then(|v| v.parse().ok());
-    let declared_out = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok());
+    if cfg!(feature = "bench-no-request-log") {
+        return;
+    }
+    let facts = log_facts(request.raw(), response);
+    let mut facts = facts.split('\n').map(|fact| Some(fact).filter(|f| !f.is_empty()));
+    let mut next = || facts.next().flatten();
+    let (request_id, header_method) = (next(), next());
+    let (declared_in, declared_out) = (next().and_then(|v| v.parse().ok()), next().and_then(|v| v.parse().ok()));
     let line = RequestLog {
         time: started as u64,
-        request_id: request_id.as_deref(),
-        method: &method,
+        request_id,
+        method: request.method(),
         route: trace.route.map(Route::name).unwrap_or("none"),
         status: response.status(),
         duration_ms: ((Clock::millis() - started) * 100.0).round() / 100.0,
         subject: trace.subject.as_deref(),
         email: trace.email.as_deref(),
         client: trace.client.as_deref(),
-        mcp_method: trace.mcp_call.as_ref().map(|c| c.method.as_str()).or(header_method.as_deref()),
+        mcp_method: trace.mcp_call.as_ref().map(|c| c.method.as_str()).or(header_method),
         mcp_name: trace.mcp_call.as_ref().and_then(|c| c.name.as_deref()),
         decision: trace.decision,
         origin_status: trace.origin_status,
@@ -239,5 +241,5 @@ pub fn log_request(
         bytes_out: declared_out,
         error,
     };
-    worker::console_log!("{}", line.line());
+    console_log(&line.line());
 }

@@ -25,6 +25,20 @@ use worker::{event, web_sys, Context, Env};
 thread_local! {
     /// The parsed configuration, kept for the isolate's life (env does not change within it).
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+    /// The last request's site: the same hostname serves request after request.
+    static SITE: RefCell<Option<Rc<Site>>> = const { RefCell::new(None) };
+}
+
+/// The site a request came to, built only when the hostname differs from the last request's.
+fn site(config: &Config, request_origin: &str) -> Rc<Site> {
+    let issuer = config.public_origin.as_deref().unwrap_or(request_origin);
+    SITE.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        match cached.as_ref() {
+            Some(site) if site.issuer == issuer => site.clone(),
+            _ => cached.insert(Rc::new(Site::new(config, request_origin))).clone(),
+        }
+    })
 }
 
 fn config(env: &Env) -> Result<Rc<Config>, Error> {
@@ -83,32 +97,45 @@ impl Trace {
 async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let started = Clock::millis();
     let request = Incoming::new(request);
+    #[cfg(feature = "panic-probe")]
+    panic_probe(&request).await;
     let mut trace = Trace::default();
-    let result = handle(&request, &env, &ctx, &mut trace).await;
+    let result = handle(&request, &env, &ctx, &mut trace, (started / 1000.0) as u64).await;
     if let Some(refused) = result.as_ref().err().and_then(Decision::refusal) {
         trace.decision = Some(refused);
     }
     let log_error = result.as_ref().err().map(Error::log_reason);
+    let cors = trace.route.is_some_and(Route::cors);
     let response = match result {
+        // The proxy added the CORS headers already (the MCP endpoint's answers carry them).
         Ok(Reply::Origin(response)) => response,
-        Ok(Reply::Core(response)) => io::to_web_response(&response)?,
-        Err(error) => io::to_web_response(&error.to_response(trace.surface()))?,
-    };
-    let response = match trace.route {
-        Some(route) if route.cors() => io::add_cors(response)?,
-        _ => response,
+        Ok(Reply::Core(response)) => io::to_web_response(&response, cors)?,
+        Err(error) => io::to_web_response(&error.to_response(trace.surface()), cors)?,
     };
     io::log_request(&request, &trace, &response, started, log_error);
     Ok(response)
 }
 
-async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace) -> Result<Reply, Error> {
+/// Test builds only: the entry must answer a panic with a clean 500 and replace the instance,
+/// whether it happens in the first poll or after an await (`?later`).
+#[cfg(feature = "panic-probe")]
+async fn panic_probe(request: &Incoming) {
+    if request.path() == "/__panic" {
+        if request.query() == "later" {
+            let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&wasm_bindgen::JsValue::NULL)).await;
+        }
+        panic!("panic probe");
+    }
+}
+
+/// `now`: the request's arrival, in seconds.
+async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace, now: u64) -> Result<Reply, Error> {
     let config = config(env)?;
-    let route = route(&request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths)?;
+    let route = route(request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths)?;
     trace.route = Some(route);
-    let site = Site::new(&config, request.origin());
+    let site = site(&config, request.origin());
     if route == Route::Mcp {
-        let result = protected(request, config.clone(), env, ctx, &site, trace).await;
+        let result = protected(request, config.clone(), env, ctx, &site, trace, now).await;
         if result.is_err() {
             // Only failures need the challenge's strings; the hot path never builds them.
             trace.challenge = Some((site.resource_metadata_url(), metadata::challenge_scope(&config.scopes)));
@@ -127,9 +154,9 @@ async fn protected(
     ctx: &Context,
     site: &Site,
     trace: &mut Trace,
+    now: u64,
 ) -> Result<Reply, Error> {
-    let authenticated =
-        auth::authenticate(&config, ctx, site, request.header("authorization").as_deref(), Clock::seconds()).await?;
+    let authenticated = auth::authenticate(&config, ctx, site, request.header("authorization").as_deref(), now).await?;
     let identity = &authenticated.identity;
     trace.subject = Some(identity.subject.clone());
     trace.email = identity.email.clone();

@@ -88,3 +88,20 @@ def test_one_record_per_request(gateway):
             break
         time.sleep(0.2)
     assert ours == theirs
+
+
+def test_records_carry_the_declared_sizes_and_the_mcp_method_header(gateway):
+    """Without a setting that reads the body, the record's MCP method is the `Mcp-Method`
+    header's and its sizes are the declared `Content-Length`s, request and answer."""
+    marker = secrets.token_hex(8)
+    body = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"cursor": marker}})
+    answer = gateway.call("POST", "/echo", gateway.mint(), content=body, headers={"mcp-method": "tools/list"})
+    assert answer.status_code == 200
+    deadline = time.monotonic() + 5  # wrangler relays the Worker's output with a delay
+    while not (records := [r for r in gateway.worker.request_log() if r["bytes_in"] == len(body)]):
+        assert time.monotonic() < deadline, "no record of the request"
+        time.sleep(0.2)
+    (record,) = records
+    assert record["mcp_method"] == "tools/list"
+    assert record["bytes_out"] == len(answer.content) > 0  # the origin declared it
+    assert record["origin_status"] == 200 and record["subject"]

@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pytest
+from edge_stack import ORIGIN_TIMEOUT_SECONDS
 
 EVENTS = 5
 INTERVAL_MS = 400
@@ -80,3 +81,18 @@ def test_stream_cut_mid_event_ends_the_clients_stream(gateway):
         pass  # An abrupt end is the honest one: the origin never finished its answer.
     assert time.monotonic() - started < 5, "the client was left hanging"
     assert 'data: {"index": 0}' in lines, "the complete event before the cut was delivered"
+
+
+def test_a_stream_lives_past_the_origin_timeout(gateway):
+    """ORIGIN_TIMEOUT_SECONDS bounds the wait for the origin's headers only: the abort timer is
+    cleared once they arrive, so a stream runs on well past it, every event delivered."""
+    stream_id = secrets.token_hex(8)
+    interval_ms = 1000  # the last event comes ORIGIN_TIMEOUT_SECONDS + 1 s after the headers
+    url = f"{gateway.worker.url}/sse?n={ORIGIN_TIMEOUT_SECONDS + 2}&interval_ms={interval_ms}&id={stream_id}"
+    headers = {"authorization": f"Bearer {gateway.mint()}", "accept": "text/event-stream"}
+    with gateway.http.stream("GET", url, headers=headers, timeout=ORIGIN_TIMEOUT_SECONDS + 10) as response:
+        assert response.status_code == 200
+        events = received_events(response)
+    assert [data for _, data in events] == [{"index": i} for i in range(ORIGIN_TIMEOUT_SECONDS + 2)]
+    sent = gateway.origin.sse_sends(stream_id)
+    assert sent[-1] - sent[0] > ORIGIN_TIMEOUT_SECONDS, "the stream outlived the timeout at the origin too"

@@ -41,11 +41,12 @@ TOOL_ENV = {
 
 
 @functools.cache
-def built_bundle() -> Path:
-    """Builds the Worker once per process and returns the entry module of a private copy:
-    wrangler dev reloads (and empties the isolate's caches) whenever its bundle changes, so
-    test Workers must not run the bundle another build may rewrite."""
-    subprocess.run([str(ROOT / "scripts" / "build")], cwd=ROOT, check=True, capture_output=True, env={**os.environ, **TOOL_ENV})
+def built_bundle(features: str = "") -> Path:
+    """Builds the Worker once per process (and cargo `features`) and returns the entry module of
+    a private copy: wrangler dev reloads (and empties the isolate's caches) whenever its bundle
+    changes, so test Workers must not run the bundle another build may rewrite."""
+    env = {**os.environ, **TOOL_ENV, "GATEWAY_FEATURES": features}
+    subprocess.run([str(ROOT / "scripts" / "build")], cwd=ROOT, check=True, capture_output=True, env=env)
     copy = Path(tempfile.mkdtemp(prefix="gateway-bundle-")) / "build"
     shutil.copytree(ROOT / "build", copy, ignore=shutil.ignore_patterns("dry-run*", ".tmp"))
     atexit.register(shutil.rmtree, copy.parent, True)
@@ -128,7 +129,7 @@ def worker_settings(emulator: Emulator, origin_url: str, with_secret: bool, sett
 
 def start_worker(
     emulator: Emulator, *, origin_url: str, port: int | None = None, with_secret: bool = True, ready_status: int = 200,
-    rate_limit: int | None = None, **settings: str,
+    rate_limit: int | None = None, features: str = "", **settings: str,
 ) -> Worker:
     """Start the Worker as the one client of `emulator`'s Access app, proxying to `origin_url`.
     `with_secret=False` runs it in "PKCE without client secret" mode. Extra `settings` are
@@ -136,13 +137,13 @@ def start_worker(
     at the emulator (pick the port with `free_port()` first). `ready_status` is what the resource
     metadata answers once the Worker runs: 500 for a configuration the Worker must refuse.
     `rate_limit=N` declares the MCP_RATE_LIMITER Workers Rate Limiting binding, N requests per
-    10 seconds (the shortest period the binding has)."""
+    10 seconds (the shortest period the binding has). `features`: cargo features of a test build."""
     port = port or free_port()
     values = worker_settings(emulator, origin_url, with_secret, settings)
     service = Service("worker")
     config = service.folder / "wrangler.toml"
     toml = (
-        f'name = "mcp-access-gateway-test"\nmain = "{built_bundle()}"\n'
+        f'name = "mcp-access-gateway-test"\nmain = "{built_bundle(features)}"\n'
         f'compatibility_date = "{compatibility_date()}"\ncompatibility_flags = {json.dumps(compatibility_flags())}\n'
     )
     if rate_limit is not None:

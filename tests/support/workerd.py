@@ -48,14 +48,15 @@ class Bundle:
         return [self.folder / m for m in self.modules if m.endswith(suffix)]
 
 
-def dry_run(outdir: Path, config: Path | None = None) -> Bundle:
+def dry_run(outdir: Path, config: Path | None = None, build_env: dict | None = None) -> Bundle:
     """`wrangler deploy --dry-run` into `outdir` (emptied first) of the project (config None: its
-    wrangler.toml, which runs scripts/build) or of the Worker a generated `config` describes."""
+    wrangler.toml, which runs scripts/build, with `build_env` added to its environment) or of the
+    Worker a generated `config` describes."""
     shutil.rmtree(outdir, ignore_errors=True)
     argv = [str(WRANGLER), "deploy", "--dry-run", "--outdir", str(outdir)]
     if config is not None:
         argv += ["--config", str(config)]
-    env = {**os.environ, **TOOL_ENV}
+    env = {**os.environ, **TOOL_ENV, **(build_env or {})}
     done = subprocess.run(argv, cwd=ROOT if config is None else config.parent, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"wrangler deploy --dry-run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
