@@ -58,9 +58,11 @@ def compatibility_date() -> str:
 
 
 def compatibility_flags() -> list[str]:
-    """wrangler.toml's compatibility flags, except `global_fetch_strictly_public`: with it fetch()
-    reaches public addresses only, and every test stack (the Access emulator, the origins, the
-    client metadata documents) is on loopback. This is the one place it is removed."""
+    """wrangler.toml's compatibility flags, except `global_fetch_strictly_public`: on Cloudflare
+    it keeps fetch() to public addresses, and every test stack (the Access emulator, the origins,
+    the client metadata documents) is on loopback. Local workerd does not enforce it today (a test
+    Worker with it still fetched a loopback document), so no test here proves it; leaving it out
+    keeps the suites working should a later workerd enforce it. The one place it is removed."""
     flags = tomllib.loads((ROOT / "wrangler.toml").read_text()).get("compatibility_flags", [])
     return [flag for flag in flags if flag != "global_fetch_strictly_public"]
 
