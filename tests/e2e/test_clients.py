@@ -10,7 +10,8 @@ discovery and registration (or a pre-registered client), consent, the authorizat
 
 The 2.x TypeScript client (`clients/ts_client.mjs --sdk 2`, installed apart in `clients/sdk2`)
 negotiates the 2026-07-28 revision: registration with `application_type`, the stateless
-`server/discover` probe through the gateway, and its fallback for the 2025-era origin.
+`server/discover` probe through the gateway, and its fallback for the 2025-era origin. In front of
+a 2.x origin (`clients/sdk2/origin.mjs`) that speaks nothing older, the whole exchange is 2026-07-28.
 
 Login, `tools/call` and refresh also run across the token modes (`deployment`): the Worker's
 TOKEN_MODE (auto, sealed, passthrough) in front of Access issuing JWT or opaque access tokens,
@@ -28,9 +29,14 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Literal
 
+import httpx
 import pytest
+
+from support.stack import free_port, start_emulator, start_modern_origin
+from support.worker import start_worker
 
 CLIENTS_DIR = Path(__file__).resolve().parent / "clients"
 ROOT = CLIENTS_DIR.parents[2]
@@ -228,6 +234,57 @@ def test_a_client_speaking_2026_07_28(any_stack):
     assert run.one("initialize")["protocol"] == "2025-11-25", str(run)
     assert_logged_in(run, any_stack, client_auth="none")
     assert_session(run)
+
+
+@pytest.fixture(scope="module")
+def modern_stack():
+    """The Access emulator, the 2.x origin (`clients/sdk2/origin.mjs`, @modelcontextprotocol/server),
+    which serves the 2026-07-28 revision only and checks the Access JWT itself, and the Worker in
+    front of it (the secret held)."""
+    port = free_port()
+    callback = f"http://127.0.0.1:{port}/callback"
+    with (
+        start_emulator(redirect_uris=[callback]) as emulator,
+        start_modern_origin(emulator.issuer, callback, emulator.configure()["config"]["email"]) as origin,
+        start_worker(emulator, origin_url=origin.base_url, port=port) as worker,
+    ):
+        yield SimpleNamespace(emulator=emulator, origin=origin, worker=worker)
+
+
+def test_a_2026_07_28_client_and_origin_end_to_end(modern_stack):
+    """Both ends on the 2.x SDK, and 2026-07-28 is what they speak: the origin refuses anything
+    older. The client registers, logs in (consent, Access, the token exchange), and its stateless
+    `server/discover` and `tools/call ping` reach the origin through the gateway with that
+    revision's MCP-Protocol-Version, Mcp-Method and Mcp-Name headers, each with an Access JWT
+    the origin verified itself; ping answers pong. Without such a token the origin answers 401."""
+    stack = modern_stack
+    run = run_client("ts2", stack)
+
+    expect_passed(run)
+    assert run.one("initialize")["protocol"] == "2026-07-28", str(run)
+    (registration,) = run.http("/register")
+    assert (registration["status"], registration["application_type_echoed"]) == (201, "native"), str(run)
+    assert_logged_in(run, stack, client_auth="none")
+    assert_session(run)
+    arrived = stack.origin.requests()
+    assert arrived and all(entry["authorization"] for entry in arrived), arrived
+    assert [(e["rpc_method"], e["mcp_method"], e["mcp_name"], e["mcp_protocol_version"], e["status"]) for e in arrived] == [
+        ("server/discover", "server/discover", None, "2026-07-28", 200),
+        ("tools/list", "tools/list", None, "2026-07-28", 200),
+        ("tools/call", "tools/call", "ping", "2026-07-28", 200),
+    ], arrived
+
+    def origin_answer(token: str | None) -> int:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        return httpx.post(stack.origin.url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, headers=headers).status_code
+
+    def mint(**claims) -> str:
+        return stack.emulator.control("mint", {"claims": claims})["token"]
+
+    assert origin_answer(None) == 401
+    assert origin_answer(mint(aud="https://other.example.com/callback")) == 401
+    assert origin_answer(mint(email="someone-else@example.com")) == 401
+    assert origin_answer(mint()) == 400, "a valid token gets past the check; the 2025-era request does not"
 
 
 # Without a secret to check ("PKCE without client secret") the Worker advertises only `none` in

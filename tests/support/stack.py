@@ -133,7 +133,8 @@ class Emulator(Stoppable):
 
 
 class Origin(Stoppable):
-    """The seed's FastMCP server. `url` is its MCP endpoint; `requests()` is its request log."""
+    """An MCP origin: the seed's FastMCP server, or the 2.x one. `url` is its MCP endpoint;
+    `requests()` is its request log."""
 
     def __init__(self, service: Service, port: int, request_log: Path):
         self._service = service
@@ -220,6 +221,25 @@ def start_origin(issuer_base: str, client_id: str, allowed_email: str, public_ho
             "ORIGIN_PORT": str(port),
             "ORIGIN_REQUEST_LOG": str(request_log),
         },
+    )
+    service.wait_until(lambda: accepts_connections(port))
+    return Origin(service, port, request_log)
+
+
+def start_modern_origin(issuer: str, audience: str, allowed_email: str) -> Origin:
+    """Start tests/e2e/clients/sdk2/origin.mjs, an MCP origin on @modelcontextprotocol/server 2.x
+    that serves the 2026-07-28 revision only and accepts only Access JWTs from `issuer` for
+    `audience` (Access sets `aud` to the redirect URI: the Worker's /callback) and `allowed_email`."""
+    port = free_port()
+    service = Service("mcp-origin-2026")
+    request_log = service.folder / "requests.jsonl"
+    service.start(
+        [
+            str(TESTS_DIR.parent / "node_modules" / ".bin" / "node"), str(TESTS_DIR / "e2e" / "clients" / "sdk2" / "origin.mjs"),
+            "--port", str(port), "--issuer", issuer, "--audience", audience, "--email", allowed_email,
+            "--request-log", str(request_log),
+        ],
+        dict(os.environ),
     )
     service.wait_until(lambda: accepts_connections(port))
     return Origin(service, port, request_log)
