@@ -4,7 +4,7 @@ variant answers correctly (and refuses a missing or bad token), then measures an
 bench/results/. Sizes are read from the environment: BENCH_REQUESTS (per point), BENCH_REPEATS,
 BENCH_CONCURRENCY (e.g. "1 8 32"), BENCH_WARMUP, BENCH_SSE_SAMPLES, BENCH_COLD_STARTS,
 BENCH_PROFILE_REQUESTS, BENCH_LOGINS. BENCH_ONLY (variant keys) keeps only those variants beside the
-five every run has (direct, passthrough, jose, gateway, gateway-sealed); BENCH_BASELINE adds "gateway-baseline",
+five every run has (direct, passthrough, jose, gateway, gateway-sealed); BENCH_BASELINE adds "gateway-baseline" (kept by any BENCH_ONLY),
 a `wrangler deploy --dry-run` folder of another build (e.g. the commit before a change) with the
 default settings; BENCH_RESULTS_DIR writes the results there instead of bench/results and leaves
 bench/README.md alone (for quick looks on a busy machine).
@@ -117,7 +117,7 @@ VARIANTS = [
 ]
 if os.environ.get("BENCH_BASELINE"):
     VARIANTS.append(Variant("gateway-baseline", "gateway, baseline build", "gateway-baseline", "jwt", {"TOKEN_MODE": "passthrough"}))
-ALWAYS = {"direct", "passthrough", "jose", "gateway", "gateway-sealed"}
+ALWAYS = {"direct", "passthrough", "jose", "gateway", "gateway-sealed", "gateway-baseline"}
 if os.environ.get("BENCH_ONLY"):
     VARIANTS = [v for v in VARIANTS if v.key in ALWAYS or v.key in os.environ["BENCH_ONLY"].split()]
 WORKERS = [v for v in VARIANTS if v.bundle]
