@@ -726,19 +726,21 @@ pub mod tests {
             assert!(relay.validate(&query(&[], &[]), &caps(), None).is_ok(), "the registered client goes on");
         }
 
+        /// The document client at [`LOOPBACK`] asks, and the person approves on the consent page.
+        fn approve_cimd_client(relay: &Relay, document: &Document, entropy: &mut CountingEntropy) -> Response {
+            let page =
+                relay.authorize(&cimd_query(LOOPBACK), None, &caps(), &upstream(), Some(document), entropy).unwrap();
+            let (ticket, csrf) = consent::tests::form_fields(&page);
+            let body = format!("ticket={ticket}&decision=approve");
+            relay.decide(&consent::tests::same_origin(&body, Some(&csrf)), &upstream(), entropy).unwrap()
+        }
+
         #[test]
         fn the_client_id_travels_through_state_and_code() {
             let (config, site) = (test_config(), site());
             let relay = Relay { config: &config, site: &site, now: NOW };
             let mut entropy = CountingEntropy::default();
-            let document = fetched(json!({}));
-            let page = relay
-                .authorize(&cimd_query(LOOPBACK), None, &caps(), &upstream(), Some(&document), &mut entropy)
-                .unwrap();
-            let (ticket, csrf) = consent::tests::form_fields(&page);
-            let body = format!("ticket={ticket}&decision=approve");
-            let to_access =
-                relay.decide(&consent::tests::same_origin(&body, Some(&csrf)), &upstream(), &mut entropy).unwrap();
+            let to_access = approve_cimd_client(&relay, &fetched(json!({})), &mut entropy);
             let sent = location_params(&to_access);
             assert_eq!(sent.get("client_id"), Some("abc123"), "Access only knows the gateway");
             let back = relay
@@ -756,13 +758,7 @@ pub mod tests {
             let relay = Relay { config: &config, site: &site, now: NOW };
             let mut entropy = CountingEntropy::default();
             let document = fetched(json!({}));
-            let page = relay
-                .authorize(&cimd_query(LOOPBACK), None, &caps(), &upstream(), Some(&document), &mut entropy)
-                .unwrap();
-            let (ticket, csrf) = consent::tests::form_fields(&page);
-            let body = format!("ticket={ticket}&decision=approve");
-            let approved =
-                relay.decide(&consent::tests::same_origin(&body, Some(&csrf)), &upstream(), &mut entropy).unwrap();
+            let approved = approve_cimd_client(&relay, &document, &mut entropy);
             let browser = consent::tests::cookie_header(&set_cookies(&approved));
             let again = |q: &str, document: Option<&Document>, entropy: &mut CountingEntropy| {
                 relay.authorize(q, Some(&browser), &caps(), &upstream(), document, entropy).unwrap().status
