@@ -54,9 +54,13 @@ browser). The exit status is 1 if a step failed.";
                 return Err(format!("{given} is not an https URL (http only on loopback)"));
             }
         }
-        let arguments = match arguments {
-            Some(text) => serde_json::from_str(&text).map_err(|_| "--arguments must be a JSON object")?,
-            None => serde_json::json!({}),
+        let arguments = match (arguments, &tool) {
+            (Some(_), None) => return Err("--arguments is for --call TOOL".into()),
+            (Some(text), Some(_)) => match serde_json::from_str(&text) {
+                Ok(object @ serde_json::Value::Object(_)) => object,
+                _ => return Err("--arguments must be a JSON object".into()),
+            },
+            (None, _) => serde_json::json!({}),
         };
         Ok(Arguments {
             options: Options {
@@ -217,6 +221,26 @@ browser). The exit status is 1 if a step failed.";
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::parse;
+
+        fn parsed(args: &[&str]) -> Result<Option<serde_json::Value>, String> {
+            let args = ["doctor", "https://mcp.example.com/mcp"].iter().chain(args).map(|a| a.to_string());
+            parse(args, 4567).map(|a| a.options.call.map(|call| call.arguments))
+        }
+
+        #[test]
+        fn tool_arguments_are_a_json_object_for_a_call() {
+            assert_eq!(parsed(&["--call", "ping", "--arguments", r#"{"a":1}"#]), Ok(Some(serde_json::json!({"a": 1}))));
+            assert_eq!(parsed(&["--call", "ping"]), Ok(Some(serde_json::json!({}))));
+            let not_object = Err("--arguments must be a JSON object".to_owned());
+            assert_eq!(parsed(&["--call", "ping", "--arguments", "1"]), not_object);
+            assert_eq!(parsed(&["--call", "ping", "--arguments", "{"]), not_object);
+            assert_eq!(parsed(&["--arguments", "{}"]), Err("--arguments is for --call TOOL".to_owned()));
         }
     }
 }
