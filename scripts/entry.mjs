@@ -37,6 +37,19 @@ export default {
       arm();
     }
     try {
+      // The common MCP request: started by a synchronous call, its origin awaited here.
+      const forwarding = gateway.start_forward(request, Date.now());
+      if (forwarding !== undefined) {
+        let outcome;
+        let failed = false;
+        try {
+          outcome = await forwarding.origin;
+        } catch (reason) {
+          outcome = reason;
+          failed = true;
+        }
+        return forwarding.finish(outcome, failed);
+      }
       const response = await Promise.race([gateway.fetch(request, env, ctx), panicked]);
       if (response !== PANICKED) return response;
     } catch (error) {

@@ -45,37 +45,10 @@ pub async fn authenticate(
     authorization: Option<&str>,
     now: u64,
 ) -> Result<Authenticated, Error> {
+    if let Some(known) = authenticate_now(config, site, authorization, now)? {
+        return Ok(known);
+    }
     let token = bearer(authorization).ok_or(Error::MissingToken)?;
-    match sealed_token::bearer_kind(config.token_mode, token)? {
-        BearerKind::Sealed => {
-            let grant = sealed_token::open_access(config, site, token, now)?;
-            let client = grant.client_id.unwrap_or_else(|| config.access.client_id.clone());
-            Ok(Authenticated { identity: grant.identity, credential: grant.credential, client: Some(client) })
-        }
-        BearerKind::AccessJwt => {
-            let identity = verify_access_jwt(config, ctx, site, token, now).await?;
-            Ok(Authenticated { identity, credential: Secret::new(token), client: None })
-        }
-    }
-}
-
-/// Validates an Access JWT access token, answering from the verified-token cache
-/// while a fresh validation would pass.
-async fn verify_access_jwt(
-    config: &Config,
-    ctx: &Context,
-    site: &Site,
-    token: &str,
-    now: u64,
-) -> Result<Identity, Error> {
-    let leeway = config.edge.leeway_seconds;
-    let cached = VERIFIED.with(|cache| {
-        let cache = cache.borrow();
-        JWKS.with(|jwks| cache.as_ref()?.get(&site.issuer, token, leeway, jwks.borrow().keys().ok()?, now))
-    });
-    if let Some(identity) = cached {
-        return Ok(identity);
-    }
     let (identity, kid) = verify_jwt(config, ctx, &config.token_policy(&site.callback_url()), token, now).await?;
     VERIFIED.with(|cache| {
         cache.borrow_mut().get_or_insert_with(|| VerifiedTokenCache::new(config.edge.token_cache_size)).insert(
@@ -86,7 +59,34 @@ async fn verify_access_jwt(
             now,
         )
     });
-    Ok(identity)
+    Ok(Authenticated { identity, credential: Secret::new(token), client: None })
+}
+
+/// What can be decided without awaiting anything: a sealed token opened, an Access JWT
+/// answered from the verified-token cache (while a fresh validation would pass), or a
+/// token refused. `None`: an Access JWT that needs a full validation.
+pub fn authenticate_now(
+    config: &Config,
+    site: &Site,
+    authorization: Option<&str>,
+    now: u64,
+) -> Result<Option<Authenticated>, Error> {
+    let token = bearer(authorization).ok_or(Error::MissingToken)?;
+    match sealed_token::bearer_kind(config.token_mode, token)? {
+        BearerKind::Sealed => {
+            let grant = sealed_token::open_access(config, site, token, now)?;
+            let client = grant.client_id.unwrap_or_else(|| config.access.client_id.clone());
+            Ok(Some(Authenticated { identity: grant.identity, credential: grant.credential, client: Some(client) }))
+        }
+        BearerKind::AccessJwt => {
+            let leeway = config.edge.leeway_seconds;
+            let cached = VERIFIED.with(|cache| {
+                let cache = cache.borrow();
+                JWKS.with(|jwks| cache.as_ref()?.get(&site.issuer, token, leeway, jwks.borrow().keys().ok()?, now))
+            });
+            Ok(cached.map(|identity| Authenticated { identity, credential: Secret::new(token), client: None }))
+        }
+    }
 }
 
 /// Validates Access's `id_token` at `/token` (sealed token mode). A bad one is

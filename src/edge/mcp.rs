@@ -42,6 +42,12 @@ pub async fn inspect(incoming: &Incoming, settings: &McpSettings) -> Result<Insp
     Ok(Inspected { request: mcp_request::reconcile(headers, parsed)?, body })
 }
 
+/// Whether a request may have to pass the rate-limit binding: unknown until a request
+/// has looked for the binding.
+pub fn may_rate_limit() -> bool {
+    HAS_RATE_LIMITER.with(Cell::get) != Some(false)
+}
+
 fn rate_limiter(env: &Env) -> Option<worker::RateLimiter> {
     let known = HAS_RATE_LIMITER.with(Cell::get);
     if known == Some(false) {

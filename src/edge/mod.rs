@@ -20,7 +20,9 @@ use crate::{authorize, consent, registration, token};
 use io::{Clock, Incoming, WebEntropy};
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{event, web_sys, Context, Env};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{event, js_sys, web_sys, Context, Env};
 
 thread_local! {
     /// The parsed configuration, kept for the isolate's life (env does not change within it).
@@ -82,6 +84,12 @@ struct Trace {
 }
 
 impl Trace {
+    fn identify(&mut self, authenticated: &auth::Authenticated) {
+        self.subject = Some(authenticated.identity.subject.clone());
+        self.email = authenticated.identity.email.clone();
+        self.client = authenticated.client.clone();
+    }
+
     fn surface(&self) -> Surface<'_> {
         match (&self.challenge, self.route) {
             (Some((resource_metadata, scope)), _) => Surface::Resource { resource_metadata, scope },
@@ -101,6 +109,16 @@ async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Res
     panic_probe(&request).await;
     let mut trace = Trace::default();
     let result = handle(&request, &env, &ctx, &mut trace, (started / 1000.0) as u64).await;
+    answer(&request, trace, result, started)
+}
+
+/// The client's answer to what a request produced, and the request's log line.
+fn answer(
+    request: &Incoming,
+    mut trace: Trace,
+    result: Result<Reply, Error>,
+    started: f64,
+) -> worker::Result<web_sys::Response> {
     if let Some(refused) = result.as_ref().err().and_then(Decision::refusal) {
         trace.decision = Some(refused);
     }
@@ -112,8 +130,76 @@ async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Res
         Ok(Reply::Core(response)) => io::to_web_response(&response, cors)?,
         Err(error) => io::to_web_response(&error.to_response(trace.surface()), cors)?,
     };
-    io::log_request(&request, &trace, &response, started, log_error);
+    io::log_request(request, &trace, &response, started, log_error);
     Ok(response)
+}
+
+/// The MCP endpoint's common case, started without awaiting anything in wasm (every await
+/// costs the wasm-bindgen executor a task, a microtask and two closures): the configuration
+/// is parsed, the bearer is a sealed token or an Access JWT the verified-token cache knows,
+/// and no MCP setting needs the body or the rate-limit binding. The entry
+/// (scripts/entry.mjs) awaits [`Forwarding::origin`] and hands the outcome to
+/// [`Forwarding::finish`]. `None`: anything else, which goes through [`fetch`] and the same
+/// functions, awaited there.
+#[wasm_bindgen]
+pub fn start_forward(request: web_sys::Request, started: f64) -> Option<Forwarding> {
+    let config = CONFIG.with(|c| c.borrow().clone())?;
+    if config.mcp.reads_body() || mcp::may_rate_limit() {
+        return None;
+    }
+    let request = Incoming::new(request);
+    if !matches!(route(request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths), Ok(Route::Mcp)) {
+        return None;
+    }
+    let site = site(&config, request.origin());
+    let now = (started / 1000.0) as u64;
+    let authenticated =
+        auth::authenticate_now(&config, &site, request.header("authorization").as_deref(), now).ok()??;
+    let mut trace = Trace { route: Some(Route::Mcp), decision: Some(Decision::Allow), ..Trace::default() };
+    trace.identify(&authenticated);
+    let origin = proxy::send(&request, &config, &authenticated, None);
+    Some(Forwarding { request, trace, started, config, site, origin })
+}
+
+/// An MCP request on its way to the origin, from [`start_forward`].
+#[wasm_bindgen]
+pub struct Forwarding {
+    request: Incoming,
+    trace: Trace,
+    started: f64,
+    config: Rc<Config>,
+    site: Rc<Site>,
+    origin: js_sys::Promise,
+}
+
+#[wasm_bindgen]
+impl Forwarding {
+    /// Settles with the origin's answer, or rejects with why there is none.
+    #[wasm_bindgen(getter)]
+    pub fn origin(&self) -> js_sys::Promise {
+        self.origin.clone()
+    }
+
+    /// The client's answer: `outcome` is what [`Self::origin`] settled with, `failed` whether it rejected.
+    pub fn finish(mut self, outcome: JsValue, failed: bool) -> Result<web_sys::Response, JsValue> {
+        let relayed = proxy::relay_answer(if failed { Err(outcome) } else { Ok(outcome) }, &self.config.proxy);
+        let result = match relayed {
+            Ok(origin) => {
+                self.trace.origin_status = Some(origin.status());
+                Ok(Reply::Origin(origin))
+            }
+            Err(error) => {
+                self.trace.challenge = Some(mcp_challenge(&self.config, &self.site));
+                Err(error)
+            }
+        };
+        Ok(answer(&self.request, self.trace, result, self.started)?)
+    }
+}
+
+/// The MCP endpoint's RFC 6750 challenge parameters: only failures need these strings.
+fn mcp_challenge(config: &Config, site: &Site) -> (String, String) {
+    (site.resource_metadata_url(), metadata::challenge_scope(&config.scopes))
 }
 
 /// Test builds only: the entry must answer a panic with a clean 500 and replace the instance,
@@ -137,8 +223,7 @@ async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace,
     if route == Route::Mcp {
         let result = protected(request, config.clone(), env, ctx, &site, trace, now).await;
         if result.is_err() {
-            // Only failures need the challenge's strings; the hot path never builds them.
-            trace.challenge = Some((site.resource_metadata_url(), metadata::challenge_scope(&config.scopes)));
+            trace.challenge = Some(mcp_challenge(&config, &site));
         }
         return result;
     }
@@ -157,10 +242,8 @@ async fn protected(
     now: u64,
 ) -> Result<Reply, Error> {
     let authenticated = auth::authenticate(&config, ctx, site, request.header("authorization").as_deref(), now).await?;
+    trace.identify(&authenticated);
     let identity = &authenticated.identity;
-    trace.subject = Some(identity.subject.clone());
-    trace.email = identity.email.clone();
-    trace.client = authenticated.client.clone();
     let settings = &config.mcp;
     let inspected = match settings.reads_body() {
         true => mcp::inspect(request, settings).await?,

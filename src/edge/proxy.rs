@@ -4,7 +4,7 @@
 
 use super::auth::Authenticated;
 use super::io::Incoming;
-use crate::config::Config;
+use crate::config::{Config, ProxySettings};
 use crate::error::Error;
 use crate::http::cors::EXPOSED_HEADERS;
 use crate::proxy;
@@ -49,6 +49,13 @@ pub async fn forward(
     auth: &Authenticated,
     read_body: Option<&[u8]>,
 ) -> Result<web_sys::Response, Error> {
+    let answer = JsFuture::from(send(request, config, auth, read_body)).await;
+    relay_answer(answer, &config.proxy)
+}
+
+/// Starts the request to the origin; the promise settles with the origin's answer, or
+/// rejects with why there is none. For [`relay_answer`], whoever awaits it.
+pub fn send(request: &Incoming, config: &Config, auth: &Authenticated, read_body: Option<&[u8]>) -> js_sys::Promise {
     install_rules();
     let settings = &config.proxy;
     let url = proxy::origin_url(&settings.origin_url, request.path(), request.raw_query());
@@ -57,14 +64,18 @@ pub async fn forward(
     let own = proxy::gateway_headers(&auth.identity, authorization.as_deref(), service_token);
     let body = read_body.map_or(JsValue::NULL, |bytes| js_sys::Uint8Array::from(bytes).into());
     let timeout_ms = (settings.timeout_seconds * 1000) as f64;
-    let origin: web_sys::Response =
-        match JsFuture::from(fetch_origin(request.raw(), &url, &own, body, timeout_ms)).await {
-            Ok(response) => response.unchecked_into(),
-            Err(reason) if reason.as_string().as_deref() == Some("timeout") => {
-                return Err(Error::timeout("origin did not answer in time"))
-            }
-            Err(_) => return Err(Error::unavailable("could not reach the origin")),
-        };
+    fetch_origin(request.raw(), &url, &own, body, timeout_ms)
+}
+
+/// The origin's answer (or why the request to it failed) as the client gets it.
+pub fn relay_answer(answer: Result<JsValue, JsValue>, settings: &ProxySettings) -> Result<web_sys::Response, Error> {
+    let origin: web_sys::Response = match answer {
+        Ok(response) => response.unchecked_into(),
+        Err(reason) if reason.as_string().as_deref() == Some("timeout") => {
+            return Err(Error::timeout("origin did not answer in time"))
+        }
+        Err(_) => return Err(Error::unavailable("could not reach the origin")),
+    };
     let header = |name: &str| origin.headers().get(name).ok().flatten();
     proxy::check_origin_response(origin.status(), header("content-type").as_deref(), header("location").as_deref())?;
     let relayed = relay(&origin, settings.forward_origin_cookies, EXPOSED_HEADERS);
