@@ -4,7 +4,8 @@
 //! imported keys kept per isolate, and the verified-token cache. All decisions are
 //! the core's ([`crate::access_token`], [`crate::jwks`], [`crate::token_cache`]).
 
-use super::io::{self, Clock};
+use super::io::{self, Clock, WebEntropy};
+use crate::seal::Entropy;
 use crate::access_token::{bearer, Identity, TokenPolicy, UntrustedAccessToken};
 use crate::config::Config;
 use crate::error::{Error, TokenFailure};
@@ -50,14 +51,15 @@ pub async fn authenticate(
     }
     let token = bearer(authorization).ok_or(Error::MissingToken)?;
     let (identity, kid) = verify_jwt(config, ctx, &config.token_policy(&site.callback_url()), token, now).await?;
+    if VERIFIED.with(|cache| cache.borrow().is_none()) {
+        let mut key = [0; 16];
+        WebEntropy.fill(&mut key)?;
+        VERIFIED.with(|cache| *cache.borrow_mut() = Some(VerifiedTokenCache::new(config.edge.token_cache_size, key)));
+    }
     VERIFIED.with(|cache| {
-        cache.borrow_mut().get_or_insert_with(|| VerifiedTokenCache::new(config.edge.token_cache_size)).insert(
-            &site.issuer,
-            token,
-            &kid,
-            identity.clone(),
-            now,
-        )
+        if let Some(cache) = cache.borrow_mut().as_mut() {
+            cache.insert(&site.issuer, token, &kid, identity.clone(), now);
+        }
     });
     Ok(Authenticated { identity, credential: Secret::new(token), client: None })
 }
