@@ -288,9 +288,13 @@ pub mod tests {
 
     /// Signs `header.claims` with a test key (RS256), whatever the header says.
     pub fn sign_with(key_name: &str, header: &Value, claims: &Value) -> String {
+        sign_raw(key_name, &format!("{}.{}", b64(header), b64(claims)))
+    }
+
+    /// Signs a JWS signing input as given (RS256).
+    fn sign_raw(key_name: &str, input: &str) -> String {
         let jwk: JsonWebKey<'_> = serde_json::from_value(vector(key_name)).unwrap();
         let key = RsaPrivateKey::try_from(&jwk).unwrap();
-        let input = format!("{}.{}", b64(header), b64(claims));
         let signature = Rsa::rs256().sign(&key, input.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_bytes()))
     }
@@ -433,6 +437,102 @@ pub mod tests {
         ];
         for (token, why, failure) in cases {
             assert_invalid(&token, &policy(), NOW, why, failure);
+        }
+    }
+
+    /// The compact serialization is parsed strictly: three base64url parts without padding,
+    /// a JSON object header with a string `alg` (pinned) and `kid`, JSON claims only.
+    #[test]
+    fn the_compact_serialization_is_parsed_strictly() {
+        let good = sign_with("signing", &header(), &claims());
+        let (input, signature) = good.rsplit_once('.').unwrap();
+        let (head, body) = input.split_once('.').unwrap();
+        let raw_header = |json: &str| URL_SAFE_NO_PAD.encode(json);
+        let with_header = |json: &str| format!("{}.{body}.{signature}", raw_header(json));
+        let malformed = TokenFailure::MalformedJwt;
+        let cases: Vec<(String, &str, TokenFailure)> = vec![
+            (format!("{head}.{body}"), "two parts", TokenFailure::NotJws),
+            (format!("{head}..{body}.{signature}"), "four parts, one empty", TokenFailure::NotJws),
+            ("..".to_owned(), "three empty parts", malformed),
+            (format!("{head}=.{body}.{signature}"), "padding on the header", malformed),
+            (format!("{head}.{body}=.{signature}"), "padding on the claims", malformed),
+            (format!("{input}.{signature}=="), "padding on the signature", malformed),
+            (format!("{head}.{body}.{}", signature.replace('-', "+").replace('_', "/")), "base64 not url", malformed),
+            (format!("{head}.{body}.{signature}!"), "not base64", malformed),
+            (format!("{head}.{body} .{signature}"), "a space", malformed),
+            (format!("{}.{body}.{signature}", &head[..head.len() - 1]), "header cut mid-character", malformed),
+            (format!("{head}.{body}.{signature}AAA"), "a length no bytes encode to", malformed),
+            (with_header(r#"["RS256","test-signing"]"#), "array header", malformed),
+            (with_header(r#""RS256""#), "string header", malformed),
+            (with_header("null"), "null header", malformed),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing""#), "truncated header JSON", malformed),
+            (with_header(r#"{"kid":"test-signing"}"#), "no alg", malformed),
+            (with_header(r#"{"alg":["RS256"],"kid":"test-signing"}"#), "alg an array", malformed),
+            (with_header(r#"{"alg":null,"kid":"test-signing"}"#), "alg null", malformed),
+            (with_header(r#"{"alg":"RS256","kid":7}"#), "kid a number", malformed),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","typ":1}"#), "typ a number", malformed),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","cty":"CBOR"}"#), "CBOR claims", malformed),
+            (with_header(r#"{"alg":"rs256","kid":"test-signing"}"#), "alg in lower case", TokenFailure::NotRs256),
+            (with_header(r#"{"alg":"none","kid":"test-signing"}"#), "alg none, signed", TokenFailure::NotRs256),
+            (with_header(r#"{"alg":"HS256","kid":"test-signing"}"#), "alg HS256", TokenFailure::NotRs256),
+            (with_header(r#"{"alg":"RS256","kid":""}"#), "empty kid", TokenFailure::NoKeyId),
+            (with_header(r#"{"alg":"RS256","kid":null}"#), "kid null", TokenFailure::NoKeyId),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","alg":"RS256"}"#), "alg twice", malformed),
+            (with_header(r#"{"alg":"RS256","kid":"unknown","kid":"test-signing"}"#), "kid twice", malformed),
+        ];
+        for (token, why, failure) in cases {
+            assert_invalid(&token, &policy(), NOW, why, failure);
+        }
+        // Unknown header fields are ignored; `cty` JSON (any case) is JSON.
+        let header = json!({"alg": "RS256", "kid": "test-signing", "typ": "at+jwt", "cty": "json", "x-other": [1]});
+        assert!(validate(&sign_with("signing", &header, &claims()), &policy(), NOW).is_ok());
+    }
+
+    /// `exp`, `nbf` and `iat` are JSON numbers (a fraction is dropped); anything else is
+    /// malformed, and a time before 1970 counts as absent.
+    #[test]
+    fn numeric_dates_are_numbers() {
+        let ok = |patch: Value| validate(&with_claims(patch), &policy(), NOW);
+        assert_eq!(ok(json!({"exp": (NOW + 300) as f64 + 0.9})).unwrap().expires_at, NOW + 300);
+        assert_eq!(ok(json!({"nbf": -5})).unwrap().not_before, None);
+        assert!(ok(json!({"iat": -5})).is_ok());
+        assert!(ok(json!({"iat": 1e9})).is_ok());
+        let cases: Vec<(Value, &str, TokenFailure)> = vec![
+            (json!({"exp": -5}), "exp before 1970", TokenFailure::NoExpiry),
+            (json!({"exp": NOW as f64 - 0.5}), "exp a fraction before now", TokenFailure::Expired),
+            (json!({"exp": Value::Null}), "no exp", TokenFailure::NoExpiry),
+            (json!({"exp": true}), "exp a boolean", TokenFailure::MalformedClaims),
+            (json!({"exp": [NOW + 300]}), "exp an array", TokenFailure::MalformedClaims),
+            (json!({"exp": u64::MAX}), "exp beyond any date", TokenFailure::MalformedClaims),
+            (json!({"exp": 1e300}), "exp a huge float", TokenFailure::MalformedClaims),
+            (json!({"nbf": "yesterday"}), "nbf a string", TokenFailure::MalformedClaims),
+            (json!({"iat": {}}), "iat an object", TokenFailure::MalformedClaims),
+            (json!({"groups": "eng"}), "groups not an array", TokenFailure::MalformedClaims),
+            (json!({"sub": 1}), "sub a number", TokenFailure::MalformedClaims),
+        ];
+        for (patch, why, failure) in cases {
+            assert_invalid(&with_claims(patch), &policy(), NOW, why, failure);
+        }
+        for name in ["exp", "nbf", "iat"] {
+            let mut nulled = claims();
+            nulled[name] = Value::Null;
+            let token = sign_with("signing", &header(), &nulled);
+            assert_invalid(&token, &policy(), NOW, &format!("{name} null"), TokenFailure::MalformedClaims);
+        }
+        // Claims that are not one JSON object with each name once, correctly signed.
+        let claims_text = claims().to_string();
+        let twice = |name: &str, value: &str| format!("{{\"{name}\":{value},{}", &claims_text[1..]);
+        for (body, why) in [
+            ("[]".to_owned(), "an array"),
+            ("\"sub\"".to_owned(), "a string"),
+            ("{".to_owned(), "truncated JSON"),
+            (twice("exp", "1"), "exp twice"),
+            (twice("iss", "\"https://evil.example\""), "iss twice"),
+            (twice("sub", "\"admin\""), "sub twice"),
+        ] {
+            let input = format!("{}.{}", b64(&header()), URL_SAFE_NO_PAD.encode(body));
+            let token = sign_raw("signing", &input);
+            assert_invalid(&token, &policy(), NOW, why, TokenFailure::MalformedClaims);
         }
     }
 
