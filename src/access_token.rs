@@ -9,7 +9,7 @@ use crate::error::{Error, TokenFailure};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::jwks::Jwk;
 use crate::jwks::ALGORITHM;
-use jwt_compact::UntrustedToken;
+use crate::jws::CompactJws;
 use serde::Deserialize;
 
 /// Real Access tokens are ~1 KB; anything far larger is refused before parsing.
@@ -23,10 +23,7 @@ pub fn bearer(authorization: Option<&str>) -> Option<&str> {
 }
 
 /// A parsed token whose signature has not been checked.
-pub struct UntrustedAccessToken<'a> {
-    raw: &'a str,
-    token: UntrustedToken<'a>,
-}
+pub struct UntrustedAccessToken<'a>(CompactJws<'a>);
 
 impl std::fmt::Debug for UntrustedAccessToken<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,31 +36,28 @@ impl<'a> UntrustedAccessToken<'a> {
         if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
             return Err(Error::InvalidToken(TokenFailure::Oversized));
         }
-        if raw.bytes().filter(|b| *b == b'.').count() != 2 {
-            return Err(Error::InvalidToken(TokenFailure::NotJws));
-        }
-        let token = UntrustedToken::new(raw).map_err(|_| Error::InvalidToken(TokenFailure::MalformedJwt))?;
+        let jws = CompactJws::parse(raw).map_err(Error::InvalidToken)?;
         // Pinned: the header's `alg` must be RS256, whatever it says about itself.
-        if token.algorithm() != ALGORITHM {
+        if jws.header.alg != ALGORITHM {
             return Err(Error::InvalidToken(TokenFailure::NotRs256));
         }
-        if token.header().key_id.as_deref().is_none_or(str::is_empty) {
+        if jws.header.kid.as_deref().is_none_or(str::is_empty) {
             return Err(Error::InvalidToken(TokenFailure::NoKeyId));
         }
-        Ok(Self { raw, token })
+        Ok(Self(jws))
     }
 
     pub fn key_id(&self) -> &str {
-        self.token.header().key_id.as_deref().unwrap_or_default()
+        self.0.header.kid.as_deref().unwrap_or_default()
     }
 
     /// The JWS signing input (`header.claims`).
     pub fn signed_data(&self) -> &[u8] {
-        self.raw.rsplit_once('.').map(|(data, _)| data.as_bytes()).unwrap_or_default()
+        self.0.signed_data.as_bytes()
     }
 
     pub fn signature(&self) -> &[u8] {
-        self.token.signature_bytes()
+        &self.0.signature
     }
 
     /// Marks the signature as verified. Only call after verifying [`Self::signature`]
@@ -103,6 +97,12 @@ enum Audience {
 
 #[derive(Deserialize)]
 struct AccessClaims {
+    #[serde(default, deserialize_with = "numeric_date")]
+    exp: Option<u64>,
+    #[serde(default, deserialize_with = "numeric_date")]
+    nbf: Option<u64>,
+    #[serde(default, deserialize_with = "numeric_date")]
+    iat: Option<u64>,
     iss: Option<String>,
     aud: Option<Audience>,
     sub: Option<String>,
@@ -113,6 +113,22 @@ struct AccessClaims {
     /// gateway always sends Access a `nonce`, so its `id_token`s always have one.
     nonce: Option<String>,
     at_hash: Option<serde::de::IgnoredAny>,
+}
+
+/// The latest NumericDate accepted: 9999-12-31T23:59:59Z (and as far before 1970).
+const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
+
+/// A NumericDate (RFC 7519 §2): a JSON number of seconds, a fraction dropped; `null`,
+/// other types and times beyond [`MAX_NUMERIC_DATE`] are malformed. A time before 1970
+/// reads as absent (an `exp` then fails as missing).
+fn numeric_date<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    // Truncating toward zero, saturating: a float beyond i64 fails the range check.
+    let seconds = number.as_i64().or_else(|| number.as_f64().map(|f| f as i64));
+    match seconds.filter(|s| s.unsigned_abs() <= MAX_NUMERIC_DATE) {
+        Some(seconds) => Ok(u64::try_from(seconds).ok()),
+        None => Err(serde::de::Error::custom("NumericDate out of range")),
+    }
 }
 
 /// Which token a policy checks: Access's `id_token` (at `/token`, sealed mode) is a
@@ -137,10 +153,10 @@ struct IdTokenClaims {
 /// Whether a JWT (unverified) carries claims only an `id_token` has: such a token
 /// would be refused at the MCP endpoint, so it cannot be handed to clients as theirs.
 pub fn carries_id_token_claims(token: &str) -> bool {
-    UntrustedToken::new(token)
+    CompactJws::parse(token)
         .ok()
-        .and_then(|t| t.deserialize_claims_unchecked::<IdTokenClaims>().ok())
-        .is_some_and(|claims| claims.custom.nonce.is_some() || claims.custom.at_hash.is_some())
+        .and_then(|jws| jws.claims::<IdTokenClaims>())
+        .is_some_and(|claims| claims.nonce.is_some() || claims.at_hash.is_some())
 }
 
 /// Who a validated token speaks for.
@@ -210,15 +226,12 @@ pub struct TokenPolicy {
 
 impl TokenPolicy {
     pub fn check(&self, token: &SignedAccessToken<'_>, now: u64) -> Result<Identity, Error> {
-        let claims = token
-            .0
-            .token
-            .deserialize_claims_unchecked::<AccessClaims>()
-            .map_err(|_| Error::InvalidToken(TokenFailure::MalformedClaims))?;
-        if claims.custom.iss.as_deref() != Some(self.issuer.as_str()) {
+        let SignedAccessToken(UntrustedAccessToken(jws)) = token;
+        let claims = jws.claims::<AccessClaims>().ok_or(Error::InvalidToken(TokenFailure::MalformedClaims))?;
+        if claims.iss.as_deref() != Some(self.issuer.as_str()) {
             return Err(Error::InvalidToken(TokenFailure::WrongIssuer));
         }
-        let audience_ok = match &claims.custom.aud {
+        let audience_ok = match &claims.aud {
             Some(Audience::One(aud)) => self.audiences.contains(aud),
             Some(Audience::Many(auds)) => auds.iter().any(|a| self.audiences.contains(a)),
             None => false,
@@ -228,27 +241,24 @@ impl TokenPolicy {
         }
         match &self.kind {
             // The default audiences include the client id, which is also an id_token's `aud`.
-            TokenKind::AccessToken if claims.custom.nonce.is_some() || claims.custom.at_hash.is_some() => {
+            TokenKind::AccessToken if claims.nonce.is_some() || claims.at_hash.is_some() => {
                 return Err(Error::InvalidToken(TokenFailure::IdToken));
             }
             TokenKind::IdToken { nonce: Some(expected) }
-                if claims.custom.nonce.as_ref().is_some_and(|nonce| nonce != expected) =>
+                if claims.nonce.as_ref().is_some_and(|nonce| nonce != expected) =>
             {
                 return Err(Error::InvalidToken(TokenFailure::NonceMismatch));
             }
             _ => {}
         }
-        let timestamp = |t: chrono::DateTime<chrono::Utc>| u64::try_from(t.timestamp()).ok();
-        let expires_at = claims.expiration.and_then(timestamp).ok_or(Error::InvalidToken(TokenFailure::NoExpiry))?;
-        let not_before = claims.not_before.and_then(timestamp);
+        let expires_at = claims.exp.ok_or(Error::InvalidToken(TokenFailure::NoExpiry))?;
+        let not_before = claims.nbf;
         check_time(self.leeway_seconds, not_before, expires_at, now)?;
-        if claims.issued_at.and_then(timestamp).is_some_and(|iat| iat > now.saturating_add(self.leeway_seconds)) {
+        if claims.iat.is_some_and(|iat| iat > now.saturating_add(self.leeway_seconds)) {
             return Err(Error::InvalidToken(TokenFailure::IssuedInFuture));
         }
-        let subject =
-            claims.custom.sub.filter(|s| !s.is_empty()).ok_or(Error::InvalidToken(TokenFailure::NoSubject))?;
-        let identity =
-            Identity { subject, email: claims.custom.email, groups: claims.custom.groups, not_before, expires_at };
+        let subject = claims.sub.filter(|s| !s.is_empty()).ok_or(Error::InvalidToken(TokenFailure::NoSubject))?;
+        let identity = Identity { subject, email: claims.email, groups: claims.groups, not_before, expires_at };
         if !self.allowlist.admits(&identity) {
             return Err(Error::Forbidden { reason: "identity not in the allowlists" });
         }
