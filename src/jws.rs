@@ -61,3 +61,28 @@ impl<'a> CompactJws<'a> {
 fn json_object<T: DeserializeOwned>(json: &[u8]) -> Option<T> {
     (json.trim_ascii_start().first() == Some(&b'{')).then(|| serde_json::from_slice(json).ok()).flatten()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Claims {
+        sub: String,
+    }
+
+    #[test]
+    fn the_parts_are_split_and_decoded_as_sent() {
+        let (header, claims) = (URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#), URL_SAFE_NO_PAD.encode(r#"{"sub":"a"}"#));
+        let raw = format!("{header}.{claims}.AAEC");
+        let jws = CompactJws::parse(&raw).unwrap();
+        assert_eq!((jws.header.alg.as_str(), jws.header.kid.as_deref()), ("RS256", None));
+        assert_eq!(jws.signed_data, format!("{header}.{claims}"));
+        assert_eq!(jws.signature, [0, 1, 2]);
+        assert_eq!(jws.claims::<Claims>(), Some(Claims { sub: "a".into() }));
+        // Positional fields would fit the struct: only an object is claims.
+        let array = format!("{header}.{}.", URL_SAFE_NO_PAD.encode(r#"["a"]"#));
+        assert_eq!(CompactJws::parse(&array).unwrap().claims::<Claims>(), None);
+        assert_eq!(CompactJws::parse(&format!("{header}.{claims}")).err(), Some(TokenFailure::NotJws));
+    }
+}
