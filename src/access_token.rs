@@ -9,7 +9,7 @@ use crate::error::{Error, TokenFailure};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::jwks::Jwk;
 use crate::jwks::ALGORITHM;
-use jwt_compact::UntrustedToken;
+use crate::jws::CompactJws;
 use serde::Deserialize;
 
 /// Real Access tokens are ~1 KB; anything far larger is refused before parsing.
@@ -23,10 +23,7 @@ pub fn bearer(authorization: Option<&str>) -> Option<&str> {
 }
 
 /// A parsed token whose signature has not been checked.
-pub struct UntrustedAccessToken<'a> {
-    raw: &'a str,
-    token: UntrustedToken<'a>,
-}
+pub struct UntrustedAccessToken<'a>(CompactJws<'a>);
 
 impl std::fmt::Debug for UntrustedAccessToken<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,31 +36,28 @@ impl<'a> UntrustedAccessToken<'a> {
         if raw.is_empty() || raw.len() > MAX_TOKEN_LEN {
             return Err(Error::InvalidToken(TokenFailure::Oversized));
         }
-        if raw.bytes().filter(|b| *b == b'.').count() != 2 {
-            return Err(Error::InvalidToken(TokenFailure::NotJws));
-        }
-        let token = UntrustedToken::new(raw).map_err(|_| Error::InvalidToken(TokenFailure::MalformedJwt))?;
+        let jws = CompactJws::parse(raw).map_err(Error::InvalidToken)?;
         // Pinned: the header's `alg` must be RS256, whatever it says about itself.
-        if token.algorithm() != ALGORITHM {
+        if jws.header.alg != ALGORITHM {
             return Err(Error::InvalidToken(TokenFailure::NotRs256));
         }
-        if token.header().key_id.as_deref().is_none_or(str::is_empty) {
+        if jws.header.kid.as_deref().is_none_or(str::is_empty) {
             return Err(Error::InvalidToken(TokenFailure::NoKeyId));
         }
-        Ok(Self { raw, token })
+        Ok(Self(jws))
     }
 
     pub fn key_id(&self) -> &str {
-        self.token.header().key_id.as_deref().unwrap_or_default()
+        self.0.header.kid.as_deref().unwrap_or_default()
     }
 
     /// The JWS signing input (`header.claims`).
     pub fn signed_data(&self) -> &[u8] {
-        self.raw.rsplit_once('.').map(|(data, _)| data.as_bytes()).unwrap_or_default()
+        self.0.signed_data.as_bytes()
     }
 
     pub fn signature(&self) -> &[u8] {
-        self.token.signature_bytes()
+        &self.0.signature
     }
 
     /// Marks the signature as verified. Only call after verifying [`Self::signature`]
@@ -103,6 +97,12 @@ enum Audience {
 
 #[derive(Deserialize)]
 struct AccessClaims {
+    #[serde(default, deserialize_with = "numeric_date")]
+    exp: Option<u64>,
+    #[serde(default, deserialize_with = "numeric_date")]
+    nbf: Option<u64>,
+    #[serde(default, deserialize_with = "numeric_date")]
+    iat: Option<u64>,
     iss: Option<String>,
     aud: Option<Audience>,
     sub: Option<String>,
@@ -113,6 +113,22 @@ struct AccessClaims {
     /// gateway always sends Access a `nonce`, so its `id_token`s always have one.
     nonce: Option<String>,
     at_hash: Option<serde::de::IgnoredAny>,
+}
+
+/// The latest NumericDate accepted: 9999-12-31T23:59:59Z (and as far before 1970).
+const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
+
+/// A NumericDate (RFC 7519 §2): a JSON number of seconds, a fraction dropped; `null`,
+/// other types and times beyond [`MAX_NUMERIC_DATE`] are malformed. A time before 1970
+/// reads as absent (an `exp` then fails as missing).
+fn numeric_date<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    // Truncating toward zero, saturating: a float beyond i64 fails the range check.
+    let seconds = number.as_i64().or_else(|| number.as_f64().map(|f| f as i64));
+    match seconds.filter(|s| s.unsigned_abs() <= MAX_NUMERIC_DATE) {
+        Some(seconds) => Ok(u64::try_from(seconds).ok()),
+        None => Err(serde::de::Error::custom("NumericDate out of range")),
+    }
 }
 
 /// Which token a policy checks: Access's `id_token` (at `/token`, sealed mode) is a
@@ -137,10 +153,10 @@ struct IdTokenClaims {
 /// Whether a JWT (unverified) carries claims only an `id_token` has: such a token
 /// would be refused at the MCP endpoint, so it cannot be handed to clients as theirs.
 pub fn carries_id_token_claims(token: &str) -> bool {
-    UntrustedToken::new(token)
+    CompactJws::parse(token)
         .ok()
-        .and_then(|t| t.deserialize_claims_unchecked::<IdTokenClaims>().ok())
-        .is_some_and(|claims| claims.custom.nonce.is_some() || claims.custom.at_hash.is_some())
+        .and_then(|jws| jws.claims::<IdTokenClaims>())
+        .is_some_and(|claims| claims.nonce.is_some() || claims.at_hash.is_some())
 }
 
 /// Who a validated token speaks for.
@@ -210,15 +226,12 @@ pub struct TokenPolicy {
 
 impl TokenPolicy {
     pub fn check(&self, token: &SignedAccessToken<'_>, now: u64) -> Result<Identity, Error> {
-        let claims = token
-            .0
-            .token
-            .deserialize_claims_unchecked::<AccessClaims>()
-            .map_err(|_| Error::InvalidToken(TokenFailure::MalformedClaims))?;
-        if claims.custom.iss.as_deref() != Some(self.issuer.as_str()) {
+        let SignedAccessToken(UntrustedAccessToken(jws)) = token;
+        let claims = jws.claims::<AccessClaims>().ok_or(Error::InvalidToken(TokenFailure::MalformedClaims))?;
+        if claims.iss.as_deref() != Some(self.issuer.as_str()) {
             return Err(Error::InvalidToken(TokenFailure::WrongIssuer));
         }
-        let audience_ok = match &claims.custom.aud {
+        let audience_ok = match &claims.aud {
             Some(Audience::One(aud)) => self.audiences.contains(aud),
             Some(Audience::Many(auds)) => auds.iter().any(|a| self.audiences.contains(a)),
             None => false,
@@ -228,27 +241,24 @@ impl TokenPolicy {
         }
         match &self.kind {
             // The default audiences include the client id, which is also an id_token's `aud`.
-            TokenKind::AccessToken if claims.custom.nonce.is_some() || claims.custom.at_hash.is_some() => {
+            TokenKind::AccessToken if claims.nonce.is_some() || claims.at_hash.is_some() => {
                 return Err(Error::InvalidToken(TokenFailure::IdToken));
             }
             TokenKind::IdToken { nonce: Some(expected) }
-                if claims.custom.nonce.as_ref().is_some_and(|nonce| nonce != expected) =>
+                if claims.nonce.as_ref().is_some_and(|nonce| nonce != expected) =>
             {
                 return Err(Error::InvalidToken(TokenFailure::NonceMismatch));
             }
             _ => {}
         }
-        let timestamp = |t: chrono::DateTime<chrono::Utc>| u64::try_from(t.timestamp()).ok();
-        let expires_at = claims.expiration.and_then(timestamp).ok_or(Error::InvalidToken(TokenFailure::NoExpiry))?;
-        let not_before = claims.not_before.and_then(timestamp);
+        let expires_at = claims.exp.ok_or(Error::InvalidToken(TokenFailure::NoExpiry))?;
+        let not_before = claims.nbf;
         check_time(self.leeway_seconds, not_before, expires_at, now)?;
-        if claims.issued_at.and_then(timestamp).is_some_and(|iat| iat > now.saturating_add(self.leeway_seconds)) {
+        if claims.iat.is_some_and(|iat| iat > now.saturating_add(self.leeway_seconds)) {
             return Err(Error::InvalidToken(TokenFailure::IssuedInFuture));
         }
-        let subject =
-            claims.custom.sub.filter(|s| !s.is_empty()).ok_or(Error::InvalidToken(TokenFailure::NoSubject))?;
-        let identity =
-            Identity { subject, email: claims.custom.email, groups: claims.custom.groups, not_before, expires_at };
+        let subject = claims.sub.filter(|s| !s.is_empty()).ok_or(Error::InvalidToken(TokenFailure::NoSubject))?;
+        let identity = Identity { subject, email: claims.email, groups: claims.groups, not_before, expires_at };
         if !self.allowlist.admits(&identity) {
             return Err(Error::Forbidden { reason: "identity not in the allowlists" });
         }
@@ -288,9 +298,13 @@ pub mod tests {
 
     /// Signs `header.claims` with a test key (RS256), whatever the header says.
     pub fn sign_with(key_name: &str, header: &Value, claims: &Value) -> String {
+        sign_raw(key_name, &format!("{}.{}", b64(header), b64(claims)))
+    }
+
+    /// Signs a JWS signing input as given (RS256).
+    fn sign_raw(key_name: &str, input: &str) -> String {
         let jwk: JsonWebKey<'_> = serde_json::from_value(vector(key_name)).unwrap();
         let key = RsaPrivateKey::try_from(&jwk).unwrap();
-        let input = format!("{}.{}", b64(header), b64(claims));
         let signature = Rsa::rs256().sign(&key, input.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_bytes()))
     }
@@ -433,6 +447,102 @@ pub mod tests {
         ];
         for (token, why, failure) in cases {
             assert_invalid(&token, &policy(), NOW, why, failure);
+        }
+    }
+
+    /// The compact serialization is parsed strictly: three base64url parts without padding,
+    /// a JSON object header with a string `alg` (pinned) and `kid`, JSON claims only.
+    #[test]
+    fn the_compact_serialization_is_parsed_strictly() {
+        let good = sign_with("signing", &header(), &claims());
+        let (input, signature) = good.rsplit_once('.').unwrap();
+        let (head, body) = input.split_once('.').unwrap();
+        let raw_header = |json: &str| URL_SAFE_NO_PAD.encode(json);
+        let with_header = |json: &str| format!("{}.{body}.{signature}", raw_header(json));
+        let malformed = TokenFailure::MalformedJwt;
+        let cases: Vec<(String, &str, TokenFailure)> = vec![
+            (format!("{head}.{body}"), "two parts", TokenFailure::NotJws),
+            (format!("{head}..{body}.{signature}"), "four parts, one empty", TokenFailure::NotJws),
+            ("..".to_owned(), "three empty parts", malformed),
+            (format!("{head}=.{body}.{signature}"), "padding on the header", malformed),
+            (format!("{head}.{body}=.{signature}"), "padding on the claims", malformed),
+            (format!("{input}.{signature}=="), "padding on the signature", malformed),
+            (format!("{head}.{body}.{}", signature.replace('-', "+").replace('_', "/")), "base64 not url", malformed),
+            (format!("{head}.{body}.{signature}!"), "not base64", malformed),
+            (format!("{head}.{body} .{signature}"), "a space", malformed),
+            (format!("{}.{body}.{signature}", &head[..head.len() - 1]), "header cut mid-character", malformed),
+            (format!("{head}.{body}.{signature}AAA"), "a length no bytes encode to", malformed),
+            (with_header(r#"["RS256","test-signing"]"#), "array header", malformed),
+            (with_header(r#""RS256""#), "string header", malformed),
+            (with_header("null"), "null header", malformed),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing""#), "truncated header JSON", malformed),
+            (with_header(r#"{"kid":"test-signing"}"#), "no alg", malformed),
+            (with_header(r#"{"alg":["RS256"],"kid":"test-signing"}"#), "alg an array", malformed),
+            (with_header(r#"{"alg":null,"kid":"test-signing"}"#), "alg null", malformed),
+            (with_header(r#"{"alg":"RS256","kid":7}"#), "kid a number", malformed),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","typ":1}"#), "typ a number", malformed),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","cty":"CBOR"}"#), "CBOR claims", malformed),
+            (with_header(r#"{"alg":"rs256","kid":"test-signing"}"#), "alg in lower case", TokenFailure::NotRs256),
+            (with_header(r#"{"alg":"none","kid":"test-signing"}"#), "alg none, signed", TokenFailure::NotRs256),
+            (with_header(r#"{"alg":"HS256","kid":"test-signing"}"#), "alg HS256", TokenFailure::NotRs256),
+            (with_header(r#"{"alg":"RS256","kid":""}"#), "empty kid", TokenFailure::NoKeyId),
+            (with_header(r#"{"alg":"RS256","kid":null}"#), "kid null", TokenFailure::NoKeyId),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","alg":"RS256"}"#), "alg twice", malformed),
+            (with_header(r#"{"alg":"RS256","kid":"unknown","kid":"test-signing"}"#), "kid twice", malformed),
+        ];
+        for (token, why, failure) in cases {
+            assert_invalid(&token, &policy(), NOW, why, failure);
+        }
+        // Unknown header fields are ignored; `cty` JSON (any case) is JSON.
+        let header = json!({"alg": "RS256", "kid": "test-signing", "typ": "at+jwt", "cty": "json", "x-other": [1]});
+        assert!(validate(&sign_with("signing", &header, &claims()), &policy(), NOW).is_ok());
+    }
+
+    /// `exp`, `nbf` and `iat` are JSON numbers (a fraction is dropped); anything else is
+    /// malformed, and a time before 1970 counts as absent.
+    #[test]
+    fn numeric_dates_are_numbers() {
+        let ok = |patch: Value| validate(&with_claims(patch), &policy(), NOW);
+        assert_eq!(ok(json!({"exp": (NOW + 300) as f64 + 0.9})).unwrap().expires_at, NOW + 300);
+        assert_eq!(ok(json!({"nbf": -5})).unwrap().not_before, None);
+        assert!(ok(json!({"iat": -5})).is_ok());
+        assert!(ok(json!({"iat": 1e9})).is_ok());
+        let cases: Vec<(Value, &str, TokenFailure)> = vec![
+            (json!({"exp": -5}), "exp before 1970", TokenFailure::NoExpiry),
+            (json!({"exp": NOW as f64 - 0.5}), "exp a fraction before now", TokenFailure::Expired),
+            (json!({"exp": Value::Null}), "no exp", TokenFailure::NoExpiry),
+            (json!({"exp": true}), "exp a boolean", TokenFailure::MalformedClaims),
+            (json!({"exp": [NOW + 300]}), "exp an array", TokenFailure::MalformedClaims),
+            (json!({"exp": u64::MAX}), "exp beyond any date", TokenFailure::MalformedClaims),
+            (json!({"exp": 1e300}), "exp a huge float", TokenFailure::MalformedClaims),
+            (json!({"nbf": "yesterday"}), "nbf a string", TokenFailure::MalformedClaims),
+            (json!({"iat": {}}), "iat an object", TokenFailure::MalformedClaims),
+            (json!({"groups": "eng"}), "groups not an array", TokenFailure::MalformedClaims),
+            (json!({"sub": 1}), "sub a number", TokenFailure::MalformedClaims),
+        ];
+        for (patch, why, failure) in cases {
+            assert_invalid(&with_claims(patch), &policy(), NOW, why, failure);
+        }
+        for name in ["exp", "nbf", "iat"] {
+            let mut nulled = claims();
+            nulled[name] = Value::Null;
+            let token = sign_with("signing", &header(), &nulled);
+            assert_invalid(&token, &policy(), NOW, &format!("{name} null"), TokenFailure::MalformedClaims);
+        }
+        // Claims that are not one JSON object with each name once, correctly signed.
+        let claims_text = claims().to_string();
+        let twice = |name: &str, value: &str| format!("{{\"{name}\":{value},{}", &claims_text[1..]);
+        for (body, why) in [
+            ("[]".to_owned(), "an array"),
+            ("\"sub\"".to_owned(), "a string"),
+            ("{".to_owned(), "truncated JSON"),
+            (twice("exp", "1"), "exp twice"),
+            (twice("iss", "\"https://evil.example\""), "iss twice"),
+            (twice("sub", "\"admin\""), "sub twice"),
+        ] {
+            let input = format!("{}.{}", b64(&header()), URL_SAFE_NO_PAD.encode(body));
+            let token = sign_raw("signing", &input);
+            assert_invalid(&token, &policy(), NOW, why, TokenFailure::MalformedClaims);
         }
     }
 

@@ -400,6 +400,19 @@ pub mod tests {
         }
     }
 
+    /// The `url` crate is built without Unicode host tables: an internationalised host is
+    /// accepted in its `xn--` form only (the raw form was refused as not canonical before).
+    #[test]
+    fn internationalised_hosts_only_in_their_xn_form() {
+        let settings = Settings::default();
+        let punycode = "https://xn--mnchen-3ya.example/client.json";
+        assert_eq!(settings.document_url(punycode), Ok(Some(punycode)));
+        for raw in ["https://münchen.example/client.json", "https://MÜNCHEN.example/client.json"] {
+            assert_eq!(check_url(raw), Err(Failure::UrlMalformed), "{raw}");
+        }
+        assert_eq!(check_url("https://xn--zz.example/client.json"), Err(Failure::UrlMalformed), "not punycode");
+    }
+
     #[test]
     fn every_url_failure_has_its_own_sentence() {
         let failures = [

@@ -567,6 +567,20 @@ pub mod tests {
         assert!(settings.document_url("https://claude.ai/doc").is_ok());
     }
 
+    /// Host names are ASCII: an internationalised one in its `xn--` form (README).
+    #[test]
+    fn internationalised_hosts_only_in_their_xn_form() {
+        let mut v = vars();
+        v.insert("ORIGIN_URL", "https://xn--mnchen-3ya.example".into());
+        v.insert("ALLOWED_REDIRECT_URIS", "https://xn--mnchen-3ya.example/cb".into());
+        assert!(config_from(&v).is_ok());
+        for (name, value) in
+            [("ORIGIN_URL", "https://münchen.example"), ("ALLOWED_REDIRECT_URIS", "https://münchen.example/cb")]
+        {
+            assert!(matches!(problem(name, value), Error::Config { setting, .. } if setting == name), "{value}");
+        }
+    }
+
     #[test]
     fn loopback_http_is_allowed_for_local_stacks() {
         let mut v = vars();

@@ -21,6 +21,7 @@ pub mod doctor;
 pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod jwks;
+pub(crate) mod jws;
 pub(crate) mod mcp_policy;
 pub(crate) mod mcp_request;
 pub(crate) mod metadata;
