@@ -5,12 +5,12 @@
 //! the core's ([`crate::access_token`], [`crate::jwks`], [`crate::token_cache`]).
 
 use super::io::{self, Clock, WebEntropy};
-use crate::seal::Entropy;
 use crate::access_token::{bearer, Identity, TokenPolicy, UntrustedAccessToken};
 use crate::config::Config;
 use crate::error::{Error, TokenFailure};
 use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan, FETCH_TIMEOUT_SECONDS};
 use crate::metadata::Site;
+use crate::seal::Entropy;
 use crate::sealed_token::{self, BearerKind};
 use crate::secret::Secret;
 use crate::token_cache::VerifiedTokenCache;
@@ -34,6 +34,9 @@ thread_local! {
 pub struct Authenticated {
     pub identity: Identity,
     pub credential: Secret,
+    /// Whether the client's `Authorization` header is exactly `Bearer <credential>`: the
+    /// origin can then get that header as it came, without the token crossing into wasm and back.
+    pub credential_as_sent: bool,
     pub client: Option<String>,
 }
 
@@ -61,7 +64,16 @@ pub async fn authenticate(
             cache.insert(&site.issuer, token, &kid, identity.clone(), now);
         }
     });
-    Ok(Authenticated { identity, credential: Secret::new(token), client: None })
+    Ok(Authenticated {
+        identity,
+        credential: Secret::new(token),
+        credential_as_sent: as_sent(authorization, token),
+        client: None,
+    })
+}
+
+fn as_sent(authorization: Option<&str>, token: &str) -> bool {
+    authorization.and_then(|sent| sent.strip_prefix("Bearer ")) == Some(token)
 }
 
 /// What can be decided without awaiting anything: a sealed token opened, an Access JWT
@@ -78,7 +90,8 @@ pub fn authenticate_now(
         BearerKind::Sealed => {
             let grant = sealed_token::open_access(config, site, token, now)?;
             let client = grant.client_id.unwrap_or_else(|| config.access.client_id.clone());
-            Ok(Some(Authenticated { identity: grant.identity, credential: grant.credential, client: Some(client) }))
+            let (identity, credential) = (grant.identity, grant.credential);
+            Ok(Some(Authenticated { identity, credential, credential_as_sent: false, client: Some(client) }))
         }
         BearerKind::AccessJwt => {
             let leeway = config.edge.leeway_seconds;
@@ -86,7 +99,13 @@ pub fn authenticate_now(
                 let cache = cache.borrow();
                 JWKS.with(|jwks| cache.as_ref()?.get(&site.issuer, token, leeway, jwks.borrow().keys().ok()?, now))
             });
-            Ok(cached.map(|identity| Authenticated { identity, credential: Secret::new(token), client: None }))
+            let credential_as_sent = as_sent(authorization, token);
+            Ok(cached.map(|identity| Authenticated {
+                identity,
+                credential: Secret::new(token),
+                credential_as_sent,
+                client: None,
+            }))
         }
     }
 }

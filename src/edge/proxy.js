@@ -6,18 +6,22 @@
 let dropNames = new Set();
 let dropPrefixes = [];
 let hopByHop = [];
+let exposedHeaders = "";
 
-export function install(requestNames, requestPrefixes, responseNames) {
+export function install(requestNames, requestPrefixes, responseNames, exposed) {
   dropNames = new Set(requestNames.split(" "));
   dropPrefixes = requestPrefixes.split(" ");
   hopByHop = responseNames.split(" ");
+  exposedHeaders = exposed;
 }
 
-function originHeaders(incoming, own) {
+// `keepAuthorization`: the client's `Authorization` is exactly what the origin must get.
+function originHeaders(incoming, own, keepAuthorization) {
   // One copy inside the runtime, then the few names to drop: cheaper than re-adding every
   // header from JavaScript.
   const headers = new Headers(incoming);
   for (const name of incoming.keys()) {
+    if (keepAuthorization && name === "authorization") continue;
     if (dropNames.has(name) || dropPrefixes.some((prefix) => name.startsWith(prefix))) {
       headers.delete(name);
     }
@@ -37,12 +41,12 @@ function abortRequest(controller) {
 // Sends `request` on to `url`; `body` is what the gateway read of it, or null to stream the
 // request's own. The abort timer runs only until the origin's headers arrive: a stream may
 // then stay open for as long as it likes. Rejects with "timeout" when the timer fired.
-export async function forward(request, url, own, body, timeoutMs) {
+export async function forward(request, url, own, body, timeoutMs, keepAuthorization) {
   const controller = new AbortController();
   const timer = setTimeout(abortRequest, timeoutMs, controller);
   const init = {
     method: request.method,
-    headers: originHeaders(request.headers, own),
+    headers: originHeaders(request.headers, own, keepAuthorization),
     body: body ?? request.body,
     redirect: "manual",
     signal: controller.signal,
@@ -58,7 +62,7 @@ export async function forward(request, url, own, body, timeoutMs) {
 
 // The origin's answer as the client gets it: status and body stream as they are, hop-by-hop
 // headers dropped, `Set-Cookie` too unless `keepCookies`, CORS headers added unless present.
-export function relay(origin, keepCookies, exposedHeaders) {
+export function relay(origin, keepCookies) {
   const response = new Response(origin.body, origin);
   const headers = response.headers;
   for (const name of hopByHop) {

@@ -16,7 +16,7 @@ use worker::{js_sys, web_sys};
 
 #[wasm_bindgen(module = "/src/edge/proxy.js")]
 extern "C" {
-    fn install(request_names: &str, request_prefixes: &str, response_names: &str);
+    fn install(request_names: &str, request_prefixes: &str, response_names: &str, exposed_headers: &str);
     #[wasm_bindgen(js_name = forward)]
     fn fetch_origin(
         request: &web_sys::Request,
@@ -24,8 +24,9 @@ extern "C" {
         own: &str,
         body: JsValue,
         timeout_ms: f64,
+        keep_authorization: bool,
     ) -> js_sys::Promise;
-    fn relay(origin: &web_sys::Response, keep_cookies: bool, exposed_headers: &str) -> web_sys::Response;
+    fn relay(origin: &web_sys::Response, keep_cookies: bool) -> web_sys::Response;
 }
 
 thread_local! {
@@ -36,7 +37,7 @@ thread_local! {
 fn install_rules() {
     if !INSTALLED.with(Cell::get) {
         let (names, prefixes) = proxy::dropped_request_headers();
-        install(&names, &prefixes, &proxy::dropped_response_headers());
+        install(&names, &prefixes, &proxy::dropped_response_headers(), EXPOSED_HEADERS);
         INSTALLED.with(|installed| installed.set(true));
     }
 }
@@ -59,12 +60,16 @@ pub fn send(request: &Incoming, config: &Config, auth: &Authenticated, read_body
     install_rules();
     let settings = &config.proxy;
     let url = proxy::origin_url(&settings.origin_url, request.path(), request.raw_query());
-    let authorization = proxy::origin_authorization(settings.forward_bearer, auth.credential.expose());
+    let keep_authorization = settings.forward_bearer && auth.credential_as_sent;
+    let authorization = match keep_authorization {
+        true => None,
+        false => proxy::origin_authorization(settings.forward_bearer, auth.credential.expose()),
+    };
     let service_token = settings.service_token.as_ref().map(|(id, secret)| (id.as_str(), secret.expose()));
     let own = proxy::gateway_headers(&auth.identity, authorization.as_deref(), service_token);
     let body = read_body.map_or(JsValue::NULL, |bytes| js_sys::Uint8Array::from(bytes).into());
     let timeout_ms = (settings.timeout_seconds * 1000) as f64;
-    fetch_origin(request.raw(), &url, &own, body, timeout_ms)
+    fetch_origin(request.raw(), &url, &own, body, timeout_ms, keep_authorization)
 }
 
 /// The origin's answer (or why the request to it failed) as the client gets it.
@@ -78,7 +83,7 @@ pub fn relay_answer(answer: Result<JsValue, JsValue>, settings: &ProxySettings) 
     };
     let header = |name: &str| origin.headers().get(name).ok().flatten();
     proxy::check_origin_response(origin.status(), header("content-type").as_deref(), header("location").as_deref())?;
-    let relayed = relay(&origin, settings.forward_origin_cookies, EXPOSED_HEADERS);
+    let relayed = relay(&origin, settings.forward_origin_cookies);
     if settings.forward_origin_cookies {
         filter_cookies(&relayed.headers());
     }
