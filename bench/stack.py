@@ -36,7 +36,7 @@ TOOLS_CALL_RESULT = {
 }
 SSE_SECOND_EVENT_DELAY_MS = 50
 # The release profile's opt-level (Cargo.toml): the opt-level build variants measure the others.
-DEFAULT_OPT_LEVEL = "s"
+DEFAULT_OPT_LEVEL = "z"
 
 
 # --- origins ---
