@@ -10,6 +10,7 @@ use crate::error::{Error, TokenFailure};
 use crate::jwks::Jwk;
 use crate::jwks::ALGORITHM;
 use crate::jws::CompactJws;
+use crate::secret::Secret;
 use serde::Deserialize;
 
 /// Real Access tokens are ~1 KB; anything far larger is refused before parsing.
@@ -157,6 +158,29 @@ pub fn carries_id_token_claims(token: &str) -> bool {
         .ok()
         .and_then(|jws| jws.claims::<IdTokenClaims>())
         .is_some_and(|claims| claims.nonce.is_some() || claims.at_hash.is_some())
+}
+
+/// A request's validated bearer token: who it speaks for, the Access JWT for the origin,
+/// and the client the token was issued to when the token says (the gateway's sealed tokens do).
+#[derive(Debug)]
+pub struct Authenticated {
+    pub identity: Identity,
+    /// The Access JWT for the origin. Not `Debug`-printed ([`Secret`]).
+    pub credential: Secret,
+    /// Whether the client's `Authorization` header is exactly `Bearer <credential>`: the
+    /// origin can then get that header as it came.
+    pub credential_as_sent: bool,
+    /// A metadata document's URL, or the Access client id for registered clients; `None`
+    /// when the token does not say (an Access JWT).
+    pub client: Option<String>,
+}
+
+impl Authenticated {
+    /// An Access JWT the client presented (`authorization`: its header), once validated.
+    pub fn access_jwt(identity: Identity, authorization: Option<&str>, token: &str) -> Self {
+        let credential_as_sent = authorization.and_then(|sent| sent.strip_prefix("Bearer ")) == Some(token);
+        Self { identity, credential: Secret::new(token), credential_as_sent, client: None }
+    }
 }
 
 /// Who a validated token speaks for.
@@ -627,5 +651,20 @@ pub mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn only_the_exact_header_is_passed_on_as_sent() {
+        let identity =
+            || Identity { subject: "s".into(), email: None, groups: vec![], not_before: None, expires_at: 0 };
+        let as_sent = |header: Option<&str>| Authenticated::access_jwt(identity(), header, "a.b.c").credential_as_sent;
+        assert!(as_sent(Some("Bearer a.b.c")));
+        for header in [Some("bearer a.b.c"), Some("Bearer  a.b.c"), Some(" Bearer a.b.c"), Some("Bearer a.b.c "), None]
+        {
+            assert!(!as_sent(header), "{header:?} is rewritten to `Bearer a.b.c` for the origin");
+        }
+        let authenticated = Authenticated::access_jwt(identity(), Some("Bearer a.b.c"), "a.b.c");
+        assert_eq!((authenticated.credential.expose(), authenticated.client.as_deref()), ("a.b.c", None));
+        assert!(!format!("{authenticated:?}").contains("a.b.c"));
     }
 }

@@ -8,7 +8,7 @@
 //! unseals it: no RSA work. In every mode the refresh token is sealed around Access's,
 //! so only this deployment can use it.
 
-use crate::access_token::Identity;
+use crate::access_token::{Authenticated, Identity};
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, TokenFailure};
 use crate::metadata::Site;
@@ -43,16 +43,6 @@ struct SealedRefresh {
     /// As in [`SealedAccess`]: only this client may refresh with it.
     #[serde(rename = "ci", default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
-}
-
-/// What a sealed access token grants.
-#[derive(Debug)]
-pub struct Grant {
-    pub identity: Identity,
-    /// The Access JWT for the origin. Not `Debug`-printed by [`Identity`].
-    pub credential: Secret,
-    /// The client with a metadata document it was issued to; `None`: the registered client.
-    pub client_id: Option<String>,
 }
 
 /// Seals the client's access token around Access's answer and the validated `id_token`
@@ -132,7 +122,7 @@ pub fn bearer_kind(mode: TokenMode, token: &str) -> Result<BearerKind, Error> {
 }
 
 /// Validates a sealed access token presented to the MCP endpoint.
-pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Result<Grant, Error> {
+pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Result<Authenticated, Error> {
     let sealed: SealedAccess = config
         .sealing_keys
         .open(Purpose::AccessToken, token, now)
@@ -150,7 +140,9 @@ pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Resul
     if !config.edge.allowlist.admits(&identity) {
         return Err(Error::Forbidden { reason: "identity not in the allowlists" });
     }
-    Ok(Grant { identity, credential: sealed.credential, client_id: sealed.client_id })
+    // Registered clients all share the Access client's id.
+    let client = sealed.client_id.unwrap_or_else(|| config.access.client_id.clone());
+    Ok(Authenticated { identity, credential: sealed.credential, credential_as_sent: false, client: Some(client) })
 }
 
 /// The Access refresh token to relay, unwrapped from the gateway's sealed one for this
@@ -236,6 +228,7 @@ mod tests {
         assert_eq!(grant.identity.subject, "sub-1");
         assert_eq!(grant.identity.groups, ["eng"]);
         assert_eq!(grant.credential.expose(), "id.token.jwt");
+        assert_eq!(grant.client, Some(config.access.client_id.clone()), "a registered client");
         assert!(!format!("{grant:?}").contains("id.token.jwt"));
         // Expiry: no later than Access's token.
         assert!(matches!(open_access(&config, &site(), token, NOW + 300), Err(Error::InvalidToken { .. })));

@@ -606,7 +606,7 @@ mod tests {
             let access =
                 sealed_token::open_access(&mode("sealed"), &site(), answer["access_token"].as_str().unwrap(), NOW)
                     .unwrap();
-            assert_eq!(access.client_id.as_deref(), Some(CLIENT));
+            assert_eq!(access.client.as_deref(), Some(CLIENT));
         }
     }
 

@@ -5,14 +5,13 @@
 //! the core's ([`crate::access_token`], [`crate::jwks`], [`crate::token_cache`]).
 
 use super::io::{self, Clock, WebEntropy};
-use crate::access_token::{bearer, Identity, TokenPolicy, UntrustedAccessToken};
+use crate::access_token::{bearer, Authenticated, Identity, TokenPolicy, UntrustedAccessToken};
 use crate::config::Config;
 use crate::error::{Error, TokenFailure};
 use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan, FETCH_TIMEOUT_SECONDS};
 use crate::metadata::Site;
 use crate::seal::Entropy;
 use crate::sealed_token::{self, BearerKind};
-use crate::secret::Secret;
 use crate::token_cache::VerifiedTokenCache;
 use futures_util::future::select;
 use std::cell::RefCell;
@@ -27,17 +26,6 @@ thread_local! {
     /// Imported WebCrypto keys, by kid and modulus (a rotated key under an old kid is a new key).
     static CRYPTO_KEYS: RefCell<HashMap<(String, String), web_sys::CryptoKey>> = RefCell::new(HashMap::new());
     static VERIFIED: RefCell<Option<VerifiedTokenCache>> = const { RefCell::new(None) };
-}
-
-/// A validated request: who it speaks for, the Access JWT for the origin, and the client
-/// the token was issued to when the token says (the gateway's sealed tokens do).
-pub struct Authenticated {
-    pub identity: Identity,
-    pub credential: Secret,
-    /// Whether the client's `Authorization` header is exactly `Bearer <credential>`: the
-    /// origin can then get that header as it came, without the token crossing into wasm and back.
-    pub credential_as_sent: bool,
-    pub client: Option<String>,
 }
 
 /// Validates the request's bearer token: Access's JWT (passthrough) or the gateway's
@@ -64,16 +52,7 @@ pub async fn authenticate(
             cache.insert(&site.issuer, token, &kid, identity.clone(), now);
         }
     });
-    Ok(Authenticated {
-        identity,
-        credential: Secret::new(token),
-        credential_as_sent: as_sent(authorization, token),
-        client: None,
-    })
-}
-
-fn as_sent(authorization: Option<&str>, token: &str) -> bool {
-    authorization.and_then(|sent| sent.strip_prefix("Bearer ")) == Some(token)
+    Ok(Authenticated::access_jwt(identity, authorization, token))
 }
 
 /// What can be decided without awaiting anything: a sealed token opened, an Access JWT
@@ -87,25 +66,14 @@ pub fn authenticate_now(
 ) -> Result<Option<Authenticated>, Error> {
     let token = bearer(authorization).ok_or(Error::MissingToken)?;
     match sealed_token::bearer_kind(config.token_mode, token)? {
-        BearerKind::Sealed => {
-            let grant = sealed_token::open_access(config, site, token, now)?;
-            let client = grant.client_id.unwrap_or_else(|| config.access.client_id.clone());
-            let (identity, credential) = (grant.identity, grant.credential);
-            Ok(Some(Authenticated { identity, credential, credential_as_sent: false, client: Some(client) }))
-        }
+        BearerKind::Sealed => sealed_token::open_access(config, site, token, now).map(Some),
         BearerKind::AccessJwt => {
             let leeway = config.edge.leeway_seconds;
             let cached = VERIFIED.with(|cache| {
                 let cache = cache.borrow();
                 JWKS.with(|jwks| cache.as_ref()?.get(&site.issuer, token, leeway, jwks.borrow().keys().ok()?, now))
             });
-            let credential_as_sent = as_sent(authorization, token);
-            Ok(cached.map(|identity| Authenticated {
-                identity,
-                credential: Secret::new(token),
-                credential_as_sent,
-                client: None,
-            }))
+            Ok(cached.map(|identity| Authenticated::access_jwt(identity, authorization, token)))
         }
     }
 }

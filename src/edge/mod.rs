@@ -8,6 +8,7 @@ mod mcp;
 mod proxy;
 mod upstream;
 
+use crate::access_token::Authenticated;
 use crate::config::Config;
 use crate::error::{Error, JsonRpcFailure, Surface};
 use crate::http::{cors, Response};
@@ -84,7 +85,7 @@ struct Trace {
 }
 
 impl Trace {
-    fn identify(&mut self, authenticated: &auth::Authenticated) {
+    fn identify(&mut self, authenticated: &Authenticated) {
         self.subject = Some(authenticated.identity.subject.clone());
         self.email = authenticated.identity.email.clone();
         self.client = authenticated.client.clone();

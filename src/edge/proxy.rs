@@ -2,8 +2,8 @@
 //! needs the request's): the incoming body stream goes to the origin and the origin's
 //! body stream (SSE included) comes back as it arrives. Header decisions are the core's ([`crate::proxy`]).
 
-use super::auth::Authenticated;
 use super::io::Incoming;
+use crate::access_token::Authenticated;
 use crate::config::{Config, ProxySettings};
 use crate::error::Error;
 use crate::http::cors::EXPOSED_HEADERS;
