@@ -145,10 +145,14 @@ fn answer(
 #[wasm_bindgen]
 pub fn start_forward(request: web_sys::Request, started: f64) -> Option<Forwarding> {
     let config = CONFIG.with(|c| c.borrow().clone())?;
+    let request = Incoming::new(request);
+    #[cfg(feature = "panic-probe")]
+    if request.path() == "/__panic" && request.query() == "sync" {
+        panic!("panic probe in the synchronous start");
+    }
     if config.mcp.reads_body() || mcp::may_rate_limit() {
         return None;
     }
-    let request = Incoming::new(request);
     if !matches!(route(request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths), Ok(Route::Mcp)) {
         return None;
     }
@@ -204,7 +208,8 @@ fn mcp_challenge(config: &Config, site: &Site) -> (String, String) {
 }
 
 /// Test builds only: the entry must answer a panic with a clean 500 and replace the instance,
-/// whether it happens in the first poll or after an await (`?later`).
+/// whether it happens in the first poll or after an await (`?later`); `?sync` panics in
+/// [`start_forward`] instead, once the configuration is parsed.
 #[cfg(feature = "panic-probe")]
 async fn panic_probe(request: &Incoming) {
     if request.path() == "/__panic" {

@@ -1,7 +1,8 @@
 """A panic in the Worker (never expected: the core returns errors) ends that request with a
 clean 500, and the isolate carries on with a fresh wasm instance. Runs a test build with the
 `panic-probe` feature, whose `GET /__panic` panics in the first poll or, with `?later`, after
-an await (where no caller is left to catch it)."""
+an await (where no caller is left to catch it), or, with `?sync`, in the synchronous start of
+the MCP endpoint's common case (src/edge/mod.rs `start_forward`)."""
 
 import time
 
@@ -27,9 +28,10 @@ def probe_worker():
     emulator.stop()
 
 
-@pytest.mark.parametrize("query", ["", "?later"])
+@pytest.mark.parametrize("query", ["", "?later", "?sync"])
 def test_a_panic_is_a_500_and_the_isolate_recovers(probe_worker, query):
     with httpx.Client(base_url=probe_worker.url, timeout=30) as http:
+        assert http.get(METADATA).status_code == 200  # the configuration is parsed: `?sync` needs it
         for _ in range(2):  # the recovered instance survives a second panic too
             failed = http.get("/__panic" + query)
             assert failed.status_code == 500
@@ -41,3 +43,5 @@ def test_a_panic_is_a_500_and_the_isolate_recovers(probe_worker, query):
     while "panicked at src/edge/mod.rs" not in probe_worker.log() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "panicked at src/edge/mod.rs" in probe_worker.log(), "the panic is logged, with where it happened"
+    if query == "?sync":
+        assert "panic probe in the synchronous start" in probe_worker.log()
