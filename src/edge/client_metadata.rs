@@ -8,9 +8,7 @@ use crate::client_id_metadata::{
 };
 use crate::error::ClientMetadataFailure as Failure;
 use std::cell::RefCell;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys};
+use worker::web_sys;
 
 thread_local! {
     static CACHE: RefCell<DocumentCache> = RefCell::new(DocumentCache::default());
@@ -42,20 +40,17 @@ pub async fn document(url: &str, settings: &Settings, now: u64) -> Document {
 /// past the size cap. The runtime's `global_fetch_strictly_public` keeps it off private
 /// addresses (wrangler.toml).
 async fn fetch(url: &str) -> Result<Fetched, Failure> {
-    let signal = web_sys::AbortSignal::timeout_with_u32(FETCH_TIMEOUT_MS);
-    let failed = |signal: &web_sys::AbortSignal| if signal.aborted() { Failure::Timeout } else { Failure::Unreachable };
+    let failure = |unanswered| match unanswered {
+        io::Unanswered::Timeout => Failure::Timeout,
+        io::Unanswered::Unreachable => Failure::Unreachable,
+    };
     let headers = web_sys::Headers::new().map_err(|_| Failure::Unreachable)?;
     let _ = headers.set("accept", "application/json");
     let init = web_sys::RequestInit::new();
     init.set_method("GET");
     init.set_headers(&headers);
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    init.set_signal(Some(&signal));
-    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let response: web_sys::Response = match JsFuture::from(scope.fetch_with_str_and_init(url, &init)).await {
-        Ok(value) => value.unchecked_into(),
-        Err(_) => return Err(failed(&signal)),
-    };
+    let sent = io::TimedFetch::send(url, &init, FETCH_TIMEOUT_MS).await.map_err(failure)?;
+    let response = &sent.response;
     let status = response.status();
     let cache_control = response.headers().get("cache-control").ok().flatten();
     let declared = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
@@ -71,7 +66,7 @@ async fn fetch(url: &str) -> Result<Fetched, Failure> {
         Some(stream) => match io::read_capped(stream, MAX_DOCUMENT_BYTES).await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Err(Failure::TooLarge),
-            Err(()) => return Err(failed(&signal)),
+            Err(()) => return Err(failure(sent.body_failure())),
         },
         None => Vec::new(),
     };

@@ -153,24 +153,56 @@ pub fn to_web_response(response: &Response, cors: bool) -> worker::Result<web_sy
     Ok(web_sys::Response::new_with_opt_str_and_init(body, &init)?)
 }
 
+/// Why a fetch got no answer.
+pub enum Unanswered {
+    Timeout,
+    Unreachable,
+}
+
+/// A fetch that follows no redirect (a 3xx is the answer) and gives up after `timeout_ms`:
+/// the signal also cuts the body short while it is read, so the whole answer must fit in time.
+pub struct TimedFetch {
+    pub response: web_sys::Response,
+    signal: web_sys::AbortSignal,
+}
+
+impl TimedFetch {
+    pub async fn send(url: &str, init: &web_sys::RequestInit, timeout_ms: u32) -> Result<Self, Unanswered> {
+        let signal = web_sys::AbortSignal::timeout_with_u32(timeout_ms);
+        init.set_signal(Some(&signal));
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+        let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        match JsFuture::from(scope.fetch_with_str_and_init(url, init)).await {
+            Ok(response) => Ok(Self { response: response.unchecked_into(), signal }),
+            Err(_) if signal.aborted() => Err(Unanswered::Timeout),
+            Err(_) => Err(Unanswered::Unreachable),
+        }
+    }
+
+    /// Why reading the body failed.
+    pub fn body_failure(&self) -> Unanswered {
+        if self.signal.aborted() {
+            Unanswered::Timeout
+        } else {
+            Unanswered::Unreachable
+        }
+    }
+}
+
 /// Sends a request to Access with a timeout; returns status and body.
 async fn send(url: &str, init: &web_sys::RequestInit) -> Result<(u16, String), Error> {
-    let signal = web_sys::AbortSignal::timeout_with_u32(UPSTREAM_TIMEOUT_MS);
-    init.set_signal(Some(&signal));
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let answer = JsFuture::from(scope.fetch_with_str_and_init(url, init)).await;
-    let response: web_sys::Response = match answer {
-        Ok(value) => value.unchecked_into(),
-        Err(_) if signal.aborted() => return Err(Error::timeout("Access did not answer in time")),
-        Err(_) => return Err(Error::unavailable("could not reach Access")),
-    };
-    let status = response.status();
-    let text = response.text().map_err(|_| Error::unavailable("Access body unreadable"))?;
+    let sent = TimedFetch::send(url, init, UPSTREAM_TIMEOUT_MS).await.map_err(|unanswered| match unanswered {
+        Unanswered::Timeout => Error::timeout("Access did not answer in time"),
+        Unanswered::Unreachable => Error::unavailable("could not reach Access"),
+    })?;
+    let status = sent.response.status();
+    let text = sent.response.text().map_err(|_| Error::unavailable("Access body unreadable"))?;
     let body = match JsFuture::from(text).await {
         Ok(value) => value.as_string().unwrap_or_default(),
-        Err(_) if signal.aborted() => return Err(Error::timeout("Access body did not arrive in time")),
-        Err(_) => return Err(Error::unavailable("Access body unreadable")),
+        Err(_) => match sent.body_failure() {
+            Unanswered::Timeout => return Err(Error::timeout("Access body did not arrive in time")),
+            Unanswered::Unreachable => return Err(Error::unavailable("Access body unreadable")),
+        },
     };
     Ok((status, body))
 }
