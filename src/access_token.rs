@@ -162,7 +162,7 @@ pub fn carries_id_token_claims(token: &str) -> bool {
 
 /// A request's validated bearer token: who it speaks for, the Access JWT for the origin,
 /// and the client the token was issued to when the token says (the gateway's sealed tokens do).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Authenticated {
     pub identity: Identity,
     /// The Access JWT for the origin. Not `Debug`-printed ([`Secret`]).

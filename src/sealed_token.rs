@@ -14,6 +14,7 @@ use crate::error::{Error, TokenFailure};
 use crate::metadata::Site;
 use crate::seal::{Entropy, Purpose};
 use crate::secret::Secret;
+use crate::token_cache::Expiring;
 use crate::upstream::{is_jwt, no_id_token, UpstreamTokens};
 use serde::{Deserialize, Serialize};
 
@@ -145,6 +146,19 @@ pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Resul
     Ok(Authenticated { identity, credential: sealed.credential, credential_as_sent: false, client: Some(client) })
 }
 
+/// Whether a sealed access token [`open_access`] opened would still open at `now`: the
+/// seal's expiry is the identity's; the audience and allowlists are the isolate's and do
+/// not change (the opened token cache, [`crate::token_cache`], holds it per site).
+pub fn still_open(opened: &Authenticated, now: u64) -> bool {
+    now < opened.identity.expires_at
+}
+
+impl Expiring for Authenticated {
+    fn expires_at(&self) -> u64 {
+        self.identity.expires_at
+    }
+}
+
 /// The Access refresh token to relay, unwrapped from the gateway's sealed one for this
 /// MCP URL and this client (`client_id` as in [`seal_refresh`]). Anything else, a raw
 /// Access refresh token included, is refused in every mode and never reaches Access.
@@ -230,8 +244,9 @@ mod tests {
         assert_eq!(grant.credential.expose(), "id.token.jwt");
         assert_eq!(grant.client, Some(config.access.client_id.clone()), "a registered client");
         assert!(!format!("{grant:?}").contains("id.token.jwt"));
-        // Expiry: no later than Access's token.
+        // Expiry: no later than Access's token; a cached opening ends exactly when opening does.
         assert!(matches!(open_access(&config, &site(), token, NOW + 300), Err(Error::InvalidToken { .. })));
+        assert!(still_open(&grant, NOW + 299) && !still_open(&grant, NOW + 300));
         // A JWT access token is what the origin gets when there is one.
         let config = self::config("sealed");
         let with_jwt = minted(&config, "a.b.c");

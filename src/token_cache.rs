@@ -1,8 +1,9 @@
-//! The verified-token cache: a session's requests skip RSA work. Keyed by a keyed hash
-//! of the site and the token (the token itself is never kept; the site is part of the
-//! key because the accepted audiences depend on the hostname a request came to),
-//! bounded, and consulted only under the checks a fresh validation would still fail:
-//! the signing key must still be in the JWKS and the time window must still hold.
+//! Caches of validated bearer tokens, so that a session's requests skip the validation work:
+//! the RSA verification of an Access JWT, the unsealing of the gateway's own token. Keyed
+//! by a keyed hash of the site and the token (the token itself is never kept; the site is
+//! part of the key because the accepted audiences depend on the hostname a request came
+//! to), bounded, and consulted only under the checks a fresh validation would still fail
+//! ([`VerifiedJwt::still_valid`], [`crate::sealed_token::still_open`]).
 
 use crate::access_token::{check_time, Identity};
 use crate::jwks::KeySet;
@@ -12,21 +13,42 @@ use std::hash::Hasher;
 
 type TokenHash = [u8; 16];
 
-struct Entry {
-    identity: Identity,
-    kid: String,
+/// What a cached validation must say about itself: when it stops passing in any case.
+pub trait Expiring {
+    fn expires_at(&self) -> u64;
 }
 
-pub struct VerifiedTokenCache {
+/// An Access JWT that passed full validation, under which signing key.
+pub struct VerifiedJwt {
+    pub identity: Identity,
+    pub kid: String,
+}
+
+impl Expiring for VerifiedJwt {
+    fn expires_at(&self) -> u64 {
+        self.identity.expires_at
+    }
+}
+
+impl VerifiedJwt {
+    /// Whether a fresh validation would still pass: the signing key is still in the JWKS
+    /// and the time window still holds.
+    pub fn still_valid(&self, leeway_seconds: u64, keys: &KeySet, now: u64) -> bool {
+        keys.contains(&self.kid)
+            && check_time(leeway_seconds, self.identity.not_before, self.identity.expires_at, now).is_ok()
+    }
+}
+
+pub struct TokenCache<V> {
     capacity: usize,
-    /// Random per isolate: see [`VerifiedTokenCache::hash`].
+    /// Random per isolate: see [`TokenCache::hash`].
     key: [u8; 16],
-    entries: HashMap<TokenHash, Entry>,
+    entries: HashMap<TokenHash, V>,
     /// Insertion order, for eviction.
     order: VecDeque<TokenHash>,
 }
 
-impl VerifiedTokenCache {
+impl<V: Expiring> TokenCache<V> {
     /// A capacity of 0 disables caching. `key`: random bytes, fresh for each cache.
     pub fn new(capacity: usize, key: [u8; 16]) -> Self {
         Self { capacity, key, entries: HashMap::new(), order: VecDeque::new() }
@@ -34,7 +56,7 @@ impl VerifiedTokenCache {
 
     /// SipHash-2-4 (128 bits) under the cache's secret key, a PRF: without the key no
     /// client can choose a token that lands on another token's entry, and it costs a
-    /// fraction of SHA-256 on the ~1 KB JWT every request brings. `site` is the issuer
+    /// fraction of SHA-256 on the ~1 KB token every request brings. `site` is the issuer
     /// the token was validated for (it decides the audiences).
     fn hash(&self, site: &str, token: &str) -> TokenHash {
         let mut hasher = SipHasher24::new_with_key(&self.key);
@@ -44,19 +66,17 @@ impl VerifiedTokenCache {
         hasher.finish128().as_bytes()
     }
 
-    pub fn get(&self, site: &str, token: &str, leeway_seconds: u64, keys: &KeySet, now: u64) -> Option<Identity> {
-        let entry = self.entries.get(&self.hash(site, token))?;
-        let still_valid = keys.contains(&entry.kid)
-            && check_time(leeway_seconds, entry.identity.not_before, entry.identity.expires_at, now).is_ok();
-        still_valid.then(|| entry.identity.clone())
+    /// The validation remembered for `token` at `site`; the caller checks that it still holds.
+    pub fn get(&self, site: &str, token: &str) -> Option<&V> {
+        self.entries.get(&self.hash(site, token))
     }
 
-    pub fn insert(&mut self, site: &str, token: &str, kid: &str, identity: Identity, now: u64) {
+    pub fn insert(&mut self, site: &str, token: &str, value: V, now: u64) {
         if self.capacity == 0 {
             return;
         }
         if self.entries.len() >= self.capacity {
-            self.entries.retain(|_, e| e.identity.expires_at > now);
+            self.entries.retain(|_, e| e.expires_at() > now);
             self.order.retain(|h| self.entries.contains_key(h));
         }
         while self.entries.len() >= self.capacity {
@@ -66,7 +86,7 @@ impl VerifiedTokenCache {
             };
         }
         let key = self.hash(site, token);
-        if self.entries.insert(key, Entry { identity, kid: kid.to_owned() }).is_none() {
+        if self.entries.insert(key, value).is_none() {
             self.order.push_back(key);
         }
     }
@@ -97,42 +117,51 @@ mod tests {
         KeySet::parse(&body.to_string()).unwrap()
     }
 
+    /// The edge's lookup: an entry counts only while a fresh validation would pass.
+    fn valid(cache: &TokenCache<VerifiedJwt>, site: &str, token: &str, kids: &[&str], now: u64) -> Option<Identity> {
+        cache.get(site, token).filter(|jwt| jwt.still_valid(0, &keys(kids), now)).map(|jwt| jwt.identity.clone())
+    }
+
+    fn jwt(kid: &str, exp: u64) -> VerifiedJwt {
+        VerifiedJwt { identity: identity(exp), kid: kid.into() }
+    }
+
     #[test]
     fn hit_only_while_fresh_validation_would_pass() {
-        let mut cache = VerifiedTokenCache::new(8, KEY);
-        cache.insert(SITE, "t", "k1", identity(200), 150);
-        assert_eq!(cache.get(SITE, "t", 0, &keys(&["k1"]), 150), Some(identity(200)));
-        assert_eq!(cache.get(SITE, "t", 0, &keys(&["k1"]), 200), None, "expired");
-        assert_eq!(cache.get(SITE, "t", 0, &keys(&["k1"]), 99), None, "not yet valid");
-        assert_eq!(cache.get(SITE, "t", 0, &keys(&["k2"]), 150), None, "key retired");
-        assert_eq!(cache.get(SITE, "other", 0, &keys(&["k1"]), 150), None);
-        assert_eq!(cache.get("https://other.example.com", "t", 0, &keys(&["k1"]), 150), None, "another hostname");
+        let mut cache = TokenCache::new(8, KEY);
+        cache.insert(SITE, "t", jwt("k1", 200), 150);
+        assert_eq!(valid(&cache, SITE, "t", &["k1"], 150), Some(identity(200)));
+        assert_eq!(valid(&cache, SITE, "t", &["k1"], 200), None, "expired");
+        assert_eq!(valid(&cache, SITE, "t", &["k1"], 99), None, "not yet valid");
+        assert_eq!(valid(&cache, SITE, "t", &["k2"], 150), None, "key retired");
+        assert_eq!(valid(&cache, SITE, "other", &["k1"], 150), None);
+        assert_eq!(valid(&cache, "https://other.example.com", "t", &["k1"], 150), None, "another hostname");
     }
 
     #[test]
     fn bounded_evicts_expired_then_oldest() {
-        let mut cache = VerifiedTokenCache::new(2, KEY);
-        cache.insert(SITE, "a", "k", identity(120), 110);
-        cache.insert(SITE, "b", "k", identity(500), 110);
-        cache.insert(SITE, "c", "k", identity(500), 130); // "a" has expired: it goes first.
+        let mut cache = TokenCache::new(2, KEY);
+        cache.insert(SITE, "a", jwt("k", 120), 110);
+        cache.insert(SITE, "b", jwt("k", 500), 110);
+        cache.insert(SITE, "c", jwt("k", 500), 130); // "a" has expired: it goes first.
         assert_eq!(cache.len(), 2);
-        assert!(cache.get(SITE, "a", 0, &keys(&["k"]), 110).is_none());
-        cache.insert(SITE, "d", "k", identity(500), 140); // Full of live entries: the oldest ("b") goes.
-        assert!(cache.get(SITE, "b", 0, &keys(&["k"]), 140).is_none());
-        assert!(cache.get(SITE, "c", 0, &keys(&["k"]), 140).is_some());
-        assert!(cache.get(SITE, "d", 0, &keys(&["k"]), 140).is_some());
+        assert!(cache.get(SITE, "a").is_none());
+        cache.insert(SITE, "d", jwt("k", 500), 140); // Full of live entries: the oldest ("b") goes.
+        assert!(cache.get(SITE, "b").is_none());
+        assert!(cache.get(SITE, "c").is_some());
+        assert!(cache.get(SITE, "d").is_some());
     }
 
     #[test]
     fn zero_capacity_disables() {
-        let mut cache = VerifiedTokenCache::new(0, KEY);
-        cache.insert(SITE, "a", "k", identity(500), 110);
+        let mut cache = TokenCache::new(0, KEY);
+        cache.insert(SITE, "a", jwt("k", 500), 110);
         assert!(cache.is_empty());
     }
 
     #[test]
     fn the_key_decides_every_hash() {
-        let (one, other) = (VerifiedTokenCache::new(8, KEY), VerifiedTokenCache::new(8, [8; 16]));
+        let (one, other) = (TokenCache::<VerifiedJwt>::new(8, KEY), TokenCache::<VerifiedJwt>::new(8, [8; 16]));
         assert_ne!(one.hash(SITE, "t"), other.hash(SITE, "t"));
         assert_ne!(one.hash(SITE, "t"), one.hash(SITE, "u"));
         assert_ne!(one.hash(SITE, "t"), one.hash("https://other.example.com", "t"));

@@ -12,10 +12,11 @@ use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan, FETCH_TIMEOUT_SECONDS};
 use crate::metadata::Site;
 use crate::seal::Entropy;
 use crate::sealed_token::{self, BearerKind};
-use crate::token_cache::VerifiedTokenCache;
+use crate::token_cache::{Expiring, TokenCache, VerifiedJwt};
 use futures_util::future::select;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::thread::LocalKey;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -25,7 +26,27 @@ thread_local! {
     static JWKS: RefCell<JwksCache> = RefCell::new(JwksCache::default());
     /// Imported WebCrypto keys, by kid and modulus (a rotated key under an old kid is a new key).
     static CRYPTO_KEYS: RefCell<HashMap<(String, String), web_sys::CryptoKey>> = RefCell::new(HashMap::new());
-    static VERIFIED: RefCell<Option<VerifiedTokenCache>> = const { RefCell::new(None) };
+    static VERIFIED: RefCell<Option<TokenCache<VerifiedJwt>>> = const { RefCell::new(None) };
+    /// Sealed tokens opened before: what each carries, never the token.
+    static OPENED: RefCell<Option<TokenCache<Authenticated>>> = const { RefCell::new(None) };
+}
+
+/// Remembers a validation in `cache`, which is made on first use with a fresh random key.
+fn remember<V: Expiring + 'static>(
+    cache: &'static LocalKey<RefCell<Option<TokenCache<V>>>>,
+    config: &Config,
+    site: &Site,
+    token: &str,
+    value: V,
+    now: u64,
+) -> Result<(), Error> {
+    if cache.with(|cache| cache.borrow().is_none()) {
+        let mut key = [0; 16];
+        WebEntropy.fill(&mut key)?;
+        cache.with(|cache| *cache.borrow_mut() = Some(TokenCache::new(config.edge.token_cache_size, key)));
+    }
+    cache.with(|cache| cache.borrow_mut().as_mut().map(|cache| cache.insert(&site.issuer, token, value, now)));
+    Ok(())
 }
 
 /// Validates the request's bearer token: Access's JWT (passthrough) or the gateway's
@@ -42,22 +63,14 @@ pub async fn authenticate(
     }
     let token = bearer(authorization).ok_or(Error::MissingToken)?;
     let (identity, kid) = verify_jwt(config, ctx, &config.token_policy(&site.callback_url()), token, now).await?;
-    if VERIFIED.with(|cache| cache.borrow().is_none()) {
-        let mut key = [0; 16];
-        WebEntropy.fill(&mut key)?;
-        VERIFIED.with(|cache| *cache.borrow_mut() = Some(VerifiedTokenCache::new(config.edge.token_cache_size, key)));
-    }
-    VERIFIED.with(|cache| {
-        if let Some(cache) = cache.borrow_mut().as_mut() {
-            cache.insert(&site.issuer, token, &kid, identity.clone(), now);
-        }
-    });
+    remember(&VERIFIED, config, site, token, VerifiedJwt { identity: identity.clone(), kid }, now)?;
     Ok(Authenticated::access_jwt(identity, authorization, token))
 }
 
-/// What can be decided without awaiting anything: a sealed token opened, an Access JWT
-/// answered from the verified-token cache (while a fresh validation would pass), or a
-/// token refused. `None`: an Access JWT that needs a full validation.
+/// What can be decided without awaiting anything: a sealed token opened (or found opened
+/// before), an Access JWT answered from the verified-token cache, each only while a fresh
+/// validation would pass, or a token refused. `None`: an Access JWT that needs a full
+/// validation.
 pub fn authenticate_now(
     config: &Config,
     site: &Site,
@@ -66,12 +79,29 @@ pub fn authenticate_now(
 ) -> Result<Option<Authenticated>, Error> {
     let token = bearer(authorization).ok_or(Error::MissingToken)?;
     match sealed_token::bearer_kind(config.token_mode, token)? {
-        BearerKind::Sealed => sealed_token::open_access(config, site, token, now).map(Some),
+        BearerKind::Sealed => {
+            let opened = OPENED.with(|cache| {
+                let cache = cache.borrow();
+                cache.as_ref()?.get(&site.issuer, token).filter(|opened| sealed_token::still_open(opened, now)).cloned()
+            });
+            if opened.is_some() {
+                return Ok(opened);
+            }
+            let opened = sealed_token::open_access(config, site, token, now)?;
+            remember(&OPENED, config, site, token, opened.clone(), now)?;
+            Ok(Some(opened))
+        }
         BearerKind::AccessJwt => {
             let leeway = config.edge.leeway_seconds;
             let cached = VERIFIED.with(|cache| {
                 let cache = cache.borrow();
-                JWKS.with(|jwks| cache.as_ref()?.get(&site.issuer, token, leeway, jwks.borrow().keys().ok()?, now))
+                JWKS.with(|jwks| {
+                    let jwks = jwks.borrow();
+                    let keys = jwks.keys().ok()?;
+                    let jwt =
+                        cache.as_ref()?.get(&site.issuer, token).filter(|jwt| jwt.still_valid(leeway, keys, now))?;
+                    Some(jwt.identity.clone())
+                })
             });
             Ok(cached.map(|identity| Authenticated::access_jwt(identity, authorization, token)))
         }

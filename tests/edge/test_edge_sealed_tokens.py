@@ -113,7 +113,9 @@ def test_an_expired_sealed_token_is_invalid_token(sealed_stack):
     sealed_stack.emulator.configure(access_token_ttl=2)
     short = login(sealed_stack)
     assert short["expires_in"] <= 2
-    assert call(sealed_stack.worker.url, short["access_token"]).status_code == 200
+    assert call(sealed_stack.worker.url, short["access_token"]).status_code == 200  # now opened and cached
     time.sleep(short["expires_in"] + 1)
+    seen_by_origin = len(sealed_stack.origin.requests())
     response = call(sealed_stack.worker.url, short["access_token"])
     assert response.status_code == 401 and 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert len(sealed_stack.origin.requests()) == seen_by_origin, "refused at the edge, not by the origin"
