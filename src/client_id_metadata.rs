@@ -106,8 +106,8 @@ impl Settings {
 }
 
 /// Checks a URL-shaped `client_id` as the draft requires (https, a path, no fragment, no
-/// credentials, no dot segments) and as SSRF demands (a host name, not an IP address or
-/// localhost); it must be in canonical form, so the URL fetched is byte for byte the
+/// credentials, no dot segments) and as SSRF demands (a public host name, not an IP
+/// address, localhost or a single label); it must be in canonical form, so the URL fetched is byte for byte the
 /// `client_id` the document must repeat. Returns the host.
 pub fn check_url(raw: &str) -> Result<String, Failure> {
     if raw.len() > MAX_URL_LEN {
@@ -136,6 +136,10 @@ pub fn check_url(raw: &str) -> Result<String, Failure> {
     };
     if host == "localhost" || host.ends_with(".localhost") {
         return Err(Failure::UrlLocalhost);
+    }
+    // A name with no dot is resolved by local search domains, never as a public host.
+    if !host.contains('.') {
+        return Err(Failure::UrlSingleLabel);
     }
     let path = rest.split('?').next().unwrap_or_default();
     if path.split('/').any(|segment| matches!(segment.to_ascii_lowercase().replace("%2e", ".").as_str(), "." | "..")) {
@@ -374,6 +378,9 @@ pub mod tests {
             ("https://localhost/doc", Failure::UrlLocalhost),
             ("https://localhost./doc", Failure::UrlLocalhost),
             ("https://app.localhost/doc", Failure::UrlLocalhost),
+            ("https://intranet/doc", Failure::UrlSingleLabel),
+            ("https://intranet./doc", Failure::UrlSingleLabel),
+            ("https://xn--bcher-kva/doc", Failure::UrlSingleLabel),
             ("https://client.example.com", Failure::UrlNoPath),
             ("https://client.example.com/", Failure::UrlNoPath),
             ("https://client.example.com/?x=1", Failure::UrlNoPath),
@@ -423,6 +430,7 @@ pub mod tests {
             Failure::UrlUserinfo,
             Failure::UrlIpLiteral,
             Failure::UrlLocalhost,
+            Failure::UrlSingleLabel,
             Failure::UrlNoPath,
             Failure::UrlDotSegment,
             Failure::UrlNotCanonical,

@@ -77,6 +77,7 @@ def test_an_ordinary_client_id_is_unchanged(gateway):
         pytest.param("https://[::1]:{port}/client.json", "must name a host, not an IP address", id="ipv6"),
         pytest.param("https://localhost:{port}/client.json", "must not name localhost", id="localhost"),
         pytest.param("https://app.localhost:{port}/client.json", "must not name localhost", id="sub-localhost"),
+        pytest.param("https://intranet:{port}/client.json", "must name a public host, not a single-label name", id="single-label"),
         pytest.param("http://client.example.test:{port}/client.json", "must use https", id="http"),
         pytest.param("https://client.example.test:{port}/client.json#x", "must not have a fragment", id="fragment"),
         pytest.param("https://u:p@client.example.test:{port}/c.json", "must not contain a user name or password", id="userinfo"),
