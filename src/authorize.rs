@@ -67,10 +67,12 @@ impl Relay<'_> {
     }
 
     /// The metadata document URL the edge must fetch before [`Self::authorize`], when the
-    /// request's `client_id` is one the gateway accepts.
+    /// request's `client_id` is one the gateway accepts and its `redirect_uri` passes
+    /// `ALLOWED_REDIRECT_URIS`: a request refused anyway costs no fetch.
     pub fn document_url(&self, query: &str) -> Option<String> {
         let params = Params::parse(query).ok()?;
         let client_id = params.get("client_id")?;
+        self.config.redirect_policy.check(params.get("redirect_uri")?).ok()?;
         self.config.client_metadata.document_url(client_id).ok().flatten().map(str::to_owned)
     }
 
@@ -87,17 +89,21 @@ impl Relay<'_> {
         let page = Refusal::Page;
         let params = Params::parse(query).map_err(page)?;
         let client_id = params.require("client_id", "client_id is missing").map_err(page)?;
-        let document = match self.config.client_metadata.document_url(client_id).map_err(page)? {
-            None if client_id == self.config.access.client_id => None,
-            None => return Err(page(Error::invalid_request("unknown client_id"))),
-            Some(url) => match document {
-                Some(Ok(document)) if document.client_id == url => Some(document),
-                Some(Err(failure)) => return Err(page(Error::ClientMetadata(*failure))),
-                _ => return Err(page(Error::Internal { reason: "the client's metadata document was not fetched" })),
-            },
-        };
+        let document_url = self.config.client_metadata.document_url(client_id).map_err(page)?;
+        if document_url.is_none() && client_id != self.config.access.client_id {
+            return Err(page(Error::invalid_request("unknown client_id")));
+        }
+        // Before the document: a redirect_uri refused anyway is not worth a fetch.
         let redirect_uri = params.require("redirect_uri", "redirect_uri is missing").map_err(page)?;
         self.config.redirect_policy.check(redirect_uri).map_err(page)?;
+        let document = match (document_url, document) {
+            (None, _) => None,
+            (Some(url), Some(Ok(document))) if document.client_id == url => Some(document),
+            (Some(_), Some(Err(failure))) => return Err(page(Error::ClientMetadata(*failure))),
+            (Some(_), _) => {
+                return Err(page(Error::Internal { reason: "the client's metadata document was not fetched" }))
+            }
+        };
         if let Some(document) = document {
             document.check_redirect_uri(redirect_uri).map_err(|failure| page(Error::ClientMetadata(failure)))?;
         }
@@ -608,6 +614,8 @@ pub mod tests {
             let relay = Relay { config: &config, site: &site, now: NOW };
             assert_eq!(relay.document_url(&cimd_query(LOOPBACK)).as_deref(), Some(CLIENT));
             for q in [
+                cimd_query("https://attacker.example/callback"),
+                query(&[("client_id", CLIENT)], &["redirect_uri"]),
                 query(&[], &[]),
                 query(&[("client_id", "http://client.example.com/doc")], &[]),
                 query(&[("client_id", "https://127.0.0.1/doc")], &[]),
@@ -679,6 +687,10 @@ pub mod tests {
             let listed = fetched(json!({"redirect_uris": ["https://client.example.com/callback"]}));
             let response =
                 relay.validate(&cimd_query("https://client.example.com/callback"), &caps(), Some(&listed)).unwrap_err();
+            refused_page(response, "the redirect_uri is not allowed by this server");
+            // The edge fetched nothing for it (`document_url`): the same page, not a 500.
+            let response =
+                relay.validate(&cimd_query("https://client.example.com/callback"), &caps(), None).unwrap_err();
             refused_page(response, "the redirect_uri is not allowed by this server");
             // A document for another URL, or none at all, is the gateway's own failure.
             let other = ClientMetadata { client_id: "https://x.example/y".into(), ..good.clone().unwrap() };
