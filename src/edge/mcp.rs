@@ -49,8 +49,7 @@ pub fn may_rate_limit() -> bool {
 }
 
 fn rate_limiter(env: &Env) -> Option<worker::RateLimiter> {
-    let known = HAS_RATE_LIMITER.with(Cell::get);
-    if known == Some(false) {
+    if !may_rate_limit() {
         return None;
     }
     let limiter = env.rate_limiter(RATE_LIMITER_BINDING).ok();
