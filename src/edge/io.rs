@@ -237,6 +237,12 @@ extern "C" {
     fn log_facts(request: &web_sys::Request, response: &web_sys::Response) -> String;
 }
 
+/// The values a JavaScript helper read in one call, one per line (header values never hold a
+/// line break): `None` for an empty line, an absent header.
+pub fn facts(joined: &str) -> impl Iterator<Item = Option<&str>> {
+    joined.split('\n').map(|fact| Some(fact).filter(|f| !f.is_empty()))
+}
+
 /// One JSON line per request ([`RequestLog`]): never the query, headers or body,
 /// which carry codes, tokens, secrets and cookies. (A bench build without it measures
 /// what it costs: `scripts/bench`'s "no log line" variant.)
@@ -250,8 +256,8 @@ pub fn log_request(
     if cfg!(feature = "bench-no-request-log") {
         return;
     }
-    let facts = log_facts(request.raw(), response);
-    let mut facts = facts.split('\n').map(|fact| Some(fact).filter(|f| !f.is_empty()));
+    let joined = log_facts(request.raw(), response);
+    let mut facts = facts(&joined);
     let mut next = || facts.next().flatten();
     let (request_id, header_method) = (next(), next());
     let (declared_in, declared_out) = (next().and_then(|v| v.parse().ok()), next().and_then(|v| v.parse().ok()));

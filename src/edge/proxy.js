@@ -38,10 +38,11 @@ function abortRequest(controller) {
   controller.abort();
 }
 
-// Sends `request` on to `url`; `body` is what the gateway read of it, or null to stream the
-// request's own. The abort timer runs only until the origin's headers arrive: a stream may
-// then stay open for as long as it likes. Rejects with "timeout" when the timer fired.
-export async function forward(request, url, own, body, timeoutMs, keepAuthorization) {
+// Sends `request` on to `url` and resolves with the origin's answer as the client gets it
+// (see `relay`); `body` is what the gateway read of the request, or null to stream its own.
+// The abort timer runs only until the origin's headers arrive: a stream may then stay open
+// for as long as it likes. Rejects with "timeout" when the timer fired.
+export async function forward(request, url, own, body, timeoutMs, keepAuthorization, keepCookies) {
   const controller = new AbortController();
   const timer = setTimeout(abortRequest, timeoutMs, controller);
   const init = {
@@ -51,18 +52,28 @@ export async function forward(request, url, own, body, timeoutMs, keepAuthorizat
     redirect: "manual",
     signal: controller.signal,
   };
+  let origin;
   try {
-    return await fetch(url, init);
+    origin = await fetch(url, init);
   } catch (error) {
     throw controller.signal.aborted ? "timeout" : error;
   } finally {
     clearTimeout(timer);
   }
+  return relay(origin, keepCookies, request.headers.has("origin"));
 }
 
 // The origin's answer as the client gets it: status and body stream as they are, hop-by-hop
-// headers dropped, `Set-Cookie` too unless `keepCookies`, CORS headers added unless present.
-export function relay(origin, keepCookies) {
+// headers dropped, `Set-Cookie` too unless `keepCookies` (then filtered by the caller), and
+// for a browser's request (`fromBrowser`: it names its `Origin`) the CORS headers added
+// unless present. An answer that needs none of that is passed on as it is: re-wrapping a
+// response and its headers is a good part of a proxied request's cost.
+function relay(origin, keepCookies, fromBrowser) {
+  const received = origin.headers;
+  const addCors = fromBrowser && !received.has("access-control-allow-origin");
+  if (!addCors && !received.has("set-cookie") && !hopByHop.some((name) => received.has(name))) {
+    return origin;
+  }
   const response = new Response(origin.body, origin);
   const headers = response.headers;
   for (const name of hopByHop) {
@@ -71,9 +82,16 @@ export function relay(origin, keepCookies) {
   if (!keepCookies) {
     headers.delete("set-cookie");
   }
-  if (!headers.has("access-control-allow-origin")) {
+  if (addCors) {
     headers.set("access-control-allow-origin", "*");
     headers.set("access-control-expose-headers", exposedHeaders);
   }
   return response;
+}
+
+// What the core checks of the origin's answer besides its status, in one call:
+// `Content-Type` and `Location`, one per line (an absent header is an empty line).
+export function checkedHeaders(response) {
+  const headers = response.headers;
+  return (headers.get("content-type") ?? "") + "\n" + (headers.get("location") ?? "");
 }

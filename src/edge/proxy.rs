@@ -2,7 +2,7 @@
 //! needs the request's): the incoming body stream goes to the origin and the origin's
 //! body stream (SSE included) comes back as it arrives. Header decisions are the core's ([`crate::proxy`]).
 
-use super::io::Incoming;
+use super::io::{self, Incoming};
 use crate::access_token::Authenticated;
 use crate::config::{Config, ProxySettings};
 use crate::error::Error;
@@ -25,8 +25,10 @@ extern "C" {
         body: JsValue,
         timeout_ms: f64,
         keep_authorization: bool,
+        keep_cookies: bool,
     ) -> js_sys::Promise;
-    fn relay(origin: &web_sys::Response, keep_cookies: bool) -> web_sys::Response;
+    #[wasm_bindgen(js_name = checkedHeaders)]
+    fn checked_headers(response: &web_sys::Response) -> String;
 }
 
 thread_local! {
@@ -54,7 +56,8 @@ pub async fn forward(
     relay_answer(answer, &config.proxy)
 }
 
-/// Starts the request to the origin; the promise settles with the origin's answer, or
+/// Starts the request to the origin; the promise settles with the origin's answer as the
+/// client gets it (hop-by-hop headers dropped, CORS for a browser: proxy.js's `relay`), or
 /// rejects with why there is none. For [`relay_answer`], whoever awaits it.
 pub fn send(request: &Incoming, config: &Config, auth: &Authenticated, read_body: Option<&[u8]>) -> js_sys::Promise {
     install_rules();
@@ -69,21 +72,23 @@ pub fn send(request: &Incoming, config: &Config, auth: &Authenticated, read_body
     let own = proxy::gateway_headers(&auth.identity, authorization.as_deref(), service_token);
     let body = read_body.map_or(JsValue::NULL, |bytes| js_sys::Uint8Array::from(bytes).into());
     let timeout_ms = (settings.timeout_seconds * 1000) as f64;
-    fetch_origin(request.raw(), &url, &own, body, timeout_ms, keep_authorization)
+    let keep_cookies = settings.forward_origin_cookies;
+    fetch_origin(request.raw(), &url, &own, body, timeout_ms, keep_authorization, keep_cookies)
 }
 
 /// The origin's answer (or why the request to it failed) as the client gets it.
 pub fn relay_answer(answer: Result<JsValue, JsValue>, settings: &ProxySettings) -> Result<web_sys::Response, Error> {
-    let origin: web_sys::Response = match answer {
+    let relayed: web_sys::Response = match answer {
         Ok(response) => response.unchecked_into(),
         Err(reason) if reason.as_string().as_deref() == Some("timeout") => {
             return Err(Error::timeout("origin did not answer in time"))
         }
         Err(_) => return Err(Error::unavailable("could not reach the origin")),
     };
-    let header = |name: &str| origin.headers().get(name).ok().flatten();
-    proxy::check_origin_response(origin.status(), header("content-type").as_deref(), header("location").as_deref())?;
-    let relayed = relay(&origin, settings.forward_origin_cookies);
+    let checked = checked_headers(&relayed);
+    let mut checked = io::facts(&checked);
+    let (content_type, location) = (checked.next().flatten(), checked.next().flatten());
+    proxy::check_origin_response(relayed.status(), content_type, location)?;
     if settings.forward_origin_cookies {
         filter_cookies(&relayed.headers());
     }

@@ -110,6 +110,28 @@ def test_origin_response_headers_come_back(echoed):
     assert response.headers["x-fake-origin"] == "echo"
 
 
+def test_hop_by_hop_response_headers_are_dropped(echoed):
+    _, _, response = echoed
+    assert "proxy-authenticate" not in response.headers
+
+
+def test_a_browsers_request_gets_cors_headers_on_the_origins_answer(echoed):
+    """The echoed request names its `Origin`, as a browser's does: the answer must be readable there."""
+    _, _, response = echoed
+    assert response.headers["access-control-allow-origin"] == "*"
+    exposed = {name.strip() for name in response.headers["access-control-expose-headers"].split(",")}
+    assert {"mcp-session-id", "mcp-protocol-version", "www-authenticate"} <= exposed
+
+
+@pytest.mark.parametrize("path", ["/echo", "/rpc"])
+def test_other_clients_get_the_origins_answer_without_cors_headers(gateway, path):
+    """Only a browser reads CORS headers; without `Origin` the answer is passed on as the origin
+    made it (for /rpc, which has nothing to drop, not even re-wrapped)."""
+    response = gateway.call("POST", path, gateway.mint(), headers={"content-type": "application/json"}, content=BODY)
+    assert response.status_code == 200, response.text
+    assert not any(name.startswith("access-control-") for name in response.headers)
+
+
 def test_stateless_discover_arrives_as_sent(gateway):
     """The 2026-07-28 revision is stateless: `server/discover` is a plain POST without a session;
     the gateway neither asks for one nor adds one."""

@@ -10,6 +10,7 @@ The behaviour is chosen by path; every path answers every method:
 
     /echo             200 JSON {method, path, query, headers: [[name, value], ...], body}, and the
                       response headers mcp-session-id and x-fake-origin (to check they come back)
+                      and the hop-by-hop proxy-authenticate (to check it does not)
     /sse              text/event-stream: `n` events (default 5) `interval_ms` apart (default 400),
                       each send time logged under the stream `id`; with `open=1` the stream then
                       stays open until the client leaves (at most a minute), like the 2026-07-28
@@ -79,7 +80,7 @@ def _app(log_dir: Path):
                 "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.scope["headers"]],
                 "body": body.decode("utf-8", "replace"),
             },
-            headers={"mcp-session-id": "echo-session", "x-fake-origin": "echo"},
+            headers={"mcp-session-id": "echo-session", "x-fake-origin": "echo", "proxy-authenticate": "Basic"},
         )
 
     async def sse(request: Request):
