@@ -63,8 +63,9 @@ export async function forward(request, url, own, body, timeoutMs, keepAuthorizat
   return relay(origin, keepCookies, request.headers.has("origin"));
 }
 
-// The origin's answer as the client gets it: status and body stream as they are, hop-by-hop
-// headers dropped, `Set-Cookie` too unless `keepCookies` (then filtered by the caller), and
+// The origin's answer as the client gets it: status and body stream as they are, the core's
+// hop-by-hop headers dropped (the runtime frames Connection and Transfer-Encoding itself),
+// `Set-Cookie` too unless `keepCookies` (then filtered by the caller), and
 // for a browser's request (`fromBrowser`: it names its `Origin`) the CORS headers added
 // unless present. An answer that needs none of that is passed on as it is: re-wrapping a
 // response and its headers is a good part of a proxied request's cost.

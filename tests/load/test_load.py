@@ -69,6 +69,28 @@ def lane(worker_url: str, tokens: list[str], first: int) -> Counter:
     return outcomes
 
 
+def test_the_runtime_frames_each_answer_itself(load_stack):
+    """The Worker leaves the origin's Connection and Transfer-Encoding to workerd, which frames
+    each answer on its own connection (src/proxy.rs, FRAMED_BY_THE_RUNTIME): a streamed answer
+    has exactly one Transfer-Encoding on the wire, its events arrive whole, and the connection
+    stays open for the next request."""
+    worker, _, tokens = load_stack
+    connection = http.client.HTTPConnection(urlsplit(worker.url).netloc, timeout=REQUEST_TIMEOUT_SECONDS)
+    try:
+        for _ in range(2):
+            connection.request("GET", "/sse?n=3&interval_ms=10", headers={"authorization": f"Bearer {tokens[0]}"})
+            response = connection.getresponse()
+            body = response.read().decode()
+            assert response.status == 200, body
+            assert response.msg.get_all("transfer-encoding") == ["chunked"]
+            assert not response.will_close
+            assert [json.loads(line[len("data: "):]) for line in body.splitlines() if line.startswith("data: ")] == [
+                {"index": i} for i in range(3)
+            ]
+    finally:
+        connection.close()
+
+
 def test_validated_requests_under_load_all_succeed(load_stack):
     worker, origin, tokens = load_stack
     # Threads with http.client: httpx's asyncio client would cost more CPU than the Worker.
