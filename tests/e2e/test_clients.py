@@ -52,8 +52,14 @@ CLIENT_2026 = {"ts2": [*CLIENTS["ts"], "--sdk", "2"]}
 SDK_CLIENTS = ("ts", "py", "ts2")
 CLIENT_TIMEOUT = 120
 JWT = re.compile(r"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]+")
-ACCESS_TOKEN_TTL = 3
-REFRESH_AFTER = 4
+# The refresh test's Access token lifetime and the client's wait before its second ping, per
+# client. The token must outlive every run before the wait, so that the refresh the test is about
+# happens at the second ping's first request: an expiry in the middle of a run is a race between
+# a client's concurrent requests and Access's refresh-token rotation, not what this test checks.
+# Inspector logs in and pings in two processes of its own, about a second apart on an idle
+# machine and several on a busy one, hence its longer lifetime.
+ACCESS_TOKEN_TTL = {"ts": 3, "py": 3, "inspector": 8}
+REFRESH_AFTER = {client: ttl + 1 for client, ttl in ACCESS_TOKEN_TTL.items()}
 
 
 @dataclass
@@ -319,16 +325,16 @@ def test_pre_registered_secret_the_worker_cannot_verify_is_invalid_client(client
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_refresh_after_the_access_token_expired(client, deployment, deployed_stack):
-    """Access tokens live 3 s; the client logs in, calls ping, waits 4 s and calls again, so it
-    must refresh (through the Worker's token endpoint) to succeed — in every deployment.
+    """Access tokens live 3 s (Inspector: 8 s); the client logs in, calls ping, waits a second
+    longer than that and calls again, so it must refresh (through the Worker's token endpoint) to succeed — in every deployment.
 
     What the client holds is Access's JWT, or in sealed runs the Worker's own token (not a JWT,
     so neither the edge nor the origin could check it as one); either way the origin, which
     accepts only an Access-signed JWT, received every request with an Authorization header."""
     stack = deployed_stack
-    stack.emulator.configure(access_token_ttl=ACCESS_TOKEN_TTL)
+    stack.emulator.configure(access_token_ttl=ACCESS_TOKEN_TTL[client])
     origin_seen = len(stack.origin.requests())
-    run = run_client(client, stack, "--refresh-after", str(REFRESH_AFTER))
+    run = run_client(client, stack, "--refresh-after", str(REFRESH_AFTER[client]))
 
     expect_passed(run)
     assert_logged_in(run, stack, client_auth="none")
