@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::jwks::JwksPolicy;
 use crate::mcp_policy::McpPolicy;
 use crate::redirect_uri::{is_loopback_host, RedirectPolicy, DEFAULT_ALLOWLIST};
+use crate::request_log::LogScope;
 use crate::seal::SealingKeys;
 use crate::secret::Secret;
 
@@ -107,6 +108,7 @@ pub struct Config {
     /// Shown on the consent page.
     pub server_name: Option<String>,
     pub mcp: McpSettings,
+    pub request_log: LogScope,
 }
 
 /// What the gateway does with the MCP requests themselves (nothing by default, at no
@@ -310,6 +312,18 @@ impl Config {
             service_token,
             timeout_seconds: number("ORIGIN_TIMEOUT_SECONDS", DEFAULT_ORIGIN_TIMEOUT_SECONDS)?,
         };
+        let audit_names = flag("AUDIT_MCP_NAMES", false)?;
+        let request_log = match get("REQUEST_LOG").as_deref() {
+            None | Some("all") => LogScope::All,
+            Some("errors") if audit_names => {
+                return Err(Error::config(
+                    "REQUEST_LOG",
+                    "must be all while AUDIT_MCP_NAMES is true (an audit logs every call)",
+                ))
+            }
+            Some("errors") => LogScope::Errors,
+            Some(_) => return Err(Error::config("REQUEST_LOG", "must be all or errors")),
+        };
         let sealing_keys =
             SealingKeys::parse(&required("SEALING_KEYS")?).map_err(|problem| Error::config("SEALING_KEYS", problem))?;
         Ok(Self {
@@ -330,10 +344,11 @@ impl Config {
                 policy: get("MCP_POLICY")
                     .map(|text| McpPolicy::parse(&text).map_err(|problem| Error::config("MCP_POLICY", problem)))
                     .transpose()?,
-                audit_names: flag("AUDIT_MCP_NAMES", false)?,
+                audit_names,
                 rate_limit_by_tool: flag("RATE_LIMIT_BY_TOOL", false)?,
                 rate_limit_period_seconds: number("RATE_LIMIT_PERIOD_SECONDS", DEFAULT_RATE_LIMIT_PERIOD_SECONDS)?,
             },
+            request_log,
         })
     }
 }
@@ -478,6 +493,8 @@ pub mod tests {
             ("CIMD_ALLOWED_HOSTS", r#"["*"]"#),
             ("CIMD_ALLOWED_HOSTS", r#"["a.*.example"]"#),
             ("CIMD_ALLOWED_HOSTS", r#"["https://claude.ai"]"#),
+            ("REQUEST_LOG", "none"),
+            ("REQUEST_LOG", "Errors"),
         ];
         for (name, value) in cases {
             match problem(name, value) {
@@ -548,6 +565,20 @@ pub mod tests {
         let mut v = vars();
         v.insert("AUDIT_MCP_NAMES", "true".into());
         assert!(config_from(&v).unwrap().mcp.reads_body());
+    }
+
+    #[test]
+    fn request_log_scope() {
+        assert_eq!(test_config().request_log, LogScope::All);
+        let mut v = vars();
+        v.insert("REQUEST_LOG", "errors".into());
+        assert_eq!(config_from(&v).unwrap().request_log, LogScope::Errors);
+        v.insert("REQUEST_LOG", "all".into());
+        assert_eq!(config_from(&v).unwrap().request_log, LogScope::All);
+        // An audit is a line for every call: refused rather than silently thinned out.
+        v.insert("REQUEST_LOG", "errors".into());
+        v.insert("AUDIT_MCP_NAMES", "true".into());
+        assert!(matches!(config_from(&v), Err(Error::Config { setting: "REQUEST_LOG", .. })));
     }
 
     #[test]

@@ -33,6 +33,24 @@ impl Decision {
     }
 }
 
+/// Which requests get a line (`REQUEST_LOG`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogScope {
+    /// Every request.
+    #[default]
+    All,
+    /// Only the requests that failed: an answer of 400 or more, or one the gateway refused or
+    /// could not complete whatever status it carries (a JSON-RPC refusal is one).
+    Errors,
+}
+
+impl LogScope {
+    /// Whether a request answered with `status`, `failed` or not, is logged.
+    pub fn logs(self, status: u16, failed: bool) -> bool {
+        self == Self::All || failed || status >= 400
+    }
+}
+
 /// Every field is always present (`null` when unknown), so the lines have one shape.
 #[derive(Debug, Default, Serialize)]
 pub struct RequestLog<'a> {
@@ -101,6 +119,17 @@ mod tests {
         assert_eq!(keys, expected);
         let denied = RequestLog { decision: Some(Decision::RateLimited), ..Default::default() }.line();
         assert!(denied.contains(r#""decision":"rate_limited""#));
+    }
+
+    #[test]
+    fn the_errors_scope_logs_failures_and_refusals_only() {
+        assert!(LogScope::All.logs(200, false) && LogScope::All.logs(101, false));
+        assert!(!LogScope::Errors.logs(200, false), "a success is not an error");
+        assert!(!LogScope::Errors.logs(302, false) && !LogScope::Errors.logs(399, false));
+        assert!(
+            LogScope::Errors.logs(400, false) && LogScope::Errors.logs(401, false) && LogScope::Errors.logs(502, false)
+        );
+        assert!(LogScope::Errors.logs(200, true), "a refusal answered as a JSON-RPC error in a 200");
     }
 
     #[test]

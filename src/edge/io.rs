@@ -243,9 +243,8 @@ pub fn facts(joined: &str) -> impl Iterator<Item = Option<&str>> {
     joined.split('\n').map(|fact| Some(fact).filter(|f| !f.is_empty()))
 }
 
-/// One JSON line per request ([`RequestLog`]): never the query, headers or body,
-/// which carry codes, tokens, secrets and cookies. (A bench build without it measures
-/// what it costs: `scripts/bench`'s "no log line" variant.)
+/// One JSON line per request ([`RequestLog`]), or per failed one (`REQUEST_LOG=errors`):
+/// never the query, headers or body, which carry codes, tokens, secrets and cookies.
 pub fn log_request(
     request: &Incoming,
     trace: &super::Trace,
@@ -253,7 +252,8 @@ pub fn log_request(
     started: f64,
     error: Option<String>,
 ) {
-    if cfg!(feature = "bench-no-request-log") {
+    let status = response.status();
+    if !trace.log.logs(status, error.is_some()) {
         return;
     }
     let joined = log_facts(request.raw(), response);
@@ -266,7 +266,7 @@ pub fn log_request(
         request_id,
         method: request.method(),
         route: trace.route.map(Route::name).unwrap_or("none"),
-        status: response.status(),
+        status,
         duration_ms: ((Clock::millis() - started) * 100.0).round() / 100.0,
         subject: trace.subject.as_deref(),
         email: trace.email.as_deref(),

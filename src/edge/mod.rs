@@ -15,7 +15,7 @@ use crate::http::{cors, Response};
 use crate::mcp_policy::{Effect, McpPolicy};
 use crate::mcp_request::McpCall;
 use crate::metadata::{self, Capabilities, Site};
-use crate::request_log::Decision;
+use crate::request_log::{Decision, LogScope};
 use crate::route::{route, Route};
 use crate::{authorize, consent, registration, token};
 use io::{Clock, Incoming, WebEntropy};
@@ -82,6 +82,8 @@ struct Trace {
     decision: Option<Decision>,
     origin_status: Option<u16>,
     bytes_in: Option<u64>,
+    /// `REQUEST_LOG`; every request is logged until the configuration is known.
+    log: LogScope,
 }
 
 impl Trace {
@@ -160,7 +162,8 @@ pub fn start_forward(request: web_sys::Request, started: f64) -> Option<Forwardi
     let now = (started / 1000.0) as u64;
     let authenticated =
         auth::authenticate_now(&config, &site, request.header("authorization").as_deref(), now).ok()??;
-    let mut trace = Trace { route: Some(Route::Mcp), decision: Some(Decision::Allow), ..Trace::default() };
+    let mut trace =
+        Trace { route: Some(Route::Mcp), decision: Some(Decision::Allow), log: config.request_log, ..Trace::default() };
     trace.identify(&authenticated);
     let origin = proxy::send(&request, &config, &authenticated, None);
     Some(Forwarding { request, trace, started, config, site, origin })
@@ -223,6 +226,7 @@ async fn panic_probe(request: &Incoming) {
 /// `now`: the request's arrival, in seconds.
 async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace, now: u64) -> Result<Reply, Error> {
     let config = config(env)?;
+    trace.log = config.request_log;
     let route = route(request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths)?;
     trace.route = Some(route);
     let site = site(&config, request.origin());

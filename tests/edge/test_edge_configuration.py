@@ -37,9 +37,10 @@ def test_a_single_group_name_with_a_space_is_one_group(start_gateway):
         pytest.param({"CIMD": "maybe"}, "CIMD", id="cimd-neither-on-nor-off"),
         pytest.param({"CIMD_ALLOWED_HOSTS": "[]"}, "CIMD_ALLOWED_HOSTS", id="cimd-hosts-listing-nothing"),
         pytest.param({"CIMD_ALLOWED_HOSTS": '["https://claude.ai"]'}, "CIMD_ALLOWED_HOSTS", id="cimd-hosts-a-url"),
-        pytest.param({"CIMD": "maybe"}, "CIMD", id="cimd-neither-on-nor-off"),
-        pytest.param({"CIMD_ALLOWED_HOSTS": "[]"}, "CIMD_ALLOWED_HOSTS", id="cimd-hosts-listing-nothing"),
-        pytest.param({"CIMD_ALLOWED_HOSTS": '["https://claude.ai"]'}, "CIMD_ALLOWED_HOSTS", id="cimd-hosts-a-url"),
+        pytest.param({"REQUEST_LOG": "none"}, "REQUEST_LOG", id="request-log-unknown-scope"),
+        pytest.param(
+            {"REQUEST_LOG": "errors", "AUDIT_MCP_NAMES": "true"}, "REQUEST_LOG", id="request-log-errors-with-an-audit"
+        ),
         pytest.param({"MCP_POLICY": "{not json"}, "MCP_POLICY", id="policy-not-json"),
         pytest.param({"MCP_POLICY": '{"default": "maybe", "rules": []}'}, "MCP_POLICY", id="policy-unknown-effect"),
         pytest.param(

@@ -90,6 +90,33 @@ def test_one_record_per_request(gateway):
     assert ours == theirs
 
 
+def test_request_log_errors_writes_only_the_failed_requests(start_gateway):
+    """REQUEST_LOG=errors: a served request gets no line, a refused one its usual line, whatever
+    the status (a policy denial is a JSON-RPC error in a 200)."""
+    edge = start_gateway(REQUEST_LOG="errors", MCP_POLICY=AUDIT_POLICY)
+    token = edge.mint()
+    denied = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "delete_all", "arguments": {}}}
+    answers = [
+        edge.call("GET", "/echo", token),
+        edge.call("GET", "/echo"),
+        edge.call("GET", "/echo", edge.unknown_kid_token()),
+        edge.call("POST", None, token, json=denied),
+    ]
+    assert [answer.status_code for answer in answers] == [200, 401, 401, 200]
+    assert answers[3].json()["error"]["code"] == -32003
+    # The requests ran one after another, so a line for the first would precede the others'.
+    deadline = time.monotonic() + 5  # wrangler relays the Worker's output with a delay
+    while len(records := edge.worker.request_log()) < 3:
+        assert time.monotonic() < deadline, edge.worker.log()
+        time.sleep(0.2)
+    assert [(r["route"], r["status"], r["decision"]) for r in records] == [
+        ("mcp", 401, None),
+        ("mcp", 401, None),
+        ("mcp", 200, "deny"),
+    ]
+    assert records[0]["error"] and records[2]["error"]
+
+
 def test_records_carry_the_declared_sizes_and_the_mcp_method_header(gateway):
     """Without a setting that reads the body, the record's MCP method is the `Mcp-Method`
     header's and its sizes are the declared `Content-Length`s, request and answer."""
