@@ -60,7 +60,8 @@ impl Settings {
     /// subdomain of `example.com` (not `example.com` itself). A list naming nothing is an
     /// error, never "any host".
     pub fn parse_hosts(value: &str) -> Result<Vec<String>, &'static str> {
-        let hosts: Vec<String> = serde_json::from_str(value).map_err(|_| "must be a JSON array of host names")?;
+        let hosts: Vec<String> =
+            serde_json::from_slice(value.as_bytes()).map_err(|_| "must be a JSON array of host names")?;
         if hosts.is_empty() {
             return Err("lists nothing (unset it to accept any https host)");
         }
@@ -267,7 +268,7 @@ pub fn pinned_fallback(url: &str, failure: Failure, settings: &Settings) -> Opti
     if !settings.pinned || !no_document {
         return None;
     }
-    let pinned: serde_json::Value = serde_json::from_str(PINNED).ok()?;
+    let pinned: serde_json::Value = serde_json::from_slice(PINNED.as_bytes()).ok()?;
     let entry = pinned["documents"].as_array()?.iter().find(|entry| entry["source"] == url)?;
     ClientMetadata::parse(url, entry["document"].to_string().as_bytes()).ok()
 }

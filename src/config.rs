@@ -149,7 +149,7 @@ fn list(value: Option<String>) -> Vec<String> {
 fn allowlist(setting: &'static str, value: Option<String>, names: bool) -> Result<Vec<String>, Error> {
     let Some(value) = value else { return Ok(Vec::new()) };
     let entries = if value.starts_with('[') {
-        serde_json::from_str::<Vec<String>>(&value)
+        serde_json::from_slice::<Vec<String>>(value.as_bytes())
             .map_err(|_| Error::config(setting, "must be a JSON array of strings"))?
             .into_iter()
             .map(|entry| entry.trim().to_owned())

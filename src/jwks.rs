@@ -60,7 +60,7 @@ impl KeySet {
             keys: Vec<RawJwk>,
         }
         let doc: Document =
-            serde_json::from_str(body).map_err(|_| Error::unavailable("JWKS is not the expected JSON"))?;
+            serde_json::from_slice(body.as_bytes()).map_err(|_| Error::unavailable("JWKS is not the expected JSON"))?;
         let keys = doc
             .keys
             .into_iter()

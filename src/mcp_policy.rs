@@ -124,7 +124,7 @@ pub fn glob_matches(pattern: &str, name: &str) -> bool {
 impl McpPolicy {
     /// Parses `MCP_POLICY`; every problem is a message naming what is wrong.
     pub fn parse(text: &str) -> Result<Self, &'static str> {
-        let policy: Self = serde_json::from_str(text).map_err(|_| {
+        let policy: Self = serde_json::from_slice(text.as_bytes()).map_err(|_| {
             "must be JSON: {\"default\": \"allow\"|\"deny\", \"rules\": [{\"effect\", \"emails\", \"email_domains\", \"groups\", \"tools\", \"resources\", \"prompts\"}]}"
         })?;
         for rule in &policy.rules {

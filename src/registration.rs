@@ -62,7 +62,7 @@ pub fn register(
     now: u64,
 ) -> Result<ClientInformation, Error> {
     let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|_| metadata_error("the body must be a JSON object"))?;
+        serde_json::from_slice(body.as_bytes()).map_err(|_| metadata_error("the body must be a JSON object"))?;
     if !value.is_object() {
         return Err(metadata_error("the body must be a JSON object"));
     }

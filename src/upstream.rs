@@ -33,8 +33,8 @@ struct Document {
 
 impl UpstreamMetadata {
     pub fn parse(body: &str, app: &AccessApp) -> Result<Self, Error> {
-        let doc: Document =
-            serde_json::from_str(body).map_err(|_| Error::unavailable("Access discovery is not the expected JSON"))?;
+        let doc: Document = serde_json::from_slice(body.as_bytes())
+            .map_err(|_| Error::unavailable("Access discovery is not the expected JSON"))?;
         // OpenID Connect Discovery §4.3: the issuer must be exactly the configured one.
         if doc.issuer != app.issuer {
             return Err(Error::config("ACCESS_ISSUER", "does not match the issuer Access publishes"));
@@ -171,7 +171,7 @@ pub fn finish(status: u16, body: &str) -> Result<UpstreamTokens, Error> {
     if status >= 500 || status == 429 {
         return Err(Error::unavailable("Access token endpoint answered 5xx or 429"));
     }
-    let parsed = serde_json::from_str::<UpstreamTokenBody>(body);
+    let parsed = serde_json::from_slice::<UpstreamTokenBody>(body.as_bytes());
     if (400..500).contains(&status) {
         return Err(refused(status, parsed.ok().and_then(|p| p.error)));
     }
