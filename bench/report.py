@@ -207,8 +207,11 @@ def build(variants, params, points, sse, cold, bursts, profiles, bundles) -> dic
             "first_event_p50_ms": median(s["first_ms"]),
             "added_p50_ms": median(s["first_ms"]) - direct_first,
             "stream_end_p50_ms": median(s["end_ms"]),
-            # A buffering proxy could not deliver the first event before the second exists.
-            "streamed": max(s["first_ms"]) < params["sse_second_event_delay_ms"],
+            "first_event_max_ms": max(s["first_ms"]),
+            # A buffering proxy could not deliver any first event before the second exists. Judged
+            # on 95 % of the streams: this machine stalls a process now and then for tens of ms
+            # (nginx alone once took 15 ms for an event), which one stream in a hundred may meet.
+            "streamed": sorted(s["first_ms"])[int(0.95 * (len(s["first_ms"]) - 1))] < params["sse_second_event_delay_ms"],
         }
         for key, s in sse.items()
     }
@@ -330,12 +333,13 @@ def markdown(results: dict) -> str:
     ]
     out.append(
         _table(
-            ["variant", "first event p50 ms", "added vs direct ms", "stream end p50 ms", "streamed"],
+            ["variant", "first event p50 ms", "added vs direct ms", "first event max ms", "stream end p50 ms", "streamed"],
             [
                 [
                     labels[k],
                     f"{s['first_event_p50_ms']:.3f}",
                     f"{s['added_p50_ms']:+.3f}",
+                    f"{s['first_event_max_ms']:.1f}",
                     f"{s['stream_end_p50_ms']:.1f}",
                     "yes" if s["streamed"] else "**no**",
                 ]
