@@ -567,6 +567,28 @@ pub mod tests {
         assert!(config_from(&v).unwrap().mcp.reads_body());
     }
 
+    /// Every setting the configuration reads has a row in README's "Configuration" table and a
+    /// line in `.dev.vars.example`, so that neither falls behind the code.
+    #[test]
+    fn every_setting_read_is_documented() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let v = vars();
+        Config::from_lookup(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            v.get(name).cloned()
+        })
+        .unwrap();
+        let readme = include_str!("../README.md");
+        let table = readme.split("\n## Configuration\n").nth(1).and_then(|rest| rest.split("\n## ").next()).unwrap();
+        let example = include_str!("../.dev.vars.example");
+        let asked = asked.into_inner();
+        assert!(asked.len() > 30 && asked.iter().any(|n| n == "REQUEST_LOG"), "{asked:?}");
+        for name in &asked {
+            assert!(table.contains(&format!("`{name}`")), "{name} has no row in README's Configuration table");
+            assert!(example.contains(&format!("{name}=")), "{name} is not in .dev.vars.example");
+        }
+    }
+
     #[test]
     fn request_log_scope() {
         assert_eq!(test_config().request_log, LogScope::All);
