@@ -326,7 +326,8 @@ def test_pre_registered_secret_the_worker_cannot_verify_is_invalid_client(client
 @pytest.mark.parametrize("client", CLIENTS)
 def test_refresh_after_the_access_token_expired(client, deployment, deployed_stack):
     """Access tokens live 3 s (Inspector: 8 s); the client logs in, calls ping, waits a second
-    longer than that and calls again, so it must refresh (through the Worker's token endpoint) to succeed — in every deployment.
+    longer than that and calls again, so it must refresh (through the Worker's token endpoint)
+    to succeed — in every deployment.
 
     What the client holds is Access's JWT, or in sealed runs the Worker's own token (not a JWT,
     so neither the edge nor the origin could check it as one); either way the origin, which
