@@ -85,8 +85,8 @@ pub fn relay_answer(answer: Result<JsValue, JsValue>, settings: &ProxySettings) 
         }
         Err(_) => return Err(Error::unavailable("could not reach the origin")),
     };
-    let checked = checked_headers(&relayed);
-    let mut checked = io::facts(&checked);
+    let joined = checked_headers(&relayed);
+    let mut checked = io::facts(&joined);
     let (content_type, location) = (checked.next().flatten(), checked.next().flatten());
     proxy::check_origin_response(relayed.status(), content_type, location)?;
     if settings.forward_origin_cookies {
