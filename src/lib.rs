@@ -20,6 +20,7 @@ pub(crate) mod consent;
 pub mod doctor;
 pub(crate) mod error;
 pub(crate) mod http;
+pub(crate) mod json;
 pub(crate) mod jwks;
 pub(crate) mod jws;
 pub(crate) mod mcp_policy;

@@ -34,6 +34,13 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// A secret on the wire (sealed payloads, token responses) is the plain string.
+impl From<&Secret> for crate::json::Json {
+    fn from(secret: &Secret) -> Self {
+        Self::String(secret.0.clone())
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
