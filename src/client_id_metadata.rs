@@ -6,6 +6,7 @@
 //! edge only fetches (`redirect: manual`, [`FETCH_TIMEOUT_MS`], [`MAX_DOCUMENT_BYTES`]).
 
 use crate::error::{ClientMetadataFailure as Failure, Error};
+use crate::json::{self, Json};
 use crate::redirect_uri::{consent_key, Destination};
 use std::collections::HashMap;
 
@@ -60,8 +61,10 @@ impl Settings {
     /// subdomain of `example.com` (not `example.com` itself). A list naming nothing is an
     /// error, never "any host".
     pub fn parse_hosts(value: &str) -> Result<Vec<String>, &'static str> {
-        let hosts: Vec<String> =
-            serde_json::from_slice(value.as_bytes()).map_err(|_| "must be a JSON array of host names")?;
+        let hosts = Json::parse(value.as_bytes())
+            .as_ref()
+            .and_then(json::strings)
+            .ok_or("must be a JSON array of host names")?;
         if hosts.is_empty() {
             return Err("lists nothing (unset it to accept any https host)");
         }
@@ -166,14 +169,17 @@ pub struct ClientMetadata {
 impl ClientMetadata {
     /// Checks a fetched document for the client whose `client_id` is `url`.
     pub fn parse(url: &str, body: &[u8]) -> Result<Self, Failure> {
-        let document: serde_json::Value = serde_json::from_slice(body).map_err(|_| Failure::NotJson)?;
+        Self::from_document(url, &Json::parse(body).ok_or(Failure::NotJson)?)
+    }
+
+    fn from_document(url: &str, document: &Json) -> Result<Self, Failure> {
         let document = document.as_object().ok_or(Failure::NotObject)?;
         if document.get("client_id").and_then(|id| id.as_str()) != Some(url) {
             return Err(Failure::ClientIdMismatch);
         }
         // A document is public: a secret in it is no secret, and shared-secret methods are
         // forbidden for these clients (draft §4.1).
-        if document.contains_key("client_secret") || document.contains_key("client_secret_expires_at") {
+        if document.get("client_secret").is_some() || document.get("client_secret_expires_at").is_some() {
             return Err(Failure::ClientSecret);
         }
         if document.get("jwks").is_some_and(has_private_key) {
@@ -183,7 +189,7 @@ impl ClientMetadata {
         // only secret Access knows, and the code stays bound to the client's challenge.
         match document.get("token_endpoint_auth_method") {
             None => {}
-            Some(method) if method == "none" || method == "private_key_jwt" => {}
+            Some(method) if matches!(method.as_str(), Some("none" | "private_key_jwt")) => {}
             Some(_) => return Err(Failure::AuthMethod),
         }
         let client_name = document
@@ -194,9 +200,8 @@ impl ClientMetadata {
             .ok_or(Failure::NoClientName)?;
         let redirect_uris = document
             .get("redirect_uris")
-            .and_then(|uris| uris.as_array())
+            .and_then(json::strings)
             .filter(|uris| !uris.is_empty())
-            .and_then(|uris| uris.iter().map(|uri| uri.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
             .ok_or(Failure::NoRedirectUris)?;
         Ok(Self { client_id: url.to_owned(), client_name: client_name.to_owned(), redirect_uris })
     }
@@ -219,8 +224,8 @@ impl ClientMetadata {
     }
 }
 
-fn has_private_key(jwks: &serde_json::Value) -> bool {
-    let private = |key: &serde_json::Value| PRIVATE_KEY_MEMBERS.iter().any(|member| key.get(member).is_some());
+fn has_private_key(jwks: &Json) -> bool {
+    let private = |key: &Json| PRIVATE_KEY_MEMBERS.iter().any(|member| key.get(member).is_some());
     private(jwks) || jwks.get("keys").and_then(|keys| keys.as_array()).is_some_and(|keys| keys.iter().any(private))
 }
 
@@ -268,9 +273,10 @@ pub fn pinned_fallback(url: &str, failure: Failure, settings: &Settings) -> Opti
     if !settings.pinned || !no_document {
         return None;
     }
-    let pinned: serde_json::Value = serde_json::from_slice(PINNED.as_bytes()).ok()?;
-    let entry = pinned["documents"].as_array()?.iter().find(|entry| entry["source"] == url)?;
-    ClientMetadata::parse(url, entry["document"].to_string().as_bytes()).ok()
+    let pinned = Json::parse(PINNED.as_bytes())?;
+    let entry =
+        pinned.get("documents")?.as_array()?.iter().find(|e| e.get("source").and_then(Json::as_str) == Some(url))?;
+    ClientMetadata::from_document(url, entry.get("document")?).ok()
 }
 
 /// How long a document is kept: its `Cache-Control` `max-age` within

@@ -3,13 +3,12 @@
 //! tool argument, token, code or secret.
 
 use crate::error::{Error, JsonRpcFailure};
-use serde::Serialize;
+use crate::json::write_string;
 
 /// What the gateway decided about an MCP request that carried a valid identity: `Allow`
 /// once it is sent to the origin; a request refused for another reason (a body that is
 /// not JSON-RPC, too large) has no decision, only its error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Passed to the origin.
     Allow,
@@ -29,6 +28,15 @@ impl Decision {
             Error::JsonRpc { failure: JsonRpcFailure::RateLimited { .. }, .. } => Some(Self::RateLimited),
             Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, .. } => Some(Self::HeaderMismatch),
             _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::RateLimited => "rate_limited",
+            Self::HeaderMismatch => "header_mismatch",
         }
     }
 }
@@ -52,7 +60,7 @@ impl LogScope {
 }
 
 /// Every field is always present (`null` when unknown), so the lines have one shape.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default)]
 pub struct RequestLog<'a> {
     /// Milliseconds since the Unix epoch, when the request arrived.
     pub time: u64,
@@ -61,6 +69,7 @@ pub struct RequestLog<'a> {
     pub method: &'a str,
     pub route: &'static str,
     pub status: u16,
+    /// Written to a hundredth of a millisecond.
     pub duration_ms: f64,
     pub subject: Option<&'a str>,
     pub email: Option<&'a str>,
@@ -82,8 +91,61 @@ pub struct RequestLog<'a> {
 }
 
 impl RequestLog<'_> {
+    /// The JSON line, written straight into one string: it is built on every request.
     pub fn line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut line = Line(String::with_capacity(320));
+        line.number("time", Some(self.time));
+        line.string("request_id", self.request_id);
+        line.string("method", Some(self.method));
+        line.string("route", Some(self.route));
+        line.number("status", Some(self.status.into()));
+        line.name("duration_ms");
+        // Hundredths as an integer: no float formatting (`41.3`, `9.0`, as serde_json wrote them).
+        let hundredths = (self.duration_ms * 100.0).round() as u64; // saturates; negative is 0
+        line.0.push_str(&(hundredths / 100).to_string());
+        line.0.push('.');
+        let fraction = hundredths % 100;
+        line.0.push_str(&if fraction.is_multiple_of(10) { (fraction / 10).to_string() } else { format!("{fraction:02}") });
+        line.string("subject", self.subject);
+        line.string("email", self.email);
+        line.string("client", self.client);
+        line.string("mcp_method", self.mcp_method);
+        line.string("mcp_name", self.mcp_name);
+        line.string("decision", self.decision.map(Decision::name));
+        line.number("origin_status", self.origin_status.map(u64::from));
+        line.number("bytes_in", self.bytes_in);
+        line.number("bytes_out", self.bytes_out);
+        line.string("error", self.error.as_deref());
+        line.0.push('}');
+        line.0
+    }
+}
+
+/// A JSON object being written member by member; the names are this module's constants.
+struct Line(String);
+
+impl Line {
+    fn name(&mut self, name: &str) {
+        self.0.push(if self.0.is_empty() { '{' } else { ',' });
+        self.0.push('"');
+        self.0.push_str(name);
+        self.0.push_str("\":");
+    }
+
+    fn string(&mut self, name: &str, value: Option<&str>) {
+        self.name(name);
+        match value {
+            Some(value) => write_string(value, &mut self.0),
+            None => self.0.push_str("null"),
+        }
+    }
+
+    fn number(&mut self, name: &str, value: Option<u64>) {
+        self.name(name);
+        match value {
+            Some(value) => self.0.push_str(&value.to_string()),
+            None => self.0.push_str("null"),
+        }
     }
 }
 
@@ -119,6 +181,39 @@ mod tests {
         assert_eq!(keys, expected);
         let denied = RequestLog { decision: Some(Decision::RateLimited), ..Default::default() }.line();
         assert!(denied.contains(r#""decision":"rate_limited""#));
+    }
+
+    #[test]
+    fn the_line_is_exact_and_escapes_what_it_writes() {
+        let line = RequestLog {
+            time: 1_796_090_000_000,
+            request_id: Some("8f1c-LHR"),
+            method: "POST",
+            route: "mcp",
+            status: 200,
+            duration_ms: 41.3,
+            email: Some("a\"b\\c\n@example.com"),
+            decision: Some(Decision::HeaderMismatch),
+            origin_status: Some(200),
+            bytes_in: Some(96),
+            error: Some("origin answered 5xx".to_owned()),
+            ..Default::default()
+        }
+        .line();
+        assert_eq!(
+            line,
+            r#"{"time":1796090000000,"request_id":"8f1c-LHR","method":"POST","route":"mcp","status":200,"duration_ms":41.3,"subject":null,"email":"a\"b\\c\n@example.com","client":null,"mcp_method":null,"mcp_name":null,"decision":"header_mismatch","origin_status":200,"bytes_in":96,"bytes_out":null,"error":"origin answered 5xx"}"#
+        );
+        let duration = |ms: f64| {
+            let line: serde_json::Value =
+                serde_json::from_str(&RequestLog { duration_ms: ms, ..Default::default() }.line()).unwrap();
+            line["duration_ms"].to_string()
+        };
+        assert_eq!(duration(9.0), "9.0");
+        assert_eq!(duration(0.05), "0.05");
+        assert_eq!(duration(12.345), "12.35");
+        assert_eq!(duration(0.999), "1.0");
+        assert_eq!(duration(-1.0), "0.0", "a clock that went back");
     }
 
     #[test]

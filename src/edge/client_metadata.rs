@@ -7,6 +7,7 @@ use crate::client_id_metadata::{
     evaluate, pinned_fallback, DocumentCache, Fetched, Settings, FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES,
 };
 use crate::error::ClientMetadataFailure as Failure;
+use crate::json::{Json, Object};
 use std::cell::RefCell;
 use worker::web_sys;
 
@@ -25,10 +26,12 @@ pub async fn document(url: &str, settings: &Settings, now: u64) -> Document {
     if let Err(failure) = outcome {
         let pinned = pinned_fallback(url, failure, settings);
         let host = url::Url::parse(url).ok().and_then(|url| url.host_str().map(str::to_owned));
-        let line = serde_json::json!({
-            "event": "client_metadata_failed", "host": host, "error": format!("{failure:?}"), "pinned": pinned.is_some()
-        });
-        worker::console_warn!("{line}");
+        let line = Object::new()
+            .with("event", "client_metadata_failed")
+            .with("host", host)
+            .with("error", format!("{failure:?}"))
+            .with("pinned", pinned.is_some());
+        worker::console_warn!("{}", Json::from(line).encode());
         outcome = pinned.ok_or(failure);
     }
     // A pinned answer is kept only as long as a failure: the live document is tried again soon.

@@ -267,7 +267,7 @@ pub fn log_request(
         method: request.method(),
         route: trace.route.map(Route::name).unwrap_or("none"),
         status,
-        duration_ms: ((Clock::millis() - started) * 100.0).round() / 100.0,
+        duration_ms: Clock::millis() - started,
         subject: trace.subject.as_deref(),
         email: trace.email.as_deref(),
         client: trace.client.as_deref(),
