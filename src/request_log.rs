@@ -105,7 +105,11 @@ impl RequestLog<'_> {
         line.0.push_str(&(hundredths / 100).to_string());
         line.0.push('.');
         let fraction = hundredths % 100;
-        line.0.push_str(&if fraction.is_multiple_of(10) { (fraction / 10).to_string() } else { format!("{fraction:02}") });
+        line.0.push_str(&if fraction.is_multiple_of(10) {
+            (fraction / 10).to_string()
+        } else {
+            format!("{fraction:02}")
+        });
         line.string("subject", self.subject);
         line.string("email", self.email);
         line.string("client", self.client);

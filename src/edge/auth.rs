@@ -203,16 +203,11 @@ fn subtle() -> Result<web_sys::SubtleCrypto, Error> {
     scope.crypto().map(|c| c.subtle()).map_err(|_| Error::Internal { reason: "WebCrypto unavailable" })
 }
 
-fn object(pairs: &[(&str, JsValue)]) -> js_sys::Object {
-    let object = js_sys::Object::new();
-    for (name, value) in pairs {
-        let _ = js_sys::Reflect::set(&object, &JsValue::from_str(name), value);
-    }
-    object
-}
-
 fn rs256_algorithm() -> js_sys::Object {
-    object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", object(&[("name", "SHA-256".into())]).into())])
+    io::js_object(&[
+        ("name", "RSASSA-PKCS1-v1_5".into()),
+        ("hash", io::js_object(&[("name", "SHA-256".into())]).into()),
+    ])
 }
 
 async fn crypto_key(key: &Jwk) -> Result<web_sys::CryptoKey, Error> {
@@ -220,7 +215,7 @@ async fn crypto_key(key: &Jwk) -> Result<web_sys::CryptoKey, Error> {
     if let Some(imported) = CRYPTO_KEYS.with(|keys| keys.borrow().get(&id).cloned()) {
         return Ok(imported);
     }
-    let jwk = object(&[
+    let jwk = io::js_object(&[
         ("kty", "RSA".into()),
         ("n", key.n.as_str().into()),
         ("e", key.e.as_str().into()),

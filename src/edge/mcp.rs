@@ -3,7 +3,7 @@
 //! filtered on their way back. The decisions are the core's ([`crate::mcp_request`],
 //! [`crate::mcp_policy`]); none of this runs unless it is configured.
 
-use super::io::Incoming;
+use super::io::{self, Incoming};
 use crate::access_token::Identity;
 use crate::config::{Config, McpSettings};
 use crate::error::{Error, JsonRpcFailure, JsonRpcReply};
@@ -12,7 +12,7 @@ use crate::mcp_policy::SseListFilter;
 use crate::mcp_request::{self, McpCall, McpRequest, MAX_MCP_BODY_BYTES};
 use std::cell::Cell;
 use std::rc::Rc;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys, Context, Env};
 
@@ -68,7 +68,7 @@ pub async fn rate_limit(
 ) -> Result<(), Error> {
     let Some(limiter) = rate_limiter(env) else { return Ok(()) };
     for key in mcp_request::rate_limit_keys(&identity.subject, request, settings.rate_limit_by_tool) {
-        if limiter.limit(key).await.is_ok_and(|outcome| !outcome.success) {
+        if within_limit(&limiter, key).await.is_ok_and(|within| !within) {
             let reply = match request {
                 Some(request) => request.reply(),
                 None => unread_reply(incoming).await,
@@ -78,6 +78,17 @@ pub async fn rate_limit(
         }
     }
     Ok(())
+}
+
+/// The binding's `limit({ key })`, called directly: worker's wrapper converts the options
+/// and the outcome through serde, which is code the Worker does not otherwise need.
+async fn within_limit(limiter: &worker::RateLimiter, key: String) -> Result<bool, JsValue> {
+    let binding: &JsValue = limiter.as_ref();
+    let limit: js_sys::Function = js_sys::Reflect::get(binding, &"limit".into())?.dyn_into()?;
+    let outcome = limit.call1(binding, &io::js_object(&[("key", key.into())]))?;
+    let outcome = JsFuture::from(js_sys::Promise::resolve(&outcome)).await?;
+    // Only an explicit `success: false` refuses: the limiter guards capacity, not access.
+    Ok(js_sys::Reflect::get(&outcome, &"success".into())?.as_bool() != Some(false))
 }
 
 /// Whom to answer when nothing read the request on the way in: only a refused request
