@@ -6,12 +6,12 @@
 //! natively) → [`Identity`] (issuer, audience, time and allowlists checked here).
 
 use crate::error::{Error, TokenFailure};
+use crate::json::{self, FromJson, Json, Object};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::jwks::Jwk;
 use crate::jwks::ALGORITHM;
 use crate::jws::CompactJws;
 use crate::secret::Secret;
-use serde::Deserialize;
 
 /// Real Access tokens are ~1 KB; anything far larger is refused before parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -89,47 +89,81 @@ impl<'a> UntrustedAccessToken<'a> {
 pub struct SignedAccessToken<'a>(UntrustedAccessToken<'a>);
 
 /// `aud` is a string or an array of strings (RFC 7519 §4.1.3).
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum Audience {
     One(String),
     Many(Vec<String>),
 }
 
-#[derive(Deserialize)]
+impl FromJson for Audience {
+    fn from_json(json: &Json) -> Option<Self> {
+        match json {
+            Json::String(aud) => Some(Self::One(aud.clone())),
+            _ => json::strings(json).map(Self::Many),
+        }
+    }
+}
+
 struct AccessClaims {
-    #[serde(default, deserialize_with = "numeric_date")]
     exp: Option<u64>,
-    #[serde(default, deserialize_with = "numeric_date")]
     nbf: Option<u64>,
-    #[serde(default, deserialize_with = "numeric_date")]
     iat: Option<u64>,
     iss: Option<String>,
     aud: Option<Audience>,
     sub: Option<String>,
     email: Option<String>,
-    #[serde(default)]
     groups: Vec<String>,
     /// Claims only an OpenID Connect `id_token` carries (OIDC Core §2, §3.1.3.6); the
     /// gateway always sends Access a `nonce`, so its `id_token`s always have one.
     nonce: Option<String>,
-    at_hash: Option<serde::de::IgnoredAny>,
+    /// `at_hash` there and not `null`; its value is not read.
+    has_at_hash: bool,
+}
+
+impl FromJson for AccessClaims {
+    /// Unknown claims are ignored; a known one of another type makes the claims malformed,
+    /// except that `null` reads as absent where the claim is optional anyway.
+    fn from_json(json: &Json) -> Option<Self> {
+        let claims = json.as_object()?;
+        Some(Self {
+            exp: numeric_date(claims, "exp")?,
+            nbf: numeric_date(claims, "nbf")?,
+            iat: numeric_date(claims, "iat")?,
+            iss: claims.string("iss").ok()?,
+            aud: match claims.get("aud") {
+                None | Some(Json::Null) => None,
+                Some(aud) => Some(Audience::from_json(aud)?),
+            },
+            sub: claims.string("sub").ok()?,
+            email: claims.string("email").ok()?,
+            // Absent is no groups; `null` is not a list.
+            groups: claims.get("groups").map_or(Some(Vec::new()), json::strings)?,
+            nonce: claims.string("nonce").ok()?,
+            has_at_hash: carries(claims, "at_hash"),
+        })
+    }
+}
+
+/// Whether a claim is there whatever its value, `null` counting as absent.
+fn carries(claims: &Object, name: &str) -> bool {
+    claims.get(name).is_some_and(|value| !value.is_null())
 }
 
 /// The latest NumericDate accepted: 9999-12-31T23:59:59Z (and as far before 1970).
 const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
 
-/// A NumericDate (RFC 7519 §2): a JSON number of seconds, a fraction dropped; `null`,
-/// other types and times beyond [`MAX_NUMERIC_DATE`] are malformed. A time before 1970
-/// reads as absent (an `exp` then fails as missing).
-fn numeric_date<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    let number = serde_json::Number::deserialize(deserializer)?;
-    // Truncating toward zero, saturating: a float beyond i64 fails the range check.
-    let seconds = number.as_i64().or_else(|| number.as_f64().map(|f| f as i64));
-    match seconds.filter(|s| s.unsigned_abs() <= MAX_NUMERIC_DATE) {
-        Some(seconds) => Ok(u64::try_from(seconds).ok()),
-        None => Err(serde::de::Error::custom("NumericDate out of range")),
-    }
+/// A NumericDate (RFC 7519 §2): a JSON number of seconds, a fraction dropped. `None`
+/// (malformed) for `null`, other types and times beyond [`MAX_NUMERIC_DATE`];
+/// `Some(None)` when absent. A time before 1970 reads as absent (an `exp` then fails
+/// as missing).
+fn numeric_date(claims: &Object, name: &str) -> Option<Option<u64>> {
+    let Some(value) = claims.get(name) else {
+        return Some(None);
+    };
+    let Json::Number(number) = value else {
+        return None;
+    };
+    let seconds = number.truncated().filter(|s| s.unsigned_abs() <= MAX_NUMERIC_DATE)?;
+    Some(u64::try_from(seconds).ok())
 }
 
 /// Which token a policy checks: Access's `id_token` (at `/token`, sealed mode) is a
@@ -145,10 +179,14 @@ pub enum TokenKind {
     },
 }
 
-#[derive(Deserialize)]
-struct IdTokenClaims {
-    nonce: Option<serde::de::IgnoredAny>,
-    at_hash: Option<serde::de::IgnoredAny>,
+/// Whether claims carry `nonce` or `at_hash` (of any type), which only an `id_token` has.
+struct IdTokenClaims(bool);
+
+impl FromJson for IdTokenClaims {
+    fn from_json(json: &Json) -> Option<Self> {
+        let claims = json.as_object()?;
+        Some(Self(carries(claims, "nonce") || carries(claims, "at_hash")))
+    }
 }
 
 /// Whether a JWT (unverified) carries claims only an `id_token` has: such a token
@@ -157,7 +195,7 @@ pub fn carries_id_token_claims(token: &str) -> bool {
     CompactJws::parse(token)
         .ok()
         .and_then(|jws| jws.claims::<IdTokenClaims>())
-        .is_some_and(|claims| claims.nonce.is_some() || claims.at_hash.is_some())
+        .is_some_and(|IdTokenClaims(carried)| carried)
 }
 
 /// A request's validated bearer token: who it speaks for, the Access JWT for the origin,
@@ -265,7 +303,7 @@ impl TokenPolicy {
         }
         match &self.kind {
             // The default audiences include the client id, which is also an id_token's `aud`.
-            TokenKind::AccessToken if claims.nonce.is_some() || claims.at_hash.is_some() => {
+            TokenKind::AccessToken if claims.nonce.is_some() || claims.has_at_hash => {
                 return Err(Error::InvalidToken(TokenFailure::IdToken));
             }
             TokenKind::IdToken { nonce: Some(expected) }
@@ -373,6 +411,15 @@ pub mod tests {
             }
         }
         sign_with("signing", &header(), &c)
+    }
+
+    /// The test claims with `name` written as the JSON text `value`, as is: a number keeps
+    /// its exponent, `null` stays.
+    fn with_raw_claim(name: &str, value: &str) -> String {
+        let mut c = claims();
+        c.as_object_mut().unwrap().remove(name);
+        let body = format!("{{\"{name}\":{value},{}", &c.to_string()[1..]);
+        sign_raw("signing", &format!("{}.{}", b64(&header()), URL_SAFE_NO_PAD.encode(body)))
     }
 
     #[test]
@@ -513,12 +560,17 @@ pub mod tests {
             (with_header(r#"{"alg":"RS256","kid":null}"#), "kid null", TokenFailure::NoKeyId),
             (with_header(r#"{"alg":"RS256","kid":"test-signing","alg":"RS256"}"#), "alg twice", malformed),
             (with_header(r#"{"alg":"RS256","kid":"unknown","kid":"test-signing"}"#), "kid twice", malformed),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","x":1,"x":1}"#), "an unknown member twice", malformed),
+            (with_header(r#"{"alg":7,"kid":"test-signing"}"#), "alg a number", malformed),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","cty":1}"#), "cty a number", malformed),
         ];
         for (token, why, failure) in cases {
             assert_invalid(&token, &policy(), NOW, why, failure);
         }
-        // Unknown header fields are ignored; `cty` JSON (any case) is JSON.
+        // Unknown header fields are ignored; `cty` JSON (any case) is JSON; `null` is absent.
         let header = json!({"alg": "RS256", "kid": "test-signing", "typ": "at+jwt", "cty": "json", "x-other": [1]});
+        assert!(validate(&sign_with("signing", &header, &claims()), &policy(), NOW).is_ok());
+        let header = json!({"alg": "RS256", "kid": "test-signing", "typ": null, "cty": null});
         assert!(validate(&sign_with("signing", &header, &claims()), &policy(), NOW).is_ok());
     }
 
@@ -547,6 +599,24 @@ pub mod tests {
         for (patch, why, failure) in cases {
             assert_invalid(&with_claims(patch), &policy(), NOW, why, failure);
         }
+        // As written, not as a float would read: the exponent applied, then the fraction dropped.
+        let raw = |name: &str, value: &str| validate(&with_raw_claim(name, value), &policy(), NOW);
+        assert_eq!(raw("exp", "1.8000003e9").unwrap().expires_at, NOW + 300);
+        assert_eq!(raw("exp", "18000003E+2").unwrap().expires_at, NOW + 300);
+        assert_eq!(raw("exp", "1.80000030099999999999e9").unwrap().expires_at, NOW + 300);
+        assert_eq!(raw("exp", "180000030000e-2").unwrap().expires_at, NOW + 300);
+        assert_eq!(raw("nbf", "-1e3").unwrap().not_before, None);
+        assert_eq!(raw("nbf", "-0.0").unwrap().not_before, Some(0));
+        for (name, value) in
+            [("exp", "1e400"), ("exp", "2.53402300800e11"), ("nbf", "-2.53402300800e11"), ("iat", "1e19")]
+        {
+            assert_eq!(
+                raw(name, value).unwrap_err(),
+                Error::InvalidToken(TokenFailure::MalformedClaims),
+                "{name} {value}"
+            );
+        }
+        assert!(raw("exp", "2.53402300799e11").is_ok(), "the latest NumericDate");
         for name in ["exp", "nbf", "iat"] {
             let mut nulled = claims();
             nulled[name] = Value::Null;
@@ -563,6 +633,8 @@ pub mod tests {
             (twice("exp", "1"), "exp twice"),
             (twice("iss", "\"https://evil.example\""), "iss twice"),
             (twice("sub", "\"admin\""), "sub twice"),
+            (twice("groups", "[]"), "groups twice"),
+            (format!("{{\"x-unknown\":0,{}", &twice("x-unknown", "1")[1..]), "an unknown claim twice"),
         ] {
             let input = format!("{}.{}", b64(&header()), URL_SAFE_NO_PAD.encode(body));
             let token = sign_raw("signing", &input);
@@ -591,7 +663,53 @@ pub mod tests {
             carries_id_token_claims(&id_token) && !carries_id_token_claims(&sign_with("signing", &header(), &claims()))
         );
         assert!(!carries_id_token_claims("opaque"));
+        // Any value but `null` is the claim, read or not; unreadable claims carry nothing.
+        let unsigned = |claims: &str| format!("{}.{}.", b64(&header()), URL_SAFE_NO_PAD.encode(claims));
+        assert!(carries_id_token_claims(&unsigned(r#"{"nonce":7}"#)));
+        assert!(carries_id_token_claims(&unsigned(r#"{"at_hash":{}}"#)));
+        assert!(!carries_id_token_claims(&unsigned(r#"{"nonce":null,"at_hash":null}"#)));
+        assert!(!carries_id_token_claims(&unsigned(r#"{"nonce":"a","nonce":"b"}"#)));
+        assert!(!carries_id_token_claims(&unsigned(r#"["nonce"]"#)));
+        // As an access token, a `null` nonce or at_hash is none; a nonce must be a string.
+        assert!(validate(&with_raw_claim("nonce", "null"), &policy(), NOW).is_ok());
+        assert!(validate(&with_raw_claim("at_hash", "null"), &policy(), NOW).is_ok());
+        assert_invalid(&with_claims(json!({"at_hash": 0})), &policy(), NOW, "at_hash a number", TokenFailure::IdToken);
+        let numeric_nonce = with_claims(json!({"nonce": 7}));
+        assert_invalid(&numeric_nonce, &policy(), NOW, "nonce a number", TokenFailure::MalformedClaims);
+        assert_invalid(&numeric_nonce, &id_policy(None), NOW, "nonce a number", TokenFailure::MalformedClaims);
         assert!(validate(&with_claims(json!({"aud": "abc123"})), &policy(), NOW).is_ok(), "client id audience");
+    }
+
+    /// A claim the gateway reads, of another type than RFC 7519 (or OIDC) gives it, makes
+    /// the claims malformed; `null` is absent where the claim may be absent.
+    #[test]
+    fn claims_of_another_type_are_malformed() {
+        let malformed = TokenFailure::MalformedClaims;
+        for (name, value) in [
+            ("iss", "7"),
+            ("iss", "[\"https://team.cloudflareaccess.com\"]"),
+            ("aud", "7"),
+            ("aud", "{}"),
+            ("aud", "[\"abc123\", 7]"),
+            ("aud", "[null]"),
+            ("sub", "true"),
+            ("email", "[]"),
+            ("groups", "null"),
+            ("groups", "[\"eng\", 1]"),
+            ("groups", "{}"),
+        ] {
+            assert_invalid(&with_raw_claim(name, value), &policy(), NOW, &format!("{name}: {value}"), malformed);
+        }
+        // Optional claims as `null` are absent; an empty `aud` array accepts nothing.
+        let identity = validate(&with_raw_claim("email", "null"), &policy(), NOW).unwrap();
+        assert_eq!(identity.email, None);
+        assert_eq!(validate(&with_raw_claim("groups", "[]"), &policy(), NOW).unwrap().groups, Vec::<String>::new());
+        assert!(validate(&with_claims(json!({"groups": null})), &policy(), NOW).unwrap().groups.is_empty(), "absent");
+        let wrong_audience = TokenFailure::WrongAudience;
+        assert_invalid(&with_raw_claim("aud", "[]"), &policy(), NOW, "empty aud", wrong_audience);
+        assert_invalid(&with_raw_claim("aud", "null"), &policy(), NOW, "aud null", wrong_audience);
+        assert_invalid(&with_raw_claim("iss", "null"), &policy(), NOW, "iss null", TokenFailure::WrongIssuer);
+        assert_invalid(&with_raw_claim("sub", "null"), &policy(), NOW, "sub null", TokenFailure::NoSubject);
     }
 
     #[test]

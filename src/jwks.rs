@@ -2,13 +2,13 @@
 //! The policy decides when to fetch; the edge only performs the fetch it is told to.
 
 use crate::error::Error;
-use serde::Deserialize;
+use crate::json::{FromJson, Json};
 
 /// The only algorithm accepted; Access for SaaS signs with RS256.
 pub const ALGORITHM: &str = "RS256";
 
 /// An RSA verification key (RFC 7517 / RFC 7518 §6.3.1).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jwk {
     pub kid: String,
     pub n: String,
@@ -21,23 +21,43 @@ impl Jwk {
     /// into WebCrypto instead).
     pub fn public_key(&self) -> Result<jwt_compact::alg::RsaPublicKey, Error> {
         use crate::error::TokenFailure;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
         use jwt_compact::jwk::JsonWebKey;
         let unusable = || Error::InvalidToken(TokenFailure::UnusableKey);
-        let jwk: JsonWebKey<'_> = serde_json::from_value(serde_json::json!({"kty": "RSA", "n": self.n, "e": self.e}))
-            .map_err(|_| unusable())?;
+        // `n` and `e` are base64url without padding (RFC 7518 §6.3.1, RFC 7515 §2).
+        let jwk = JsonWebKey::Rsa {
+            modulus: URL_SAFE_NO_PAD.decode(&self.n).map_err(|_| unusable())?.into(),
+            public_exponent: URL_SAFE_NO_PAD.decode(&self.e).map_err(|_| unusable())?.into(),
+            private_parts: None,
+        };
         jwt_compact::alg::RsaPublicKey::try_from(&jwk).map_err(|_| unusable())
     }
 }
 
-#[derive(Deserialize)]
+/// A JWK as published: each member a string, `null` or absent, unknown members ignored.
 struct RawJwk {
     kty: Option<String>,
     kid: Option<String>,
     alg: Option<String>,
-    #[serde(rename = "use")]
     use_: Option<String>,
     n: Option<String>,
     e: Option<String>,
+}
+
+impl FromJson for RawJwk {
+    fn from_json(json: &Json) -> Option<Self> {
+        let key = json.as_object()?;
+        let member = |name| key.string(name).ok();
+        Some(Self {
+            kty: member("kty")?,
+            kid: member("kid")?,
+            alg: member("alg")?,
+            use_: member("use")?,
+            n: member("n")?,
+            e: member("e")?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,16 +73,15 @@ pub enum Lookup<'a> {
 }
 
 impl KeySet {
-    /// Keeps the RS256 signing keys with a `kid`; other keys are ignored.
+    /// Keeps the RS256 signing keys with a `kid`; other keys are ignored. A JWK Set
+    /// (RFC 7517 §5) without a `keys` array of objects, or with a key whose `kty`, `kid`,
+    /// `alg`, `use`, `n` or `e` is neither a string nor `null`, is refused whole.
     pub fn parse(body: &str) -> Result<Self, Error> {
-        #[derive(Deserialize)]
-        struct Document {
-            keys: Vec<RawJwk>,
-        }
-        let doc: Document =
-            serde_json::from_slice(body.as_bytes()).map_err(|_| Error::unavailable("JWKS is not the expected JSON"))?;
-        let keys = doc
-            .keys
+        let raw_keys = Json::parse(body.as_bytes())
+            .as_ref()
+            .and_then(|doc| doc.get("keys")?.as_array()?.iter().map(RawJwk::from_json).collect::<Option<Vec<_>>>())
+            .ok_or(Error::unavailable("JWKS is not the expected JSON"))?;
+        let keys = raw_keys
             .into_iter()
             .filter(|k| k.kty.as_deref() == Some("RSA"))
             .filter(|k| k.alg.as_deref().is_none_or(|a| a == ALGORITHM))
@@ -193,6 +212,66 @@ mod tests {
         assert_eq!(keys, keyset(&["a", "b"]));
         assert!(KeySet::parse("<html>").is_err());
         assert!(KeySet::parse("{}").is_err());
+    }
+
+    #[test]
+    fn a_key_member_of_another_type_refuses_the_set_and_null_is_absent() {
+        let body = r#"{"keys":[
+            {"kty":"RSA","kid":"a","n":"n","e":"AQAB","alg":null,"use":null,"x5c":[1]},
+            {"kty":"RSA","kid":null,"n":"n","e":"AQAB"},
+            {"kty":null,"kid":"c","n":"n","e":"AQAB"}
+        ],"other":{}}"#;
+        assert_eq!(KeySet::parse(body).unwrap(), keyset(&["a"]));
+        let a = r#""kty":"RSA","kid":"a","n":"n","e":"AQAB""#;
+        for bad in [
+            r#"{"keys":null}"#.to_owned(),
+            r#"{"keys":{}}"#.to_owned(),
+            r#"[{"keys":[]}]"#.to_owned(),
+            r#"{"keys":["a"]}"#.to_owned(),
+            r#"{"keys":[["RSA","a","RS256","sig","n","AQAB"]]}"#.to_owned(),
+            format!(r#"{{"keys":[{{{a},"kid":"a"}}]}}"#),
+            format!(r#"{{"keys":[{{{a}}}],"keys":[]}}"#),
+            format!(r#"{{"keys":[{{{a}}},{{"kty":"EC","kid":7}}]}}"#),
+            format!(r#"{{"keys":[{{{a},"alg":["RS256"]}}]}}"#),
+            format!(r#"{{"keys":[{{{a},"use":1}}]}}"#),
+            r#"{"keys":[{"kty":"RSA","kid":"a","n":1,"e":"AQAB"}]}"#.to_owned(),
+            r#"{"keys":[{"kty":"RSA","kid":"a","n":"n","e":false}]}"#.to_owned(),
+        ] {
+            assert!(KeySet::parse(&bad).is_err(), "{bad}");
+        }
+    }
+
+    /// `n` and `e` decode as jwt-compact's own JWK reader decoded them: base64url, no padding.
+    #[test]
+    fn public_keys_decode_as_jwt_compact_reads_a_jwk() {
+        use jwt_compact::jwk::JsonWebKey;
+        let test_key = crate::access_token::tests::test_jwks().keys()[0].clone();
+        let by_jwt_compact = |key: &Jwk| {
+            let jwk = serde_json::json!({"kty": "RSA", "n": key.n, "e": key.e});
+            let jwk: JsonWebKey<'_> = serde_json::from_value(jwk).ok()?;
+            jwt_compact::alg::RsaPublicKey::try_from(&jwk).ok()
+        };
+        let with = |n: &str, e: &str| Jwk { kid: "k".into(), n: n.into(), e: e.into() };
+        let n = test_key.n.as_str();
+        let standard_alphabet = n.replace('-', "+").replace('_', "/");
+        assert_ne!(standard_alphabet, n, "the test modulus has a character base64 writes differently");
+        for key in [
+            test_key.clone(),
+            with(n, "AQAB"),
+            with(n, "AQAB=="),
+            with(n, "AQ"),
+            with(n, "AQA"),
+            with(n, ""),
+            with(n, "AQAB "),
+            with(&standard_alphabet, "AQAB"),
+            with(&format!("{n}="), "AQAB"),
+            with(&n[1..], "AQAB"),
+            with(&n[..n.len() - 1], "AQAB"),
+            with("AQAB", "AQAB"),
+        ] {
+            assert_eq!(key.public_key().ok(), by_jwt_compact(&key), "n {} e {}", key.n, key.e);
+        }
+        assert!(test_key.public_key().is_ok());
     }
 
     #[test]

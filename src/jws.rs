@@ -3,21 +3,30 @@
 //! JWT library (it verifies RS256 with WebCrypto).
 
 use crate::error::TokenFailure;
+use crate::json::{FromJson, Json};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
 
 /// The header fields the gateway reads or type-checks; any others are ignored.
-#[derive(Deserialize)]
 pub struct Header {
     pub alg: String,
     pub kid: Option<String>,
-    /// Not read, but a non-string `typ` makes the header malformed.
-    #[serde(rename = "typ")]
-    _typ: Option<String>,
     /// Claims are JSON: absent or `JSON` in any case (RFC 7515 §4.1.10).
     cty: Option<String>,
+}
+
+impl FromJson for Header {
+    /// `alg` a string; `kid`, `typ` and `cty` strings, `null` or absent.
+    fn from_json(json: &Json) -> Option<Self> {
+        let header = json.as_object()?;
+        // Not read, but a non-string `typ` makes the header malformed.
+        header.str("typ").ok()?;
+        Some(Self {
+            alg: header.string("alg").ok()??,
+            kid: header.string("kid").ok()?,
+            cty: header.string("cty").ok()?,
+        })
+    }
 }
 
 /// `header.claims.signature`, each part decoded.
@@ -51,24 +60,36 @@ impl<'a> CompactJws<'a> {
     }
 
     /// The claims as `T`, if they are a JSON object with each name once that fits `T`.
-    pub fn claims<T: DeserializeOwned>(&self) -> Option<T> {
+    pub fn claims<T: FromJson>(&self) -> Option<T> {
         json_object(&self.claims)
     }
 }
 
-/// A JSON object as `T` (serde's derived structs would take an array as well), each
-/// name at most once (derived structs refuse duplicates).
-fn json_object<T: DeserializeOwned>(json: &[u8]) -> Option<T> {
-    (json.trim_ascii_start().first() == Some(&b'{')).then(|| serde_json::from_slice(json).ok()).flatten()
+/// A JSON object (RFC 7519 §7.2: the header and the claims are objects, whatever `T`
+/// would take) as `T`, each name at most once (the parser refuses a name twice).
+fn json_object<T: FromJson>(json: &[u8]) -> Option<T> {
+    Json::parse(json).filter(|json| json.as_object().is_some()).as_ref().and_then(T::from_json)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[derive(Deserialize, Debug, PartialEq)]
+    #[derive(Debug, PartialEq)]
     struct Claims {
         sub: String,
+    }
+
+    impl FromJson for Claims {
+        /// Would take `["a"]` too: only [`json_object`] insists on an object.
+        fn from_json(json: &Json) -> Option<Self> {
+            let sub = match json {
+                Json::Object(claims) => claims.string("sub").ok()??,
+                Json::Array(items) => items.first()?.as_str()?.to_owned(),
+                _ => return None,
+            };
+            Some(Self { sub })
+        }
     }
 
     #[test]

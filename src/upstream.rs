@@ -5,7 +5,7 @@
 
 use crate::config::AccessApp;
 use crate::error::{Error, ErrorCode};
-use serde::Deserialize;
+use crate::json::{self, FromJson, Json};
 
 /// How long the discovery document is cached per isolate.
 pub const DISCOVERY_TTL_SECONDS: u64 = 3600;
@@ -20,21 +20,39 @@ pub struct UpstreamMetadata {
     pub scopes_supported: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
+/// The discovery members the relay reads (OpenID Connect Discovery §3); others are ignored.
 struct Document {
     issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
-    #[serde(default)]
     grant_types_supported: Vec<String>,
     scopes_supported: Option<Vec<String>>,
 }
 
+impl FromJson for Document {
+    /// The issuer and the endpoints are strings; `grant_types_supported` an array of
+    /// strings or absent, `scopes_supported` one or `null` or absent.
+    fn from_json(json: &Json) -> Option<Self> {
+        let doc = json.as_object()?;
+        let required = |name| doc.string(name).ok().flatten();
+        Some(Self {
+            issuer: required("issuer")?,
+            authorization_endpoint: required("authorization_endpoint")?,
+            token_endpoint: required("token_endpoint")?,
+            jwks_uri: required("jwks_uri")?,
+            grant_types_supported: doc.get("grant_types_supported").map_or(Some(Vec::new()), json::strings)?,
+            scopes_supported: doc.strings("scopes_supported").ok()?,
+        })
+    }
+}
+
 impl UpstreamMetadata {
     pub fn parse(body: &str, app: &AccessApp) -> Result<Self, Error> {
-        let doc: Document = serde_json::from_slice(body.as_bytes())
-            .map_err(|_| Error::unavailable("Access discovery is not the expected JSON"))?;
+        let doc = Json::parse(body.as_bytes())
+            .as_ref()
+            .and_then(Document::from_json)
+            .ok_or(Error::unavailable("Access discovery is not the expected JSON"))?;
         // OpenID Connect Discovery §4.3: the issuer must be exactly the configured one.
         if doc.issuer != app.issuer {
             return Err(Error::config("ACCESS_ISSUER", "does not match the issuer Access publishes"));
@@ -114,14 +132,13 @@ pub fn is_jwt(token: &str) -> bool {
 }
 
 /// Access sends `expires_in` as a number; tolerate a numeric string.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum Seconds {
     Number(u64),
     Text(String),
 }
 
-#[derive(Deserialize)]
+/// A token endpoint answer (RFC 6749 §5.1, §5.2): each member a string (`expires_in` a
+/// number or a string), `null` or absent; unknown members ignored.
 struct UpstreamTokenBody {
     access_token: Option<String>,
     id_token: Option<String>,
@@ -129,6 +146,26 @@ struct UpstreamTokenBody {
     refresh_token: Option<String>,
     scope: Option<String>,
     error: Option<String>,
+}
+
+impl FromJson for UpstreamTokenBody {
+    fn from_json(json: &Json) -> Option<Self> {
+        let body = json.as_object()?;
+        let member = |name| body.string(name).ok();
+        Some(Self {
+            access_token: member("access_token")?,
+            id_token: member("id_token")?,
+            expires_in: match body.get("expires_in") {
+                None | Some(Json::Null) => None,
+                Some(Json::String(text)) => Some(Seconds::Text(text.clone())),
+                // Digits only: a fraction, an exponent or a sign is malformed.
+                Some(seconds) => Some(Seconds::Number(seconds.as_u64()?)),
+            },
+            refresh_token: member("refresh_token")?,
+            scope: member("scope")?,
+            error: member("error")?,
+        })
+    }
 }
 
 /// The client's error for a 4xx from Access: a code Access named keeps its meaning,
@@ -171,14 +208,14 @@ pub fn finish(status: u16, body: &str) -> Result<UpstreamTokens, Error> {
     if status >= 500 || status == 429 {
         return Err(Error::unavailable("Access token endpoint answered 5xx or 429"));
     }
-    let parsed = serde_json::from_slice::<UpstreamTokenBody>(body.as_bytes());
+    let parsed = Json::parse(body.as_bytes()).as_ref().and_then(UpstreamTokenBody::from_json);
     if (400..500).contains(&status) {
-        return Err(refused(status, parsed.ok().and_then(|p| p.error)));
+        return Err(refused(status, parsed.and_then(|p| p.error)));
     }
     if status != 200 {
         return Err(Error::unavailable("Access token endpoint answered neither 200 nor an error"));
     }
-    let parsed = parsed.map_err(|_| Error::unavailable("Access token endpoint answered 200 without usable JSON"))?;
+    let parsed = parsed.ok_or(Error::unavailable("Access token endpoint answered 200 without usable JSON"))?;
     let access_token =
         parsed.access_token.filter(|t| !t.is_empty()).ok_or(Error::unavailable("Access sent no access_token"))?;
     let expires_in = match parsed.expires_in {
@@ -264,6 +301,90 @@ pub mod tests {
         assert!(matches!(UpstreamMetadata::parse("<html>", &app), Err(Error::Upstream { .. })));
         let http = access_discovery().replace(&format!("{ISSUER}/token"), "http://evil.example/token");
         assert!(matches!(UpstreamMetadata::parse(&http, &app), Err(Error::Upstream { .. })));
+    }
+
+    /// Members the relay reads must have their type; `grant_types_supported` may be absent
+    /// (no refresh), `scopes_supported` absent or `null`; others are ignored.
+    #[test]
+    fn discovery_members_are_typed() {
+        let app = test_config().access;
+        // The document with `name` set to `value`, or removed for `None`.
+        let with = |name: &str, value: Option<serde_json::Value>| {
+            let mut doc: serde_json::Value = serde_json::from_str(&access_discovery()).unwrap();
+            let members = doc.as_object_mut().unwrap();
+            match value {
+                Some(value) => members.insert(name.to_owned(), value),
+                None => members.remove(name),
+            };
+            UpstreamMetadata::parse(&doc.to_string(), &app)
+        };
+        use serde_json::{json, Value::Null};
+        assert!(!with("grant_types_supported", None).unwrap().supports_refresh);
+        assert_eq!(with("scopes_supported", Some(Null)).unwrap().scopes_supported, None);
+        assert_eq!(with("scopes_supported", None).unwrap().scopes_supported, None);
+        assert!(with("userinfo_endpoint", Some(json!(7))).is_ok(), "an unread member of any type");
+        for (name, value) in [
+            ("issuer", None),
+            ("issuer", Some(Null)),
+            ("issuer", Some(json!(7))),
+            ("authorization_endpoint", None),
+            ("token_endpoint", Some(json!([format!("{ISSUER}/token")]))),
+            ("jwks_uri", Some(Null)),
+            ("grant_types_supported", Some(Null)),
+            ("grant_types_supported", Some(json!("refresh_tokens"))),
+            ("grant_types_supported", Some(json!(["refresh_tokens", 1]))),
+            ("scopes_supported", Some(json!("openid"))),
+        ] {
+            assert!(matches!(with(name, value.clone()), Err(Error::Upstream { .. })), "{name}: {value:?}");
+        }
+        let array = format!("[{}]", access_discovery());
+        assert!(matches!(UpstreamMetadata::parse(&array, &app), Err(Error::Upstream { .. })));
+    }
+
+    /// `expires_in` is a non-negative integer or a string of one; other members strings.
+    #[test]
+    fn token_answers_are_typed() {
+        let expires_in = |value: &str| {
+            finish(200, &format!(r#"{{"access_token":"a.b.c","expires_in":{value},"x":[{{}}]}}"#)).map(|t| t.expires_in)
+        };
+        assert_eq!(expires_in("300"), Ok(Some(300)));
+        assert_eq!(expires_in(r#"" 300 ""#), Ok(Some(300)));
+        assert_eq!(expires_in("null"), Ok(None));
+        assert_eq!(expires_in("18446744073709551615"), Ok(Some(u64::MAX)));
+        for value in ["300.0", "3e2", "-5", "-0", "18446744073709551616", "true", "[300]", r#""-5""#, r#""""#] {
+            assert!(matches!(expires_in(value), Err(Error::Upstream { .. })), "{value}");
+        }
+        let tokens =
+            finish(200, r#"{"access_token":"a","id_token":null,"refresh_token":"r","scope":null,"error":null}"#)
+                .unwrap();
+        assert_eq!(
+            (tokens.access_token.as_str(), tokens.id_token, tokens.refresh_token.as_deref()),
+            ("a", None, Some("r"))
+        );
+        for body in [
+            r#"{"access_token":null}"#,
+            r#"{"access_token":7}"#,
+            r#"{"access_token":"a","id_token":7}"#,
+            r#"{"access_token":"a","refresh_token":[]}"#,
+            r#"{"access_token":"a","scope":["openid"]}"#,
+            r#"{"access_token":"a","error":{}}"#,
+            r#"{"access_token":"a","access_token":"b"}"#,
+            r#"["a", null, 300, null, null, null]"#,
+        ] {
+            assert!(matches!(finish(200, body), Err(Error::Upstream { .. })), "{body}");
+        }
+        // A refusal whose body has a member of another type keeps no code.
+        for (body, expected) in [
+            (r#"{"error":"invalid_scope","error_description":7}"#, ErrorCode::InvalidScope),
+            (r#"{"error":"invalid_scope","scope":7}"#, ErrorCode::InvalidGrant),
+            (r#"{"error":["invalid_scope"]}"#, ErrorCode::InvalidGrant),
+            (r#"{"error":"invalid_scope","error":"invalid_scope"}"#, ErrorCode::InvalidGrant),
+        ] {
+            match finish(400, body) {
+                Err(Error::OAuth { code, .. }) => assert_eq!(code, expected, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
     }
 
     #[test]
