@@ -9,12 +9,12 @@ use crate::config::Config;
 use crate::consent::{self, ConsentTicket, Submission};
 use crate::error::{ClientMetadataFailure, Error, ErrorCode, Surface};
 use crate::http::{with_query, Response};
+use crate::json::{FromJson, Json, Object, ToJson};
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
-use crate::seal::{Entropy, Purpose};
+use crate::seal::{required, Entropy, Purpose};
 use crate::secret::Secret;
 use crate::upstream::UpstreamMetadata;
-use serde::{Deserialize, Serialize};
 
 /// How long a person has to sign in at Access.
 pub const STATE_TTL_SECONDS: u64 = 15 * 60;
@@ -24,24 +24,45 @@ pub const CODE_TTL_SECONDS: u64 = 5 * 60;
 /// Longer client `state` values are refused (real clients send tens of characters).
 pub const MAX_STATE_LEN: usize = 2048;
 
-/// What the sealed `code` given to the client wraps. `Debug` never shows Access's code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What the sealed `code` given to the client wraps (member names `ac`, `ru`, … as in the
+/// codes already out there). `Debug` never shows Access's code.
+#[derive(Debug, Clone)]
 pub struct CodeGrant {
     /// Access's authorization code.
-    #[serde(rename = "ac")]
     pub access_code: Secret,
-    #[serde(rename = "ru")]
     pub redirect_uri: String,
     /// The client's S256 `code_challenge`: the gateway checks the verifier itself
     /// before it vouches for the code with its client secret (RFC 7636 §4.6).
-    #[serde(rename = "cc")]
     pub code_challenge: String,
-    #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// The client the code was issued to, if it has a metadata document: `/token` takes
     /// the code from that client only.
-    #[serde(rename = "ci", default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+}
+
+impl ToJson for CodeGrant {
+    fn to_json(&self) -> Json {
+        Object::new()
+            .with("ac", &self.access_code)
+            .with("ru", &self.redirect_uri)
+            .with("cc", &self.code_challenge)
+            .with_some("rs", self.resource.as_ref())
+            .with_some("ci", self.client_id.as_ref())
+            .into()
+    }
+}
+
+impl FromJson for CodeGrant {
+    fn from_json(json: &Json) -> Option<Self> {
+        let object = json.as_object()?;
+        Some(Self {
+            access_code: Secret::new(required(object, "ac")?),
+            redirect_uri: required(object, "ru")?,
+            code_challenge: required(object, "cc")?,
+            resource: object.string("rs").ok()?,
+            client_id: object.string("ci").ok()?,
+        })
+    }
 }
 
 /// What the edge fetched (or found cached) for a `client_id` URL.
@@ -291,7 +312,8 @@ pub mod tests {
     use super::*;
     use crate::config::tests::{test_config, ISSUER};
     use crate::metadata::tests::site;
-    use crate::seal::tests::CountingEntropy;
+    use crate::seal::tests::{open_text, CountingEntropy};
+    use crate::seal::OpenError;
     use crate::upstream::tests::upstream;
 
     pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -521,6 +543,49 @@ pub mod tests {
             .sealing_keys
             .open::<CodeGrant>(Purpose::Code, params.get("code").unwrap(), NOW + CODE_TTL_SECONDS)
             .is_err());
+    }
+
+    /// What the serde derive wrote for a code grant: every member, and the required ones only.
+    const OLD_GRANT: &str = r#"{"ac":"access-code-1","ru":"http://localhost:4567/callback","cc":"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM","rs":"https://mcp.example.com/mcp","ci":"https://client.example.com/client.json"}"#;
+    const OLD_GRANT_MINIMAL: &str = r#"{"ac":"access-code-1","ru":"http://localhost:4567/callback","cc":"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}"#;
+
+    #[test]
+    fn a_code_sealed_by_the_serde_version_opens() {
+        let grant: CodeGrant = open_text(Purpose::Code, OLD_GRANT).unwrap();
+        assert_eq!(grant.access_code.expose(), "access-code-1");
+        assert_eq!(grant.redirect_uri, "http://localhost:4567/callback");
+        assert_eq!(grant.code_challenge, CHALLENGE);
+        assert_eq!(grant.resource.as_deref(), Some("https://mcp.example.com/mcp"));
+        assert_eq!(grant.client_id.as_deref(), Some("https://client.example.com/client.json"));
+        assert_eq!(grant.to_json().encode(), OLD_GRANT);
+        let minimal: CodeGrant = open_text(Purpose::Code, OLD_GRANT_MINIMAL).unwrap();
+        assert_eq!((minimal.resource.as_deref(), minimal.client_id.as_deref()), (None, None));
+        assert_eq!(minimal.to_json().encode(), OLD_GRANT_MINIMAL);
+    }
+
+    #[test]
+    fn a_code_with_a_member_missing_or_of_another_type_is_malformed() {
+        let nulls = OLD_GRANT
+            .replace(r#""https://mcp.example.com/mcp""#, "null")
+            .replace(r#""https://client.example.com/client.json""#, "null");
+        let grant: CodeGrant = open_text(Purpose::Code, &nulls).unwrap();
+        assert_eq!((grant.resource, grant.client_id), (None, None));
+        let malformed = [
+            OLD_GRANT_MINIMAL.replace(r#""ac":"access-code-1","#, ""),
+            OLD_GRANT_MINIMAL.replace(r#""access-code-1""#, "null"),
+            OLD_GRANT_MINIMAL.replace(r#""access-code-1""#, "1"),
+            OLD_GRANT_MINIMAL.replace(r#","cc":"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM""#, ""),
+            OLD_GRANT_MINIMAL.replace(r#""http://localhost:4567/callback""#, r#"["http://localhost:4567/callback"]"#),
+            OLD_GRANT.replace(r#""https://mcp.example.com/mcp""#, "1"),
+            OLD_GRANT.replace(r#""https://client.example.com/client.json""#, "false"),
+        ];
+        for payload in malformed {
+            assert_eq!(
+                open_text::<CodeGrant>(Purpose::Code, &payload).map(|_| ()),
+                Err(OpenError::Malformed),
+                "{payload}"
+            );
+        }
     }
 
     #[test]

@@ -13,13 +13,13 @@ use crate::client_id_metadata::ClientMetadata;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
 use crate::http::{cookie, escape_html, Response, PAGE_STYLE};
+use crate::json::{FromJson, Json, Object, ToJson};
 use crate::metadata::{Site, AUTHORIZE_PATH};
 use crate::params::Params;
 use crate::redirect_uri::{consent_key, Destination};
-use crate::seal::{digest, Entropy, Purpose};
+use crate::seal::{digest, required, Entropy, Purpose};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 
 /// How long the consent page may stay open.
 pub const TICKET_TTL_SECONDS: u64 = 15 * 60;
@@ -29,23 +29,47 @@ const CONSENT_COOKIE_PREFIX: &str = "mcpgw_consent_";
 /// Random cookie values are 32 bytes, base64url.
 const RANDOM_VALUE_LEN: usize = 43;
 
-#[derive(Serialize, Deserialize)]
+/// What the consent form's ticket carries (as `rq` and `cs`, the names of the tickets
+/// already out there).
 struct TicketClaims {
-    #[serde(rename = "rq")]
     request: AuthorizationRequest,
     /// Digest of the CSRF cookie value this ticket was issued with.
-    #[serde(rename = "cs")]
     csrf: String,
 }
 
-#[derive(Serialize, Deserialize)]
+impl ToJson for TicketClaims {
+    fn to_json(&self) -> Json {
+        Object::new().with("rq", self.request.to_json()).with("cs", &self.csrf).into()
+    }
+}
+
+impl FromJson for TicketClaims {
+    fn from_json(json: &Json) -> Option<Self> {
+        let object = json.as_object()?;
+        Some(Self { request: AuthorizationRequest::from_json(object.get("rq")?)?, csrf: required(object, "cs")? })
+    }
+}
+
+/// What the consent cookie carries (as `t` and `b`, the names of the cookies already out
+/// there).
 struct RememberedConsent {
     /// The request's [`target`].
-    #[serde(rename = "t")]
     target: String,
     /// Digest of the browser id cookie: a copied consent cookie alone is worthless.
-    #[serde(rename = "b")]
     browser: String,
+}
+
+impl ToJson for RememberedConsent {
+    fn to_json(&self) -> Json {
+        Object::new().with("t", &self.target).with("b", &self.browser).into()
+    }
+}
+
+impl FromJson for RememberedConsent {
+    fn from_json(json: &Json) -> Option<Self> {
+        let object = json.as_object()?;
+        Some(Self { target: required(object, "t")?, browser: required(object, "b")? })
+    }
 }
 
 /// A checked consent form submission.
@@ -348,7 +372,8 @@ pub mod tests {
     use crate::config::tests::test_config;
     use crate::metadata::tests::site;
     use crate::metadata::Capabilities;
-    use crate::seal::tests::CountingEntropy;
+    use crate::seal::tests::{open_text, CountingEntropy};
+    use crate::seal::OpenError;
     use crate::upstream::tests::upstream;
 
     const CLAUDE: &str = "https://claude.ai/api/mcp/auth_callback";
@@ -579,6 +604,62 @@ pub mod tests {
             .unwrap();
         let jar = format!("__Host-mcpgw_browser={browser}; __Host-{}={value}", consent_cookie(vscode));
         assert!(!is_remembered(&config, &site(), Some(&jar), &to(vscode), NOW));
+    }
+
+    /// What the serde derive wrote for a consent ticket and a remembered consent.
+    const OLD_TICKET: &str = r#"{"rq":{"ru":"http://localhost:4567/callback","st":"client-state","cc":"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM","sc":"openid email","rs":"https://mcp.example.com/mcp"},"cs":"fOErqHgqMvdDV877ge24wg6k11URXstAYzSLjMnUHzQ"}"#;
+    const OLD_CONSENT: &str =
+        r#"{"t":"https://claude.ai/api/mcp/auth_callback","b":"1MPooRJWq4Kk_HJWDrSisOh7rYIMKQ3ZsDYW3iQKpts"}"#;
+
+    fn open_ticket_text(payload: &str) -> Result<TicketClaims, OpenError> {
+        open_text(Purpose::ConsentTicket, payload)
+    }
+
+    fn open_consent_text(payload: &str) -> Result<RememberedConsent, OpenError> {
+        open_text(Purpose::ConsentCookie, payload)
+    }
+
+    #[test]
+    fn a_ticket_sealed_by_the_serde_version_opens() {
+        let claims = open_ticket_text(OLD_TICKET).unwrap();
+        let request = AuthorizationRequest {
+            state: Some("client-state".into()),
+            scope: "openid email".into(),
+            resource: Some("https://mcp.example.com/mcp".into()),
+            ..to("http://localhost:4567/callback")
+        };
+        assert_eq!(claims.request, request);
+        assert_eq!(claims.csrf, digest("csrf"));
+        assert_eq!(claims.to_json().encode(), OLD_TICKET);
+    }
+
+    #[test]
+    fn a_consent_cookie_sealed_by_the_serde_version_opens() {
+        let remembered = open_consent_text(OLD_CONSENT).unwrap();
+        assert_eq!(remembered.target, CLAUDE);
+        assert_eq!(remembered.browser, digest("browser"));
+        assert_eq!(remembered.to_json().encode(), OLD_CONSENT);
+    }
+
+    #[test]
+    fn tickets_and_consent_cookies_with_a_member_missing_or_of_another_type_are_malformed() {
+        for payload in [
+            OLD_TICKET.replace(r#","cs":"fOErqHgqMvdDV877ge24wg6k11URXstAYzSLjMnUHzQ""#, ""),
+            OLD_TICKET.replace(r#""fOErqHgqMvdDV877ge24wg6k11URXstAYzSLjMnUHzQ""#, "null"),
+            OLD_TICKET.replace(r#""openid email""#, "1"),
+            r#"{"rq":null,"cs":"x"}"#.to_owned(),
+            r#"{"rq":"x","cs":"x"}"#.to_owned(),
+            r#"{"cs":"x"}"#.to_owned(),
+        ] {
+            assert_eq!(open_ticket_text(&payload).map(|_| ()), Err(OpenError::Malformed), "{payload}");
+        }
+        for payload in [
+            OLD_CONSENT.replace(r#""t":"https://claude.ai/api/mcp/auth_callback","#, ""),
+            OLD_CONSENT.replace(r#""https://claude.ai/api/mcp/auth_callback""#, "null"),
+            OLD_CONSENT.replace(r#""1MPooRJWq4Kk_HJWDrSisOh7rYIMKQ3ZsDYW3iQKpts""#, "[]"),
+        ] {
+            assert_eq!(open_consent_text(&payload).map(|_| ()), Err(OpenError::Malformed), "{payload}");
+        }
     }
 
     #[test]

@@ -6,12 +6,11 @@
 //! Several keys may be configured: the first seals, all of them open (rotation).
 
 use crate::error::{Error, TokenFailure};
+use crate::json::{FromJson, Json, Object, ToJson};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 const VERSION: u8 = 1;
@@ -94,13 +93,6 @@ impl std::fmt::Debug for SealingKeys {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Envelope<T> {
-    exp: u64,
-    #[serde(rename = "v")]
-    value: T,
-}
-
 impl SealingKeys {
     /// Parses a comma-separated list of base64 (standard or URL-safe) 32-byte keys.
     pub fn parse(list: &str) -> Result<Self, &'static str> {
@@ -134,22 +126,26 @@ impl SealingKeys {
         [&[VERSION][..], key_id, purpose.label()].concat()
     }
 
-    pub fn seal<T: Serialize>(
+    /// Seals `value` in the envelope `{"exp": expires_at, "v": value}`.
+    pub fn seal<T: ToJson>(
         &self,
         purpose: Purpose,
         value: &T,
         expires_at: u64,
         entropy: &mut dyn Entropy,
     ) -> Result<String, Error> {
+        let envelope = Object::new().with("exp", expires_at).with("v", value.to_json());
+        self.seal_plaintext(purpose, Json::from(envelope).encode().as_bytes(), entropy)
+    }
+
+    fn seal_plaintext(&self, purpose: Purpose, plaintext: &[u8], entropy: &mut dyn Entropy) -> Result<String, Error> {
         let key = &self.0[0];
         let mut nonce = [0u8; NONCE_LEN];
         entropy.fill(&mut nonce)?;
-        let plaintext = serde_json::to_vec(&Envelope { exp: expires_at, value })
-            .map_err(|_| Error::Internal { reason: "a value could not be serialised for sealing" })?;
         let aad = Self::aad(purpose, &key.id);
         let ciphertext = key
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: &plaintext, aad: &aad })
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
             .map_err(|_| Error::Internal { reason: "sealing failed" })?;
         let mut out = Vec::with_capacity(HEADER_LEN + ciphertext.len());
         out.push(VERSION);
@@ -159,7 +155,20 @@ impl SealingKeys {
         Ok(URL_SAFE_NO_PAD.encode(out))
     }
 
-    pub fn open<T: DeserializeOwned>(&self, purpose: Purpose, sealed: &str, now: u64) -> Result<T, OpenError> {
+    /// The value sealed for `purpose`, if it has not expired at `now`. An envelope or a value
+    /// that does not fit is `Malformed`, expired or not (it is read whole before `exp` is checked).
+    pub fn open<T: FromJson>(&self, purpose: Purpose, sealed: &str, now: u64) -> Result<T, OpenError> {
+        let plaintext = self.open_plaintext(purpose, sealed)?;
+        let (exp, value) = Json::parse(&plaintext)
+            .and_then(|envelope| Some((envelope.get("exp")?.as_u64()?, T::from_json(envelope.get("v")?)?)))
+            .ok_or(OpenError::Malformed)?;
+        if exp <= now {
+            return Err(OpenError::Expired);
+        }
+        Ok(value)
+    }
+
+    fn open_plaintext(&self, purpose: Purpose, sealed: &str) -> Result<Vec<u8>, OpenError> {
         if sealed.len() > MAX_SEALED_LEN {
             return Err(OpenError::Malformed);
         }
@@ -171,16 +180,17 @@ impl SealingKeys {
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let key = self.0.iter().find(|k| k.id == key_id).ok_or(OpenError::UnknownKey)?;
         let aad = Self::aad(purpose, key_id);
-        let plaintext = key
-            .cipher
+        key.cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: &aad })
-            .map_err(|_| OpenError::Forged)?;
-        let envelope: Envelope<T> = serde_json::from_slice(&plaintext).map_err(|_| OpenError::Malformed)?;
-        if envelope.exp <= now {
-            return Err(OpenError::Expired);
-        }
-        Ok(envelope.value)
+            .map_err(|_| OpenError::Forged)
     }
+}
+
+/// A string member a sealed payload must have: absent, `null` or of another type, and the
+/// payload does not open (as with the derived reader of earlier versions).
+/// Optional members are `object.string(name).ok()?`: absent or `null` is `None`.
+pub fn required(object: &Object, name: &str) -> Option<String> {
+    object.string(name).ok().flatten()
 }
 
 /// Base64url SHA-256, used to bind values without revealing them.
@@ -213,6 +223,38 @@ pub mod tests {
         }
     }
 
+    /// Strings as payloads, for the tests here and in other modules.
+    impl ToJson for &str {
+        fn to_json(&self) -> Json {
+            Json::from(*self)
+        }
+    }
+
+    impl ToJson for String {
+        fn to_json(&self) -> Json {
+            Json::from(self)
+        }
+    }
+
+    impl FromJson for String {
+        fn from_json(json: &Json) -> Option<Self> {
+            json.as_str().map(str::to_owned)
+        }
+    }
+
+    /// `plaintext` sealed as it is: an envelope as an earlier version wrote it, or a bad one.
+    fn seal_text(keys: &SealingKeys, purpose: Purpose, plaintext: &str) -> String {
+        keys.seal_plaintext(purpose, plaintext.as_bytes(), &mut CountingEntropy::default()).unwrap()
+    }
+
+    /// The JSON text `payload` (as an earlier version wrote it, or a bad one) sealed in an
+    /// unexpired envelope for `purpose`, opened.
+    pub fn open_text<T: FromJson>(purpose: Purpose, payload: &str) -> Result<T, OpenError> {
+        let keys = SealingKeys::parse(KEY_A).unwrap();
+        let envelope = format!(r#"{{"exp":100,"v":{payload}}}"#);
+        keys.open(purpose, &seal_text(&keys, purpose, &envelope), 99)
+    }
+
     #[test]
     fn no_randomness_no_seal() {
         let keys = SealingKeys::parse(KEY_A).unwrap();
@@ -232,6 +274,43 @@ pub mod tests {
         let sealed = seal_a(Purpose::Code, 100);
         assert_eq!(keys.open::<String>(Purpose::Code, &sealed, 99), Ok("payload".into()));
         assert_eq!(keys.open::<String>(Purpose::Code, &sealed, 100), Err(OpenError::Expired));
+    }
+
+    #[test]
+    fn the_envelope_is_written_and_read_as_serde_did() {
+        let keys = SealingKeys::parse(KEY_A).unwrap();
+        let written = keys.open_plaintext(Purpose::Code, &seal_a(Purpose::Code, 100)).unwrap();
+        assert_eq!(String::from_utf8(written).unwrap(), r#"{"exp":100,"v":"payload"}"#);
+        let old = seal_text(&keys, Purpose::Code, r#"{"exp":100,"v":"payload"}"#);
+        assert_eq!(keys.open::<String>(Purpose::Code, &old, 99), Ok("payload".into()));
+        // Members it does not know are ignored, as serde's derive did.
+        let extra = seal_text(&keys, Purpose::Code, r#" {"v":"payload","x":[1],"exp":100} "#);
+        assert_eq!(keys.open::<String>(Purpose::Code, &extra, 99), Ok("payload".into()));
+    }
+
+    #[test]
+    fn a_bad_envelope_is_malformed_even_when_expired() {
+        let keys = SealingKeys::parse(KEY_A).unwrap();
+        for text in [
+            r#"{"v":"payload"}"#,
+            r#"{"exp":null,"v":"payload"}"#,
+            r#"{"exp":"100","v":"payload"}"#,
+            r#"{"exp":100.0,"v":"payload"}"#,
+            r#"{"exp":-1,"v":"payload"}"#,
+            r#"{"exp":100}"#,
+            r#"{"exp":100,"v":null}"#,
+            r#"{"exp":100,"v":7}"#,
+            r#"{"exp":100,"v":"a","v":"b"}"#,
+            r#"[100,"payload"]"#,
+            r#""payload""#,
+            r#"{"exp":100,"v":"payload"},"#,
+            "",
+        ] {
+            let sealed = seal_text(&keys, Purpose::Code, text);
+            for now in [0, 100] {
+                assert_eq!(keys.open::<String>(Purpose::Code, &sealed, now), Err(OpenError::Malformed), "{text}");
+            }
+        }
     }
 
     #[test]
@@ -280,8 +359,8 @@ pub mod tests {
     fn nonces_differ_and_keys_are_validated() {
         let keys = SealingKeys::parse(KEY_A).unwrap();
         let mut entropy = CountingEntropy::default();
-        assert_ne!(keys.seal(Purpose::Code, &1, 9, &mut entropy), keys.seal(Purpose::Code, &1, 9, &mut entropy));
-        assert!(keys.seal(Purpose::Code, &1, 9, &mut entropy).is_ok());
+        assert_ne!(keys.seal(Purpose::Code, &"1", 9, &mut entropy), keys.seal(Purpose::Code, &"1", 9, &mut entropy));
+        assert!(keys.seal(Purpose::Code, &"1", 9, &mut entropy).is_ok());
         assert!(SealingKeys::parse("").is_err());
         assert!(SealingKeys::parse("c2hvcnQ=").is_err());
         assert!(SealingKeys::parse("***").is_err());

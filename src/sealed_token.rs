@@ -11,39 +11,82 @@
 use crate::access_token::{Authenticated, Identity};
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, TokenFailure};
+use crate::json::{self, FromJson, Json, Object, ToJson};
 use crate::metadata::Site;
-use crate::seal::{Entropy, Purpose};
+use crate::seal::{required, Entropy, Purpose};
 use crate::secret::Secret;
 use crate::token_cache::Expiring;
 use crate::upstream::{is_jwt, no_id_token, UpstreamTokens};
-use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize)]
+/// What a sealed access token carries. Its member names (`em`, `gr`, `cr`, `ci`, …) are
+/// those of the tokens already out there.
 struct SealedAccess {
     sub: String,
-    #[serde(rename = "em", skip_serializing_if = "Option::is_none")]
     email: Option<String>,
-    #[serde(rename = "gr", default, skip_serializing_if = "Vec::is_empty")]
     groups: Vec<String>,
     /// The resource (RFC 8707) the token is for: this deployment's MCP URL.
     aud: String,
     exp: u64,
     /// The Access-signed JWT forwarded to the origin.
-    #[serde(rename = "cr")]
     credential: Secret,
     /// The client with a metadata document it was issued to; `None`: the registered client.
-    #[serde(rename = "ci", default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+impl ToJson for SealedAccess {
+    fn to_json(&self) -> Json {
+        Object::new()
+            .with("sub", &self.sub)
+            .with_some("em", self.email.as_ref())
+            .with_some("gr", (!self.groups.is_empty()).then_some(self.groups.as_slice()))
+            .with("aud", &self.aud)
+            .with("exp", self.exp)
+            .with("cr", &self.credential)
+            .with_some("ci", self.client_id.as_ref())
+            .into()
+    }
+}
+
+impl FromJson for SealedAccess {
+    fn from_json(json: &Json) -> Option<Self> {
+        let object = json.as_object()?;
+        Some(Self {
+            sub: required(object, "sub")?,
+            email: object.string("em").ok()?,
+            // Left out when empty; `null` is refused, as the earlier derived reader refused it.
+            groups: object.get("gr").map_or(Some(Vec::new()), json::strings)?,
+            aud: required(object, "aud")?,
+            exp: object.get("exp")?.as_u64()?,
+            credential: Secret::new(required(object, "cr")?),
+            client_id: object.string("ci").ok()?,
+        })
+    }
+}
+
+/// What a sealed refresh token carries.
 struct SealedRefresh {
     /// Access's refresh token.
     rt: Secret,
     aud: String,
     /// As in [`SealedAccess`]: only this client may refresh with it.
-    #[serde(rename = "ci", default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
+}
+
+impl ToJson for SealedRefresh {
+    fn to_json(&self) -> Json {
+        Object::new().with("rt", &self.rt).with("aud", &self.aud).with_some("ci", self.client_id.as_ref()).into()
+    }
+}
+
+impl FromJson for SealedRefresh {
+    fn from_json(json: &Json) -> Option<Self> {
+        let object = json.as_object()?;
+        Some(Self {
+            rt: Secret::new(required(object, "rt")?),
+            aud: required(object, "aud")?,
+            client_id: object.string("ci").ok()?,
+        })
+    }
 }
 
 /// Seals the client's access token around Access's answer and the validated `id_token`
@@ -184,7 +227,8 @@ mod tests {
     use crate::authorize::CodeGrant;
     use crate::config::tests::{config_from, vars};
     use crate::metadata::tests::site;
-    use crate::seal::tests::{CountingEntropy, KEY_B};
+    use crate::seal::tests::{open_text, CountingEntropy, KEY_B};
+    use crate::seal::OpenError;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 
@@ -254,6 +298,79 @@ mod tests {
             open_access(&config, &site(), with_jwt["access_token"].as_str().unwrap(), NOW).unwrap().credential.expose(),
             "a.b.c"
         );
+    }
+
+    /// What the serde derive wrote for sealed tokens: every member, and the required ones only.
+    const OLD_ACCESS: &str = r#"{"sub":"sub-1","em":"user@example.com","gr":["eng","ops"],"aud":"https://mcp.example.com/mcp","exp":1800000600,"cr":"id.token.jwt","ci":"https://client.example.com/client.json"}"#;
+    const OLD_ACCESS_MINIMAL: &str =
+        r#"{"sub":"sub-1","aud":"https://mcp.example.com/mcp","exp":1800000600,"cr":"a.b.c"}"#;
+    const OLD_REFRESH: &str =
+        r#"{"rt":"access-refresh","aud":"https://mcp.example.com/mcp","ci":"https://client.example.com/client.json"}"#;
+    const OLD_REFRESH_MINIMAL: &str = r#"{"rt":"access-refresh","aud":"https://mcp.example.com/mcp"}"#;
+
+    fn open_access_text(payload: &str) -> Result<SealedAccess, OpenError> {
+        open_text(Purpose::AccessToken, payload)
+    }
+
+    fn open_refresh_text(payload: &str) -> Result<SealedRefresh, OpenError> {
+        open_text(Purpose::RefreshToken, payload)
+    }
+
+    #[test]
+    fn an_access_token_sealed_by_the_serde_version_opens() {
+        let sealed = open_access_text(OLD_ACCESS).unwrap();
+        assert_eq!((sealed.sub.as_str(), sealed.email.as_deref()), ("sub-1", Some("user@example.com")));
+        assert_eq!(sealed.groups, ["eng", "ops"]);
+        assert_eq!((sealed.aud.as_str(), sealed.exp), ("https://mcp.example.com/mcp", 1_800_000_600));
+        assert_eq!(sealed.credential.expose(), "id.token.jwt");
+        assert_eq!(sealed.client_id.as_deref(), Some("https://client.example.com/client.json"));
+        assert_eq!(sealed.to_json().encode(), OLD_ACCESS);
+        let minimal = open_access_text(OLD_ACCESS_MINIMAL).unwrap();
+        assert_eq!((minimal.email.as_deref(), minimal.groups.len(), minimal.client_id.as_deref()), (None, 0, None));
+        assert_eq!(minimal.credential.expose(), "a.b.c");
+        assert_eq!(minimal.to_json().encode(), OLD_ACCESS_MINIMAL);
+    }
+
+    #[test]
+    fn a_refresh_token_sealed_by_the_serde_version_opens() {
+        let sealed = open_refresh_text(OLD_REFRESH).unwrap();
+        assert_eq!(sealed.rt.expose(), "access-refresh");
+        assert_eq!(sealed.aud, "https://mcp.example.com/mcp");
+        assert_eq!(sealed.client_id.as_deref(), Some("https://client.example.com/client.json"));
+        assert_eq!(sealed.to_json().encode(), OLD_REFRESH);
+        let minimal = open_refresh_text(OLD_REFRESH_MINIMAL).unwrap();
+        assert_eq!(minimal.client_id, None);
+        assert_eq!(minimal.to_json().encode(), OLD_REFRESH_MINIMAL);
+    }
+
+    #[test]
+    fn sealed_tokens_with_a_member_missing_or_of_another_type_are_malformed() {
+        let nulls = OLD_ACCESS_MINIMAL.replace('}', r#","em":null,"ci":null}"#);
+        let sealed = open_access_text(&nulls).unwrap();
+        assert_eq!((sealed.email, sealed.client_id), (None, None));
+        for payload in [
+            OLD_ACCESS_MINIMAL.replace(r#""sub":"sub-1","#, ""),
+            OLD_ACCESS_MINIMAL.replace(r#""sub-1""#, "null"),
+            OLD_ACCESS_MINIMAL.replace("1800000600", r#""1800000600""#),
+            OLD_ACCESS_MINIMAL.replace("1800000600", "-1"),
+            OLD_ACCESS_MINIMAL.replace(r#","cr":"a.b.c""#, ""),
+            OLD_ACCESS_MINIMAL.replace(r#""a.b.c""#, "[]"),
+            OLD_ACCESS.replace(r#""user@example.com""#, "5"),
+            OLD_ACCESS.replace(r#"["eng","ops"]"#, "null"),
+            OLD_ACCESS.replace(r#"["eng","ops"]"#, r#"["eng",1]"#),
+            OLD_ACCESS.replace(r#"["eng","ops"]"#, r#""eng""#),
+            OLD_ACCESS.replace(r#""https://client.example.com/client.json""#, "{}"),
+        ] {
+            assert_eq!(open_access_text(&payload).map(|_| ()), Err(OpenError::Malformed), "{payload}");
+        }
+        for payload in [
+            OLD_REFRESH_MINIMAL.replace(r#""rt":"access-refresh","#, ""),
+            OLD_REFRESH_MINIMAL.replace(r#""access-refresh""#, "null"),
+            OLD_REFRESH_MINIMAL.replace(r#""https://mcp.example.com/mcp""#, "1"),
+            OLD_REFRESH.replace(r#""https://client.example.com/client.json""#, "true"),
+        ] {
+            assert_eq!(open_refresh_text(&payload).map(|_| ()), Err(OpenError::Malformed), "{payload}");
+        }
     }
 
     #[test]
