@@ -3,7 +3,7 @@
 //! strings chosen here; internal reasons are only ever logged.
 
 use crate::http::{escape_html, Response};
-use serde::Serialize;
+use crate::json::{Json, Object};
 
 /// OAuth error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 8707 §2,
 /// RFC 6750 §3.1).
@@ -207,8 +207,8 @@ pub enum JsonRpcFailure {
 /// members of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsonRpcReply {
-    Single(Option<serde_json::Value>),
-    Batch(Vec<serde_json::Value>),
+    Single(Option<Json>),
+    Batch(Vec<Json>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -273,14 +273,6 @@ pub enum Surface<'a> {
     /// An authorization response sent back to a checked client redirect URI
     /// (RFC 6749 §4.1.2.1), with `state` and RFC 9207 `iss`.
     Redirect { redirect_uri: &'a str, state: Option<&'a str>, issuer: &'a str },
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    /// Absent for a request without credentials (RFC 6750 §3.1: no error code then).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-    error_description: &'a str,
 }
 
 impl Error {
@@ -375,7 +367,7 @@ impl Error {
     /// The single place where errors become HTTP answers.
     pub fn to_response(&self, surface: Surface<'_>) -> Response {
         if let Self::JsonRpc { failure, reply } = self {
-            let response = Response::json(json_rpc_status(self), &json_rpc_body(*failure, reply));
+            let response = Response::json(json_rpc_status(self), json_rpc_body(*failure, reply));
             return match failure {
                 JsonRpcFailure::RateLimited { retry_after_seconds } => {
                     response.with_header("retry-after", retry_after_seconds.to_string())
@@ -393,8 +385,12 @@ impl Error {
         let response = match surface {
             Surface::Page => Response::html(status, error_page(status, code, &description)),
             Surface::Json | Surface::Resource { .. } | Surface::Redirect { .. } => {
+                // No error code for a request without credentials (RFC 6750 §3.1).
                 let error = (*self != Self::MissingToken).then_some(code.as_str());
-                Response::json(status, &ErrorBody { error, error_description: &description })
+                Response::json(
+                    status,
+                    Object::new().with_some("error", error).with("error_description", description).into(),
+                )
             }
         };
         let response = match self {
@@ -434,8 +430,8 @@ fn json_rpc_status(error: &Error) -> u16 {
     }
 }
 
-fn json_rpc_body(failure: JsonRpcFailure, reply: &JsonRpcReply) -> serde_json::Value {
-    let (code, message) = match failure {
+fn json_rpc_body(failure: JsonRpcFailure, reply: &JsonRpcReply) -> Json {
+    let (code, message): (i64, &str) = match failure {
         JsonRpcFailure::ParseError => (-32700, "Parse error: the request body is not a JSON-RPC message"),
         JsonRpcFailure::HeaderMismatch => {
             (-32020, "Header mismatch: Mcp-Method and Mcp-Name must match the request body")
@@ -445,10 +441,13 @@ fn json_rpc_body(failure: JsonRpcFailure, reply: &JsonRpcReply) -> serde_json::V
         JsonRpcFailure::Denied => (-32003, "Forbidden: this server's access policy does not allow this call for you"),
         JsonRpcFailure::RateLimited { .. } => (-32029, "Too many requests: try again after the Retry-After delay"),
     };
-    let error = |id: Option<&serde_json::Value>| serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    let error = |id: Option<&Json>| -> Json {
+        let error = Object::new().with("code", code).with("message", message);
+        Object::new().with("jsonrpc", "2.0").with("id", id.cloned()).with("error", error).into()
+    };
     match reply {
         JsonRpcReply::Single(id) => error(id.as_ref()),
-        JsonRpcReply::Batch(ids) => ids.iter().map(|id| error(Some(id))).collect(),
+        JsonRpcReply::Batch(ids) => Json::Array(ids.iter().map(|id| error(Some(id))).collect()),
     }
 }
 
@@ -554,7 +553,7 @@ mod tests {
 
     #[test]
     fn json_rpc_errors_answer_the_request_ids() {
-        let denied = Error::JsonRpc { failure: JsonRpcFailure::Denied, reply: JsonRpcReply::Single(Some(7.into())) };
+        let denied = Error::JsonRpc { failure: JsonRpcFailure::Denied, reply: JsonRpcReply::Single(Some(7u64.into())) };
         let r = denied.to_response(RESOURCE);
         assert_eq!((r.status, r.header("www-authenticate")), (200, None));
         let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
@@ -562,14 +561,14 @@ mod tests {
         assert_eq!(body["error"]["code"], -32003);
         let limited = Error::JsonRpc {
             failure: JsonRpcFailure::RateLimited { retry_after_seconds: 60 },
-            reply: JsonRpcReply::Single(Some(8.into())),
+            reply: JsonRpcReply::Single(Some(8u64.into())),
         };
         let r = limited.to_response(RESOURCE);
         assert_eq!((r.status, r.header("retry-after")), (429, Some("60")));
         assert!(r.body.contains("-32029"));
         let mismatch = Error::JsonRpc {
             failure: JsonRpcFailure::HeaderMismatch,
-            reply: JsonRpcReply::Batch(vec![1.into(), "b".into()]),
+            reply: JsonRpcReply::Batch(vec![1u64.into(), "b".into()]),
         };
         let r = mismatch.to_response(RESOURCE);
         assert_eq!(r.status, 400);

@@ -2,7 +2,7 @@
 //! URLs, cookies, media types and HTML. The edge turns these into `web_sys` types;
 //! nothing here does I/O.
 
-use serde::Serialize;
+use crate::json::Json;
 
 /// The style every HTML page of the gateway shares (consent and error pages).
 pub const PAGE_STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;background:#f4f5f7;\
@@ -35,10 +35,8 @@ impl Response {
     }
 
     /// A JSON response. Every OAuth answer carries `Cache-Control: no-store` (RFC 6749 §5.1).
-    pub fn json(status: u16, value: &impl Serialize) -> Self {
-        // Serializing our own plain structs cannot fail; an empty object is the safe fallback.
-        let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
-        Self::new(status, "application/json", body)
+    pub fn json(status: u16, value: Json) -> Self {
+        Self::new(status, "application/json", value.encode())
     }
 
     /// An HTML page for a person. Framing is refused so that a page with buttons

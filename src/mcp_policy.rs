@@ -17,15 +17,23 @@
 //! ```
 
 use crate::access_token::Identity;
+use crate::json::{self, FromJson, Json, Object};
 use crate::mcp_request::McpCall;
-use serde::Deserialize;
-use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     Allow,
     Deny,
+}
+
+impl FromJson for Effect {
+    fn from_json(value: &Json) -> Option<Self> {
+        match value.as_str()? {
+            "allow" => Some(Self::Allow),
+            "deny" => Some(Self::Deny),
+            _ => None,
+        }
+    }
 }
 
 /// What a call acts on.
@@ -59,22 +67,42 @@ impl Target {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
     effect: Effect,
-    #[serde(default)]
     emails: Vec<String>,
-    #[serde(default)]
     email_domains: Vec<String>,
-    #[serde(default)]
     groups: Vec<String>,
-    #[serde(default)]
     tools: Vec<String>,
-    #[serde(default)]
     resources: Vec<String>,
-    #[serde(default)]
     prompts: Vec<String>,
+}
+
+/// Whether `object` has no member but these: a misspelt name (`tool`) must not
+/// silently widen a rule.
+fn only_names(object: &Object, allowed: &[&str]) -> bool {
+    object.names().all(|name| allowed.contains(&name))
+}
+
+impl FromJson for Rule {
+    fn from_json(value: &Json) -> Option<Self> {
+        let rule = value.as_object()?;
+        let names = ["effect", "emails", "email_domains", "groups", "tools", "resources", "prompts"];
+        if !only_names(rule, &names) {
+            return None;
+        }
+        // A list left out is empty; one given, even as `null`, must be an array of strings.
+        let list = |name: &str| rule.get(name).map_or(Some(Vec::new()), json::strings);
+        Some(Self {
+            effect: Effect::from_json(rule.get("effect")?)?,
+            emails: list("emails")?,
+            email_domains: list("email_domains")?,
+            groups: list("groups")?,
+            tools: list("tools")?,
+            resources: list("resources")?,
+            prompts: list("prompts")?,
+        })
+    }
 }
 
 impl Rule {
@@ -98,11 +126,23 @@ impl Rule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct McpPolicy {
     default: Effect,
     rules: Vec<Rule>,
+}
+
+impl FromJson for McpPolicy {
+    fn from_json(value: &Json) -> Option<Self> {
+        let policy = value.as_object()?;
+        if !only_names(policy, &["default", "rules"]) {
+            return None;
+        }
+        Some(Self {
+            default: Effect::from_json(policy.get("default")?)?,
+            rules: policy.get("rules")?.as_array()?.iter().map(Rule::from_json).collect::<Option<_>>()?,
+        })
+    }
 }
 
 /// `*` stands for any run of characters (`/` included); everything else is literal.
@@ -124,9 +164,9 @@ pub fn glob_matches(pattern: &str, name: &str) -> bool {
 impl McpPolicy {
     /// Parses `MCP_POLICY`; every problem is a message naming what is wrong.
     pub fn parse(text: &str) -> Result<Self, &'static str> {
-        let policy: Self = serde_json::from_slice(text.as_bytes()).map_err(|_| {
-            "must be JSON: {\"default\": \"allow\"|\"deny\", \"rules\": [{\"effect\", \"emails\", \"email_domains\", \"groups\", \"tools\", \"resources\", \"prompts\"}]}"
-        })?;
+        let policy = Json::parse(text.as_bytes()).as_ref().and_then(Self::from_json).ok_or(
+            "must be JSON: {\"default\": \"allow\"|\"deny\", \"rules\": [{\"effect\", \"emails\", \"email_domains\", \"groups\", \"tools\", \"resources\", \"prompts\"}]}",
+        )?;
         for rule in &policy.rules {
             if rule.tools.is_empty() && rule.resources.is_empty() && rule.prompts.is_empty() {
                 return Err("has a rule that names no tools, resources or prompts");
@@ -169,25 +209,25 @@ impl McpPolicy {
     /// Removes from list answers (a JSON-RPC response, or a batch of them, each matched
     /// to its call by id) the entries the identity may not use. Anything else is left
     /// alone. Whether anything was removed.
-    pub fn filter_list_response(&self, identity: &Identity, calls: &[McpCall], response: &mut Value) -> bool {
+    pub fn filter_list_response(&self, identity: &Identity, calls: &[McpCall], response: &mut Json) -> bool {
         let mut changed = false;
-        let mut filter_one = |message: &mut Value| {
+        let mut filter_one = |message: &mut Json| {
             let id = message.get("id");
             let Some(call) = calls.iter().find(|call| call.id.is_some() && call.id.as_ref() == id) else { return };
             let Some((target, key, field)) = Target::of_list(&call.method) else { return };
-            if let Some(Value::Array(entries)) = message.get_mut("result").and_then(|r| r.get_mut(key)) {
+            if let Some(Json::Array(entries)) = message.get_mut("result").and_then(|r| r.get_mut(key)) {
                 let before = entries.len();
                 entries.retain(|entry| {
                     entry
                         .get(field)
-                        .and_then(Value::as_str)
+                        .and_then(Json::as_str)
                         .is_some_and(|name| self.decide(identity, target, name) == Effect::Allow)
                 });
                 changed |= entries.len() != before;
             }
         };
         match response {
-            Value::Array(messages) => messages.iter_mut().for_each(&mut filter_one),
+            Json::Array(messages) => messages.iter_mut().for_each(&mut filter_one),
             message => filter_one(message),
         }
         changed
@@ -195,8 +235,8 @@ impl McpPolicy {
 
     /// Filters a JSON list answer's bytes; `None` when nothing changed (send as is).
     pub fn filter_json(&self, identity: &Identity, calls: &[McpCall], body: &[u8]) -> Option<Vec<u8>> {
-        let mut value: Value = serde_json::from_slice(body).ok()?;
-        self.filter_list_response(identity, calls, &mut value).then(|| serde_json::to_vec(&value).ok()).flatten()
+        let mut value = Json::parse(body)?;
+        self.filter_list_response(identity, calls, &mut value).then(|| value.encode().into_bytes())
     }
 }
 
@@ -275,7 +315,8 @@ fn event_end(buffer: &[u8]) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::error::Error;
+    use serde_json::{json, Value};
 
     fn identity(email: &str, groups: &[&str]) -> Identity {
         Identity {
@@ -351,7 +392,7 @@ mod tests {
     }
 
     fn call(method: &str, name: Option<&str>) -> McpCall {
-        McpCall { id: Some(json!(1)), method: method.into(), name: name.map(Into::into) }
+        McpCall { id: Some(Json::from(1u64)), method: method.into(), name: name.map(Into::into) }
     }
 
     #[test]
@@ -383,13 +424,39 @@ mod tests {
             r#"{"default": "allow", "rules": [{"effect": "allow", "tools": [""]}]}"#,
             r#"{"default": "allow", "rules": [{"effect": "allow", "tools": "x"}]}"#,
             r#"{"default": "allow", "rules": [], "extra": 1}"#,
+            r#"{"default": "Allow", "rules": []}"#,
+            r#"{"default": null, "rules": []}"#,
+            r#"{"default": "allow", "rules": null}"#,
+            r#"{"default": "allow", "rules": [5]}"#,
+            r#"{"default": "allow", "rules": [{"effect": "allow", "tools": ["x", 1]}]}"#,
+            r#"{"default": "allow", "rules": [{"effect": "allow", "tools": ["x"], "groups": null}]}"#,
+            r#"{"default": "allow", "rules": [{"effect": "allow", "tools": ["x"]}]} x"#,
+            // An object's members, not an array of them in field order (serde's derived reader took both).
+            r#"["allow", []]"#,
         ] {
             assert!(McpPolicy::parse(text).is_err(), "{text}");
         }
     }
 
+    #[test]
+    fn a_name_twice_is_a_configuration_error() {
+        for text in [
+            r#"{"default": "allow", "default": "deny", "rules": []}"#,
+            r#"{"default": "allow", "rules": [{"effect": "allow", "effect": "deny", "tools": ["x"]}]}"#,
+            r#"{"default": "allow", "rules": [{"effect": "deny", "tools": ["delete_*"], "tools": ["ping"]}]}"#,
+        ] {
+            assert!(McpPolicy::parse(text).unwrap_err().starts_with("must be JSON"), "{text}");
+            let mut vars = crate::config::tests::vars();
+            vars.insert("MCP_POLICY", text.into());
+            assert!(
+                matches!(crate::config::tests::config_from(&vars), Err(Error::Config { setting: "MCP_POLICY", .. })),
+                "{text}"
+            );
+        }
+    }
+
     fn list_call(method: &str) -> [McpCall; 1] {
-        [McpCall { id: Some(json!(3)), method: method.into(), name: None }]
+        [McpCall { id: Some(Json::from(3u64)), method: method.into(), name: None }]
     }
 
     fn tools_list() -> Value {
@@ -425,15 +492,15 @@ mod tests {
         let error = json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -1, "message": "x"}});
         assert_eq!(p.filter_json(&staff, &list_call("tools/list"), error.to_string().as_bytes()), None);
         assert_eq!(p.filter_json(&staff, &list_call("tools/call"), tools_list().to_string().as_bytes()), None);
-        let other_id = [McpCall { id: Some(json!(4)), method: "tools/list".into(), name: None }];
+        let other_id = [McpCall { id: Some(Json::from(4u64)), method: "tools/list".into(), name: None }];
         assert_eq!(p.filter_json(&staff, &other_id, tools_list().to_string().as_bytes()), None, "not its answer");
         assert_eq!(p.filter_json(&staff, &list_call("tools/list"), b"not json"), None);
         // A batch: each answer is matched to its call by id.
         let mut second = tools_list();
         second["id"] = json!(5);
         let calls = [
-            McpCall { id: Some(json!(3)), method: "tools/list".into(), name: None },
-            McpCall { id: Some(json!(5)), method: "prompts/list".into(), name: None },
+            McpCall { id: Some(Json::from(3u64)), method: "tools/list".into(), name: None },
+            McpCall { id: Some(Json::from(5u64)), method: "prompts/list".into(), name: None },
         ];
         let batch = json!([tools_list(), second]);
         let filtered: Value =

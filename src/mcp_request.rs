@@ -5,10 +5,9 @@
 //! (streamable HTTP, "Server Validation": `400` and JSON-RPC `HeaderMismatch`).
 
 use crate::error::{Error, JsonRpcFailure, JsonRpcReply};
+use crate::json::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde::Deserialize;
-use serde_json::Value;
 
 /// The largest MCP request body the gateway reads to decide on it (tool arguments
 /// included); larger ones are refused with `413` when a feature needs the body.
@@ -27,7 +26,7 @@ fn name_field(method: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct McpCall {
     /// The request id; `None` for a notification.
-    pub id: Option<Value>,
+    pub id: Option<Json>,
     pub method: String,
     /// The tool or prompt name, or the resource URI.
     pub name: Option<String>,
@@ -51,40 +50,29 @@ impl McpRequest {
     }
 }
 
-#[derive(Deserialize)]
-struct Message {
-    id: Option<Value>,
-    method: Option<String>,
-    params: Option<Value>,
+fn parse_error() -> Error {
+    Error::JsonRpc { failure: JsonRpcFailure::ParseError, reply: JsonRpcReply::Single(None) }
 }
 
-impl Message {
-    fn into_call(self) -> Option<McpCall> {
-        let method = self.method?; // a response (a client answering the server) names no method
-        let name = name_field(&method).and_then(|field| self.params.as_ref()?.get(field)?.as_str().map(str::to_owned));
-        Some(McpCall { id: self.id, method, name })
-    }
-}
-
-fn parse_error(id: JsonRpcReply) -> Error {
-    Error::JsonRpc { failure: JsonRpcFailure::ParseError, reply: id }
+/// One message: an object whose `method`, if any, is a string. A response (a client
+/// answering the server) names no method, so is no call. An `id` of `null` is none.
+fn call_of(message: &Json) -> Result<Option<McpCall>, Error> {
+    let message = message.as_object().ok_or_else(parse_error)?;
+    let Some(method) = message.string("method").map_err(|_| parse_error())? else { return Ok(None) };
+    let name = name_field(&method).and_then(|field| message.get("params")?.get(field)?.as_str().map(str::to_owned));
+    let id = message.get("id").filter(|id| !id.is_null()).cloned();
+    Ok(Some(McpCall { id, method, name }))
 }
 
 /// Reads a POST body: a JSON-RPC message or a batch of them.
 pub fn parse_body(body: &[u8]) -> Result<McpRequest, Error> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| parse_error(JsonRpcReply::Single(None)))?;
-    let (messages, batch) = match value {
-        Value::Array(items) if !items.is_empty() => (items, true),
-        Value::Object(_) => (vec![value], false),
-        _ => return Err(parse_error(JsonRpcReply::Single(None))),
+    let value = Json::parse(body).ok_or_else(parse_error)?;
+    let (messages, batch) = match &value {
+        Json::Array(items) if !items.is_empty() => (items.as_slice(), true),
+        Json::Object(_) => (std::slice::from_ref(&value), false),
+        _ => return Err(parse_error()),
     };
-    let calls = messages
-        .into_iter()
-        .map(|m| serde_json::from_value::<Message>(m).map_err(|_| parse_error(JsonRpcReply::Single(None))))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .filter_map(Message::into_call)
-        .collect();
+    let calls = messages.iter().filter_map(|message| call_of(message).transpose()).collect::<Result<_, _>>()?;
     Ok(McpRequest { calls, batch })
 }
 
@@ -152,7 +140,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn call(id: Option<Value>, method: &str, name: Option<&str>) -> McpCall {
+    fn call(id: Option<Json>, method: &str, name: Option<&str>) -> McpCall {
         McpCall { id, method: method.into(), name: name.map(Into::into) }
     }
 
@@ -161,7 +149,10 @@ mod tests {
         let body =
             json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ping", "arguments": {}}});
         let request = parse_body(body.to_string().as_bytes()).unwrap();
-        assert_eq!(request, McpRequest { calls: vec![call(Some(json!(7)), "tools/call", Some("ping"))], batch: false });
+        assert_eq!(
+            request,
+            McpRequest { calls: vec![call(Some(Json::from(7u64)), "tools/call", Some("ping"))], batch: false }
+        );
         let read = json!({"jsonrpc": "2.0", "id": "r", "method": "resources/read", "params": {"uri": "file:///a"}});
         assert_eq!(parse_body(read.to_string().as_bytes()).unwrap().calls[0].name.as_deref(), Some("file:///a"));
         let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"name": "ignored"}});
@@ -182,7 +173,7 @@ mod tests {
         let request = parse_body(body.to_string().as_bytes()).unwrap();
         assert!(request.batch);
         assert_eq!(request.calls.len(), 3);
-        assert_eq!(request.reply(), JsonRpcReply::Batch(vec![json!(1), json!(2)]));
+        assert_eq!(request.reply(), JsonRpcReply::Batch(vec![Json::from(1u64), Json::from(2u64)]));
     }
 
     #[test]
@@ -196,12 +187,32 @@ mod tests {
             "[1]",
             r#"{"method": 5}"#,
             r#"{"params": {"name": "x"}, "method": "tools/call", "id": {}"#,
+            // Every message is an object (serde's derived reader took a 3-element array too).
+            r#"[[1, "tools/call", {"name": "x"}]]"#,
+            // A name twice: which one the origin would read is anyone's guess.
+            r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "method": "tools/list"}"#,
+            r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ping", "name": "delete_all"}}"#,
+            r#"[{"jsonrpc": "2.0", "id": 1, "id": 2, "method": "ping"}]"#,
         ] {
             assert!(
                 matches!(parse_body(body.as_bytes()), Err(Error::JsonRpc { failure: JsonRpcFailure::ParseError, .. })),
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn ids_are_echoed_as_the_client_wrote_them() {
+        for id in ["12345678901234567890123", "1.50", "-0", "1e2", "\"a\""] {
+            let body =
+                format!(r#"{{"jsonrpc": "2.0", "id": {id}, "method": "tools/call", "params": {{"name": "x"}}}}"#);
+            let reply = parse_body(body.as_bytes()).unwrap().reply();
+            let denied = Error::JsonRpc { failure: JsonRpcFailure::Denied, reply };
+            let answer = denied.to_response(crate::error::Surface::Json).body;
+            assert!(answer.contains(&format!(r#""id":{id},"#)), "{answer}");
+        }
+        let null_id = json!({"jsonrpc": "2.0", "id": null, "method": "ping"});
+        assert_eq!(parse_body(null_id.to_string().as_bytes()).unwrap().calls[0].id, None);
     }
 
     #[test]
@@ -253,7 +264,7 @@ mod tests {
             reconcile(header.clone(), Some(body("delete_all"))),
             Err(Error::JsonRpc {
                 failure: JsonRpcFailure::HeaderMismatch,
-                reply: JsonRpcReply::Single(Some(json!(9)))
+                reply: JsonRpcReply::Single(Some(Json::from(9u64)))
             })
         );
         let other_method = Some(call(None, "prompts/get", Some("ping")));
@@ -277,13 +288,16 @@ mod tests {
     #[test]
     fn rate_limits_count_per_identity_or_per_identity_and_tool() {
         let request = McpRequest {
-            calls: vec![call(Some(json!(1)), "tools/call", Some("ping")), call(Some(json!(2)), "tools/list", None)],
+            calls: vec![
+                call(Some(Json::from(1u64)), "tools/call", Some("ping")),
+                call(Some(Json::from(2u64)), "tools/list", None),
+            ],
             batch: true,
         };
         assert_eq!(rate_limit_keys("sub-1", Some(&request), false), ["sub-1"]);
         assert_eq!(rate_limit_keys("sub-1", Some(&request), true), ["sub-1\u{0}ping"]);
         assert_eq!(rate_limit_keys("sub-1", None, true), ["sub-1"]);
-        let listing = McpRequest { calls: vec![call(Some(json!(1)), "tools/list", None)], batch: false };
+        let listing = McpRequest { calls: vec![call(Some(Json::from(1u64)), "tools/list", None)], batch: false };
         assert_eq!(rate_limit_keys("sub-1", Some(&listing), true), ["sub-1"]);
     }
 

@@ -3,8 +3,8 @@
 //! authorization server metadata, and the same superset as OpenID Connect Discovery.
 
 use crate::config::Config;
+use crate::json::{Json, Object};
 use crate::upstream::UpstreamMetadata;
-use serde::Serialize;
 
 pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
 pub const AUTHORIZATION_SERVER_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -115,73 +115,40 @@ pub fn challenge_scope(scopes: &[String]) -> String {
     resource_scopes(scopes).join(" ")
 }
 
-#[derive(Serialize)]
-pub struct ProtectedResourceMetadata {
-    resource: String,
-    authorization_servers: Vec<String>,
-    scopes_supported: Vec<String>,
-    bearer_methods_supported: [&'static str; 1],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resource_name: Option<String>,
-}
-
-pub fn protected_resource(site: &Site, scopes: &[String], server_name: Option<&str>) -> ProtectedResourceMetadata {
-    ProtectedResourceMetadata {
-        resource: site.resource(),
-        authorization_servers: vec![site.issuer.clone()],
-        scopes_supported: resource_scopes(scopes),
-        bearer_methods_supported: ["header"],
-        resource_name: server_name.map(str::to_owned),
-    }
-}
-
-#[derive(Serialize)]
-pub struct AuthorizationServerMetadata {
-    issuer: String,
-    authorization_endpoint: String,
-    token_endpoint: String,
-    registration_endpoint: String,
-    scopes_supported: Vec<String>,
-    response_types_supported: [&'static str; 1],
-    response_modes_supported: [&'static str; 1],
-    grant_types_supported: Vec<&'static str>,
-    token_endpoint_auth_methods_supported: Vec<&'static str>,
-    code_challenge_methods_supported: [&'static str; 1],
-    authorization_response_iss_parameter_supported: bool,
-    /// draft-ietf-oauth-client-id-metadata-document §5; absent when `CIMD` is off. Clients
-    /// (claude.ai) use it only alongside `none` among the token endpoint auth methods,
-    /// which is always there.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    client_id_metadata_document_supported: bool,
-    /// OpenID Connect Discovery requires these three; Access signs with them.
-    jwks_uri: String,
-    subject_types_supported: [&'static str; 1],
-    id_token_signing_alg_values_supported: [&'static str; 1],
+/// RFC 9728 protected resource metadata.
+pub fn protected_resource(site: &Site, scopes: &[String], server_name: Option<&str>) -> Json {
+    Object::new()
+        .with("resource", site.resource())
+        .with("authorization_servers", vec![site.issuer.as_str()])
+        .with("scopes_supported", resource_scopes(scopes))
+        .with("bearer_methods_supported", vec!["header"])
+        .with_some("resource_name", server_name)
+        .into()
 }
 
 /// RFC 8414 metadata; the same document answers OpenID Connect Discovery.
-pub fn authorization_server(
-    site: &Site,
-    caps: &Capabilities,
-    upstream: &UpstreamMetadata,
-) -> AuthorizationServerMetadata {
-    AuthorizationServerMetadata {
-        issuer: site.issuer.clone(),
-        authorization_endpoint: site.url(AUTHORIZE_PATH),
-        token_endpoint: site.url(TOKEN_PATH),
-        registration_endpoint: site.url(REGISTER_PATH),
-        scopes_supported: caps.scopes.clone(),
-        response_types_supported: ["code"],
-        response_modes_supported: ["query"],
-        grant_types_supported: caps.grant_types(),
-        token_endpoint_auth_methods_supported: caps.token_auth_methods(),
-        code_challenge_methods_supported: CODE_CHALLENGE_METHODS,
-        authorization_response_iss_parameter_supported: true,
-        client_id_metadata_document_supported: caps.client_id_metadata,
-        jwks_uri: upstream.jwks_uri.clone(),
-        subject_types_supported: ["public"],
-        id_token_signing_alg_values_supported: ["RS256"],
-    }
+pub fn authorization_server(site: &Site, caps: &Capabilities, upstream: &UpstreamMetadata) -> Json {
+    Object::new()
+        .with("issuer", site.issuer.as_str())
+        .with("authorization_endpoint", site.url(AUTHORIZE_PATH))
+        .with("token_endpoint", site.url(TOKEN_PATH))
+        .with("registration_endpoint", site.url(REGISTER_PATH))
+        .with("scopes_supported", caps.scopes.as_slice())
+        .with("response_types_supported", vec!["code"])
+        .with("response_modes_supported", vec!["query"])
+        .with("grant_types_supported", caps.grant_types())
+        .with("token_endpoint_auth_methods_supported", caps.token_auth_methods())
+        .with("code_challenge_methods_supported", CODE_CHALLENGE_METHODS.as_slice())
+        .with("authorization_response_iss_parameter_supported", true)
+        // draft-ietf-oauth-client-id-metadata-document §5; absent when `CIMD` is off. Clients
+        // (claude.ai) use it only alongside `none` among the token endpoint auth methods,
+        // which is always there.
+        .with_some("client_id_metadata_document_supported", caps.client_id_metadata.then_some(true))
+        // OpenID Connect Discovery requires these three; Access signs with them.
+        .with("jwks_uri", upstream.jwks_uri.as_str())
+        .with("subject_types_supported", vec!["public"])
+        .with("id_token_signing_alg_values_supported", vec!["RS256"])
+        .into()
 }
 
 #[cfg(test)]
@@ -195,9 +162,14 @@ pub mod tests {
         Site::new(&test_config(), "https://mcp.example.com")
     }
 
+    /// A document as serde_json reads it, to compare with `json!`.
+    fn value(doc: Json) -> serde_json::Value {
+        serde_json::from_str(&doc.encode()).unwrap()
+    }
+
     #[test]
     fn protected_resource_document() {
-        let doc = serde_json::to_value(protected_resource(&site(), &test_config().scopes, None)).unwrap();
+        let doc = value(protected_resource(&site(), &test_config().scopes, None));
         assert_eq!(
             doc,
             json!({
@@ -207,6 +179,8 @@ pub mod tests {
                 "bearer_methods_supported": ["header"]
             })
         );
+        let named = value(protected_resource(&site(), &test_config().scopes, Some("Docs")));
+        assert_eq!(named["resource_name"], "Docs");
         assert_eq!(site().resource_metadata_url(), "https://mcp.example.com/.well-known/oauth-protected-resource/mcp");
     }
 
@@ -215,11 +189,11 @@ pub mod tests {
         let mut vars = crate::config::tests::vars();
         vars.insert("SCOPES", "openid email offline_access".into());
         let config = crate::config::tests::config_from(&vars).unwrap();
-        let doc = serde_json::to_value(protected_resource(&site(), &config.scopes, None)).unwrap();
+        let doc = value(protected_resource(&site(), &config.scopes, None));
         assert_eq!(doc["scopes_supported"], json!(["openid", "email"]));
         assert_eq!(challenge_scope(&config.scopes), "openid email");
         let caps = Capabilities::new(&config, &upstream());
-        let doc = serde_json::to_value(authorization_server(&site(), &caps, &upstream())).unwrap();
+        let doc = value(authorization_server(&site(), &caps, &upstream()));
         assert_eq!(doc["scopes_supported"], json!(["openid", "email", "offline_access"]));
         assert_eq!(crate::authorize::granted_scope(None, &caps), "openid email offline_access");
     }
@@ -227,7 +201,7 @@ pub mod tests {
     #[test]
     fn authorization_server_document_is_normalised() {
         let caps = Capabilities::new(&test_config(), &upstream());
-        let doc = serde_json::to_value(authorization_server(&site(), &caps, &upstream())).unwrap();
+        let doc = value(authorization_server(&site(), &caps, &upstream()));
         assert_eq!(
             doc,
             json!({
@@ -267,7 +241,7 @@ pub mod tests {
         let doc = |vars: &std::collections::HashMap<&'static str, String>| {
             let config = crate::config::tests::config_from(vars).unwrap();
             let caps = Capabilities::new(&config, &upstream());
-            serde_json::to_value(authorization_server(&site(), &caps, &upstream())).unwrap()
+            value(authorization_server(&site(), &caps, &upstream()))
         };
         let mut vars = crate::config::tests::vars();
         vars.remove("ACCESS_CLIENT_SECRET");

@@ -3,11 +3,11 @@
 //! Access client id, as a public client: the secret stays at the edge.
 
 use crate::error::{Error, ErrorCode};
+use crate::json::{Json, Object, WrongType};
 use crate::metadata::Capabilities;
 use crate::redirect_uri::{is_loopback_host, Destination, RedirectPolicy};
-use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+/// The RFC 7591 §2 client metadata the gateway reads; other members are ignored.
 struct ClientMetadata {
     redirect_uris: Option<Vec<String>>,
     token_endpoint_auth_method: Option<String>,
@@ -22,28 +22,23 @@ struct ClientMetadata {
     application_type: Option<String>,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct ClientInformation {
-    client_id: String,
-    client_id_issued_at: u64,
-    redirect_uris: Vec<String>,
-    grant_types: Vec<&'static str>,
-    response_types: [&'static str; 1],
-    token_endpoint_auth_method: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_uri: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    logo_uri: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    software_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    software_version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    application_type: Option<String>,
+impl ClientMetadata {
+    /// Every member is typed before any is checked, so a wrong type is reported as such.
+    fn read(object: &Object) -> Result<Self, WrongType> {
+        Ok(Self {
+            redirect_uris: object.strings("redirect_uris")?,
+            token_endpoint_auth_method: object.string("token_endpoint_auth_method")?,
+            grant_types: object.strings("grant_types")?,
+            response_types: object.strings("response_types")?,
+            client_name: object.string("client_name")?,
+            client_uri: object.string("client_uri")?,
+            logo_uri: object.string("logo_uri")?,
+            scope: object.string("scope")?,
+            software_id: object.string("software_id")?,
+            software_version: object.string("software_version")?,
+            application_type: object.string("application_type")?,
+        })
+    }
 }
 
 const MAX_REDIRECT_URIS: usize = 16;
@@ -60,14 +55,12 @@ pub fn register(
     policy: &RedirectPolicy,
     caps: &Capabilities,
     now: u64,
-) -> Result<ClientInformation, Error> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body.as_bytes()).map_err(|_| metadata_error("the body must be a JSON object"))?;
-    if !value.is_object() {
+) -> Result<Json, Error> {
+    let Some(Json::Object(object)) = Json::parse(body.as_bytes()) else {
         return Err(metadata_error("the body must be a JSON object"));
-    }
-    let meta: ClientMetadata =
-        serde_json::from_value(value).map_err(|_| metadata_error("a client metadata field has the wrong type"))?;
+    };
+    let meta = ClientMetadata::read(&object)
+        .map_err(|WrongType| metadata_error("a client metadata field has the wrong type"))?;
 
     let redirect_uris = meta.redirect_uris.unwrap_or_default();
     if redirect_uris.is_empty() {
@@ -111,21 +104,21 @@ pub fn register(
     let scope = meta.scope.map(|requested| {
         requested.split_whitespace().filter(|s| caps.scopes.iter().any(|k| k == s)).collect::<Vec<_>>().join(" ")
     });
-    Ok(ClientInformation {
-        client_id: client_id.to_owned(),
-        client_id_issued_at: now,
-        redirect_uris,
-        grant_types,
-        response_types: ["code"],
-        token_endpoint_auth_method: "none",
-        client_name: meta.client_name,
-        client_uri: meta.client_uri,
-        logo_uri: meta.logo_uri,
-        scope: scope.filter(|s| !s.is_empty()),
-        software_id: meta.software_id,
-        software_version: meta.software_version,
-        application_type: meta.application_type,
-    })
+    Ok(Object::new()
+        .with("client_id", client_id)
+        .with("client_id_issued_at", now)
+        .with("redirect_uris", redirect_uris)
+        .with("grant_types", grant_types)
+        .with("response_types", vec!["code"])
+        .with("token_endpoint_auth_method", "none")
+        .with_some("client_name", meta.client_name)
+        .with_some("client_uri", meta.client_uri)
+        .with_some("logo_uri", meta.logo_uri)
+        .with_some("scope", scope.filter(|s| !s.is_empty()))
+        .with_some("software_id", meta.software_id)
+        .with_some("software_version", meta.software_version)
+        .with_some("application_type", meta.application_type)
+        .into())
 }
 
 /// OpenID Connect Dynamic Client Registration §2, which the 2026-07-28 MCP revision has
@@ -172,7 +165,7 @@ mod tests {
             client_secret: true,
             client_id_metadata: true,
         };
-        register(&body.to_string(), "abc123", &policy, &caps, 1000).map(|c| serde_json::to_value(c).unwrap())
+        register(&body.to_string(), "abc123", &policy, &caps, 1000).map(|c| serde_json::from_str(&c.encode()).unwrap())
     }
 
     fn code_of(result: Result<serde_json::Value, Error>) -> ErrorCode {
@@ -253,5 +246,36 @@ mod tests {
         let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
         let caps = Capabilities { scopes: vec![], refresh: false, client_secret: true, client_id_metadata: true };
         assert!(register("not json", "c", &policy, &caps, 0).is_err());
+    }
+
+    #[test]
+    fn a_body_that_is_no_object_and_a_member_of_the_wrong_type_are_told_apart() {
+        let description = |body: &str| match run(serde_json::from_str(body).unwrap()) {
+            Err(Error::OAuth { code: ErrorCode::InvalidClientMetadata, description }) => description,
+            other => panic!("{body}: {other:?}"),
+        };
+        for body in ["[1, 2]", "\"x\"", "null"] {
+            assert_eq!(description(body), "the body must be a JSON object", "{body}");
+        }
+        for body in [
+            r#"{"redirect_uris": ["http://localhost:1/cb"], "client_name": 5}"#,
+            r#"{"redirect_uris": ["http://localhost:1/cb"], "grant_types": "authorization_code"}"#,
+            r#"{"redirect_uris": ["http://localhost:1/cb", null]}"#,
+            r#"{"redirect_uris": ["http://localhost:1/cb"], "software_version": 2}"#,
+        ] {
+            assert_eq!(description(body), "a client metadata field has the wrong type", "{body}");
+        }
+        // `null` is a member left out; unknown members are ignored.
+        let info =
+            run(json!({"redirect_uris": ["http://localhost:1/cb"], "client_name": null, "contacts": [1]})).unwrap();
+        assert!(info.get("client_name").is_none());
+        // A name twice is not JSON the gateway reads (which one would the client mean?).
+        let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
+        let caps = Capabilities { scopes: vec![], refresh: false, client_secret: true, client_id_metadata: true };
+        let twice = r#"{"redirect_uris": ["http://localhost:1/cb"], "client_name": "a", "client_name": "b"}"#;
+        assert_eq!(
+            register(twice, "c", &policy, &caps, 0),
+            Err(Error::oauth(ErrorCode::InvalidClientMetadata, "the body must be a JSON object"))
+        );
     }
 }

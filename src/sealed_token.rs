@@ -271,7 +271,7 @@ mod tests {
             &mut CountingEntropy::default(),
         )
         .unwrap();
-        serde_json::to_value(response).unwrap()
+        serde_json::from_str(&crate::json::ToJson::to_json(&response).encode()).unwrap()
     }
 
     #[test]

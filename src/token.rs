@@ -8,6 +8,7 @@ use crate::authorize::CodeGrant;
 use crate::client_id_metadata;
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode};
+use crate::json::{Json, Object, ToJson};
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
 use crate::seal::{digest, Entropy, Purpose};
@@ -16,7 +17,6 @@ use crate::secret::{constant_time_eq, Secret};
 use crate::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTokens};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde::Serialize;
 
 pub const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -192,16 +192,25 @@ pub fn prepare(
 
 /// The normalised successful answer (RFC 6749 §5.1). Access's `id_token` is not
 /// passed on: it names Access as issuer, not this gateway.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct TokenResponse {
     access_token: Secret,
     token_type: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     expires_in: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<Secret>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+}
+
+impl ToJson for TokenResponse {
+    fn to_json(&self) -> Json {
+        Object::new()
+            .with("access_token", &self.access_token)
+            .with("token_type", self.token_type)
+            .with_some("expires_in", self.expires_in)
+            .with_some("refresh_token", self.refresh_token.as_ref())
+            .with_some("scope", self.scope.as_deref())
+            .into()
+    }
 }
 
 /// Whether the client gets an access token sealed by the gateway rather than Access's own.
@@ -599,7 +608,7 @@ mod tests {
                 &mut CountingEntropy::default(),
             )
             .unwrap();
-            let answer = serde_json::to_value(answer).unwrap();
+            let answer = value(&answer);
             let next = answer["refresh_token"].as_str().unwrap();
             assert!(sealed_token::open_refresh(&mode("sealed"), &site(), next, Some(CLIENT), NOW).is_ok());
             assert!(sealed_token::open_refresh(&mode("sealed"), &site(), next, None, NOW).is_err());
@@ -630,9 +639,14 @@ mod tests {
         Identity { subject: "sub-1".into(), email: None, groups: Vec::new(), not_before: None, expires_at: NOW + 600 }
     }
 
+    /// The answer as serde_json reads it.
+    fn value(response: &TokenResponse) -> serde_json::Value {
+        serde_json::from_str(&response.to_json().encode()).unwrap()
+    }
+
     fn respond_json(config: &Config, tokens: UpstreamTokens, identity: Option<&Identity>) -> serde_json::Value {
         let response = respond(config, &site(), tokens, identity, None, NOW, &mut CountingEntropy::default()).unwrap();
-        serde_json::to_value(response).unwrap()
+        value(&response)
     }
 
     #[test]
@@ -689,7 +703,7 @@ mod tests {
         assert_eq!(tokens.id_token.as_deref(), Some("x.y.z"));
         let ok =
             respond(&mode("passthrough"), &site(), tokens, None, None, NOW, &mut CountingEntropy::default()).unwrap();
-        let json = serde_json::to_value(&ok).unwrap();
+        let json = value(&ok);
         let refresh = json["refresh_token"].as_str().unwrap();
         // Access's id_token names Access as its issuer, not the gateway: it is not passed on.
         assert_eq!(
