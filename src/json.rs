@@ -101,13 +101,6 @@ impl Json {
         }
     }
 
-    pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Json::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-
     /// A number written as a non-negative integer that fits `u64`.
     pub fn as_u64(&self) -> Option<u64> {
         match self {
@@ -202,14 +195,6 @@ impl Object {
     /// An optional string member, owned.
     pub fn string(&self, name: &str) -> Result<Option<String>, WrongType> {
         Ok(self.str(name)?.map(str::to_owned))
-    }
-
-    pub fn bool(&self, name: &str) -> Result<Option<bool>, WrongType> {
-        self.present(name).map(|v| v.as_bool().ok_or(WrongType)).transpose()
-    }
-
-    pub fn u64(&self, name: &str) -> Result<Option<u64>, WrongType> {
-        self.present(name).map(|v| v.as_u64().ok_or(WrongType)).transpose()
     }
 
     /// An optional array of strings.
@@ -637,8 +622,6 @@ mod tests {
         assert_eq!(object.str("n"), Ok(None));
         assert_eq!(object.str("missing"), Ok(None));
         assert_eq!(object.str("u"), Err(WrongType));
-        assert_eq!(object.u64("u"), Ok(Some(7)));
-        assert_eq!(object.bool("b"), Ok(Some(true)));
         assert_eq!(object.strings("l"), Ok(Some(vec!["a".to_owned(), "b".to_owned()])));
         assert_eq!(object.strings("bad"), Err(WrongType));
         assert_eq!(object.names().collect::<Vec<_>>(), ["s", "n", "u", "b", "l", "bad"]);

@@ -1,13 +1,10 @@
 //! Values that must never be printed: client secrets, tokens, codes, keys.
 
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A secret string. `Debug` prints `[redacted]`, there is no `Display`, and
-/// equality is only available as the constant-time [`Secret::matches`]. It
-/// (de)serializes as the plain string, for sealed payloads and token responses.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(transparent)]
+/// equality is only available as the constant-time [`Secret::matches`].
+#[derive(Clone)]
 pub struct Secret(String);
 
 impl Secret {
@@ -68,9 +65,7 @@ mod tests {
     }
 
     #[test]
-    fn serializes_as_the_plain_string() {
-        let s: Secret = serde_json::from_str("\"hunter2\"").unwrap();
-        assert_eq!(s.expose(), "hunter2");
-        assert_eq!(serde_json::to_string(&s).unwrap(), "\"hunter2\"");
+    fn is_the_plain_string_in_json() {
+        assert_eq!(crate::json::Json::from(&Secret::new("hunter2")).encode(), "\"hunter2\"");
     }
 }
