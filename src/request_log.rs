@@ -4,6 +4,7 @@
 
 use crate::error::{Error, JsonRpcFailure};
 use crate::json::write_string;
+use std::fmt::Write;
 
 /// What the gateway decided about an MCP request that carried a valid identity: `Allow`
 /// once it is sent to the origin; a request refused for another reason (a body that is
@@ -102,14 +103,11 @@ impl RequestLog<'_> {
         line.name("duration_ms");
         // Hundredths as an integer: no float formatting (`41.3`, `9.0`, as serde_json wrote them).
         let hundredths = (self.duration_ms * 100.0).round() as u64; // saturates; negative is 0
-        line.0.push_str(&(hundredths / 100).to_string());
-        line.0.push('.');
-        let fraction = hundredths % 100;
-        line.0.push_str(&if fraction.is_multiple_of(10) {
-            (fraction / 10).to_string()
-        } else {
-            format!("{fraction:02}")
-        });
+        let (whole, fraction) = (hundredths / 100, hundredths % 100);
+        let _ = match fraction.is_multiple_of(10) {
+            true => write!(line.0, "{whole}.{}", fraction / 10),
+            false => write!(line.0, "{whole}.{fraction:02}"),
+        };
         line.string("subject", self.subject);
         line.string("email", self.email);
         line.string("client", self.client);
@@ -147,7 +145,9 @@ impl Line {
     fn number(&mut self, name: &str, value: Option<u64>) {
         self.name(name);
         match value {
-            Some(value) => self.0.push_str(&value.to_string()),
+            Some(value) => {
+                let _ = write!(self.0, "{value}");
+            }
             None => self.0.push_str("null"),
         }
     }
