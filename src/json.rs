@@ -143,8 +143,18 @@ impl Number {
         };
         let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
         let digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
+        // Leading zeros dropped, so that no more than 19 digits are ever read: `0e999999999`
+        // is 0 at once, not after a billion steps.
+        let zeros = digits.iter().take_while(|&&d| d == b'0').count();
+        let digits = &digits[zeros..];
         // Where the decimal point falls in `digits` once the exponent is applied.
-        let point = whole.len() as i64 + exponent as i64;
+        let point = whole.len() as i64 - zeros as i64 + exponent as i64;
+        if digits.is_empty() {
+            return Some(0);
+        }
+        if point > 19 {
+            return None; // at least 10^19, beyond i64
+        }
         let mut value: i64 = 0;
         for i in 0..point.max(0) {
             let digit = digits.get(i as usize).map_or(0, |d| d - b'0');
@@ -621,6 +631,10 @@ mod tests {
         assert_eq!(truncated("9223372036854775808"), None);
         assert_eq!(truncated("1e19"), None);
         assert_eq!(truncated("1e999999999999"), None);
+        assert_eq!(truncated("1e2000000000"), None);
+        assert_eq!(truncated("0e2000000000"), Some(0), "zeros are not read one by one");
+        assert_eq!(truncated("-0.000e2000000000"), Some(0));
+        assert_eq!(truncated("0.00012e4"), Some(1));
     }
 
     #[test]
