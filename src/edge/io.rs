@@ -135,8 +135,6 @@ pub async fn read_capped(stream: web_sys::ReadableStream, limit: usize) -> Resul
     }
 }
 
-/// The core's answer as a `web_sys::Response`; with `cors`, the CORS headers are added
-/// unless the answer has its own (a preflight's).
 /// A plain JavaScript object with these members.
 pub fn js_object(pairs: &[(&str, wasm_bindgen::JsValue)]) -> js_sys::Object {
     let object = js_sys::Object::new();
@@ -146,6 +144,8 @@ pub fn js_object(pairs: &[(&str, wasm_bindgen::JsValue)]) -> js_sys::Object {
     object
 }
 
+/// The core's answer as a `web_sys::Response`; with `cors`, the CORS headers are added
+/// unless the answer has its own (a preflight's).
 pub fn to_web_response(response: &Response, cors: bool) -> worker::Result<web_sys::Response> {
     let headers = web_sys::Headers::new()?;
     for (name, value) in &response.headers {
