@@ -136,7 +136,7 @@ impl FromJson for AccessClaims {
             sub: claims.string("sub").ok()?,
             email: claims.string("email").ok()?,
             // Absent is no groups; `null` is not a list.
-            groups: claims.get("groups").map_or(Some(Vec::new()), json::strings)?,
+            groups: claims.strings_or_empty("groups")?,
             nonce: claims.string("nonce").ok()?,
             has_at_hash: carries(claims, "at_hash"),
         })

@@ -212,6 +212,12 @@ impl Object {
         self.present(name).map(|v| strings(v).ok_or(WrongType)).transpose()
     }
 
+    /// A list member that defaults to empty: absent is `[]`; present, even as `null`, it
+    /// must be an array of strings (`None` otherwise).
+    pub fn strings_or_empty(&self, name: &str) -> Option<Vec<String>> {
+        self.get(name).map_or(Some(Vec::new()), strings)
+    }
+
     fn write(&self, out: &mut String) {
         out.push('{');
         for (i, (name, value)) in self.0.iter().enumerate() {
@@ -656,6 +662,10 @@ mod tests {
         assert_eq!(object.str("u"), Err(WrongType));
         assert_eq!(object.strings("l"), Ok(Some(vec!["a".to_owned(), "b".to_owned()])));
         assert_eq!(object.strings("bad"), Err(WrongType));
+        assert_eq!(object.strings_or_empty("missing"), Some(Vec::new()));
+        assert_eq!(object.strings_or_empty("n"), None, "null is not a list");
+        assert_eq!(object.strings_or_empty("bad"), None);
+        assert_eq!(object.strings_or_empty("l").map(|l| l.len()), Some(2));
         assert_eq!(object.names().collect::<Vec<_>>(), ["s", "n", "u", "b", "l", "bad"]);
     }
 

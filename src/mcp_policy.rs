@@ -17,7 +17,7 @@
 //! ```
 
 use crate::access_token::Identity;
-use crate::json::{self, FromJson, Json, Object};
+use crate::json::{FromJson, Json, Object};
 use crate::mcp_request::McpCall;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl FromJson for Rule {
             return None;
         }
         // A list left out is empty; one given, even as `null`, must be an array of strings.
-        let list = |name: &str| rule.get(name).map_or(Some(Vec::new()), json::strings);
+        let list = |name| rule.strings_or_empty(name);
         Some(Self {
             effect: Effect::from_json(rule.get("effect")?)?,
             emails: list("emails")?,

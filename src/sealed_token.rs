@@ -11,7 +11,7 @@
 use crate::access_token::{Authenticated, Identity};
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, TokenFailure};
-use crate::json::{self, FromJson, Json, Object, ToJson};
+use crate::json::{FromJson, Json, Object, ToJson};
 use crate::metadata::Site;
 use crate::seal::{required, Entropy, Purpose};
 use crate::secret::Secret;
@@ -54,7 +54,7 @@ impl FromJson for SealedAccess {
             sub: required(object, "sub")?,
             email: object.string("em").ok()?,
             // Left out when empty; `null` is refused, as the earlier derived reader refused it.
-            groups: object.get("gr").map_or(Some(Vec::new()), json::strings)?,
+            groups: object.strings_or_empty("gr")?,
             aud: required(object, "aud")?,
             exp: object.get("exp")?.as_u64()?,
             credential: Secret::new(required(object, "cr")?),

@@ -5,7 +5,7 @@
 
 use crate::config::AccessApp;
 use crate::error::{Error, ErrorCode};
-use crate::json::{self, FromJson, Json};
+use crate::json::{FromJson, Json};
 
 /// How long the discovery document is cached per isolate.
 pub const DISCOVERY_TTL_SECONDS: u64 = 3600;
@@ -41,7 +41,7 @@ impl FromJson for Document {
             authorization_endpoint: required("authorization_endpoint")?,
             token_endpoint: required("token_endpoint")?,
             jwks_uri: required("jwks_uri")?,
-            grant_types_supported: doc.get("grant_types_supported").map_or(Some(Vec::new()), json::strings)?,
+            grant_types_supported: doc.strings_or_empty("grant_types_supported")?,
             scopes_supported: doc.strings("scopes_supported").ok()?,
         })
     }
