@@ -48,7 +48,10 @@ def test_an_sdk_client_logs_in_with_its_metadata_document(client, stack, docs):
     requests = [step for step in steps if step["step"] == "http"]
     assert not [step for step in requests if step["url"].endswith("/register")], "no registration\n" + shown
     grants = [(step["grant_type"], step["status"], step["client_auth"]) for step in requests if step["url"].endswith("/token")]
-    assert grants == [("authorization_code", 200, "none"), ("refresh_token", 200, "none")], shown
+    # One code exchange, then refreshes: at least the one after REFRESH_AFTER, and another if a
+    # busy machine took longer than the token's few seconds to reach the first call.
+    assert grants[0] == ("authorization_code", 200, "none"), shown
+    assert len(grants) >= 2 and set(grants[1:]) == {("refresh_token", 200, "none")}, shown
     assert [step["text"] for step in steps if step["step"] == "tools/call"] == ["pong: e2e"] * 2, shown
     assert docs.fetches(path) == 1, "the Worker fetched the document once (then it was cached)"
     assert stack.emulator.stats()["last_token_request"]["form"]["grant_type"] == "refresh_token"
