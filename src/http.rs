@@ -21,6 +21,19 @@ button.approve{background:#f6821f;border-color:#f6821f;color:#fff;font-weight:60
 /// before parsing (RFC 7591 metadata and token requests are a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// The most the Worker reads and discards of an upload it refused ([`drains`]).
+pub const MAX_DRAINED_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Whether a refused upload that declares `bytes`, or has sent `bytes` since the refusal, is
+/// still read and discarded behind the answer rather than cancelled (a lingering close, as
+/// nginx does).
+/// Cancelled, the upload is still arriving when the connection closes, and the reset that
+/// follows can cut the answer short. Bounded so that no client keeps the isolate reading:
+/// past [`MAX_DRAINED_BYTES`] the upload is cancelled and its sender may lose the answer.
+pub fn drains(bytes: u64) -> bool {
+    bytes <= MAX_DRAINED_BYTES
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
@@ -154,6 +167,12 @@ pub fn escape_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_upload_is_drained_up_to_the_bound() {
+        assert!(drains(0) && drains(5 * 1024 * 1024) && drains(MAX_DRAINED_BYTES));
+        assert!(!drains(MAX_DRAINED_BYTES + 1) && !drains(u64::MAX));
+    }
 
     #[test]
     fn request_urls_split_into_origin_path_and_query() {

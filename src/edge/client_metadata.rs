@@ -66,9 +66,12 @@ async fn fetch(url: &str) -> Result<Fetched, Failure> {
             }
             Vec::new()
         }
-        Some(stream) => match io::read_capped(stream, MAX_DOCUMENT_BYTES).await {
+        Some(stream) => match io::read_capped(&stream, MAX_DOCUMENT_BYTES).await {
             Ok(Some(bytes)) => bytes,
-            Ok(None) => return Err(Failure::TooLarge),
+            Ok(None) => {
+                let _ = stream.cancel();
+                return Err(Failure::TooLarge);
+            }
             Err(()) => return Err(failure(sent.body_failure())),
         },
         None => Vec::new(),

@@ -2,17 +2,21 @@
 //! upstream fetches with a timeout, the clock, entropy and the request log.
 
 use crate::error::Error;
-use crate::http::{is_media_type, split_request_url, Response, MAX_BODY_BYTES};
+use crate::http::{drains, is_media_type, split_request_url, Response, MAX_BODY_BYTES};
 use crate::request_log::RequestLog;
 use crate::route::Route;
 use crate::seal::Entropy;
+use std::cell::RefCell;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys};
+use worker::{js_sys, web_sys, worker_sys, Context};
 
 /// How long Access gets to answer a back-channel request.
 const UPSTREAM_TIMEOUT_MS: u32 = 10_000;
+
+/// The one buffer a refused upload is read into and discarded from ([`discard`]).
+const DRAIN_BUFFER_BYTES: u32 = 64 * 1024;
 
 pub struct Clock;
 
@@ -43,12 +47,14 @@ pub struct Incoming {
     inner: web_sys::Request,
     url: String,
     method: String,
+    /// The rest of an upload a refusal left unread, for the answer to drain ([`to_web_response`]).
+    refused: RefCell<Option<web_sys::ReadableStream>>,
 }
 
 impl Incoming {
     pub fn new(inner: web_sys::Request) -> Self {
         let (url, method) = (inner.url(), inner.method());
-        Self { inner, url, method }
+        Self { inner, url, method, refused: RefCell::new(None) }
     }
 
     pub fn method(&self) -> &str {
@@ -80,14 +86,31 @@ impl Incoming {
         &self.inner
     }
 
+    /// The rest of the upload a refusal left unread, if any: the answer drains it.
+    pub fn take_refused_upload(&self) -> Option<web_sys::ReadableStream> {
+        self.refused.borrow_mut().take()
+    }
+
+    /// Keeps the rest of a refused upload for the answer to drain, or cancels it when it
+    /// declares more than a drain reads ([`drains`]).
+    fn refuse_upload(&self, stream: web_sys::ReadableStream) {
+        if self.declared_length().is_none_or(drains) {
+            *self.refused.borrow_mut() = Some(stream);
+        } else {
+            let _ = stream.cancel();
+        }
+    }
+
+    fn declared_length(&self) -> Option<u64> {
+        self.header("content-length").and_then(|v| v.parse().ok())
+    }
+
     /// The body as text, if its media type is `expected` (checked before anything is
     /// read), refused past [`MAX_BODY_BYTES`].
     pub async fn body_text(&self, expected: &'static str) -> Result<String, Error> {
         if !is_media_type(self.header("content-type").as_deref(), expected) {
             if let Some(stream) = self.inner.body() {
-                // Cancelled, not left unread: workerd would otherwise hold the answer
-                // back until the client had sent all of it.
-                let _ = stream.cancel();
+                self.refuse_upload(stream);
             }
             return Err(Error::UnsupportedMediaType { expected });
         }
@@ -95,26 +118,29 @@ impl Incoming {
         String::from_utf8(bytes).map_err(|_| Error::invalid_request("the body is not valid UTF-8"))
     }
 
-    /// The body's bytes, read with a running count and cancelled past `limit`: a
-    /// chunked body declares no length.
+    /// The body's bytes, read with a running count and refused past `limit` (a chunked
+    /// body declares no length); the answer drains the rest.
     pub async fn body_bytes(&self, limit: usize) -> Result<Vec<u8>, Error> {
         let Some(stream) = self.inner.body() else { return Ok(Vec::new()) };
-        let declared = self.header("content-length").and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > limit) {
-            let _ = stream.cancel();
+        if self.declared_length().is_some_and(|n| n > limit as u64) {
+            self.refuse_upload(stream);
             return Err(Error::PayloadTooLarge);
         }
-        match read_capped(stream, limit).await {
+        match read_capped(&stream, limit).await {
             Ok(Some(bytes)) => Ok(bytes),
-            Ok(None) => Err(Error::PayloadTooLarge),
+            Ok(None) => {
+                self.refuse_upload(stream);
+                Err(Error::PayloadTooLarge)
+            }
             Err(()) => Err(Error::invalid_request("the body could not be read")),
         }
     }
 }
 
-/// Reads a body stream with a running count, cancelling it past `limit` (`Ok(None)`): a
-/// chunked body declares no length. `Err` when the stream fails (or its signal aborts it).
-pub async fn read_capped(stream: web_sys::ReadableStream, limit: usize) -> Result<Option<Vec<u8>>, ()> {
+/// Reads a body stream with a running count, stopping past `limit` (`Ok(None)`, the rest
+/// unread and the stream unlocked: the caller cancels or drains it): a chunked body
+/// declares no length. `Err` when the stream fails (or its signal aborts it).
+pub async fn read_capped(stream: &web_sys::ReadableStream, limit: usize) -> Result<Option<Vec<u8>>, ()> {
     let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     let mut bytes = Vec::new();
     loop {
@@ -126,8 +152,7 @@ pub async fn read_capped(stream: web_sys::ReadableStream, limit: usize) -> Resul
         let chunk: js_sys::Uint8Array = chunk.get_value().dyn_into().map_err(|_| ())?;
         let (start, length) = (bytes.len(), chunk.length() as usize);
         if start + length > limit {
-            // Not awaited: the answer need not wait for the sender to stop sending.
-            let _ = reader.cancel();
+            reader.release_lock();
             return Ok(None);
         }
         bytes.resize(start + length, 0);
@@ -145,8 +170,13 @@ pub fn js_object(pairs: &[(&str, wasm_bindgen::JsValue)]) -> js_sys::Object {
 }
 
 /// The core's answer as a `web_sys::Response`; with `cors`, the CORS headers are added
-/// unless the answer has its own (a preflight's).
-pub fn to_web_response(response: &Response, cors: bool) -> worker::Result<web_sys::Response> {
+/// unless the answer has its own (a preflight's). With `refused`, the rest of an upload
+/// the answer refuses, the answer lingers (see [`lingering`]).
+pub fn to_web_response(
+    response: &Response,
+    cors: bool,
+    refused: Option<(web_sys::ReadableStream, &Context)>,
+) -> worker::Result<web_sys::Response> {
     let headers = web_sys::Headers::new()?;
     for (name, value) in &response.headers {
         headers.append(name, value)?;
@@ -158,8 +188,62 @@ pub fn to_web_response(response: &Response, cors: bool) -> worker::Result<web_sy
     let init = web_sys::ResponseInit::new();
     init.set_status(response.status);
     init.set_headers(&headers);
+    if let Some((upload, ctx)) = refused {
+        return lingering(response.body.as_bytes(), &init, upload, ctx);
+    }
     let body = (!response.body.is_empty()).then_some(response.body.as_str());
     Ok(web_sys::Response::new_with_opt_str_and_init(body, &init)?)
+}
+
+/// An answer that refuses an upload part-way, and lingers (as nginx's lingering close
+/// does): its bytes go out at once under a fixed Content-Length, so the client has all of
+/// it, but it ends only once the rest of the upload has been read and discarded (at most
+/// [`crate::http::MAX_DRAINED_BYTES`]). Cancelled instead, the upload was still arriving
+/// when the connection closed, and the reset that followed could cut the answer short.
+/// The request body cannot be read once the answer has ended, hence the drain before it.
+fn lingering(
+    body: &[u8],
+    init: &web_sys::ResponseInit,
+    upload: web_sys::ReadableStream,
+    ctx: &Context,
+) -> worker::Result<web_sys::Response> {
+    let pipe = worker_sys::FixedLengthStream::new(body.len() as u32)?;
+    let writer = pipe.writable().get_writer()?;
+    let written = writer.write_with_chunk(&js_sys::Uint8Array::from(body));
+    let response = web_sys::Response::new_with_opt_readable_stream_and_init(Some(&pipe.readable()), init)?;
+    ctx.wait_until(async move {
+        discard(upload).await;
+        let _ = JsFuture::from(written).await;
+        let _ = JsFuture::from(writer.close()).await;
+    });
+    Ok(response)
+}
+
+/// Reads `upload` to its end into one reused buffer, keeping nothing; cancels it once it
+/// has sent more than a drain reads ([`drains`]). A client that goes away ends it too; one
+/// that stalls holds a pending read and no CPU, as any slow upload does.
+async fn discard(upload: web_sys::ReadableStream) {
+    let Ok(reader) = web_sys::ReadableStreamByobReader::new(&upload) else {
+        let _ = upload.cancel();
+        return;
+    };
+    let (mut buffer, mut discarded) = (js_sys::ArrayBuffer::new(DRAIN_BUFFER_BYTES), 0);
+    loop {
+        let view = js_sys::Uint8Array::new(&buffer);
+        let Ok(read) = JsFuture::from(reader.read_with_array_buffer_view(&view)).await else { return };
+        let read: web_sys::ReadableStreamReadResult = read.unchecked_into();
+        if read.get_done().unwrap_or(true) {
+            return;
+        }
+        let Ok(chunk) = read.get_value().dyn_into::<js_sys::Uint8Array>() else { return };
+        discarded += u64::from(chunk.byte_length());
+        if !drains(discarded) {
+            let _ = reader.cancel();
+            return;
+        }
+        // The read hands the buffer back (transferred): the next read reuses it.
+        buffer = chunk.buffer();
+    }
 }
 
 /// Why a fetch got no answer.

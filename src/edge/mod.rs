@@ -115,26 +115,29 @@ async fn fetch(request: web_sys::Request, env: Env, ctx: Context) -> worker::Res
     panic_probe(&request).await;
     let mut trace = Trace::default();
     let result = handle(&request, &env, &ctx, &mut trace, (started / 1000.0) as u64).await;
-    answer(&request, trace, result, started)
+    answer(&request, trace, result, started, Some(&ctx))
 }
 
-/// The client's answer to what a request produced, and the request's log line.
+/// The client's answer to what a request produced, and the request's log line. `ctx`
+/// drains the rest of an upload the answer refuses (only [`fetch`] reads bodies).
 fn answer(
     request: &Incoming,
     mut trace: Trace,
     result: Result<Reply, Error>,
     started: f64,
+    ctx: Option<&Context>,
 ) -> worker::Result<web_sys::Response> {
     if let Some(refused) = result.as_ref().err().and_then(Decision::refusal) {
         trace.decision = Some(refused);
     }
     let log_error = result.as_ref().err().map(Error::log_reason);
     let cors = trace.route.is_some_and(Route::cors);
+    let refused = ctx.and_then(|ctx| Some((request.take_refused_upload()?, ctx)));
     let response = match result {
         // The proxy added the CORS headers already (the MCP endpoint's answers carry them).
         Ok(Reply::Origin(response)) => response,
-        Ok(Reply::Core(response)) => io::to_web_response(&response, cors)?,
-        Err(error) => io::to_web_response(&error.to_response(trace.surface()), cors)?,
+        Ok(Reply::Core(response)) => io::to_web_response(&response, cors, refused)?,
+        Err(error) => io::to_web_response(&error.to_response(trace.surface()), cors, refused)?,
     };
     io::log_request(request, &trace, &response, started, log_error);
     Ok(response)
@@ -204,7 +207,7 @@ impl Forwarding {
                 Err(error)
             }
         };
-        Ok(answer(&self.request, self.trace, result, self.started)?)
+        Ok(answer(&self.request, self.trace, result, self.started, None)?)
     }
 }
 
