@@ -54,9 +54,11 @@ def publish(docs, path: str, redirect_uris=(REDIRECT_URI,), cache_control: str |
     return url
 
 
-def open_authorize(stack, client_id: str, cookies: httpx.Cookies | None = None, **overrides) -> httpx.Response:
+def open_authorize(
+    stack, client_id: str, cookies: httpx.Cookies | None = None, headers: dict | None = None, **overrides
+) -> httpx.Response:
     url = authorization_url(stack, CHALLENGE, client_id=client_id, **overrides)
-    with httpx.Client(cookies=cookies, timeout=15) as browser:
+    with httpx.Client(cookies=cookies, headers=headers, timeout=15) as browser:
         return browser.get(url)
 
 
@@ -105,11 +107,18 @@ def counts(stack, endpoint: str) -> int:
     return stack.emulator.stats()["counts"].get(endpoint, 0)
 
 
-def log_lines(stack, seen: int, route: str) -> list[dict]:
+def log_lines(stack, seen: int, route: str, request_id: str | None = None) -> list[dict]:
     """The Worker's log lines for `route` after the first `seen` lines (waiting a little for
-    wrangler to print them)."""
+    wrangler to print them); with `request_id`, only that request's (its `cf-ray`): an earlier
+    test's lines can arrive after `seen` was counted."""
     deadline = time.monotonic() + LOG_WAIT
-    while not (lines := [line for line in stack.worker.request_log()[seen:] if line["route"] == route]):
+    while not (
+        lines := [
+            line
+            for line in stack.worker.request_log()[seen:]
+            if line["route"] == route and request_id in (None, line["request_id"])
+        ]
+    ):
         if time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -475,9 +484,10 @@ def test_a_failed_document_is_logged_once_with_its_host_and_reason(stack, docs, 
 @pytest.mark.parametrize("fault", ["not JSON", "too large", "wrong client_id"])
 def test_the_log_line_names_the_document_failure(stack, docs, path, fault):
     docs.serve(path, _faulty(docs, path)[fault])
-    seen = len(stack.worker.request_log())
-    assert_error_page(open_authorize(stack, docs.url(path)))
-    assert [line["error"] for line in log_lines(stack, seen, "authorize")] == [f"client metadata: {FAULTS[fault][1]}"]
+    seen, ray = len(stack.worker.request_log()), f"log-line-{path.strip('/').replace('/', '-')}"
+    assert_error_page(open_authorize(stack, docs.url(path), headers={"cf-ray": ray}))
+    lines = log_lines(stack, seen, "authorize", request_id=ray)
+    assert [line["error"] for line in lines] == [f"client metadata: {FAULTS[fault][1]}"]
 
 
 # --- The pinned fallback -----------------------------------------------------------------------------
