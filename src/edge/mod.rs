@@ -49,9 +49,8 @@ fn config(env: &Env) -> Result<Rc<Config>, Error> {
     if let Some(config) = CONFIG.with(|c| c.borrow().clone()) {
         return Ok(config);
     }
-    // [vars] and secrets are both plain strings on `env`. Read directly: `Env::var` and
-    // `Env::secret` format an error message for every absent setting, and that code alone
-    // costs an isolate's first request measurable time to compile.
+    // [vars] and secrets are both plain strings on `env`: read directly, where `Env::var`
+    // and `Env::secret` would format an error message for every absent setting, twice.
     let lookup = |name: &str| js_sys::Reflect::get(env, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
     let config = Rc::new(Config::from_lookup(lookup)?);
     CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
