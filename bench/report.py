@@ -103,8 +103,17 @@ def bundle_sizes(bundles: dict) -> dict:
 # --- aggregation ---
 
 
+def paired_ratio(groups: dict, variant: str, reference: str, concurrency: int, metric: str) -> float:
+    """The median over repeats of `variant`'s `metric` over `reference`'s in the same repeat.
+    A repeat's points run within seconds of each other, while this machine's speed drifts by
+    ±15 % over a run: for two identical builds, a ratio of medians of 3 moved by ±10 % between
+    runs, the median of 15 paired ratios by ±3 % (bench/README.md)."""
+    theirs = {point["repeat"]: point[metric] for point in groups[(reference, concurrency)]}
+    return median(point[metric] / theirs[point["repeat"]] for point in groups[(variant, concurrency)])
+
+
 def summarize(points: list[dict]) -> dict:
-    """Median over repeats of each metric, per variant and concurrency."""
+    """Median over repeats of each metric, per variant and concurrency; ratios paired by repeat."""
     groups: dict[tuple, list[dict]] = {}
     for point in points:
         groups.setdefault((point["variant"], point["concurrency"]), []).append(point)
@@ -114,11 +123,14 @@ def summarize(points: list[dict]) -> dict:
         for name in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "workerd_busy", "other_on_worker_cpu"):
             if name in runs[0]:
                 metrics[name] = median(r[name] for r in runs)
+        metrics["x_passthrough"] = paired_ratio(groups, variant, "passthrough", concurrency, "rps")
+        metrics["x_jose"] = paired_ratio(groups, variant, "jose", concurrency, "rps")
+        if "cpu_us_per_request" in metrics:
+            for reference in ("passthrough", "jose"):
+                metrics[f"cpu_x_{reference}"] = paired_ratio(groups, variant, reference, concurrency, "cpu_us_per_request")
         summary.setdefault(variant, {})[str(concurrency)] = metrics
     for by_c in summary.values():
         for c, metrics in by_c.items():
-            metrics["x_passthrough"] = metrics["rps"] / summary["passthrough"][c]["rps"]
-            metrics["x_jose"] = metrics["rps"] / summary["jose"][c]["rps"]
             metrics["added_p50_ms"] = metrics["p50_ms"] - summary["direct"][c]["p50_ms"]
             if "cpu_us_per_request" in metrics:
                 metrics["cpu_over_passthrough_us"] = (
@@ -127,10 +139,11 @@ def summarize(points: list[dict]) -> dict:
     return summary
 
 
-def cpu_note(ours: dict, peer: dict, c: str) -> str:
+def cpu_note(summary: dict, reference: str, c: str) -> str:
     """The throughput ratio workerd's CPU per request predicts when the Worker's core is the limit."""
-    mine, theirs = ours[c]["cpu_us_per_request"], peer[c]["cpu_us_per_request"]
-    return f"by workerd CPU {theirs / mine:.2f}× ({mine:.0f} vs {theirs:.0f} µs/req)"
+    ours = summary[OURS]
+    mine, theirs = ours[c]["cpu_us_per_request"], summary[reference][c]["cpu_us_per_request"]
+    return f"by workerd CPU {1 / ours[c][f'cpu_x_{reference}']:.2f}× ({mine:.0f} vs {theirs:.0f} µs/req)"
 
 
 def targets(summary: dict, sizes: dict, concurrency: list[int]) -> list[dict]:
@@ -148,7 +161,7 @@ def targets(summary: dict, sizes: dict, concurrency: list[int]) -> list[dict]:
             TARGETS["vs_passthrough"],
             ours[top]["x_passthrough"] >= TARGETS["vs_passthrough"],
             "×",
-            cpu_note(ours, summary["passthrough"], top) + f"; c=1: {ours[one]['x_passthrough']:.2f}×",
+            cpu_note(summary, "passthrough", top) + f"; c=1: {ours[one]['x_passthrough']:.2f}×",
         ),
         verdict(
             f"throughput ≥ {TARGETS['vs_jose']}× TS + jose peer, cache on (c={top})",
@@ -156,7 +169,7 @@ def targets(summary: dict, sizes: dict, concurrency: list[int]) -> list[dict]:
             TARGETS["vs_jose"],
             ours[top]["x_jose"] >= TARGETS["vs_jose"],
             "×",
-            cpu_note(ours, summary["jose"], top) + f"; c=1: {ours[one]['x_jose']:.2f}×",
+            cpu_note(summary, "jose", top) + f"; c=1: {ours[one]['x_jose']:.2f}×",
         ),
         verdict(
             f"added p50 latency ≤ {TARGETS['added_p50_ms']} ms over origin direct (c={one})",
@@ -266,7 +279,7 @@ def markdown(results: dict) -> str:
     out = [
         f"Run {env['date']} on commit `{env['commit']}`{dirty}: {env['cpu']}, workerd {env['workerd'].split()[-1]}, "
         f"{env['nginx'].split(':')[-1].strip()}, {env['oha']}. {params['requests_per_point']} requests per point, "
-        f"median of {params['repeats']} alternating repeats; run took {params['run_seconds']} s.",
+        f"median of {params['repeats']} alternating repeats, ratios paired by repeat; run took {params['run_seconds']} s.",
         "",
         contention_note(results["contention"], params["remeasured_disturbed_points"]),
         "",

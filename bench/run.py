@@ -32,8 +32,8 @@ def setting(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
-REQUESTS = int(setting("BENCH_REQUESTS", "10000"))
-REPEATS = int(setting("BENCH_REPEATS", "3"))
+REQUESTS = int(setting("BENCH_REQUESTS", "2000"))
+REPEATS = int(setting("BENCH_REPEATS", "15"))
 CONCURRENCY = [int(c) for c in setting("BENCH_CONCURRENCY", "1 8 32").split()]
 WARMUP = int(setting("BENCH_WARMUP", "3000"))
 SSE_SAMPLES = int(setting("BENCH_SSE_SAMPLES", "100"))
@@ -41,7 +41,7 @@ COLD_STARTS = int(setting("BENCH_COLD_STARTS", "3"))
 PROFILE_REQUESTS = int(setting("BENCH_PROFILE_REQUESTS", "3000"))
 LOGINS = int(setting("BENCH_LOGINS", "50"))  # /proc counts CPU in 10 ms ticks
 FIRST_BURST, FIRST_BURST_CONCURRENCY = 32, 16
-DISTURBED, REMEASURE_BUDGET = 0.10, 40
+DISTURBED, REMEASURE_BUDGET = 0.10, 200
 NODE = stack.ROOT / "node_modules" / ".bin" / "node"
 
 
