@@ -125,9 +125,12 @@ def log_lines(stack, seen: int, route: str, request_id: str | None = None) -> li
     return lines
 
 
-def mcp_ping(stack, token: str) -> dict:
-    """initialize, then tools/call ping in that session; the JSON-RPC result."""
+def mcp_ping(stack, token: str, ray: str | None = None) -> dict:
+    """initialize, then tools/call ping in that session; the JSON-RPC result. `ray`: the
+    `cf-ray` the requests carry, which their log lines record as `request_id`."""
     headers = {"authorization": f"Bearer {token}", "accept": "application/json, text/event-stream"}
+    if ray:
+        headers["cf-ray"] = ray
 
     def send(message: dict) -> httpx.Response:
         return http.post(stack.worker.mcp_url, json={"jsonrpc": "2.0", **message}, headers=headers)
@@ -444,9 +447,9 @@ def test_the_log_line_names_the_client_of_a_sealed_token(sealed_stack, docs, pat
     client_id = publish(docs, path)
     tokens = exchange(stack, authorize(stack, client_id=client_id), client_id=client_id)
     assert tokens.status_code == 200, tokens.text
-    seen = len(stack.worker.request_log())
-    mcp_ping(stack, tokens.json()["access_token"])
-    lines = log_lines(stack, seen, "mcp")
+    seen, ray = len(stack.worker.request_log()), f"sealed-client-{path.strip('/').replace('/', '-')}"
+    mcp_ping(stack, tokens.json()["access_token"], ray)
+    lines = log_lines(stack, seen, "mcp", request_id=ray)
     assert lines and all(line["client"] == client_id for line in lines), lines
 
 
@@ -454,9 +457,9 @@ def test_the_log_line_has_no_client_for_an_access_jwt(stack, docs, path):
     """Access's own JWT (TOKEN_MODE auto with a JWT-issuing Access) says nothing of the client."""
     client_id = publish(docs, path)
     tokens = exchange(stack, authorize(stack, client_id=client_id), client_id=client_id)
-    seen = len(stack.worker.request_log())
-    mcp_ping(stack, tokens.json()["access_token"])
-    lines = log_lines(stack, seen, "mcp")
+    seen, ray = len(stack.worker.request_log()), f"jwt-client-{path.strip('/').replace('/', '-')}"
+    mcp_ping(stack, tokens.json()["access_token"], ray)
+    lines = log_lines(stack, seen, "mcp", request_id=ray)
     assert lines and all(line["client"] is None for line in lines), lines
 
 
