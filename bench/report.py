@@ -107,7 +107,7 @@ def paired_ratio(groups: dict, variant: str, reference: str, concurrency: int, m
     """The median over repeats of `variant`'s `metric` over `reference`'s in the same repeat.
     A repeat's points run within seconds of each other, while this machine's speed drifts by
     ±15 % over a run: for two identical builds, a ratio of medians of 3 moved by ±10 % between
-    runs, the median of 15 paired ratios by ±3 % (bench/README.md)."""
+    runs, the median of 15 paired ratios by ±5 % (bench/README.md)."""
     theirs = {point["repeat"]: point[metric] for point in groups[(reference, concurrency)]}
     return median(point[metric] / theirs[point["repeat"]] for point in groups[(variant, concurrency)])
 

@@ -125,6 +125,11 @@ def log_lines(stack, seen: int, route: str, request_id: str | None = None) -> li
     return lines
 
 
+def ray_for(test: str, path: str) -> str:
+    """A `cf-ray` no other request carries: the test's name and its document's path."""
+    return f"{test}-{path.strip('/').replace('/', '-')}"
+
+
 def mcp_ping(stack, token: str, ray: str | None = None) -> dict:
     """initialize, then tools/call ping in that session; the JSON-RPC result. `ray`: the
     `cf-ray` the requests carry, which their log lines record as `request_id`."""
@@ -447,7 +452,7 @@ def test_the_log_line_names_the_client_of_a_sealed_token(sealed_stack, docs, pat
     client_id = publish(docs, path)
     tokens = exchange(stack, authorize(stack, client_id=client_id), client_id=client_id)
     assert tokens.status_code == 200, tokens.text
-    seen, ray = len(stack.worker.request_log()), f"sealed-client-{path.strip('/').replace('/', '-')}"
+    seen, ray = len(stack.worker.request_log()), ray_for("sealed-client", path)
     mcp_ping(stack, tokens.json()["access_token"], ray)
     lines = log_lines(stack, seen, "mcp", request_id=ray)
     assert lines and all(line["client"] == client_id for line in lines), lines
@@ -457,7 +462,7 @@ def test_the_log_line_has_no_client_for_an_access_jwt(stack, docs, path):
     """Access's own JWT (TOKEN_MODE auto with a JWT-issuing Access) says nothing of the client."""
     client_id = publish(docs, path)
     tokens = exchange(stack, authorize(stack, client_id=client_id), client_id=client_id)
-    seen, ray = len(stack.worker.request_log()), f"jwt-client-{path.strip('/').replace('/', '-')}"
+    seen, ray = len(stack.worker.request_log()), ray_for("jwt-client", path)
     mcp_ping(stack, tokens.json()["access_token"], ray)
     lines = log_lines(stack, seen, "mcp", request_id=ray)
     assert lines and all(line["client"] is None for line in lines), lines
@@ -487,7 +492,7 @@ def test_a_failed_document_is_logged_once_with_its_host_and_reason(stack, docs, 
 @pytest.mark.parametrize("fault", ["not JSON", "too large", "wrong client_id"])
 def test_the_log_line_names_the_document_failure(stack, docs, path, fault):
     docs.serve(path, _faulty(docs, path)[fault])
-    seen, ray = len(stack.worker.request_log()), f"log-line-{path.strip('/').replace('/', '-')}"
+    seen, ray = len(stack.worker.request_log()), ray_for("log-line", path)
     assert_error_page(open_authorize(stack, docs.url(path), headers={"cf-ray": ray}))
     lines = log_lines(stack, seen, "authorize", request_id=ray)
     assert [line["error"] for line in lines] == [f"client metadata: {FAULTS[fault][1]}"]
