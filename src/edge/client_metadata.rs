@@ -16,8 +16,9 @@ thread_local! {
 }
 
 /// The document at `url`, from the cache or fetched (and then cached, failures too), or
-/// its pinned copy when the fetch got none and `settings` allow it.
-pub async fn document(url: &str, settings: &Settings, now: u64) -> Document {
+/// its pinned copy when the fetch got none and `settings` allow it. `request_id`: the
+/// request's `cf-ray`, which its warning carries as the request's log line does.
+pub async fn document(url: &str, settings: &Settings, now: u64, request_id: Option<&str>) -> Document {
     if let Some(cached) = CACHE.with(|cache| cache.borrow().get(url, now)) {
         return cached;
     }
@@ -28,6 +29,7 @@ pub async fn document(url: &str, settings: &Settings, now: u64) -> Document {
         let host = url::Url::parse(url).ok().and_then(|url| url.host_str().map(str::to_owned));
         let line = Object::new()
             .with("event", "client_metadata_failed")
+            .with("request_id", request_id)
             .with("host", host)
             .with("error", format!("{failure:?}"))
             .with("pinned", pinned.is_some());

@@ -322,7 +322,10 @@ async fn dispatch(
         }
         Route::Authorize => {
             let document = match relay.document_url(request.query()) {
-                Some(url) => Some(client_metadata::document(&url, &config.client_metadata, now).await),
+                Some(url) => {
+                    let request_id = request.header("cf-ray");
+                    Some(client_metadata::document(&url, &config.client_metadata, now, request_id.as_deref()).await)
+                }
                 None => None,
             };
             relay.authorize(request.query(), cookies.as_deref(), &caps, &upstream, document.as_ref(), &mut entropy)

@@ -471,22 +471,28 @@ def test_the_log_line_has_no_client_for_an_access_jwt(stack, docs, path):
 FAILURE_EVENT = re.compile(r'\{[^{}]*"event":"client_metadata_failed"[^{}]*\}')
 
 
-def failure_events(stack) -> list[dict]:
-    return [json.loads(event) for event in FAILURE_EVENT.findall(stack.worker.log())]
+def failure_events(stack, ray: str) -> list[dict]:
+    """The `client_metadata_failed` warnings of the requests that carried `cf-ray: ray`."""
+    events = (json.loads(event) for event in FAILURE_EVENT.findall(stack.worker.log()))
+    return [event for event in events if event["request_id"] == ray]
 
 
 @pytest.mark.parametrize("fault", ["not JSON", "wrong client_id"])
 def test_a_failed_document_is_logged_once_with_its_host_and_reason(stack, docs, path, fault):
     """One warning per fetch that failed; the refusal from the failure cache logs none."""
     docs.serve(path, _faulty(docs, path)[fault])
-    seen, logged = len(stack.worker.request_log()), len(failure_events(stack))
+    seen, ray = len(stack.worker.request_log()), ray_for("failure-event", path)
     for _ in range(2):
-        assert_error_page(open_authorize(stack, docs.url(path)))
+        assert_error_page(open_authorize(stack, docs.url(path), headers={"cf-ray": ray}))
+    # Both requests' log lines, and the warning (on another stream than the lines).
     deadline = time.monotonic() + LOG_WAIT
-    while (len(log_lines(stack, seen, "authorize")) < 2 or len(failure_events(stack)) == logged) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (
+        len(log_lines(stack, seen, "authorize", request_id=ray)) < 2 or not failure_events(stack, ray)
+    ):
         time.sleep(0.1)
-    events = [{**event, "event": None} for event in failure_events(stack)[logged:]]
-    assert events == [{"event": None, "host": CLIENT_HOST, "error": FAULTS[fault][1], "pinned": False}]
+    events = [{**event, "event": None} for event in failure_events(stack, ray)]
+    expected = {"event": None, "request_id": ray, "host": CLIENT_HOST, "error": FAULTS[fault][1], "pinned": False}
+    assert events == [expected]
 
 
 @pytest.mark.parametrize("fault", ["not JSON", "too large", "wrong client_id"])
@@ -514,13 +520,14 @@ def without_pinned(stack):
 def test_claude_codes_pinned_document_serves_when_its_host_is_unreachable(stack):
     """The namespace has no route out, so claude.ai cannot be fetched: the copy compiled into the
     Worker (src/pinned_client_metadata.json) stands in, and the warning says so."""
-    logged = len(failure_events(stack))
-    page = consent_page(open_authorize(stack, CLAUDE_CODE, redirect_uri="http://localhost:53682/callback"))
+    ray = "pinned-claude-code"
+    answer = open_authorize(stack, CLAUDE_CODE, redirect_uri="http://localhost:53682/callback", headers={"cf-ray": ray})
+    page = consent_page(answer)
     assert (page["client-name"]["text"].strip(), page["client-host"]["text"].strip()) == ("Claude Code", "claude.ai")
     deadline = time.monotonic() + LOG_WAIT
-    while len(failure_events(stack)) == logged and time.monotonic() < deadline:
+    while not failure_events(stack, ray) and time.monotonic() < deadline:
         time.sleep(0.1)
-    (event,) = failure_events(stack)[logged:]
+    (event,) = failure_events(stack, ray)
     assert (event["host"], event["error"], event["pinned"]) == ("claude.ai", "Unreachable", True)
 
 
