@@ -138,12 +138,14 @@ quit(0, { shown, sentHeaders, ...(await Promise.race([arrived, refused])) });
 
 
 def drive(script: str, **cdp_input) -> dict:
-    """Run a CDP script (CDP_PRELUDE + its steps) in a fresh Chromium profile; its result."""
+    """Run a CDP script (CDP_PRELUDE + its steps) in a fresh Chromium profile; its result. The
+    script kills the browser, which then leaves its process-singleton folder in TMPDIR: that is
+    the profile's folder here, so it goes with the profile."""
     with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         cdp_input = {"chromium": CHROMIUM, "flags": chromium_flags(profile), **cdp_input}
         run = subprocess.run(
             [str(NODE), "--input-type=module", "-e", script],
-            env={**os.environ, "CDP_INPUT": json.dumps(cdp_input)},
+            env={**os.environ, "CDP_INPUT": json.dumps(cdp_input), "TMPDIR": profile},
             capture_output=True, text=True, timeout=60,
         )
     assert run.returncode == 0, run.stdout + run.stderr
