@@ -107,22 +107,26 @@ def counts(stack, endpoint: str) -> int:
     return stack.emulator.stats()["counts"].get(endpoint, 0)
 
 
+def eventually(probe):
+    """`probe()`'s first truthy answer, polled for up to LOG_WAIT (wrangler prints the Worker's
+    lines a little after the answers), else its last one: the caller's assertion says what is missing."""
+    deadline = time.monotonic() + LOG_WAIT
+    while not (found := probe()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
 def log_lines(stack, seen: int, route: str, request_id: str | None = None) -> list[dict]:
     """The Worker's log lines for `route` after the first `seen` lines (waiting a little for
     wrangler to print them); with `request_id`, only that request's (its `cf-ray`): an earlier
     test's lines can arrive after `seen` was counted."""
-    deadline = time.monotonic() + LOG_WAIT
-    while not (
-        lines := [
+    return eventually(
+        lambda: [
             line
             for line in stack.worker.request_log()[seen:]
             if line["route"] == route and request_id in (None, line["request_id"])
         ]
-    ):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    return lines
+    )
 
 
 def ray_for(test: str, path: str) -> str:
@@ -485,11 +489,7 @@ def test_a_failed_document_is_logged_once_with_its_host_and_reason(stack, docs, 
     for _ in range(2):
         assert_error_page(open_authorize(stack, docs.url(path), headers={"cf-ray": ray}))
     # Both requests' log lines, and the warning (on another stream than the lines).
-    deadline = time.monotonic() + LOG_WAIT
-    while time.monotonic() < deadline and (
-        len(log_lines(stack, seen, "authorize", request_id=ray)) < 2 or not failure_events(stack, ray)
-    ):
-        time.sleep(0.1)
+    eventually(lambda: len(log_lines(stack, seen, "authorize", request_id=ray)) >= 2 and failure_events(stack, ray))
     events = [{**event, "event": None} for event in failure_events(stack, ray)]
     expected = {"event": None, "request_id": ray, "host": CLIENT_HOST, "error": FAULTS[fault][1], "pinned": False}
     assert events == [expected]
@@ -524,10 +524,7 @@ def test_claude_codes_pinned_document_serves_when_its_host_is_unreachable(stack)
     answer = open_authorize(stack, CLAUDE_CODE, redirect_uri="http://localhost:53682/callback", headers={"cf-ray": ray})
     page = consent_page(answer)
     assert (page["client-name"]["text"].strip(), page["client-host"]["text"].strip()) == ("Claude Code", "claude.ai")
-    deadline = time.monotonic() + LOG_WAIT
-    while not failure_events(stack, ray) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    (event,) = failure_events(stack, ray)
+    (event,) = eventually(lambda: failure_events(stack, ray))
     assert (event["host"], event["error"], event["pinned"]) == ("claude.ai", "Unreachable", True)
 
 
