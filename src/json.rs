@@ -88,10 +88,7 @@ impl Json {
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Json> {
-        match self {
-            Json::Object(object) => object.0.iter_mut().find(|(n, _)| n == name).map(|(_, v)| v),
-            _ => None,
-        }
+        self.as_object_mut()?.get_mut(name)
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -116,6 +113,13 @@ impl Json {
         }
     }
 
+    pub fn as_object_mut(&mut self) -> Option<&mut Object> {
+        match self {
+            Json::Object(object) => Some(object),
+            _ => None,
+        }
+    }
+
     pub fn as_object(&self) -> Option<&Object> {
         match self {
             Json::Object(object) => Some(object),
@@ -129,6 +133,11 @@ impl Json {
 }
 
 impl Number {
+    /// The number's value as the nearest double (JavaScript's reading of it).
+    pub fn as_f64(&self) -> Option<f64> {
+        self.0.parse().ok()
+    }
+
     /// The integer part of the number (its fraction dropped, its exponent applied), if it
     /// fits `i64`: `1700000000.9` and `1.7e9` are `1700000000`.
     pub fn truncated(&self) -> Option<i64> {
@@ -186,6 +195,18 @@ impl Object {
 
     pub fn get(&self, name: &str) -> Option<&Json> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Json> {
+        self.0.iter_mut().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Sets a member, replacing its value if the object has it.
+    pub fn set(&mut self, name: &str, value: impl Into<Json>) {
+        match self.get_mut(name) {
+            Some(member) => *member = value.into(),
+            None => self.0.push((name.to_owned(), value.into())),
+        }
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {

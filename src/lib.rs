@@ -23,6 +23,7 @@ pub(crate) mod http;
 pub(crate) mod json;
 pub(crate) mod jwks;
 pub(crate) mod jws;
+pub(crate) mod list_filter;
 pub(crate) mod mcp_policy;
 pub(crate) mod mcp_request;
 pub(crate) mod metadata;
