@@ -109,8 +109,8 @@ class Emulator(Stoppable):
         self.redirect_uris = view["config"]["redirect_uris"]
 
     def control(self, action: str, body: dict | None = None) -> dict:
-        """POST /__emulator/<action>: config (a JSON patch of switches), rotate-key, retire-old-key,
-        reset, mint ({"claims": {...}})."""
+        """POST /__emulator/<action>: config (a JSON patch of switches), rotate-key, rekey,
+        retire-old-key, reset, mint ({"claims": {...}, "headers": {...}})."""
         return self._call("POST", action, body or {})
 
     def _call(self, method: str, action: str, body: dict | None = None) -> dict:
