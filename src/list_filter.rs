@@ -153,8 +153,8 @@ pub struct SseListFilter {
     line_start: usize,
     /// The last byte seen was a CR: an LF next belongs to its line end.
     after_cr: bool,
-    /// No byte has been seen yet (a byte order mark may come first).
-    at_stream_start: bool,
+    /// No line has ended yet: the stream's first line may start with a byte order mark.
+    first_line: bool,
 }
 
 impl SseListFilter {
@@ -166,20 +166,13 @@ impl SseListFilter {
             lines: Vec::new(),
             line_start: 0,
             after_cr: false,
-            at_stream_start: true,
+            first_line: true,
         }
     }
 
     /// Takes the next chunk; returns the complete events seen so far, rewritten.
     pub fn push(&mut self, policy: &McpPolicy, mut chunk: &[u8]) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        if self.at_stream_start && !chunk.is_empty() {
-            self.at_stream_start = false;
-            if let Some(rest) = chunk.strip_prefix("\u{feff}".as_bytes()) {
-                out.extend_from_slice(&chunk[..chunk.len() - rest.len()]);
-                chunk = rest;
-            }
-        }
         while !chunk.is_empty() {
             if std::mem::take(&mut self.after_cr) && chunk[0] == b'\n' {
                 // The LF of a CRLF whose CR ended the last chunk: part of that line's end,
@@ -225,9 +218,15 @@ impl SseListFilter {
     }
 
     fn end_line(&mut self, end: usize) {
-        let text = &self.event[self.line_start..end];
+        // A byte order mark may start the stream, in however many chunks it came.
+        let bom = "\u{feff}".as_bytes();
+        let start = match std::mem::take(&mut self.first_line) && self.event[self.line_start..end].starts_with(bom) {
+            true => self.line_start + bom.len(),
+            false => self.line_start,
+        };
+        let text = &self.event[start..end];
         let field = text.iter().position(|&b| b == b':').map_or(text, |colon| &text[..colon]);
-        self.lines.push(Line { start: self.line_start, end, data: field == b"data" });
+        self.lines.push(Line { start, end, data: field == b"data" });
         self.line_start = self.event.len();
     }
 
@@ -260,6 +259,8 @@ impl SseListFilter {
         }
         let Some(filtered) = filter_json(policy, &self.identity, &self.lists, &data)? else { return Ok(None) };
         let mut out = Vec::with_capacity(self.event.len());
+        // Before the first line: the stream's byte order mark, if it had one.
+        out.extend_from_slice(&self.event[..self.lines.first().map_or(0, |line| line.start)]);
         for (i, line) in self.lines.iter().enumerate() {
             let next = self.lines.get(i + 1).map_or(self.line_start, |l| l.start);
             if !line.data {
@@ -468,14 +469,19 @@ mod tests {
         for stream in [
             format!("data:{answer}\n\n"),
             format!("\u{feff}data: {answer}\n\n"),
+            format!("\u{feff}: comment\ndata: {answer}\n\n"),
             format!("data: {head}\ndata:{tail}\n\n"),
             format!("data\ndata: {answer}\n\n"),
             format!("event: message\nid: 9\nretry: 10\ndata: {answer}"),
             format!("data: {answer}\r\n"),
         ] {
-            let out = sse(&lists, stream.as_bytes(), 5).unwrap();
-            let text = String::from_utf8(out).unwrap();
-            assert!(!text.contains("export"), "{stream:?} → {text:?}");
+            // In chunks of one byte too: a byte order mark split across chunks is still one
+            // (found by fuzz/fuzz_targets/sse_list_filter.rs).
+            for size in [1, 2, 5, stream.len()] {
+                let out = sse(&lists, stream.as_bytes(), size).unwrap();
+                let text = String::from_utf8(out).unwrap();
+                assert!(!text.contains("export"), "{stream:?} in chunks of {size} → {text:?}");
+            }
         }
         // A field name containing "data" is another field.
         let other = format!("database: {answer}\n\n");
