@@ -201,15 +201,16 @@ class Members(list):
 
 
 def encode(value) -> str:
+    """JSON text; non-ASCII characters are written as they are (a charset then matters)."""
     if isinstance(value, Raw):
         return str(value)
     if isinstance(value, Members):
-        return "{" + ",".join(f"{json.dumps(k)}:{encode(v)}" for k, v in value) + "}"
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{encode(v)}" for k, v in value) + "}"
     if isinstance(value, dict):
         return encode(Members(value.items()))
     if isinstance(value, list):
         return "[" + ",".join(encode(v) for v in value) + "]"
-    return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 MODERN_ENVELOPE = {
@@ -294,15 +295,15 @@ def sse_events(text: str) -> list[dict]:
     return events
 
 
-def answer_messages(response: httpx.Response) -> list[dict]:
+def answer_messages(content_type: str, text: str) -> list[dict]:
     """Every JSON-RPC message the client received, from a JSON answer or any SSE event. A
     client's JSON reader keeps the last of duplicate names (JSON.parse, Python's json)."""
-    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = content_type.split(";")[0].strip().lower()
     texts = []
     if media_type == "application/json":
-        texts = [response.text]
+        texts = [text]
     elif media_type == "text/event-stream":
-        texts = [event["data"] for event in sse_events(response.text) if event["data"].strip()]
+        texts = [event["data"] for event in sse_events(text) if event["data"].strip()]
     messages = []
     for text in texts:
         try:
@@ -352,6 +353,7 @@ class Outcome:
     text: str
     messages: list[dict]
     events: list[dict]  # what the origin logged for this request
+    cut: bool = False  # the answer's stream ended with an error
 
     @property
     def reached_origin(self) -> bool:
@@ -430,16 +432,22 @@ class DifferentialStack:
             "authorization": f"Bearer {token or self.token(probe.identity)}",
             **probe.headers,
         }
-        response = self.http.request(
-            probe.method, f"{(worker or self.worker).mcp_url}?{query}", headers=headers, content=probe.body or None
-        )
+        url = f"{(worker or self.worker).mcp_url}?{query}"
+        body, cut = b"", False
+        with self.http.stream(probe.method, url, headers=headers, content=probe.body or None) as response:
+            try:
+                for chunk in response.iter_bytes():
+                    body += chunk
+            except httpx.HTTPError:
+                cut = True  # a stream the gateway ended with an error: the client has what came before
         return Outcome(
             probe,
             response.status_code,
             response.headers.get("content-type", ""),
-            response.text,
-            answer_messages(response),
+            body.decode(errors="replace"),
+            answer_messages(response.headers.get("content-type", ""), body.decode(errors="replace")),
             origin.log.since(mark),
+            cut,
         )
 
     def post(self, origin: str, identity: str, messages: list[Members] | Members, **options) -> Outcome:

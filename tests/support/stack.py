@@ -193,6 +193,16 @@ def start_emulator(*, env: dict[str, str] | None = None, **switches) -> Emulator
         raise
 
 
+def eventually(probe, timeout: float):
+    """`probe()`'s first truthy answer, polled for up to `timeout` seconds (wrangler prints the
+    Worker's lines a little after the answers), else its last one: the caller's assertion says
+    what is missing."""
+    deadline = time.monotonic() + timeout
+    while not (found := probe()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -87,11 +87,13 @@ async def subscribe(uri) -> None:
 
 
 def log_dispatch(handlers: dict) -> None:
-    """Every request the SDK dispatched to a handler, as the SDK parsed it."""
+    """Every request the SDK dispatched to a handler, as the SDK parsed it (FastMCP also calls
+    the tools/list handler itself, with no request, to validate a call: not a dispatch)."""
     for kind, handler in list(handlers.items()):
 
         async def logged(request, handler=handler):
-            log({"event": "rpc", "method": request.method})
+            if request is not None:
+                log({"event": "rpc", "method": request.method})
             return await handler(request)
 
         handlers[kind] = logged
