@@ -392,9 +392,11 @@ class Outcome:
 
     def describe(self) -> str:
         p = self.probe
+        events = [e for e in self.events if e.get("event") != "http"]
         return (
             f"{p.origin} {p.identity} {p.method} {p.label} frame={p.frame} corrupt={p.corrupt} headers={p.headers} "
-            f"body={p.body[:300]!r} -> {self.status} {self.content_type} {self.text[:300]!r}; origin log {self.events}"
+            f"body={p.body[:240]!r} -> {self.status} {self.content_type} {self.text[:240]!r}; "
+            f"{'reached the origin, which logged ' + json.dumps(events) if self.reached_origin else 'the origin got nothing'}"
         )
 
 

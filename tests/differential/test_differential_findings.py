@@ -235,7 +235,15 @@ def test_tools_list_is_filtered_whatever_the_id_spelling(differential, origin, i
     assert_invariant(outcome)
     if outcome.reached_origin and listed(outcome.messages):
         assert listed(outcome.messages) == [("tool", "search")], outcome.describe()
-        assert all(m["result"].get("cacheScope") == "private" for m in outcome.messages if "result" in m), outcome.describe()
+
+
+@pytest.mark.parametrize("origin", ORIGINS)
+@pytest.mark.parametrize("method", ["tools/list", "resources/list", "resources/templates/list", "prompts/list"])
+def test_filtered_lists_say_they_are_private(differential, origin, method):
+    """A list that varies per identity must not be cached for others (SEP-2549)."""
+    outcome = call(differential, origin, "staff", method)
+    results = [m["result"] for m in outcome.messages if isinstance(m.get("result"), dict)]
+    assert len(results) == 1 and results[0].get("cacheScope") == "private", outcome.describe()
 
 
 @pytest.mark.parametrize("origin", ["ts1-json", "ts1-sse", "go"])
