@@ -7,6 +7,7 @@ Access emulator, and the checks: what an origin ran or read must be allowed to t
 answer the gateway gives by itself is a clear error that never reached an origin.
 """
 
+import atexit
 import base64
 import functools
 import gzip
@@ -156,6 +157,7 @@ def go_origin_binary() -> str:
     if shutil.which("go") is None:
         raise RuntimeError("the Go toolchain is missing: scripts/setup installs Debian's golang-go")
     out = Path(tempfile.mkdtemp(prefix="go-origin-")) / "go_origin"
+    atexit.register(shutil.rmtree, out.parent, True)
     env = {**os.environ, "GOPROXY": "off", "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
     subprocess.run(["go", "build", "-o", str(out), "."], cwd=HERE / "origins" / "go_origin", check=True, env=env, capture_output=True)
     return str(out)
@@ -395,7 +397,7 @@ class Outcome:
         events = [e for e in self.events if e.get("event") != "http"]
         return (
             f"{p.origin} {p.identity} {p.method} {p.label} frame={p.frame} corrupt={p.corrupt} headers={p.headers} "
-            f"body={p.body[:240]!r} -> {self.status} {self.content_type} {self.text[:240]!r}; "
+            f"body={p.body[:240]!r} -> {self.status} {self.content_type} {self.text[:240]!r}{' (stream cut)' if self.cut else ''}; "
             f"{'reached the origin, which logged ' + json.dumps(events) if self.reached_origin else 'the origin got nothing'}"
         )
 

@@ -14,6 +14,7 @@ hop-by-hop ones, the body, and the answer.
 import argparse
 import json
 import re
+from urllib.parse import urlencode
 
 import httpx
 import uvicorn
@@ -71,7 +72,7 @@ def build_app(origins: dict[str, str]) -> Starlette:
         if origin is None:
             return Response(f"unknown origin {params.get('origin')!r}", status_code=404)
         frame, corrupt = params.get("frame"), params.get("corrupt") == "dup"
-        query = "&".join(f"{k}={v}" for k, v in params.multi_items() if k not in RELAY_PARAMETERS)
+        query = urlencode([(k, v) for k, v in params.multi_items() if k not in RELAY_PARAMETERS])
         url = origin + request.url.path + (f"?{query}" if query else "")
         headers = [(k, v) for k, v in request.headers.raw if k.decode("latin-1").lower() not in HOP_BY_HOP]
         upstream = await client.send(
