@@ -103,21 +103,13 @@ LISTS = {"tools": ("tool", "name"), "resources": ("resource", "uri"), "resourceT
 
 @dataclass(frozen=True)
 class OriginKind:
+    """An origin (README.md says what each one is)."""
+
     name: str
     modern: bool = False  # speaks only 2026-07-28: the per-request envelope and Mcp-* headers
-    note: str = ""
 
 
-ORIGIN_KINDS = {
-    kind.name: kind
-    for kind in [
-        OriginKind("ts1-json", note="TypeScript SDK 1.x, createMcpExpressApp + StreamableHTTPServerTransport, JSON answers"),
-        OriginKind("ts1-sse", note="the same, SSE answers"),
-        OriginKind("ts2", modern=True, note="TypeScript SDK 2.x, createMcpHandler, 2026-07-28 only"),
-        OriginKind("python", note="Python SDK, FastMCP streamable HTTP, stateless, SSE answers"),
-        OriginKind("go", note="Go standard library, encoding/json into tagged structs, any HTTP method"),
-    ]
-}
+ORIGIN_KINDS = {kind.name: kind for kind in [OriginKind("ts1-json"), OriginKind("ts1-sse"), OriginKind("ts2", modern=True), OriginKind("python"), OriginKind("go")]}
 
 
 class OriginLog:
@@ -141,7 +133,6 @@ class OriginLog:
 
 @dataclass
 class RunningOrigin:
-    kind: OriginKind
     service: Service
     port: int
     log: OriginLog
@@ -177,7 +168,7 @@ def start_origin(name: str) -> RunningOrigin:
     }[name]
     service.start(argv, dict(os.environ))
     service.wait_until(lambda: accepts_connections(port))
-    return RunningOrigin(ORIGIN_KINDS[name], service, port, OriginLog(log))
+    return RunningOrigin(service, port, OriginLog(log))
 
 
 def start_relay(origins: dict[str, RunningOrigin]) -> tuple[Service, str]:
