@@ -87,8 +87,10 @@ impl Lists {
 }
 
 /// Removes from one JSON-RPC response the list entries `identity` may not use (an entry
-/// without a name string goes too), and marks a 2026-07-28 list `cacheScope: "private"`
-/// (SEP-2549: what one identity sees must not be cached for another). Whether it changed.
+/// without a name string goes too), and marks the list `cacheScope: "private"` (SEP-2549:
+/// what one identity sees must not be cached for another; a client of an earlier revision
+/// ignores the member, one that knows it must not fall back to caching for everyone).
+/// `ttlMs` stays as the origin sent it. Whether it changed.
 fn filter_message(policy: &McpPolicy, identity: &Identity, lists: &Lists, message: &mut Json) -> bool {
     if message.get("method").is_some() {
         return false; // a request or notification of the server's, not an answer
@@ -104,7 +106,7 @@ fn filter_message(policy: &McpPolicy, identity: &Identity, lists: &Lists, messag
             entry.get(field).and_then(Json::as_str).is_some_and(|name| policy.decide(identity, target, name) == Effect::Allow)
         });
         changed |= entries.len() != before;
-        if result.get("cacheScope").is_some_and(|scope| scope.as_str() != Some("private")) {
+        if result.get("cacheScope").and_then(Json::as_str) != Some("private") {
             result.set("cacheScope", "private");
             changed = true;
         }
@@ -329,9 +331,10 @@ mod tests {
         let answer = filtered(&lists, &tools_list(json!(3))).unwrap();
         let mut expected = tools_list(json!(3));
         expected["result"]["tools"] = json!([{"name": "ping", "description": "p"}, {"name": "search", "inputSchema": {}}]);
+        expected["result"]["cacheScope"] = json!("private");
         assert_eq!(answer, expected);
         let finance = identity("f@corp.example", &["Finance Admins"]);
-        let everything = json!({"jsonrpc": "2.0", "id": 3, "result": {"tools": [{"name": "export"}]}});
+        let everything = json!({"jsonrpc": "2.0", "id": 3, "result": {"tools": [{"name": "export"}], "cacheScope": "private"}});
         assert_eq!(filter_json(&policy(), &finance, &lists, everything.to_string().as_bytes()).unwrap(), None, "unchanged");
         let error = json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -1, "message": "x"}});
         assert_eq!(filtered(&lists, &error), None);
@@ -357,7 +360,8 @@ mod tests {
             ),
         ] {
             let lists = asked(list_request(method, json!(1)));
-            let answer = filtered(&lists, &json!({"jsonrpc": "2.0", "id": 1, "result": answer})).unwrap();
+            let mut answer = filtered(&lists, &json!({"jsonrpc": "2.0", "id": 1, "result": answer})).unwrap();
+            assert_eq!(answer["result"].as_object_mut().unwrap().remove("cacheScope"), Some(json!("private")));
             assert_eq!(answer["result"], kept, "{method}");
         }
     }
@@ -397,7 +401,7 @@ mod tests {
     }
 
     #[test]
-    fn a_2026_list_is_marked_private_and_its_ttl_kept() {
+    fn every_list_is_marked_private_and_its_ttl_kept() {
         let lists = asked(list_request("prompts/list", json!(1)));
         let modern = json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [{"name": "summary"}], "ttlMs": 60000, "cacheScope": "public"}});
         let answer = filtered(&lists, &modern).unwrap();
@@ -405,7 +409,9 @@ mod tests {
         let private = json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [], "ttlMs": 0, "cacheScope": "private"}});
         assert_eq!(filtered(&lists, &private), None);
         let legacy = json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [{"name": "summary"}]}});
-        assert_eq!(filtered(&lists, &legacy), None, "no 2026-07-28 vocabulary in a 2025 answer");
+        assert_eq!(filtered(&lists, &legacy).unwrap()["result"], json!({"prompts": [{"name": "summary"}], "cacheScope": "private"}));
+        let not_a_list = json!({"jsonrpc": "2.0", "id": 1, "result": {"other": []}});
+        assert_eq!(filtered(&lists, &not_a_list), None, "a result without the list's array is left alone");
     }
 
     #[test]
@@ -511,7 +517,9 @@ mod tests {
         let lists = asked(list_request("tools/list", json!(3)));
         let mut filter = SseListFilter::new(staff(), lists);
         let padding = "x".repeat(4 * 1024 * 1024);
-        let stream = format!("data: {{\"jsonrpc\": \"2.0\", \"id\": 3, \"result\": {{\"tools\": [], \"pad\": \"{padding}\"}}}}\n\n");
+        let stream = format!(
+            "data: {{\"jsonrpc\": \"2.0\", \"id\": 3, \"result\": {{\"tools\": [], \"cacheScope\": \"private\", \"pad\": \"{padding}\"}}}}\n\n"
+        );
         let mut out = Vec::new();
         for piece in stream.as_bytes().chunks(4096) {
             out.extend(filter.push(&policy(), piece).unwrap());

@@ -83,6 +83,9 @@ pub fn relay_answer(answer: Result<JsValue, JsValue>, settings: &ProxySettings) 
         Err(reason) if reason.as_string().as_deref() == Some("timeout") => {
             return Err(Error::timeout("origin did not answer in time"))
         }
+        Err(reason) if reason.as_string().as_deref() == Some("body on GET") => {
+            return Err(Error::invalid_request("a GET or HEAD request must not have a body"))
+        }
         Err(_) => return Err(Error::unavailable("could not reach the origin")),
     };
     let joined = checked_headers(&relayed);

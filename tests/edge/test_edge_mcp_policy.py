@@ -40,6 +40,7 @@ OUTSIDER = {"email": "someone@else.example", "groups": ["engineering"]}
 DENIED = -32003
 MISMATCH = -32020
 MCP_ACCEPT = "application/json, text/event-stream"
+CALL_DELETE = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "delete_all"}}'
 
 
 @pytest.fixture(scope="module")
@@ -306,6 +307,15 @@ def test_without_mcp_settings_the_body_is_not_read(gateway):
     assert response.json()["body"].encode() == body
 
 
+def test_without_mcp_settings_a_get_with_a_body_is_the_clients_mistake(gateway):
+    """fetch() cannot send it on: a 400, not an origin failure (502), and the origin is not asked."""
+    before = len(gateway.origin.requests())
+    response = gateway.call("GET", "/echo", gateway.mint(), content=CALL_DELETE, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert len(gateway.origin.requests()) == before
+
+
 def test_audit_lines_name_identity_call_and_decision(policed):
     """One line per request with who, what (method and name, never arguments) and the decision."""
     email = f"audit-{secrets.token_hex(4)}@example.com"
@@ -335,9 +345,6 @@ def test_audit_lines_name_identity_call_and_decision(policed):
 # --- One reading: the gateway decides only on what the origin reads the same way -------------
 # (README "MCP policy, audit and rate limits"; the differential suite in tests/differential
 # proves the same against real SDK origins, with their own logs as the ground truth.)
-
-CALL_DELETE = json.dumps(call("tools/call", "delete_all", id=1)).encode()
-
 
 def raw(edge, who: dict, method: str, body: bytes | None, headers: dict, path: str = "/rpc") -> httpx.Response:
     return edge.call(method, path, edge.mint(**who), content=body, headers={"accept": MCP_ACCEPT, **headers})
