@@ -1,17 +1,25 @@
 //! Validating Access's JWT access tokens at the edge (RFC 6750, RFC 9068 style).
 //!
-//! Trust is a type change: [`UntrustedAccessToken`] (parsed, algorithm pinned to
-//! RS256, never taken from the token) → [`SignedAccessToken`] (signature checked
-//! against a key from the Access JWKS, by WebCrypto in the Worker or by pure Rust
-//! natively) → [`Identity`] (issuer, audience, time and allowlists checked here).
+//! Trust is a type change: [`UntrustedAccessToken`] (the JWS compact serialisation and its
+//! header read by jwt-compact, the algorithm pinned to RS256, never taken from the token) →
+//! [`SignedAccessToken`] (signature checked against a key from the Access JWKS, by WebCrypto
+//! in the Worker or by jwt-compact's pure-Rust RSA natively) → [`Identity`] (the claims read
+//! with serde; issuer, audience and allowlists checked here, time by jwt-compact on the
+//! gateway's clock).
 
 use crate::error::{Error, TokenFailure};
-use crate::json::{self, FromJson, Json, Object};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::jwks::Jwk;
 use crate::jwks::ALGORITHM;
-use crate::jws::CompactJws;
 use crate::secret::Secret;
+use crate::strict_json::{self, Object};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, TimeDelta, Utc};
+use jwt_compact::{Claims, ParseError, TimeOptions, UntrustedToken};
+use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// Real Access tokens are ~1 KB; anything far larger is refused before parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -21,6 +29,62 @@ pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 pub fn bearer(authorization: Option<&str>) -> Option<&str> {
     let (scheme, token) = authorization?.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The header member jwt-compact leaves to the application that the gateway reads: `crit`
+/// names extensions the token says must be understood (RFC 7515 §4.1.11). The gateway
+/// understands none, so a token that has `crit` at all, even `null`, is refused.
+#[derive(Deserialize)]
+struct HeaderExtensions {
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// A member that is there, whatever its value.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
+/// A member that is there and not `null`, whatever its value.
+fn not_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Option::<IgnoredAny>::deserialize(deserializer).map(|value| value.is_some())
+}
+
+/// A JWT in the JWS Compact Serialization (RFC 7515 §7.1): split, decoded and its header read
+/// by jwt-compact (`alg` a string, `kid`, `typ` and `cty` strings or `null` or absent, `cty`
+/// JSON in any case); nothing is verified.
+struct CompactJws<'a> {
+    token: UntrustedToken<'a, HeaderExtensions>,
+    /// The JWS signing input (`header.claims`, as sent).
+    signed_data: &'a str,
+    claims: Vec<u8>,
+}
+
+impl<'a> CompactJws<'a> {
+    /// Exactly three base64url parts without padding (`NotJws` when not three parts); the
+    /// header a JSON object with each name once, at any depth (`MalformedJwt` otherwise).
+    /// The claims are decoded from base64url here, from JSON by [`Self::claims`].
+    fn parse(raw: &'a str) -> Result<Self, TokenFailure> {
+        let token = UntrustedToken::<HeaderExtensions>::try_from(raw).map_err(|error| match error {
+            ParseError::InvalidTokenStructure => TokenFailure::NotJws,
+            _ => TokenFailure::MalformedJwt,
+        })?;
+        let (signed_data, _) = raw.rsplit_once('.').ok_or(TokenFailure::NotJws)?;
+        let (header, claims) = signed_data.split_once('.').ok_or(TokenFailure::NotJws)?;
+        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| TokenFailure::MalformedJwt);
+        // jwt-compact reads the header with serde_json alone, which takes a name twice.
+        strict_json::from_slice::<Object<IgnoredAny>>(&decode(header)?).map_err(|_| TokenFailure::MalformedJwt)?;
+        if token.header().other_fields.crit {
+            return Err(TokenFailure::CriticalExtension);
+        }
+        Ok(Self { token, signed_data, claims: decode(claims)? })
+    }
+
+    /// The claims as `T`, if they are a JSON object with each name once that fits `T`
+    /// (RFC 7519 §7.2: the claims are an object, whatever `T` would take).
+    fn claims<T: DeserializeOwned>(&self) -> Option<T> {
+        strict_json::from_slice::<Object<T>>(&self.claims).ok().map(|Object(claims)| claims)
+    }
 }
 
 /// A parsed token whose signature has not been checked.
@@ -39,17 +103,17 @@ impl<'a> UntrustedAccessToken<'a> {
         }
         let jws = CompactJws::parse(raw).map_err(Error::InvalidToken)?;
         // Pinned: the header's `alg` must be RS256, whatever it says about itself.
-        if jws.header.alg != ALGORITHM {
+        if jws.token.algorithm() != ALGORITHM {
             return Err(Error::InvalidToken(TokenFailure::NotRs256));
         }
-        if jws.header.kid.as_deref().is_none_or(str::is_empty) {
+        if jws.token.header().key_id.as_deref().is_none_or(str::is_empty) {
             return Err(Error::InvalidToken(TokenFailure::NoKeyId));
         }
         Ok(Self(jws))
     }
 
     pub fn key_id(&self) -> &str {
-        self.0.header.kid.as_deref().unwrap_or_default()
+        self.0.token.header().key_id.as_deref().unwrap_or_default()
     }
 
     /// The JWS signing input (`header.claims`).
@@ -58,7 +122,7 @@ impl<'a> UntrustedAccessToken<'a> {
     }
 
     pub fn signature(&self) -> &[u8] {
-        &self.0.signature
+        self.0.token.signature_bytes()
     }
 
     /// Marks the signature as verified. Only call after verifying [`Self::signature`]
@@ -94,76 +158,117 @@ enum Audience {
     Many(Vec<String>),
 }
 
-impl FromJson for Audience {
-    fn from_json(json: &Json) -> Option<Self> {
-        match json {
-            Json::String(aud) => Some(Self::One(aud.clone())),
-            _ => json::strings(json).map(Self::Many),
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrMany;
+
+        impl<'de> Visitor<'de> for OneOrMany {
+            type Value = Audience;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+
+            fn visit_str<E>(self, aud: &str) -> Result<Audience, E> {
+                Ok(Audience::One(aud.to_owned()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Audience, A::Error> {
+                let mut auds = Vec::new();
+                while let Some(aud) = items.next_element()? {
+                    auds.push(aud);
+                }
+                Ok(Audience::Many(auds))
+            }
         }
+
+        deserializer.deserialize_any(OneOrMany)
     }
 }
 
+/// The claims the gateway reads. Unknown claims are ignored; a known one of another type
+/// makes the claims malformed, except that `null` reads as absent where the claim is
+/// optional anyway.
+#[derive(Deserialize)]
 struct AccessClaims {
-    exp: Option<u64>,
-    nbf: Option<u64>,
-    iat: Option<u64>,
+    #[serde(default)]
+    exp: NumericDate,
+    #[serde(default)]
+    nbf: NumericDate,
+    #[serde(default)]
+    iat: NumericDate,
     iss: Option<String>,
     aud: Option<Audience>,
     sub: Option<String>,
     email: Option<String>,
+    /// Absent is no groups; `null` is not a list.
+    #[serde(default)]
     groups: Vec<String>,
     /// Claims only an OpenID Connect `id_token` carries (OIDC Core §2, §3.1.3.6); the
     /// gateway always sends Access a `nonce`, so its `id_token`s always have one.
     nonce: Option<String>,
     /// `at_hash` there and not `null`; its value is not read.
-    has_at_hash: bool,
-}
-
-impl FromJson for AccessClaims {
-    /// Unknown claims are ignored; a known one of another type makes the claims malformed,
-    /// except that `null` reads as absent where the claim is optional anyway.
-    fn from_json(json: &Json) -> Option<Self> {
-        let claims = json.as_object()?;
-        Some(Self {
-            exp: numeric_date(claims, "exp")?,
-            nbf: numeric_date(claims, "nbf")?,
-            iat: numeric_date(claims, "iat")?,
-            iss: claims.string("iss").ok()?,
-            aud: match claims.get("aud") {
-                None | Some(Json::Null) => None,
-                Some(aud) => Some(Audience::from_json(aud)?),
-            },
-            sub: claims.string("sub").ok()?,
-            email: claims.string("email").ok()?,
-            // Absent is no groups; `null` is not a list.
-            groups: claims.strings_or_empty("groups")?,
-            nonce: claims.string("nonce").ok()?,
-            has_at_hash: carries(claims, "at_hash"),
-        })
-    }
-}
-
-/// Whether a claim is there whatever its value, `null` counting as absent.
-fn carries(claims: &Object, name: &str) -> bool {
-    claims.get(name).is_some_and(|value| !value.is_null())
+    #[serde(default, deserialize_with = "not_null")]
+    at_hash: bool,
 }
 
 /// The latest NumericDate accepted: 9999-12-31T23:59:59Z (and as far before 1970).
 const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
 
-/// A NumericDate (RFC 7519 §2): a JSON number of seconds, a fraction dropped. `None`
-/// (malformed) for `null`, other types and times beyond [`MAX_NUMERIC_DATE`];
-/// `Some(None)` when absent. A time before 1970 reads as absent (an `exp` then fails
-/// as missing).
-fn numeric_date(claims: &Object, name: &str) -> Option<Option<u64>> {
-    let Some(value) = claims.get(name) else {
-        return Some(None);
+/// A NumericDate (RFC 7519 §2): a JSON number of seconds, read from its digits as written
+/// (the exponent applied, then a fraction dropped). `null`, other types and times beyond
+/// [`MAX_NUMERIC_DATE`] are malformed; absent is `None`, and so is a time before 1970 (an
+/// `exp` then fails as missing).
+#[derive(Default)]
+struct NumericDate(Option<u64>);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Box::<RawValue>::deserialize(deserializer)?;
+        let text = value.get();
+        let seconds = text
+            .starts_with(|c: char| c == '-' || c.is_ascii_digit())
+            .then(|| truncated(text))
+            .flatten()
+            .filter(|seconds| seconds.unsigned_abs() <= MAX_NUMERIC_DATE)
+            .ok_or_else(|| de::Error::custom("not a NumericDate"))?;
+        Ok(Self(u64::try_from(seconds).ok()))
+    }
+}
+
+/// The integer part of a JSON number (its fraction dropped, its exponent applied), if it
+/// fits `i64`: `1700000000.9` and `1.7e9` are `1700000000`. From the digits, not a double,
+/// which would round `1.80000030099999999999e9` up a second.
+fn truncated(number: &str) -> Option<i64> {
+    let (negative, unsigned) = match number.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, number),
     };
-    let Json::Number(number) = value else {
-        return None;
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i32>().ok()?),
+        None => (unsigned, 0),
     };
-    let seconds = number.truncated().filter(|s| s.unsigned_abs() <= MAX_NUMERIC_DATE)?;
-    Some(u64::try_from(seconds).ok())
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
+    // Leading zeros dropped, so that no more than 19 digits are ever read: `0e999999999`
+    // is 0 at once, not after a billion steps.
+    let zeros = digits.iter().take_while(|&&d| d == b'0').count();
+    let digits = &digits[zeros..];
+    // Where the decimal point falls in `digits` once the exponent is applied.
+    let point = whole.len() as i64 - zeros as i64 + exponent as i64;
+    if digits.is_empty() {
+        return Some(0);
+    }
+    if point > 19 {
+        return None; // at least 10^19, beyond i64
+    }
+    let mut value: i64 = 0;
+    for i in 0..point.max(0) {
+        let digit = digits.get(i as usize).map_or(0, |d| d - b'0');
+        let signed = if negative { -(digit as i64) } else { digit as i64 };
+        value = value.checked_mul(10)?.checked_add(signed)?;
+    }
+    Some(value)
 }
 
 /// Which token a policy checks: Access's `id_token` (at `/token`, sealed mode) is a
@@ -179,14 +284,13 @@ pub enum TokenKind {
     },
 }
 
-/// Whether claims carry `nonce` or `at_hash` (of any type), which only an `id_token` has.
-struct IdTokenClaims(bool);
-
-impl FromJson for IdTokenClaims {
-    fn from_json(json: &Json) -> Option<Self> {
-        let claims = json.as_object()?;
-        Some(Self(carries(claims, "nonce") || carries(claims, "at_hash")))
-    }
+/// The claims only an `id_token` has, there and not `null`, of any type.
+#[derive(Deserialize)]
+struct IdTokenClaims {
+    #[serde(default, deserialize_with = "not_null")]
+    nonce: bool,
+    #[serde(default, deserialize_with = "not_null")]
+    at_hash: bool,
 }
 
 /// Whether a JWT (unverified) carries claims only an `id_token` has: such a token
@@ -195,7 +299,7 @@ pub fn carries_id_token_claims(token: &str) -> bool {
     CompactJws::parse(token)
         .ok()
         .and_then(|jws| jws.claims::<IdTokenClaims>())
-        .is_some_and(|IdTokenClaims(carried)| carried)
+        .is_some_and(|claims| claims.nonce || claims.at_hash)
 }
 
 /// A request's validated bearer token: who it speaks for, the Access JWT for the origin,
@@ -260,14 +364,27 @@ impl Allowlist {
     }
 }
 
-/// Whether a token's validity window contains `now` (also checked on cache hits):
-/// `exp` strictly, `nbf` with the leeway.
+/// A NumericDate on jwt-compact's clock (every one the claims allow fits).
+fn instant(seconds: u64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds.min(MAX_NUMERIC_DATE) as i64, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Whether a token's validity window contains `now` (also checked on cache hits), by
+/// jwt-compact's checks with `now` as their clock: `exp` strictly, `nbf` with the leeway.
 pub fn check_time(leeway_seconds: u64, not_before: Option<u64>, expires_at: u64, now: u64) -> Result<(), Error> {
-    if now >= expires_at {
-        return Err(Error::InvalidToken(TokenFailure::Expired));
-    }
-    if not_before.is_some_and(|nbf| now.saturating_add(leeway_seconds) < nbf) {
-        return Err(Error::InvalidToken(TokenFailure::NotYetValid));
+    let with_leeway = |seconds: i64| TimeOptions::new(TimeDelta::seconds(seconds), move || instant(now));
+    let mut window = Claims::empty();
+    window.expiration = Some(instant(expires_at));
+    // jwt-compact lets a token pass in the second its `exp` names; RFC 7519 §4.1.4 only
+    // before it, which on a clock of whole seconds is a leeway of minus one.
+    window.validate_expiration(&with_leeway(-1)).map_err(|_| Error::InvalidToken(TokenFailure::Expired))?;
+    if let Some(nbf) = not_before {
+        // A leeway past the latest NumericDate admits every `nbf` already.
+        let leeway = leeway_seconds.min(MAX_NUMERIC_DATE) as i64;
+        window
+            .set_not_before(instant(nbf))
+            .validate_maturity(&with_leeway(leeway))
+            .map_err(|_| Error::InvalidToken(TokenFailure::NotYetValid))?;
     }
     Ok(())
 }
@@ -303,7 +420,7 @@ impl TokenPolicy {
         }
         match &self.kind {
             // The default audiences include the client id, which is also an id_token's `aud`.
-            TokenKind::AccessToken if claims.nonce.is_some() || claims.has_at_hash => {
+            TokenKind::AccessToken if claims.nonce.is_some() || claims.at_hash => {
                 return Err(Error::InvalidToken(TokenFailure::IdToken));
             }
             TokenKind::IdToken { nonce: Some(expected) }
@@ -313,10 +430,10 @@ impl TokenPolicy {
             }
             _ => {}
         }
-        let expires_at = claims.exp.ok_or(Error::InvalidToken(TokenFailure::NoExpiry))?;
-        let not_before = claims.nbf;
+        let expires_at = claims.exp.0.ok_or(Error::InvalidToken(TokenFailure::NoExpiry))?;
+        let not_before = claims.nbf.0;
         check_time(self.leeway_seconds, not_before, expires_at, now)?;
-        if claims.iat.is_some_and(|iat| iat > now.saturating_add(self.leeway_seconds)) {
+        if claims.iat.0.is_some_and(|iat| iat > now.saturating_add(self.leeway_seconds)) {
             return Err(Error::InvalidToken(TokenFailure::IssuedInFuture));
         }
         let subject = claims.sub.filter(|s| !s.is_empty()).ok_or(Error::InvalidToken(TokenFailure::NoSubject))?;
@@ -564,9 +681,21 @@ pub mod tests {
             (with_header(r#"{"alg":7,"kid":"test-signing"}"#), "alg a number", malformed),
             (with_header(r#"{"alg":"RS256","kid":"test-signing","cty":1}"#), "cty a number", malformed),
             // RFC 7515 §4.1.11: extensions the recipient does not understand are refused.
-            (with_header(r#"{"alg":"RS256","kid":"test-signing","crit":["exp"]}"#), "crit", TokenFailure::CriticalExtension),
-            (with_header(r#"{"alg":"RS256","kid":"test-signing","crit":[]}"#), "crit empty", TokenFailure::CriticalExtension),
-            (with_header(r#"{"alg":"RS256","kid":"test-signing","crit":null}"#), "crit null", TokenFailure::CriticalExtension),
+            (
+                with_header(r#"{"alg":"RS256","kid":"test-signing","crit":["exp"]}"#),
+                "crit",
+                TokenFailure::CriticalExtension,
+            ),
+            (
+                with_header(r#"{"alg":"RS256","kid":"test-signing","crit":[]}"#),
+                "crit empty",
+                TokenFailure::CriticalExtension,
+            ),
+            (
+                with_header(r#"{"alg":"RS256","kid":"test-signing","crit":null}"#),
+                "crit null",
+                TokenFailure::CriticalExtension,
+            ),
         ];
         for (token, why, failure) in cases {
             assert_invalid(&token, &policy(), NOW, why, failure);
@@ -717,6 +846,44 @@ pub mod tests {
     }
 
     #[test]
+    fn truncates_a_number_to_its_integer_part() {
+        assert_eq!(truncated("1700000000"), Some(1_700_000_000));
+        assert_eq!(truncated("1700000000.9"), Some(1_700_000_000));
+        assert_eq!(truncated("1.7e9"), Some(1_700_000_000));
+        assert_eq!(truncated("17e8"), Some(1_700_000_000));
+        assert_eq!(truncated("17E+8"), Some(1_700_000_000));
+        assert_eq!(truncated("-0.5"), Some(0));
+        assert_eq!(truncated("-12.5"), Some(-12));
+        assert_eq!(truncated("5e-3"), Some(0));
+        assert_eq!(truncated("9223372036854775807"), Some(i64::MAX));
+        assert_eq!(truncated("-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(truncated("9223372036854775808"), None);
+        assert_eq!(truncated("1e19"), None);
+        assert_eq!(truncated("1e999999999999"), None);
+        assert_eq!(truncated("1e2000000000"), None);
+        assert_eq!(truncated("0e2000000000"), Some(0), "zeros are not read one by one");
+        assert_eq!(truncated("-0.000e2000000000"), Some(0));
+        assert_eq!(truncated("0.00012e4"), Some(1));
+    }
+
+    /// jwt-compact types the header members it knows (RFC 7515 §4.1): one of another type
+    /// makes the header malformed, though the gateway does not read it.
+    #[test]
+    fn header_members_jwt_compact_knows_are_typed() {
+        let good = sign_with("signing", &header(), &claims());
+        let (_, rest) = good.split_once('.').unwrap();
+        let with_header = |json: &str| format!("{}.{rest}", URL_SAFE_NO_PAD.encode(json));
+        for member in [r#""jku":1"#, r#""x5u":[]"#, r#""x5t":7"#, r#""x5t#S256":{}"#] {
+            let token = with_header(&format!(r#"{{"alg":"RS256","kid":"test-signing",{member}}}"#));
+            assert_invalid(&token, &policy(), NOW, member, TokenFailure::MalformedJwt);
+        }
+        // A thumbprint in base64url, of the digest or of the hex some issuers write, is read and ignored.
+        let (sha1, hex) = (URL_SAFE_NO_PAD.encode([7u8; 20]), URL_SAFE_NO_PAD.encode("ab:".repeat(32)));
+        let header = json!({"alg": "RS256", "kid": "test-signing", "x5t": sha1, "x5t#S256": hex});
+        assert!(validate(&sign_with("signing", &header, &claims()), &policy(), NOW).is_ok());
+    }
+
+    #[test]
     fn leeway_covers_nbf_but_never_exp() {
         assert!(validate(&with_claims(json!({"nbf": NOW + 29})), &policy(), NOW).is_ok());
         assert!(validate(&with_claims(json!({"exp": NOW + 1})), &policy(), NOW).is_ok());
@@ -728,6 +895,16 @@ pub mod tests {
             NOW,
             "nbf without leeway",
             TokenFailure::NotYetValid,
+        );
+        // Any leeway, however large: the latest NumericDate passes and `exp` stays strict.
+        let lenient = TokenPolicy { leeway_seconds: u64::MAX, ..policy() };
+        assert!(
+            validate(&with_claims(json!({"nbf": MAX_NUMERIC_DATE, "iat": MAX_NUMERIC_DATE})), &lenient, NOW).is_ok()
+        );
+        assert_invalid(&with_claims(json!({"exp": NOW})), &lenient, NOW, "expired", TokenFailure::Expired);
+        assert_eq!(
+            check_time(u64::MAX, Some(MAX_NUMERIC_DATE), MAX_NUMERIC_DATE, u64::MAX),
+            Err(Error::InvalidToken(TokenFailure::Expired))
         );
     }
 

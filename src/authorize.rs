@@ -9,12 +9,12 @@ use crate::config::Config;
 use crate::consent::{self, ConsentTicket, Submission};
 use crate::error::{ClientMetadataFailure, Error, ErrorCode, Surface};
 use crate::http::{with_query, Response};
-use crate::json::{FromJson, Json, Object, ToJson};
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
-use crate::seal::{required, Entropy, Purpose};
-use crate::secret::Secret;
+use crate::seal::{Entropy, Purpose};
+use crate::secret::{self, Secret};
 use crate::upstream::UpstreamMetadata;
+use serde::{Deserialize, Serialize};
 
 /// How long a person has to sign in at Access.
 pub const STATE_TTL_SECONDS: u64 = 15 * 60;
@@ -26,43 +26,23 @@ pub const MAX_STATE_LEN: usize = 2048;
 
 /// What the sealed `code` given to the client wraps (member names `ac`, `ru`, … as in the
 /// codes already out there). `Debug` never shows Access's code.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CodeGrant {
     /// Access's authorization code.
+    #[serde(rename = "ac", with = "secret::exposed")]
     pub access_code: Secret,
+    #[serde(rename = "ru")]
     pub redirect_uri: String,
     /// The client's S256 `code_challenge`: the gateway checks the verifier itself
     /// before it vouches for the code with its client secret (RFC 7636 §4.6).
+    #[serde(rename = "cc")]
     pub code_challenge: String,
+    #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// The client the code was issued to, if it has a metadata document: `/token` takes
     /// the code from that client only.
+    #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-}
-
-impl ToJson for CodeGrant {
-    fn to_json(&self) -> Json {
-        Object::new()
-            .with("ac", &self.access_code)
-            .with("ru", &self.redirect_uri)
-            .with("cc", &self.code_challenge)
-            .with_some("rs", self.resource.as_ref())
-            .with_some("ci", self.client_id.as_ref())
-            .into()
-    }
-}
-
-impl FromJson for CodeGrant {
-    fn from_json(json: &Json) -> Option<Self> {
-        let object = json.as_object()?;
-        Some(Self {
-            access_code: Secret::new(required(object, "ac")?),
-            redirect_uri: required(object, "ru")?,
-            code_challenge: required(object, "cc")?,
-            resource: object.string("rs").ok()?,
-            client_id: object.string("ci").ok()?,
-        })
-    }
 }
 
 /// What the edge fetched (or found cached) for a `client_id` URL.
@@ -557,10 +537,10 @@ pub mod tests {
         assert_eq!(grant.code_challenge, CHALLENGE);
         assert_eq!(grant.resource.as_deref(), Some("https://mcp.example.com/mcp"));
         assert_eq!(grant.client_id.as_deref(), Some("https://client.example.com/client.json"));
-        assert_eq!(grant.to_json().encode(), OLD_GRANT);
+        assert_eq!(serde_json::to_string(&grant).unwrap(), OLD_GRANT);
         let minimal: CodeGrant = open_text(Purpose::Code, OLD_GRANT_MINIMAL).unwrap();
         assert_eq!((minimal.resource.as_deref(), minimal.client_id.as_deref()), (None, None));
-        assert_eq!(minimal.to_json().encode(), OLD_GRANT_MINIMAL);
+        assert_eq!(serde_json::to_string(&minimal).unwrap(), OLD_GRANT_MINIMAL);
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! edge only fetches (`redirect: manual`, [`FETCH_TIMEOUT_MS`], [`MAX_DOCUMENT_BYTES`]).
 
 use crate::error::{ClientMetadataFailure as Failure, Error};
-use crate::json::{self, Json};
 use crate::redirect_uri::{consent_key, Destination};
+use crate::strict_json::{self, Members};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 
 /// Longer `client_id` URLs are refused (real ones are under a hundred characters).
@@ -61,10 +63,8 @@ impl Settings {
     /// subdomain of `example.com` (not `example.com` itself). A list naming nothing is an
     /// error, never "any host".
     pub fn parse_hosts(value: &str) -> Result<Vec<String>, &'static str> {
-        let hosts = Json::parse(value.as_bytes())
-            .as_ref()
-            .and_then(json::strings)
-            .ok_or("must be a JSON array of host names")?;
+        let hosts = strict_json::from_slice::<Vec<String>>(value.as_bytes())
+            .map_err(|_| "must be a JSON array of host names")?;
         if hosts.is_empty() {
             return Err("lists nothing (unset it to accept any https host)");
         }
@@ -169,12 +169,14 @@ pub struct ClientMetadata {
 impl ClientMetadata {
     /// Checks a fetched document for the client whose `client_id` is `url`.
     pub fn parse(url: &str, body: &[u8]) -> Result<Self, Failure> {
-        Self::from_document(url, &Json::parse(body).ok_or(Failure::NotJson)?)
+        Self::from_document(url, strict_json::from_slice(body).map_err(|_| Failure::NotJson)?)
     }
 
-    fn from_document(url: &str, document: &Json) -> Result<Self, Failure> {
-        let document = document.as_object().ok_or(Failure::NotObject)?;
-        if document.get("client_id").and_then(|id| id.as_str()) != Some(url) {
+    /// Each member the rules name is read on its own, so that each has its own failure.
+    fn from_document(url: &str, document: &RawValue) -> Result<Self, Failure> {
+        let document = Members::of(document).ok_or(Failure::NotObject)?;
+        let string = |name| strict_json::read::<String>(document.get(name)?).ok();
+        if string("client_id").as_deref() != Some(url) {
             return Err(Failure::ClientIdMismatch);
         }
         // A document is public: a secret in it is no secret, and shared-secret methods are
@@ -189,21 +191,19 @@ impl ClientMetadata {
         // only secret Access knows, and the code stays bound to the client's challenge.
         match document.get("token_endpoint_auth_method") {
             None => {}
-            Some(method) if matches!(method.as_str(), Some("none" | "private_key_jwt")) => {}
+            Some(_) if matches!(string("token_endpoint_auth_method").as_deref(), Some("none" | "private_key_jwt")) => {}
             Some(_) => return Err(Failure::AuthMethod),
         }
-        let client_name = document
-            .get("client_name")
-            .and_then(|name| name.as_str())
-            .map(str::trim)
+        let client_name = string("client_name")
+            .map(|name| name.trim().to_owned())
             .filter(|name| !name.is_empty())
             .ok_or(Failure::NoClientName)?;
         let redirect_uris = document
             .get("redirect_uris")
-            .and_then(json::strings)
+            .and_then(|uris| strict_json::read::<Vec<String>>(uris).ok())
             .filter(|uris| !uris.is_empty())
             .ok_or(Failure::NoRedirectUris)?;
-        Ok(Self { client_id: url.to_owned(), client_name: client_name.to_owned(), redirect_uris })
+        Ok(Self { client_id: url.to_owned(), client_name, redirect_uris })
     }
 
     /// Whether the document lists the request's redirect URI: exactly, except that a
@@ -224,9 +224,13 @@ impl ClientMetadata {
     }
 }
 
-fn has_private_key(jwks: &Json) -> bool {
-    let private = |key: &Json| PRIVATE_KEY_MEMBERS.iter().any(|member| key.get(member).is_some());
-    private(jwks) || jwks.get("keys").and_then(|keys| keys.as_array()).is_some_and(|keys| keys.iter().any(private))
+/// Whether `jwks`, a JWK or a set of them, holds a member only a private or symmetric key has.
+fn has_private_key(jwks: &RawValue) -> bool {
+    let private = |key: &RawValue| {
+        Members::of(key).is_some_and(|key| PRIVATE_KEY_MEMBERS.iter().any(|member| key.get(member).is_some()))
+    };
+    let keys = Members::of(jwks).and_then(|set| strict_json::read::<Vec<&RawValue>>(set.get("keys")?).ok());
+    private(jwks) || keys.is_some_and(|keys| keys.into_iter().any(private))
 }
 
 /// What the edge's fetch brought back (the body already capped at [`MAX_DOCUMENT_BYTES`]).
@@ -255,6 +259,19 @@ pub fn evaluate(url: &str, fetched: Result<Fetched, Failure>) -> (Result<ClientM
 /// it was published (`src/pinned_client_metadata.json`).
 const PINNED: &str = include_str!("pinned_client_metadata.json");
 
+#[derive(Deserialize)]
+struct Pinned<'a> {
+    #[serde(borrow)]
+    documents: Vec<PinnedDocument<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PinnedDocument<'a> {
+    source: String,
+    #[serde(borrow)]
+    document: &'a RawValue,
+}
+
 /// The pinned copy of the document at `url`, if one is shipped, the settings allow it and
 /// the live fetch got no document at all (no answer, an error status, a redirect, an HTML
 /// challenge page: some of these hosts challenge datacenter traffic). A document that was
@@ -273,10 +290,9 @@ pub fn pinned_fallback(url: &str, failure: Failure, settings: &Settings) -> Opti
     if !settings.pinned || !no_document {
         return None;
     }
-    let pinned = Json::parse(PINNED.as_bytes())?;
-    let entry =
-        pinned.get("documents")?.as_array()?.iter().find(|e| e.get("source").and_then(Json::as_str) == Some(url))?;
-    ClientMetadata::from_document(url, entry.get("document")?).ok()
+    let pinned: Pinned = strict_json::from_slice(PINNED.as_bytes()).ok()?;
+    let entry = pinned.documents.into_iter().find(|entry| entry.source == url)?;
+    ClientMetadata::from_document(url, entry.document).ok()
 }
 
 /// How long a document is kept: its `Cache-Control` `max-age` within

@@ -4,13 +4,13 @@
 use crate::access_token::{Allowlist, TokenKind, TokenPolicy};
 use crate::client_id_metadata;
 use crate::error::Error;
-use crate::json::{self, Json};
 use crate::jwks::JwksPolicy;
 use crate::mcp_policy::McpPolicy;
 use crate::redirect_uri::{is_loopback_host, RedirectPolicy, DEFAULT_ALLOWLIST};
 use crate::request_log::LogScope;
 use crate::seal::SealingKeys;
 use crate::secret::Secret;
+use crate::strict_json;
 
 /// The default scopes requested from Access and advertised to clients.
 pub const DEFAULT_SCOPES: &str = "openid email profile";
@@ -150,10 +150,8 @@ fn list(value: Option<String>) -> Vec<String> {
 fn allowlist(setting: &'static str, value: Option<String>, names: bool) -> Result<Vec<String>, Error> {
     let Some(value) = value else { return Ok(Vec::new()) };
     let entries = if value.starts_with('[') {
-        Json::parse(value.as_bytes())
-            .as_ref()
-            .and_then(json::strings)
-            .ok_or_else(|| Error::config(setting, "must be a JSON array of strings"))?
+        strict_json::from_slice::<Vec<String>>(value.as_bytes())
+            .map_err(|_| Error::config(setting, "must be a JSON array of strings"))?
             .into_iter()
             .map(|entry| entry.trim().to_owned())
             .filter(|entry| !entry.is_empty())

@@ -13,13 +13,13 @@ use crate::client_id_metadata::ClientMetadata;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
 use crate::http::{cookie, escape_html, Response, PAGE_STYLE};
-use crate::json::{FromJson, Json, Object, ToJson};
 use crate::metadata::{Site, AUTHORIZE_PATH};
 use crate::params::Params;
 use crate::redirect_uri::{consent_key, Destination};
-use crate::seal::{digest, required, Entropy, Purpose};
+use crate::seal::{digest, Entropy, Purpose};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 
 /// How long the consent page may stay open.
 pub const TICKET_TTL_SECONDS: u64 = 15 * 60;
@@ -31,45 +31,25 @@ const RANDOM_VALUE_LEN: usize = 43;
 
 /// What the consent form's ticket carries (as `rq` and `cs`, the names of the tickets
 /// already out there).
+#[derive(Serialize, Deserialize)]
 struct TicketClaims {
+    #[serde(rename = "rq")]
     request: AuthorizationRequest,
     /// Digest of the CSRF cookie value this ticket was issued with.
+    #[serde(rename = "cs")]
     csrf: String,
-}
-
-impl ToJson for TicketClaims {
-    fn to_json(&self) -> Json {
-        Object::new().with("rq", self.request.to_json()).with("cs", &self.csrf).into()
-    }
-}
-
-impl FromJson for TicketClaims {
-    fn from_json(json: &Json) -> Option<Self> {
-        let object = json.as_object()?;
-        Some(Self { request: AuthorizationRequest::from_json(object.get("rq")?)?, csrf: required(object, "cs")? })
-    }
 }
 
 /// What the consent cookie carries (as `t` and `b`, the names of the cookies already out
 /// there).
+#[derive(Serialize, Deserialize)]
 struct RememberedConsent {
     /// The request's [`target`].
+    #[serde(rename = "t")]
     target: String,
     /// Digest of the browser id cookie: a copied consent cookie alone is worthless.
+    #[serde(rename = "b")]
     browser: String,
-}
-
-impl ToJson for RememberedConsent {
-    fn to_json(&self) -> Json {
-        Object::new().with("t", &self.target).with("b", &self.browser).into()
-    }
-}
-
-impl FromJson for RememberedConsent {
-    fn from_json(json: &Json) -> Option<Self> {
-        let object = json.as_object()?;
-        Some(Self { target: required(object, "t")?, browser: required(object, "b")? })
-    }
 }
 
 /// A checked consent form submission.
@@ -630,7 +610,7 @@ pub mod tests {
         };
         assert_eq!(claims.request, request);
         assert_eq!(claims.csrf, digest("csrf"));
-        assert_eq!(claims.to_json().encode(), OLD_TICKET);
+        assert_eq!(serde_json::to_string(&claims).unwrap(), OLD_TICKET);
     }
 
     #[test]
@@ -638,7 +618,7 @@ pub mod tests {
         let remembered = open_consent_text(OLD_CONSENT).unwrap();
         assert_eq!(remembered.target, CLAUDE);
         assert_eq!(remembered.browser, digest("browser"));
-        assert_eq!(remembered.to_json().encode(), OLD_CONSENT);
+        assert_eq!(serde_json::to_string(&remembered).unwrap(), OLD_CONSENT);
     }
 
     #[test]

@@ -1034,7 +1034,6 @@ mod tests {
     use crate::config::tests::{test_config, ISSUER};
     use crate::error::{ClientMetadataFailure, Error, Surface, TokenFailure};
     use crate::http::Response;
-    use crate::json::Json;
     use crate::metadata::tests::site;
     use crate::metadata::{authorization_server, protected_resource, Capabilities};
     use crate::upstream::tests::{access_discovery, upstream};
@@ -1056,11 +1055,6 @@ mod tests {
         let vectors: Value = serde_json::from_str(include_str!("../tests/vectors/rsa_test_keys.json")).unwrap();
         let key = &vectors["signing"];
         json!({"keys": [{"kty": "RSA", "kid": key["kid"], "n": key["n"], "e": key["e"], "alg": "RS256"}]}).to_string()
-    }
-
-    /// A `json!` value as the gateway's own JSON, for [`Response::json`].
-    fn ours(value: &Value) -> Json {
-        Json::parse(value.to_string().as_bytes()).unwrap()
     }
 
     fn rpc(id: u64, result: Value) -> String {
@@ -1088,26 +1082,24 @@ mod tests {
                 .with_header("content-type", "text/event-stream"),
                 Some("good") if body.contains("tools/call") => Response::json(
                     200,
-                    ours(
-                        &json!({"jsonrpc": "2.0", "id": 3, "result": {"content": [{"type": "text", "text": "pong"}]}}),
-                    ),
+                    &json!({"jsonrpc": "2.0", "id": 3, "result": {"content": [{"type": "text", "text": "pong"}]}}),
                 ),
-                Some("good") => Response::json(200, ours(&json!({"jsonrpc": "2.0", "id": 1, "result": {}}))),
+                Some("good") => Response::json(200, &json!({"jsonrpc": "2.0", "id": 1, "result": {}})),
                 Some(_) => Error::InvalidToken(TokenFailure::NotJws).to_response(resource),
             },
             ("GET", url)
                 if url == metadata_url || url == "https://mcp.example.com/.well-known/oauth-protected-resource" =>
             {
-                Response::json(200, protected_resource(&site, &config.scopes, None))
+                Response::json(200, &protected_resource(&site, &config.scopes, None))
             }
             ("GET", url) if url.starts_with("https://mcp.example.com/.well-known/o") => {
-                Response::json(200, authorization_server(&site, &caps, &upstream()))
+                Response::json(200, &authorization_server(&site, &caps, &upstream()))
             }
             ("POST", "https://mcp.example.com/register") => {
-                Response::json(201, ours(&json!({"client_id": "abc123", "token_endpoint_auth_method": "none"})))
+                Response::json(201, &json!({"client_id": "abc123", "token_endpoint_auth_method": "none"}))
             }
             ("POST", "https://mcp.example.com/token") if body.contains("code=c&") => {
-                Response::json(200, ours(&json!({"access_token": "good", "token_type": "Bearer"})))
+                Response::json(200, &json!({"access_token": "good", "token_type": "Bearer"}))
             }
             ("POST", "https://mcp.example.com/token") => Error::invalid_grant("no").to_response(Surface::Json),
             ("GET", "https://mcp.example.com/authorize") if query.contains("client_id=https") => {
@@ -1121,10 +1113,10 @@ mod tests {
                 Response::redirect("https://team.cloudflareaccess.com/cdn-cgi/access/login".into())
             }
             ("GET", url) if url == format!("{ISSUER}/.well-known/openid-configuration") => {
-                Response::json(200, Json::parse(access_discovery().as_bytes()).unwrap())
+                Response::json(200, &serde_json::from_str::<Value>(&access_discovery()).unwrap())
             }
             ("GET", url) if url == format!("{ISSUER}/jwks") => {
-                Response::json(200, Json::parse(jwks().as_bytes()).unwrap())
+                Response::json(200, &serde_json::from_str::<Value>(&jwks()).unwrap())
             }
             ("POST", ORIGIN) => Response::empty(401),
             _ => return None,
@@ -1268,7 +1260,7 @@ mod tests {
 
     #[test]
     fn an_origin_answering_without_access_is_a_failure() {
-        let open = answer(Response::json(200, rpc(1, json!({})).into()));
+        let open = answer(Response::json(200, &rpc(1, json!({}))));
         let (ok, lines) =
             doctor(&Options { origin: Some(ORIGIN.into()), ..options() }, vec![("POST", ORIGIN.into(), open)]);
         assert!(!ok);
@@ -1385,7 +1377,7 @@ mod tests {
     #[test]
     fn access_for_saas_without_the_gateway_names_each_trip_and_recommends_the_gateway() {
         // The seed's setup: the origin's own challenge and metadata point at Access.
-        let prm = answer(Response::json(200, ours(&json!({"resource": MCP, "authorization_servers": [ISSUER]}))));
+        let prm = answer(Response::json(200, &json!({"resource": MCP, "authorization_servers": [ISSUER]})));
         let challenge = Response::empty(401).with_header(
             "www-authenticate",
             "Bearer resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/mcp\"",
@@ -1418,12 +1410,14 @@ mod tests {
 
     #[test]
     fn where_cimd_is_advertised_an_unfetchable_client_document_must_be_refused() {
-        let mut metadata: Value = serde_json::from_str(
-            &authorization_server(&site(), &Capabilities::new(&test_config(), &upstream()), &upstream()).encode(),
-        )
+        let mut metadata = serde_json::to_value(authorization_server(
+            &site(),
+            &Capabilities::new(&test_config(), &upstream()),
+            &upstream(),
+        ))
         .unwrap();
         metadata["client_id_metadata_document_supported"] = json!(true);
-        let advertised = answer(Response::json(200, ours(&metadata)));
+        let advertised = answer(Response::json(200, &metadata));
         let faults = |authorize: Answer| {
             vec![
                 ("GET", "https://mcp.example.com/.well-known/oauth-authorization-server".into(), advertised.clone()),

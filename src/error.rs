@@ -3,7 +3,8 @@
 //! strings chosen here; internal reasons are only ever logged.
 
 use crate::http::{escape_html, Response};
-use crate::json::{Json, Object};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// OAuth error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 7591 §3.2.2, RFC 8707 §2,
 /// RFC 6750 §3.1).
@@ -209,12 +210,45 @@ pub enum JsonRpcFailure {
     NonCanonicalUri,
 }
 
+/// A JSON-RPC request id exactly as the client wrote it: an answer carries the same value
+/// (JSON-RPC 2.0 §5), and a number is echoed with its own digits (`1.50`, `-0`, `1E+2`).
+#[derive(Debug, Clone)]
+pub struct RequestId(Box<RawValue>);
+
+impl RequestId {
+    /// The id's JSON text.
+    pub fn get(&self) -> &RawValue {
+        &self.0
+    }
+}
+
+impl From<&RawValue> for RequestId {
+    fn from(id: &RawValue) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+/// Ids written alike (the origins' echoes are compared as values: [`crate::mcp_request::same_id`]).
+impl PartialEq for RequestId {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Eq for RequestId {}
+
+impl Serialize for RequestId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 /// Whom a JSON-RPC error answers: one request (its id, `null` when unknown) or the
 /// members of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsonRpcReply {
-    Single(Option<Json>),
-    Batch(Vec<Json>),
+    Single(Option<RequestId>),
+    Batch(Vec<RequestId>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,7 +407,7 @@ impl Error {
     /// The single place where errors become HTTP answers.
     pub fn to_response(&self, surface: Surface<'_>) -> Response {
         if let Self::JsonRpc { failure, reply } = self {
-            let response = Response::json(json_rpc_status(self), json_rpc_body(*failure, reply));
+            let response = json_rpc_response(json_rpc_status(self), *failure, reply);
             return match failure {
                 JsonRpcFailure::RateLimited { retry_after_seconds } => {
                     response.with_header("retry-after", retry_after_seconds.to_string())
@@ -393,10 +427,7 @@ impl Error {
             Surface::Json | Surface::Resource { .. } | Surface::Redirect { .. } => {
                 // No error code for a request without credentials (RFC 6750 §3.1).
                 let error = (*self != Self::MissingToken).then_some(code.as_str());
-                Response::json(
-                    status,
-                    Object::new().with_some("error", error).with("error_description", description).into(),
-                )
+                Response::json(status, &ErrorBody { error, error_description: &description })
             }
         };
         let response = match self {
@@ -436,7 +467,29 @@ fn json_rpc_status(error: &Error) -> u16 {
     }
 }
 
-fn json_rpc_body(failure: JsonRpcFailure, reply: &JsonRpcReply) -> Json {
+/// An RFC 6749 §5.2 (RFC 6750 §3) error body.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    error_description: &'a str,
+}
+
+/// A JSON-RPC 2.0 error response (§5.1).
+#[derive(Serialize)]
+struct JsonRpcError<'a> {
+    jsonrpc: &'static str,
+    id: Option<&'a RequestId>,
+    error: JsonRpcErrorObject,
+}
+
+#[derive(Serialize)]
+struct JsonRpcErrorObject {
+    code: i64,
+    message: &'static str,
+}
+
+fn json_rpc_response(status: u16, failure: JsonRpcFailure, reply: &JsonRpcReply) -> Response {
     let (code, message): (i64, &str) = match failure {
         JsonRpcFailure::ParseError => (-32700, "Parse error: the request body is not a JSON-RPC message"),
         JsonRpcFailure::HeaderMismatch => {
@@ -446,17 +499,15 @@ fn json_rpc_body(failure: JsonRpcFailure, reply: &JsonRpcReply) -> Json {
         // closed, -32001 request timeout, -32002 resource not found).
         JsonRpcFailure::Denied => (-32003, "Forbidden: this server's access policy does not allow this call for you"),
         JsonRpcFailure::RateLimited { .. } => (-32029, "Too many requests: try again after the Retry-After delay"),
-        JsonRpcFailure::NonCanonicalUri => {
-            (-32602, "Invalid params: a resource URI must be an absolute URL in canonical form (as resources/list gives it)")
-        }
+        JsonRpcFailure::NonCanonicalUri => (
+            -32602,
+            "Invalid params: a resource URI must be an absolute URL in canonical form (as resources/list gives it)",
+        ),
     };
-    let error = |id: Option<&Json>| -> Json {
-        let error = Object::new().with("code", code).with("message", message);
-        Object::new().with("jsonrpc", "2.0").with("id", id.cloned()).with("error", error).into()
-    };
+    let error = |id| JsonRpcError { jsonrpc: "2.0", id, error: JsonRpcErrorObject { code, message } };
     match reply {
-        JsonRpcReply::Single(id) => error(id.as_ref()),
-        JsonRpcReply::Batch(ids) => Json::Array(ids.iter().map(|id| error(Some(id))).collect()),
+        JsonRpcReply::Single(id) => Response::json(status, &error(id.as_ref())),
+        JsonRpcReply::Batch(ids) => Response::json(status, &ids.iter().map(|id| error(Some(id))).collect::<Vec<_>>()),
     }
 }
 
@@ -476,8 +527,13 @@ fn error_page(status: u16, code: ErrorCode, description: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
+
+    /// The id written as the JSON text `text`.
+    pub fn id(text: &str) -> RequestId {
+        RequestId(RawValue::from_string(text.to_owned()).unwrap())
+    }
 
     const RESOURCE: Surface<'static> = Surface::Resource {
         resource_metadata: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
@@ -562,7 +618,7 @@ mod tests {
 
     #[test]
     fn json_rpc_errors_answer_the_request_ids() {
-        let denied = Error::JsonRpc { failure: JsonRpcFailure::Denied, reply: JsonRpcReply::Single(Some(7u64.into())) };
+        let denied = Error::JsonRpc { failure: JsonRpcFailure::Denied, reply: JsonRpcReply::Single(Some(id("7"))) };
         let r = denied.to_response(RESOURCE);
         assert_eq!((r.status, r.header("www-authenticate")), (200, None));
         let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
@@ -570,14 +626,14 @@ mod tests {
         assert_eq!(body["error"]["code"], -32003);
         let limited = Error::JsonRpc {
             failure: JsonRpcFailure::RateLimited { retry_after_seconds: 60 },
-            reply: JsonRpcReply::Single(Some(8u64.into())),
+            reply: JsonRpcReply::Single(Some(id("8"))),
         };
         let r = limited.to_response(RESOURCE);
         assert_eq!((r.status, r.header("retry-after")), (429, Some("60")));
         assert!(r.body.contains("-32029"));
         let mismatch = Error::JsonRpc {
             failure: JsonRpcFailure::HeaderMismatch,
-            reply: JsonRpcReply::Batch(vec![1u64.into(), "b".into()]),
+            reply: JsonRpcReply::Batch(vec![id("1"), id("\"b\"")]),
         };
         let r = mismatch.to_response(RESOURCE);
         assert_eq!(r.status, 400);

@@ -2,7 +2,7 @@
 //! URLs, cookies, media types and HTML. The edge turns these into `web_sys` types;
 //! nothing here does I/O.
 
-use crate::json::Json;
+use serde::Serialize;
 
 /// The style every HTML page of the gateway shares (consent and error pages).
 pub const PAGE_STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;background:#f4f5f7;\
@@ -48,8 +48,10 @@ impl Response {
     }
 
     /// A JSON response. Every OAuth answer carries `Cache-Control: no-store` (RFC 6749 §5.1).
-    pub fn json(status: u16, value: Json) -> Self {
-        Self::new(status, "application/json", value.encode())
+    /// The gateway's own documents always serialise (no map with keys that are not strings,
+    /// no `Serialize` that fails): the empty fallback is never sent.
+    pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {
+        Self::new(status, "application/json", serde_json::to_string(value).unwrap_or_default())
     }
 
     /// An HTML page for a person. Framing is refused so that a page with buttons

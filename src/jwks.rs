@@ -2,7 +2,8 @@
 //! The policy decides when to fetch; the edge only performs the fetch it is told to.
 
 use crate::error::Error;
-use crate::json::{FromJson, Json};
+use crate::strict_json::{self, Object};
+use serde::Deserialize;
 
 /// The only algorithm accepted; Access for SaaS signs with RS256.
 pub const ALGORITHM: &str = "RS256";
@@ -35,29 +36,23 @@ impl Jwk {
     }
 }
 
+/// A JWK Set (RFC 7517 §5): a `keys` array of objects, unknown members ignored.
+#[derive(Deserialize)]
+struct JwkSet {
+    #[serde(deserialize_with = "strict_json::objects")]
+    keys: Vec<RawJwk>,
+}
+
 /// A JWK as published: each member a string, `null` or absent, unknown members ignored.
+#[derive(Deserialize)]
 struct RawJwk {
     kty: Option<String>,
     kid: Option<String>,
     alg: Option<String>,
+    #[serde(rename = "use")]
     use_: Option<String>,
     n: Option<String>,
     e: Option<String>,
-}
-
-impl FromJson for RawJwk {
-    fn from_json(json: &Json) -> Option<Self> {
-        let key = json.as_object()?;
-        let member = |name| key.string(name).ok();
-        Some(Self {
-            kty: member("kty")?,
-            kid: member("kid")?,
-            alg: member("alg")?,
-            use_: member("use")?,
-            n: member("n")?,
-            e: member("e")?,
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,11 +72,10 @@ impl KeySet {
     /// (RFC 7517 §5) without a `keys` array of objects, or with a key whose `kty`, `kid`,
     /// `alg`, `use`, `n` or `e` is neither a string nor `null`, is refused whole.
     pub fn parse(body: &str) -> Result<Self, Error> {
-        let raw_keys = Json::parse(body.as_bytes())
-            .as_ref()
-            .and_then(|doc| doc.get("keys")?.as_array()?.iter().map(RawJwk::from_json).collect::<Option<Vec<_>>>())
-            .ok_or(Error::unavailable("JWKS is not the expected JSON"))?;
-        let keys = raw_keys
+        let Object(set) = strict_json::from_slice::<Object<JwkSet>>(body.as_bytes())
+            .map_err(|_| Error::unavailable("JWKS is not the expected JSON"))?;
+        let keys = set
+            .keys
             .into_iter()
             .filter(|k| k.kty.as_deref() == Some("RSA"))
             .filter(|k| k.alg.as_deref().is_none_or(|a| a == ALGORITHM))

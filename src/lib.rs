@@ -23,9 +23,7 @@ pub(crate) mod error;
 #[cfg(fuzzing)]
 pub mod fuzzing;
 pub(crate) mod http;
-pub(crate) mod json;
 pub(crate) mod jwks;
-pub(crate) mod jws;
 pub(crate) mod list_filter;
 pub(crate) mod mcp_policy;
 pub(crate) mod mcp_request;
@@ -39,6 +37,7 @@ pub(crate) mod route;
 pub(crate) mod seal;
 pub(crate) mod sealed_token;
 pub(crate) mod secret;
+pub(crate) mod strict_json;
 pub(crate) mod token;
 pub(crate) mod token_cache;
 pub(crate) mod upstream;

@@ -10,10 +10,11 @@
 //! which may replay earlier answers), every result that holds a list's array.
 
 use crate::access_token::Identity;
-use crate::error::Error;
-use crate::json::Json;
+use crate::error::{Error, RequestId};
 use crate::mcp_policy::{Effect, McpPolicy};
 use crate::mcp_request::{same_id, McpRequest, Target};
+use crate::strict_json::{self, Members};
+use serde_json::value::{to_raw_value, RawValue};
 
 /// The largest list answer (JSON) or SSE event the gateway holds to filter it. A list of a
 /// few thousand tools with their schemas is a few MB.
@@ -57,7 +58,7 @@ impl ListKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lists {
     /// The answer to a POST that asked for lists: `(id, kind)` of each list call.
-    Answers { batch: bool, calls: Vec<(Option<Json>, ListKind)> },
+    Answers { batch: bool, calls: Vec<(Option<RequestId>, ListKind)> },
     /// A stream whose requests the gateway did not read: every result with a list's array.
     AnyResult,
 }
@@ -74,60 +75,92 @@ impl Lists {
     }
 
     /// Whether the response `message` answers a list of this kind.
-    fn answers(&self, kind: ListKind, message: &Json) -> bool {
+    fn answers(&self, kind: ListKind, message: &Members) -> bool {
         match self {
             Self::AnyResult => true,
             Self::Answers { batch: false, calls } => calls.iter().any(|(_, k)| *k == kind),
             Self::Answers { batch: true, calls } => {
                 let id = message.get("id");
-                calls.iter().any(|(call_id, k)| *k == kind && call_id.as_ref().zip(id).is_some_and(|(a, b)| same_id(a, b)))
+                calls.iter().any(|(call_id, k)| {
+                    *k == kind && call_id.as_ref().zip(id).is_some_and(|(a, b)| same_id(a.get(), b))
+                })
             }
         }
     }
 }
 
-/// Removes from one JSON-RPC response the list entries `identity` may not use (an entry
-/// without a name string goes too), and marks the list `cacheScope: "private"` (SEP-2549:
+/// One JSON-RPC response with the list entries `identity` may not use removed (an entry
+/// without a name string goes too), and the list marked `cacheScope: "private"` (SEP-2549:
 /// what one identity sees must not be cached for another; a client of an earlier revision
 /// ignores the member, one that knows it must not fall back to caching for everyone).
-/// `ttlMs` stays as the origin sent it. Whether it changed.
-fn filter_message(policy: &McpPolicy, identity: &Identity, lists: &Lists, message: &mut Json) -> bool {
-    if message.get("method").is_some() {
-        return false; // a request or notification of the server's, not an answer
+/// `ttlMs` stays as the origin sent it, and everything else as it was written. `None` when
+/// nothing changed.
+fn filter_message(
+    policy: &McpPolicy,
+    identity: &Identity,
+    lists: &Lists,
+    message: &RawValue,
+) -> Result<Option<Box<RawValue>>, Error> {
+    let Some(members) = Members::of(message) else { return Ok(None) };
+    if members.get("method").is_some() {
+        return Ok(None); // a request or notification of the server's, not an answer
     }
-    let kinds: Vec<ListKind> = ListKind::ALL.into_iter().filter(|kind| lists.answers(*kind, message)).collect();
-    let Some(result) = message.get_mut("result").and_then(Json::as_object_mut) else { return false };
-    let mut changed = false;
+    let kinds = ListKind::ALL.into_iter().filter(|kind| lists.answers(*kind, &members));
+    let Some(result) = members.get("result").and_then(Members::of) else { return Ok(None) };
+    let unwritable = |_| Error::Internal { reason: "a filtered list answer could not be written" };
+    let mut changes: Vec<(&str, Box<RawValue>)> = Vec::new();
     for kind in kinds {
         let (key, field, target) = kind.shape();
-        let Some(Json::Array(entries)) = result.get_mut(key) else { continue };
-        let before = entries.len();
-        entries.retain(|entry| {
-            entry.get(field).and_then(Json::as_str).is_some_and(|name| policy.decide(identity, target, name) == Effect::Allow)
-        });
-        changed |= entries.len() != before;
-        if result.get("cacheScope").and_then(Json::as_str) != Some("private") {
-            result.set("cacheScope", "private");
-            changed = true;
+        let Some(Ok(entries)) = result.get(key).map(strict_json::read::<Vec<&RawValue>>) else { continue };
+        let allowed = |entry: &&RawValue| {
+            let name = Members::of(entry).and_then(|entry| strict_json::read::<String>(entry.get(field)?).ok());
+            name.is_some_and(|name| policy.decide(identity, target, &name) == Effect::Allow)
+        };
+        let kept: Vec<&RawValue> = entries.iter().copied().filter(allowed).collect();
+        if kept.len() != entries.len() {
+            changes.push((key, to_raw_value(&kept).map_err(unwritable)?));
+        }
+        let private = result.get("cacheScope").and_then(|scope| strict_json::read::<String>(scope).ok());
+        if private.as_deref() != Some("private") && !changes.iter().any(|(name, _)| *name == "cacheScope") {
+            changes.push(("cacheScope", to_raw_value("private").map_err(unwritable)?));
         }
     }
-    changed
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let changes: Vec<(&str, &RawValue)> = changes.iter().map(|(name, value)| (*name, &**value)).collect();
+    let result = result.with(&changes).map_err(unwritable)?;
+    members.with(&[("result", &result)]).map(Some).map_err(unwritable)
 }
 
 /// Filters a JSON answer (a message or a batch of them): `Ok(None)` when nothing changed
 /// (send the bytes as they are), an error when it is no JSON (never passed unfiltered).
-pub fn filter_json(policy: &McpPolicy, identity: &Identity, lists: &Lists, body: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+pub fn filter_json(
+    policy: &McpPolicy,
+    identity: &Identity,
+    lists: &Lists,
+    body: &[u8],
+) -> Result<Option<Vec<u8>>, Error> {
     if body.len() > MAX_LIST_ANSWER_BYTES {
         return Err(Error::unavailable("the origin's list answer is larger than the gateway filters"));
     }
-    let mut answer = Json::parse(body).ok_or(Error::unavailable("the origin's list answer is not JSON"))?;
-    let changed = match &mut answer {
-        Json::Array(messages) => {
-            messages.iter_mut().fold(false, |changed, message| filter_message(policy, identity, lists, message) | changed)
-        }
-        message => filter_message(policy, identity, lists, message),
+    let not_json = |_| Error::unavailable("the origin's list answer is not JSON");
+    let answer: &RawValue = strict_json::from_slice(body).map_err(not_json)?;
+    let Ok(messages) = strict_json::read::<Vec<&RawValue>>(answer) else {
+        return Ok(filter_message(policy, identity, lists, answer)?.map(|message| message.get().as_bytes().to_vec()));
     };
-    Ok(changed.then(|| answer.encode().into_bytes()))
+    let filtered = messages
+        .iter()
+        .map(|message| filter_message(policy, identity, lists, message))
+        .collect::<Result<Vec<_>, _>>()?;
+    if filtered.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let batch: Vec<&RawValue> =
+        messages.iter().zip(&filtered).map(|(message, filtered)| filtered.as_deref().unwrap_or(message)).collect();
+    serde_json::to_vec(&batch)
+        .map(Some)
+        .map_err(|_| Error::Internal { reason: "a filtered list answer could not be written" })
 }
 
 /// Where a line of the event being read is, in the event's raw bytes.
@@ -161,15 +194,7 @@ pub struct SseListFilter {
 
 impl SseListFilter {
     pub fn new(identity: Identity, lists: Lists) -> Self {
-        Self {
-            identity,
-            lists,
-            event: Vec::new(),
-            lines: Vec::new(),
-            line_start: 0,
-            after_cr: false,
-            first_line: true,
-        }
+        Self { identity, lists, event: Vec::new(), lines: Vec::new(), line_start: 0, after_cr: false, first_line: true }
     }
 
     /// Takes the next chunk; returns the complete events seen so far, rewritten.
@@ -330,12 +355,18 @@ mod tests {
         let lists = asked(list_request("tools/list", json!(3)));
         let answer = filtered(&lists, &tools_list(json!(3))).unwrap();
         let mut expected = tools_list(json!(3));
-        expected["result"]["tools"] = json!([{"name": "ping", "description": "p"}, {"name": "search", "inputSchema": {}}]);
+        expected["result"]["tools"] =
+            json!([{"name": "ping", "description": "p"}, {"name": "search", "inputSchema": {}}]);
         expected["result"]["cacheScope"] = json!("private");
         assert_eq!(answer, expected);
         let finance = identity("f@corp.example", &["Finance Admins"]);
-        let everything = json!({"jsonrpc": "2.0", "id": 3, "result": {"tools": [{"name": "export"}], "cacheScope": "private"}});
-        assert_eq!(filter_json(&policy(), &finance, &lists, everything.to_string().as_bytes()).unwrap(), None, "unchanged");
+        let everything =
+            json!({"jsonrpc": "2.0", "id": 3, "result": {"tools": [{"name": "export"}], "cacheScope": "private"}});
+        assert_eq!(
+            filter_json(&policy(), &finance, &lists, everything.to_string().as_bytes()).unwrap(),
+            None,
+            "unchanged"
+        );
         let error = json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -1, "message": "x"}});
         assert_eq!(filtered(&lists, &error), None);
     }
@@ -386,7 +417,11 @@ mod tests {
         let tool_result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "export"}]}});
         let answer = filtered(&lists, &json!([tools_list(json!(0)), prompts, tool_result])).unwrap();
         assert_eq!(tool_names(&answer[0]), ["ping", "search"]);
-        assert_eq!(answer[1]["result"]["tools"], json!([{"name": "export"}]), "a prompts/list answer is not a tool list");
+        assert_eq!(
+            answer[1]["result"]["tools"],
+            json!([{"name": "export"}]),
+            "a prompts/list answer is not a tool list"
+        );
         assert_eq!(answer[2]["result"]["tools"], json!([{"name": "export"}]), "a tool's own result is its own");
         // A request without lists has nothing to filter.
         assert_eq!(Lists::asked_by(&parse_body(br#"{"jsonrpc": "2.0", "id": 1, "method": "ping"}"#).unwrap()), None);
@@ -405,11 +440,18 @@ mod tests {
         let lists = asked(list_request("prompts/list", json!(1)));
         let modern = json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [{"name": "summary"}], "ttlMs": 60000, "cacheScope": "public"}});
         let answer = filtered(&lists, &modern).unwrap();
-        assert_eq!(answer["result"], json!({"prompts": [{"name": "summary"}], "ttlMs": 60000, "cacheScope": "private"}));
-        let private = json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [], "ttlMs": 0, "cacheScope": "private"}});
+        assert_eq!(
+            answer["result"],
+            json!({"prompts": [{"name": "summary"}], "ttlMs": 60000, "cacheScope": "private"})
+        );
+        let private =
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [], "ttlMs": 0, "cacheScope": "private"}});
         assert_eq!(filtered(&lists, &private), None);
         let legacy = json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [{"name": "summary"}]}});
-        assert_eq!(filtered(&lists, &legacy).unwrap()["result"], json!({"prompts": [{"name": "summary"}], "cacheScope": "private"}));
+        assert_eq!(
+            filtered(&lists, &legacy).unwrap()["result"],
+            json!({"prompts": [{"name": "summary"}], "cacheScope": "private"})
+        );
         let not_a_list = json!({"jsonrpc": "2.0", "id": 1, "result": {"other": []}});
         assert_eq!(filtered(&lists, &not_a_list), None, "a result without the list's array is left alone");
     }
@@ -417,7 +459,9 @@ mod tests {
     #[test]
     fn an_unreadable_list_answer_is_an_error() {
         let lists = asked(list_request("tools/list", json!(1)));
-        for body in [&b"not json"[..], b"", b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": {\"tools\": []}, \"id\": 2}"] {
+        for body in
+            [&b"not json"[..], b"", b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": {\"tools\": []}, \"id\": 2}"]
+        {
             assert!(matches!(
                 filter_json(&policy(), &staff(), &lists, body),
                 Err(Error::Upstream { failure: crate::error::UpstreamFailure::Unavailable, .. })
@@ -439,7 +483,10 @@ mod tests {
 
     fn sse_data(out: &[u8]) -> Vec<Value> {
         let text = String::from_utf8(out.to_vec()).unwrap();
-        text.split(['\r', '\n']).filter_map(|l| l.strip_prefix("data: ")).filter_map(|d| serde_json::from_str(d).ok()).collect()
+        text.split(['\r', '\n'])
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect()
     }
 
     #[test]
@@ -454,7 +501,9 @@ mod tests {
             let whole = sse(&lists, stream.as_bytes(), stream.len()).unwrap();
             let text = String::from_utf8(whole.clone()).unwrap();
             assert!(
-                text.starts_with(&format!(": keep-alive{end}{end}event: message{end}id: 1{end}data: {progress}{end}{end}")),
+                text.starts_with(&format!(
+                    ": keep-alive{end}{end}event: message{end}id: 1{end}data: {progress}{end}{end}"
+                )),
                 "untouched events pass byte for byte ({end:?})"
             );
             assert!(text.ends_with(&format!("{end}{end}")));

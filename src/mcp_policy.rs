@@ -17,8 +17,9 @@
 //! ```
 
 use crate::access_token::Identity;
-use crate::json::{FromJson, Json, Object};
 use crate::mcp_request::{McpCall, Target};
+use crate::strict_json::{self, Object};
+use serde::{de, Deserialize, Deserializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -26,52 +27,36 @@ pub enum Effect {
     Deny,
 }
 
-impl FromJson for Effect {
-    fn from_json(value: &Json) -> Option<Self> {
-        match value.as_str()? {
-            "allow" => Some(Self::Allow),
-            "deny" => Some(Self::Deny),
-            _ => None,
+/// `"allow"` or `"deny"`, and nothing else (serde's derived reader of an enum also takes
+/// `{"allow": null}`).
+impl<'de> Deserialize<'de> for Effect {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "allow" => Ok(Self::Allow),
+            "deny" => Ok(Self::Deny),
+            _ => Err(de::Error::custom("an effect is allow or deny")),
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A rule names no member but these (a misspelt name, `tool`, must not silently widen a
+/// rule). A list left out is empty; one given, even as `null`, must be an array of strings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Rule {
     effect: Effect,
+    #[serde(default)]
     emails: Vec<String>,
+    #[serde(default)]
     email_domains: Vec<String>,
+    #[serde(default)]
     groups: Vec<String>,
+    #[serde(default)]
     tools: Vec<String>,
+    #[serde(default)]
     resources: Vec<String>,
+    #[serde(default)]
     prompts: Vec<String>,
-}
-
-/// Whether `object` has no member but these: a misspelt name (`tool`) must not
-/// silently widen a rule.
-fn only_names(object: &Object, allowed: &[&str]) -> bool {
-    object.names().all(|name| allowed.contains(&name))
-}
-
-impl FromJson for Rule {
-    fn from_json(value: &Json) -> Option<Self> {
-        let rule = value.as_object()?;
-        let names = ["effect", "emails", "email_domains", "groups", "tools", "resources", "prompts"];
-        if !only_names(rule, &names) {
-            return None;
-        }
-        // A list left out is empty; one given, even as `null`, must be an array of strings.
-        let list = |name| rule.strings_or_empty(name);
-        Some(Self {
-            effect: Effect::from_json(rule.get("effect")?)?,
-            emails: list("emails")?,
-            email_domains: list("email_domains")?,
-            groups: list("groups")?,
-            tools: list("tools")?,
-            resources: list("resources")?,
-            prompts: list("prompts")?,
-        })
-    }
 }
 
 impl Rule {
@@ -95,23 +80,12 @@ impl Rule {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct McpPolicy {
     default: Effect,
+    #[serde(deserialize_with = "strict_json::objects")]
     rules: Vec<Rule>,
-}
-
-impl FromJson for McpPolicy {
-    fn from_json(value: &Json) -> Option<Self> {
-        let policy = value.as_object()?;
-        if !only_names(policy, &["default", "rules"]) {
-            return None;
-        }
-        Some(Self {
-            default: Effect::from_json(policy.get("default")?)?,
-            rules: policy.get("rules")?.as_array()?.iter().map(Rule::from_json).collect::<Option<_>>()?,
-        })
-    }
 }
 
 /// `*` stands for any run of characters (`/` included); everything else is literal.
@@ -133,9 +107,8 @@ pub fn glob_matches(pattern: &str, name: &str) -> bool {
 impl McpPolicy {
     /// Parses `MCP_POLICY`; every problem is a message naming what is wrong.
     pub fn parse(text: &str) -> Result<Self, &'static str> {
-        let policy = Json::parse(text.as_bytes()).as_ref().and_then(Self::from_json).ok_or(
-            "must be JSON: {\"default\": \"allow\"|\"deny\", \"rules\": [{\"effect\", \"emails\", \"email_domains\", \"groups\", \"tools\", \"resources\", \"prompts\"}]}",
-        )?;
+        const SHAPE: &str = "must be JSON: {\"default\": \"allow\"|\"deny\", \"rules\": [{\"effect\", \"emails\", \"email_domains\", \"groups\", \"tools\", \"resources\", \"prompts\"}]}";
+        let Object(policy) = strict_json::from_slice::<Object<Self>>(text.as_bytes()).map_err(|_| SHAPE)?;
         for rule in &policy.rules {
             if rule.tools.is_empty() && rule.resources.is_empty() && rule.prompts.is_empty() {
                 return Err("has a rule that names no tools, resources or prompts");
@@ -256,7 +229,7 @@ pub(crate) mod tests {
             "resources/read" => Some(Target::Resource),
             _ => None,
         };
-        McpCall { id: Some(Json::from(1u64)), method: method.into(), target, name: name.map(Into::into) }
+        McpCall { id: Some(crate::error::tests::id("1")), method: method.into(), target, name: name.map(Into::into) }
     }
 
     #[test]

@@ -16,10 +16,11 @@
 //!   the TypeScript and Python SDKs look resources up by (dot segments resolved, scheme and
 //!   host lower-cased, `file://localhost/` as `file:///`).
 
-use crate::error::{Error, JsonRpcFailure, JsonRpcReply};
-use crate::json::{Json, Object};
+use crate::error::{Error, JsonRpcFailure, JsonRpcReply, RequestId};
+use crate::strict_json::{self, Members};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use serde_json::value::RawValue;
 use unicase::UniCase;
 
 /// The largest MCP request body the gateway reads to decide on it (tool arguments
@@ -51,7 +52,7 @@ fn header_name_field(method: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct McpCall {
     /// The request id; `None` for a notification.
-    pub id: Option<Json>,
+    pub id: Option<RequestId>,
     pub method: String,
     /// What the method acts on, for the methods that act on something.
     pub target: Option<Target>,
@@ -137,38 +138,47 @@ pub fn canonical_uri(uri: &str) -> bool {
 /// Whether two member names of one object are equal under Unicode case folding (a superset
 /// of the simple folding Go's `encoding/json` matches struct fields with). Sorted, so an
 /// object with thousands of members costs `n log n`.
-fn has_folded_duplicates(object: &Object) -> bool {
+fn has_folded_duplicates(object: &Members) -> bool {
     let mut names: Vec<UniCase<&str>> = object.names().map(UniCase::unicode).collect();
     names.sort_unstable();
     names.windows(2).any(|pair| pair[0] == pair[1])
 }
 
-/// The objects of a message whose members the gateway reads, checked for names that case
-/// folding makes equal: the message, its `params` and a completion's `params.ref`.
-fn folded_members_unique(message: &Object) -> bool {
-    let params = message.get("params").and_then(Json::as_object);
-    let reference = params.and_then(|p| p.get("ref")).and_then(Json::as_object);
-    [Some(message), params, reference].into_iter().flatten().all(|object| !has_folded_duplicates(object))
+/// The objects of a message whose members the gateway reads: its `params` and a
+/// completion's `params.ref`, where they are objects.
+struct CallParams<'a> {
+    params: Option<Members<'a>>,
+    reference: Option<Members<'a>>,
+}
+
+impl<'a> CallParams<'a> {
+    fn of(message: &Members<'a>) -> Self {
+        let params = message.get("params").and_then(Members::of);
+        let reference = params.as_ref().and_then(|params| params.get("ref")).and_then(Members::of);
+        Self { params, reference }
+    }
+}
+
+/// A string member of an object, if the object has one.
+fn string_member(object: Option<&Members>, name: &str) -> Option<String> {
+    strict_json::read(object?.get(name)?).ok()
 }
 
 /// What `method` acts on, and its name as `params` gives it.
-fn target_of(method: &str, params: Option<&Json>) -> Option<(Target, Option<String>)> {
-    let member = |json: Option<&Json>, name: &str| json?.get(name)?.as_str().map(str::to_owned);
+fn target_of(method: &str, params: Option<&CallParams>) -> Option<(Target, Option<String>)> {
+    let (reference, params) = params.map_or((None, None), |p| (p.reference.as_ref(), p.params.as_ref()));
     Some(match method {
-        "tools/call" => (Target::Tool, member(params, "name")),
-        "prompts/get" => (Target::Prompt, member(params, "name")),
-        "resources/read" | "resources/subscribe" => (Target::Resource, member(params, "uri")),
+        "tools/call" => (Target::Tool, string_member(params, "name")),
+        "prompts/get" => (Target::Prompt, string_member(params, "name")),
+        "resources/read" | "resources/subscribe" => (Target::Resource, string_member(params, "uri")),
         // Completing a prompt's arguments or a resource template's variables tells what
         // the prompt or the resources hold: decided like getting the prompt or reading a
         // resource (the template as written, against the resource patterns).
-        "completion/complete" => {
-            let reference = params.and_then(|p| p.get("ref"));
-            match reference.and_then(|r| r.get("type")).and_then(Json::as_str) {
-                Some("ref/prompt") => (Target::Prompt, member(reference, "name")),
-                Some("ref/resource") => (Target::Resource, member(reference, "uri")),
-                _ => (Target::Prompt, None),
-            }
-        }
+        "completion/complete" => match string_member(reference, "type").as_deref() {
+            Some("ref/prompt") => (Target::Prompt, string_member(reference, "name")),
+            Some("ref/resource") => (Target::Resource, string_member(reference, "uri")),
+            _ => (Target::Prompt, None),
+        },
         _ => return None,
     })
 }
@@ -182,27 +192,35 @@ impl McpCall {
 }
 
 /// One message: an object whose `method`, if any, is a string. A response (a client
-/// answering the server) names no method, so is no call. An `id` of `null` is none.
-fn call_of(message: &Json) -> Result<Option<McpCall>, Error> {
-    let message = message.as_object().ok_or_else(parse_error)?;
-    if !folded_members_unique(message) {
+/// answering the server) names no method, so is no call. An `id` of `null` is none. No two
+/// names of the message, its `params` or a completion's `params.ref` may be equal under
+/// case folding.
+fn call_of(message: &RawValue) -> Result<Option<McpCall>, Error> {
+    let message = Members::of(message).ok_or_else(parse_error)?;
+    let params = CallParams::of(&message);
+    let read = [Some(&message), params.params.as_ref(), params.reference.as_ref()];
+    if read.into_iter().flatten().any(has_folded_duplicates) {
         return Err(parse_error());
     }
-    let Some(method) = message.string("method").map_err(|_| parse_error())? else { return Ok(None) };
-    let id = message.get("id").filter(|id| !id.is_null()).cloned();
-    let (target, name) = target_of(&method, message.get("params")).map_or((None, None), |(t, name)| (Some(t), name));
+    let method = message.get("method").map(strict_json::read::<Option<String>>).transpose();
+    let Some(method) = method.map_err(|_| parse_error())?.flatten() else { return Ok(None) };
+    let id = message.get("id").filter(|id| id.get() != "null").map(RequestId::from);
+    let (target, name) = target_of(&method, Some(&params)).map_or((None, None), |(t, name)| (Some(t), name));
     Ok(Some(McpCall { id, method, target, name }))
 }
 
 /// Reads a POST body: a JSON-RPC message or a batch of them.
 pub fn parse_body(body: &[u8]) -> Result<McpRequest, Error> {
-    let value = Json::parse(body).ok_or_else(parse_error)?;
-    let (messages, batch) = match &value {
-        Json::Array(items) if !items.is_empty() => (items.as_slice(), true),
-        Json::Object(_) => (std::slice::from_ref(&value), false),
+    let value: &RawValue = strict_json::from_slice(body).map_err(|_| parse_error())?;
+    let (messages, batch) = match value.get().as_bytes().first() {
+        Some(b'[') => (strict_json::read::<Vec<&RawValue>>(value).map_err(|_| parse_error())?, true),
+        Some(b'{') => (vec![value], false),
         _ => return Err(parse_error()),
     };
-    let calls = messages.iter().filter_map(|message| call_of(message).transpose()).collect::<Result<_, _>>()?;
+    if messages.is_empty() {
+        return Err(parse_error());
+    }
+    let calls = messages.into_iter().filter_map(|message| call_of(message).transpose()).collect::<Result<_, _>>()?;
     let request = McpRequest { calls, batch };
     if request.calls.iter().any(McpCall::names_a_non_canonical_uri) {
         return Err(Error::JsonRpc { failure: JsonRpcFailure::NonCanonicalUri, reply: request.reply() });
@@ -254,10 +272,18 @@ pub fn reconcile(headers: Option<McpCall>, body: Option<McpRequest>) -> Result<O
 /// value as a double, which is what the SDK origins echo (JavaScript writes `-0`, `1.0` and
 /// `1e0` back as `0` and `1`, and a large integer in exponent form). Looser than equality,
 /// so an answer is never taken for another call's, only possibly for more than one.
-pub fn same_id(a: &Json, b: &Json) -> bool {
-    match (a, b) {
-        (Json::Number(a), Json::Number(b)) => a.as_f64() == b.as_f64(),
-        _ => a == b,
+pub fn same_id(a: &RawValue, b: &RawValue) -> bool {
+    let number = |id: &RawValue| {
+        let text = id.get();
+        text.starts_with(|c: char| c == '-' || c.is_ascii_digit()).then(|| text.parse::<f64>().ok())
+    };
+    match (number(a), number(b)) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => match (strict_json::read::<String>(a), strict_json::read::<String>(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a.get() == b.get(),
+        },
+        _ => false,
     }
 }
 
@@ -282,9 +308,10 @@ pub fn rate_limit_keys(subject: &str, request: Option<&McpRequest>, by_tool: boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::tests::id;
     use serde_json::json;
 
-    fn call(id: Option<Json>, method: &str, name: Option<&str>) -> McpCall {
+    fn call(id: Option<RequestId>, method: &str, name: Option<&str>) -> McpCall {
         let target = target_of(method, None).map(|(target, _)| target);
         McpCall { id, method: method.into(), target, name: name.map(Into::into) }
     }
@@ -302,15 +329,17 @@ mod tests {
 
     #[test]
     fn reads_method_target_and_name_from_the_body() {
-        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ping", "arguments": {}}});
+        let body =
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ping", "arguments": {}}});
         assert_eq!(
             parse(body).unwrap(),
-            McpRequest { calls: vec![call(Some(Json::from(7u64)), "tools/call", Some("ping"))], batch: false }
+            McpRequest { calls: vec![call(Some(id("7")), "tools/call", Some("ping"))], batch: false }
         );
         let read = json!({"jsonrpc": "2.0", "id": "r", "method": "resources/read", "params": {"uri": "file:///a"}});
         let read = &parse(read).unwrap().calls[0];
         assert_eq!((read.target, read.name.as_deref()), (Some(Target::Resource), Some("file:///a")));
-        let subscribe = json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "file:///a"}});
+        let subscribe =
+            json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "file:///a"}});
         assert_eq!(parse(subscribe).unwrap().calls[0].target, Some(Target::Resource));
         let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"name": "ignored"}});
         let list = &parse(list).unwrap().calls[0];
@@ -333,13 +362,18 @@ mod tests {
             let call = parse(body).unwrap().calls.remove(0);
             (call.target, call.name)
         };
-        assert_eq!(complete(json!({"type": "ref/prompt", "name": "payroll"})), (Some(Target::Prompt), Some("payroll".into())));
+        assert_eq!(
+            complete(json!({"type": "ref/prompt", "name": "payroll"})),
+            (Some(Target::Prompt), Some("payroll".into()))
+        );
         assert_eq!(
             complete(json!({"type": "ref/resource", "uri": "file:///finance/{name}"})),
             (Some(Target::Resource), Some("file:///finance/{name}".into())),
             "a URI template, not a URL: matched as written"
         );
-        for unknown in [json!({"type": "ref/tool", "name": "x"}), json!({"name": "x"}), json!("ref/prompt"), json!(null)] {
+        for unknown in
+            [json!({"type": "ref/tool", "name": "x"}), json!({"name": "x"}), json!("ref/prompt"), json!(null)]
+        {
             assert_eq!(complete(unknown.clone()).1, None, "{unknown}: names nothing, so a policy denies it");
         }
     }
@@ -354,7 +388,7 @@ mod tests {
         let request = parse(body).unwrap();
         assert!(request.batch);
         assert_eq!(request.calls.len(), 3);
-        assert_eq!(request.reply(), JsonRpcReply::Batch(vec![Json::from(1u64), Json::from(2u64)]));
+        assert_eq!(request.reply(), JsonRpcReply::Batch(vec![id("1"), id("2")]));
     }
 
     #[test]
@@ -403,7 +437,8 @@ mod tests {
         // Many members: the sorted check still finds the pair.
         let mut params: Vec<String> = (0..500).map(|i| format!("\"m{i}\": {i}")).collect();
         params.push("\"M7\": 0".into());
-        let body = format!(r#"{{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {{{}}}}}"#, params.join(","));
+        let body =
+            format!(r#"{{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {{{}}}}}"#, params.join(","));
         assert_eq!(failure(parse_body(body.as_bytes())), Some(JsonRpcFailure::ParseError));
     }
 
@@ -432,7 +467,7 @@ mod tests {
                 let body = json!({"jsonrpc": "2.0", "id": 5, "method": method, "params": {"uri": uri}});
                 match parse(body) {
                     Err(Error::JsonRpc { failure: JsonRpcFailure::NonCanonicalUri, reply }) => {
-                        assert_eq!(reply, JsonRpcReply::Single(Some(Json::from(5u64))))
+                        assert_eq!(reply, JsonRpcReply::Single(Some(id("5"))))
                     }
                     other => panic!("{method} {uri}: {other:?}"),
                 }
@@ -450,7 +485,12 @@ mod tests {
 
     #[test]
     fn framing_is_checked_before_the_body_is_read() {
-        let framing = |method, content_type, content_encoding, has_body| Framing { method, content_type, content_encoding, has_body };
+        let framing = |method, content_type, content_encoding, has_body| Framing {
+            method,
+            content_type,
+            content_encoding,
+            has_body,
+        };
         let json = Some("application/json");
         for ok in [
             framing("POST", json, None, true),
@@ -486,8 +526,9 @@ mod tests {
 
     #[test]
     fn ids_are_echoed_as_the_client_wrote_them() {
-        for id in ["12345678901234567890123", "1.50", "-0", "1e2", "\"a\""] {
-            let body = format!(r#"{{"jsonrpc": "2.0", "id": {id}, "method": "tools/call", "params": {{"name": "x"}}}}"#);
+        for id in ["12345678901234567890123", "1.50", "-0", "1e2", "1E+2", "1e400", "\"a\"", "\"\\u00e9\""] {
+            let body =
+                format!(r#"{{"jsonrpc": "2.0", "id": {id}, "method": "tools/call", "params": {{"name": "x"}}}}"#);
             let reply = parse_body(body.as_bytes()).unwrap().reply();
             let denied = Error::JsonRpc { failure: JsonRpcFailure::Denied, reply };
             let answer = denied.to_response(crate::error::Surface::Json).body;
@@ -499,7 +540,7 @@ mod tests {
 
     #[test]
     fn ids_match_as_the_origins_echo_them() {
-        let id = |text: &str| Json::parse(text.as_bytes()).unwrap();
+        let id = |text: &str| RawValue::from_string(text.to_owned()).unwrap();
         for (a, b) in [
             ("0", "-0"),
             ("1", "1.0"),
@@ -539,7 +580,10 @@ mod tests {
             (Some("tools/call"), Some("=?base64?%%?=")),
         ] {
             assert!(
-                matches!(from_headers(method, name), Err(Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, .. })),
+                matches!(
+                    from_headers(method, name),
+                    Err(Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, .. })
+                ),
                 "{method:?} {name:?}"
             );
         }
@@ -547,20 +591,26 @@ mod tests {
 
     #[test]
     fn headers_and_body_must_agree() {
-        let body = |name: &str| parse(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": name}})).unwrap();
+        let body = |name: &str| {
+            parse(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": name}})).unwrap()
+        };
         let header = Some(call(None, "tools/call", Some("ping")));
         assert_eq!(reconcile(header.clone(), Some(body("ping"))).unwrap(), Some(body("ping")));
         assert_eq!(
             reconcile(header.clone(), Some(body("delete_all"))),
-            Err(Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, reply: JsonRpcReply::Single(Some(Json::from(9u64))) })
+            Err(Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, reply: JsonRpcReply::Single(Some(id("9"))) })
         );
         let other_method = Some(call(None, "prompts/get", Some("ping")));
         assert!(reconcile(other_method, Some(body("ping"))).is_err());
         // Only one source: it is what the request is.
         assert_eq!(reconcile(None, Some(body("ping"))).unwrap(), Some(body("ping")));
-        assert_eq!(reconcile(header.clone(), None).unwrap().unwrap().calls, vec![call(None, "tools/call", Some("ping"))]);
+        assert_eq!(
+            reconcile(header.clone(), None).unwrap().unwrap().calls,
+            vec![call(None, "tools/call", Some("ping"))]
+        );
         assert_eq!(reconcile(None, None).unwrap(), None);
-        let batch = parse(json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ping"}}])).unwrap();
+        let batch =
+            parse(json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ping"}}])).unwrap();
         assert!(reconcile(header, Some(batch)).is_err(), "headers describe one call, never a batch");
         // A method that acts on something without an Mcp-Name (a completion) agrees by method.
         let completion = parse(json!({"jsonrpc": "2.0", "id": 2, "method": "completion/complete",
@@ -574,9 +624,9 @@ mod tests {
     fn rate_limits_count_every_call_per_identity_or_per_identity_and_tool() {
         let request = McpRequest {
             calls: vec![
-                call(Some(Json::from(1u64)), "tools/call", Some("ping")),
-                call(Some(Json::from(2u64)), "tools/list", None),
-                call(Some(Json::from(3u64)), "tools/call", Some("ping")),
+                call(Some(id("1")), "tools/call", Some("ping")),
+                call(Some(id("2")), "tools/list", None),
+                call(Some(id("3")), "tools/call", Some("ping")),
             ],
             batch: true,
         };
@@ -585,7 +635,7 @@ mod tests {
         assert_eq!(rate_limit_keys("sub-1", None, true), ["sub-1"]);
         let answers = McpRequest { calls: vec![], batch: true };
         assert_eq!(rate_limit_keys("sub-1", Some(&answers), true), ["sub-1"], "a client's answers count once");
-        let listing = McpRequest { calls: vec![call(Some(Json::from(1u64)), "tools/list", None)], batch: false };
+        let listing = McpRequest { calls: vec![call(Some(id("1")), "tools/list", None)], batch: false };
         assert_eq!(rate_limit_keys("sub-1", Some(&listing), true), ["sub-1"]);
     }
 

@@ -3,8 +3,8 @@
 //! authorization server metadata, and the same superset as OpenID Connect Discovery.
 
 use crate::config::Config;
-use crate::json::{Json, Object};
 use crate::upstream::UpstreamMetadata;
+use serde::Serialize;
 
 pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
 pub const AUTHORIZATION_SERVER_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -116,39 +116,77 @@ pub fn challenge_scope(scopes: &[String]) -> String {
 }
 
 /// RFC 9728 protected resource metadata.
-pub fn protected_resource(site: &Site, scopes: &[String], server_name: Option<&str>) -> Json {
-    Object::new()
-        .with("resource", site.resource())
-        .with("authorization_servers", vec![site.issuer.as_str()])
-        .with("scopes_supported", resource_scopes(scopes))
-        .with("bearer_methods_supported", vec!["header"])
-        .with_some("resource_name", server_name)
-        .into()
+#[derive(Serialize)]
+pub struct ProtectedResourceMetadata<'a> {
+    resource: String,
+    authorization_servers: [&'a str; 1],
+    scopes_supported: Vec<String>,
+    bearer_methods_supported: [&'static str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_name: Option<&'a str>,
+}
+
+pub fn protected_resource<'a>(
+    site: &'a Site,
+    scopes: &[String],
+    server_name: Option<&'a str>,
+) -> ProtectedResourceMetadata<'a> {
+    ProtectedResourceMetadata {
+        resource: site.resource(),
+        authorization_servers: [&site.issuer],
+        scopes_supported: resource_scopes(scopes),
+        bearer_methods_supported: ["header"],
+        resource_name: server_name,
+    }
 }
 
 /// RFC 8414 metadata; the same document answers OpenID Connect Discovery.
-pub fn authorization_server(site: &Site, caps: &Capabilities, upstream: &UpstreamMetadata) -> Json {
-    Object::new()
-        .with("issuer", site.issuer.as_str())
-        .with("authorization_endpoint", site.url(AUTHORIZE_PATH))
-        .with("token_endpoint", site.url(TOKEN_PATH))
-        .with("registration_endpoint", site.url(REGISTER_PATH))
-        .with("scopes_supported", caps.scopes.as_slice())
-        .with("response_types_supported", vec!["code"])
-        .with("response_modes_supported", vec!["query"])
-        .with("grant_types_supported", caps.grant_types())
-        .with("token_endpoint_auth_methods_supported", caps.token_auth_methods())
-        .with("code_challenge_methods_supported", CODE_CHALLENGE_METHODS.as_slice())
-        .with("authorization_response_iss_parameter_supported", true)
-        // draft-ietf-oauth-client-id-metadata-document §5; absent when `CIMD` is off. Clients
-        // (claude.ai) use it only alongside `none` among the token endpoint auth methods,
-        // which is always there.
-        .with_some("client_id_metadata_document_supported", caps.client_id_metadata.then_some(true))
-        // OpenID Connect Discovery requires these three; Access signs with them.
-        .with("jwks_uri", upstream.jwks_uri.as_str())
-        .with("subject_types_supported", vec!["public"])
-        .with("id_token_signing_alg_values_supported", vec!["RS256"])
-        .into()
+#[derive(Serialize)]
+pub struct AuthorizationServerMetadata<'a> {
+    issuer: &'a str,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    registration_endpoint: String,
+    scopes_supported: &'a [String],
+    response_types_supported: [&'static str; 1],
+    response_modes_supported: [&'static str; 1],
+    grant_types_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    code_challenge_methods_supported: [&'static str; 1],
+    authorization_response_iss_parameter_supported: bool,
+    /// draft-ietf-oauth-client-id-metadata-document §5; absent when `CIMD` is off. Clients
+    /// (claude.ai) use it only alongside `none` among the token endpoint auth methods,
+    /// which is always there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id_metadata_document_supported: Option<bool>,
+    /// OpenID Connect Discovery requires these three; Access signs with them.
+    jwks_uri: &'a str,
+    subject_types_supported: [&'static str; 1],
+    id_token_signing_alg_values_supported: [&'static str; 1],
+}
+
+pub fn authorization_server<'a>(
+    site: &'a Site,
+    caps: &'a Capabilities,
+    upstream: &'a UpstreamMetadata,
+) -> AuthorizationServerMetadata<'a> {
+    AuthorizationServerMetadata {
+        issuer: &site.issuer,
+        authorization_endpoint: site.url(AUTHORIZE_PATH),
+        token_endpoint: site.url(TOKEN_PATH),
+        registration_endpoint: site.url(REGISTER_PATH),
+        scopes_supported: &caps.scopes,
+        response_types_supported: ["code"],
+        response_modes_supported: ["query"],
+        grant_types_supported: caps.grant_types(),
+        token_endpoint_auth_methods_supported: caps.token_auth_methods(),
+        code_challenge_methods_supported: CODE_CHALLENGE_METHODS,
+        authorization_response_iss_parameter_supported: true,
+        client_id_metadata_document_supported: caps.client_id_metadata.then_some(true),
+        jwks_uri: &upstream.jwks_uri,
+        subject_types_supported: ["public"],
+        id_token_signing_alg_values_supported: ["RS256"],
+    }
 }
 
 #[cfg(test)]
@@ -163,8 +201,8 @@ pub mod tests {
     }
 
     /// A document as serde_json reads it, to compare with `json!`.
-    fn value(doc: Json) -> serde_json::Value {
-        serde_json::from_str(&doc.encode()).unwrap()
+    fn value(doc: impl Serialize) -> serde_json::Value {
+        serde_json::to_value(doc).unwrap()
     }
 
     #[test]

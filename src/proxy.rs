@@ -4,7 +4,6 @@
 
 use crate::access_token::Identity;
 use crate::error::{Error, TokenFailure, UpstreamFailure};
-use crate::json::Json;
 
 /// Identity headers the gateway sets for the origin. Any inbound header with their
 /// prefixes (`x-gateway-`, `cf-access-`) is removed first, so a client can never forge them.
@@ -134,7 +133,7 @@ pub fn forwards_origin_cookie(set_cookie: &str) -> bool {
 /// The groups as a JSON array: group names hold spaces and commas, so any separator
 /// would be ambiguous. Non-ASCII is `\u`-escaped, as header values are bytes.
 fn groups_header_value(groups: &[String]) -> String {
-    let json = Json::from(groups).encode();
+    let json = serde_json::to_string(groups).unwrap_or_default(); // strings always serialise
     let mut ascii = String::with_capacity(json.len());
     for c in json.chars() {
         if c.is_ascii() {

@@ -3,11 +3,15 @@
 //! Access client id, as a public client: the secret stays at the edge.
 
 use crate::error::{Error, ErrorCode};
-use crate::json::{Json, Object, WrongType};
 use crate::metadata::Capabilities;
 use crate::redirect_uri::{is_loopback_host, Destination, RedirectPolicy};
+use crate::strict_json::{self, Members};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-/// The RFC 7591 §2 client metadata the gateway reads; other members are ignored.
+/// The RFC 7591 §2 client metadata the gateway reads; other members are ignored, `null` is a
+/// member left out.
+#[derive(Deserialize)]
 struct ClientMetadata {
     redirect_uris: Option<Vec<String>>,
     token_endpoint_auth_method: Option<String>,
@@ -22,23 +26,29 @@ struct ClientMetadata {
     application_type: Option<String>,
 }
 
-impl ClientMetadata {
-    /// Every member is typed before any is checked, so a wrong type is reported as such.
-    fn read(object: &Object) -> Result<Self, WrongType> {
-        Ok(Self {
-            redirect_uris: object.strings("redirect_uris")?,
-            token_endpoint_auth_method: object.string("token_endpoint_auth_method")?,
-            grant_types: object.strings("grant_types")?,
-            response_types: object.strings("response_types")?,
-            client_name: object.string("client_name")?,
-            client_uri: object.string("client_uri")?,
-            logo_uri: object.string("logo_uri")?,
-            scope: object.string("scope")?,
-            software_id: object.string("software_id")?,
-            software_version: object.string("software_version")?,
-            application_type: object.string("application_type")?,
-        })
-    }
+/// The client information answered (RFC 7591 §3.2.1): always a public client.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct ClientInformation {
+    client_id: String,
+    client_id_issued_at: u64,
+    redirect_uris: Vec<String>,
+    grant_types: Vec<&'static str>,
+    response_types: [&'static str; 1],
+    token_endpoint_auth_method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    software_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    software_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    application_type: Option<String>,
 }
 
 const MAX_REDIRECT_URIS: usize = 16;
@@ -55,12 +65,15 @@ pub fn register(
     policy: &RedirectPolicy,
     caps: &Capabilities,
     now: u64,
-) -> Result<Json, Error> {
-    let Some(Json::Object(object)) = Json::parse(body.as_bytes()) else {
-        return Err(metadata_error("the body must be a JSON object"));
-    };
-    let meta = ClientMetadata::read(&object)
-        .map_err(|WrongType| metadata_error("a client metadata field has the wrong type"))?;
+) -> Result<ClientInformation, Error> {
+    let not_an_object = || metadata_error("the body must be a JSON object");
+    let body: &RawValue = strict_json::from_slice(body.as_bytes()).map_err(|_| not_an_object())?;
+    if Members::of(body).is_none() {
+        return Err(not_an_object());
+    }
+    // Every member is typed before any is checked, so a wrong type is reported as such.
+    let meta: ClientMetadata =
+        strict_json::read(body).map_err(|_| metadata_error("a client metadata field has the wrong type"))?;
 
     let redirect_uris = meta.redirect_uris.unwrap_or_default();
     if redirect_uris.is_empty() {
@@ -104,21 +117,21 @@ pub fn register(
     let scope = meta.scope.map(|requested| {
         requested.split_whitespace().filter(|s| caps.scopes.iter().any(|k| k == s)).collect::<Vec<_>>().join(" ")
     });
-    Ok(Object::new()
-        .with("client_id", client_id)
-        .with("client_id_issued_at", now)
-        .with("redirect_uris", redirect_uris)
-        .with("grant_types", grant_types)
-        .with("response_types", vec!["code"])
-        .with("token_endpoint_auth_method", "none")
-        .with_some("client_name", meta.client_name)
-        .with_some("client_uri", meta.client_uri)
-        .with_some("logo_uri", meta.logo_uri)
-        .with_some("scope", scope.filter(|s| !s.is_empty()))
-        .with_some("software_id", meta.software_id)
-        .with_some("software_version", meta.software_version)
-        .with_some("application_type", meta.application_type)
-        .into())
+    Ok(ClientInformation {
+        client_id: client_id.to_owned(),
+        client_id_issued_at: now,
+        redirect_uris,
+        grant_types,
+        response_types: ["code"],
+        token_endpoint_auth_method: "none",
+        client_name: meta.client_name,
+        client_uri: meta.client_uri,
+        logo_uri: meta.logo_uri,
+        scope: scope.filter(|s| !s.is_empty()),
+        software_id: meta.software_id,
+        software_version: meta.software_version,
+        application_type: meta.application_type,
+    })
 }
 
 /// OpenID Connect Dynamic Client Registration §2, which the 2026-07-28 MCP revision has
@@ -165,7 +178,7 @@ mod tests {
             client_secret: true,
             client_id_metadata: true,
         };
-        register(&body.to_string(), "abc123", &policy, &caps, 1000).map(|c| serde_json::from_str(&c.encode()).unwrap())
+        register(&body.to_string(), "abc123", &policy, &caps, 1000).map(|c| serde_json::to_value(c).unwrap())
     }
 
     fn code_of(result: Result<serde_json::Value, Error>) -> ErrorCode {

@@ -3,13 +3,14 @@
 //! tool argument, token, code or secret.
 
 use crate::error::{Error, JsonRpcFailure};
-use crate::json::write_string;
-use std::fmt::Write;
+use serde::{ser, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// What the gateway decided about an MCP request that carried a valid identity: `Allow`
 /// once it is sent to the origin; a request refused for another reason (a body that is
 /// not JSON-RPC, too large) has no decision, only its error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Passed to the origin.
     Allow,
@@ -29,15 +30,6 @@ impl Decision {
             Error::JsonRpc { failure: JsonRpcFailure::RateLimited { .. }, .. } => Some(Self::RateLimited),
             Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, .. } => Some(Self::HeaderMismatch),
             _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Allow => "allow",
-            Self::Deny => "deny",
-            Self::RateLimited => "rate_limited",
-            Self::HeaderMismatch => "header_mismatch",
         }
     }
 }
@@ -61,7 +53,7 @@ impl LogScope {
 }
 
 /// Every field is always present (`null` when unknown), so the lines have one shape.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize)]
 pub struct RequestLog<'a> {
     /// Milliseconds since the Unix epoch, when the request arrived.
     pub time: u64,
@@ -71,6 +63,7 @@ pub struct RequestLog<'a> {
     pub route: &'static str,
     pub status: u16,
     /// Written to a hundredth of a millisecond.
+    #[serde(serialize_with = "hundredths")]
     pub duration_ms: f64,
     pub subject: Option<&'a str>,
     pub email: Option<&'a str>,
@@ -92,65 +85,23 @@ pub struct RequestLog<'a> {
 }
 
 impl RequestLog<'_> {
-    /// The JSON line, written straight into one string: it is built on every request.
+    /// The JSON line (the gateway's own fields, which always serialise).
     pub fn line(&self) -> String {
-        let mut line = Line(String::with_capacity(320));
-        line.number("time", Some(self.time));
-        line.string("request_id", self.request_id);
-        line.string("method", Some(self.method));
-        line.string("route", Some(self.route));
-        line.number("status", Some(self.status.into()));
-        line.name("duration_ms");
-        // Hundredths as an integer: no float formatting (`41.3`, `9.0`, as serde_json wrote them).
-        let hundredths = (self.duration_ms * 100.0).round() as u64; // saturates; negative is 0
-        let (whole, fraction) = (hundredths / 100, hundredths % 100);
-        let _ = match fraction.is_multiple_of(10) {
-            true => write!(line.0, "{whole}.{}", fraction / 10),
-            false => write!(line.0, "{whole}.{fraction:02}"),
-        };
-        line.string("subject", self.subject);
-        line.string("email", self.email);
-        line.string("client", self.client);
-        line.string("mcp_method", self.mcp_method);
-        line.string("mcp_name", self.mcp_name);
-        line.string("decision", self.decision.map(Decision::name));
-        line.number("origin_status", self.origin_status.map(u64::from));
-        line.number("bytes_in", self.bytes_in);
-        line.number("bytes_out", self.bytes_out);
-        line.string("error", self.error.as_deref());
-        line.0.push('}');
-        line.0
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 
-/// A JSON object being written member by member; the names are this module's constants.
-struct Line(String);
-
-impl Line {
-    fn name(&mut self, name: &str) {
-        self.0.push(if self.0.is_empty() { '{' } else { ',' });
-        self.0.push('"');
-        self.0.push_str(name);
-        self.0.push_str("\":");
-    }
-
-    fn string(&mut self, name: &str, value: Option<&str>) {
-        self.name(name);
-        match value {
-            Some(value) => write_string(value, &mut self.0),
-            None => self.0.push_str("null"),
-        }
-    }
-
-    fn number(&mut self, name: &str, value: Option<u64>) {
-        self.name(name);
-        match value {
-            Some(value) => {
-                let _ = write!(self.0, "{value}");
-            }
-            None => self.0.push_str("null"),
-        }
-    }
+/// Milliseconds to the hundredth, written from integers, with no float formatting
+/// (`41.3`, `9.0`, as a double's shortest form would read).
+fn hundredths<S: Serializer>(ms: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    let hundredths = (ms * 100.0).round() as u64; // saturates; negative is 0
+    let (whole, fraction) = (hundredths / 100, hundredths % 100);
+    let text = match fraction.is_multiple_of(10) {
+        true => format!("{whole}.{}", fraction / 10),
+        false => format!("{whole}.{fraction:02}"),
+    };
+    let number: &RawValue = serde_json::from_slice(text.as_bytes()).map_err(ser::Error::custom)?;
+    number.serialize(serializer)
 }
 
 #[cfg(test)]

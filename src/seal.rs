@@ -6,11 +6,13 @@
 //! Several keys may be configured: the first seals, all of them open (rotation).
 
 use crate::error::{Error, TokenFailure};
-use crate::json::{FromJson, Json, Object, ToJson};
+use crate::strict_json;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 const VERSION: u8 = 1;
@@ -127,15 +129,16 @@ impl SealingKeys {
     }
 
     /// Seals `value` in the envelope `{"exp": expires_at, "v": value}`.
-    pub fn seal<T: ToJson>(
+    pub fn seal<T: Serialize>(
         &self,
         purpose: Purpose,
         value: &T,
         expires_at: u64,
         entropy: &mut dyn Entropy,
     ) -> Result<String, Error> {
-        let envelope = Object::new().with("exp", expires_at).with("v", value.to_json());
-        self.seal_plaintext(purpose, Json::from(envelope).encode().as_bytes(), entropy)
+        let envelope = serde_json::to_vec(&Envelope { exp: expires_at, v: value })
+            .map_err(|_| Error::Internal { reason: "a value that cannot be sealed" })?;
+        self.seal_plaintext(purpose, &envelope, entropy)
     }
 
     fn seal_plaintext(&self, purpose: Purpose, plaintext: &[u8], entropy: &mut dyn Entropy) -> Result<String, Error> {
@@ -157,15 +160,14 @@ impl SealingKeys {
 
     /// The value sealed for `purpose`, if it has not expired at `now`. An envelope or a value
     /// that does not fit is `Malformed`, expired or not (it is read whole before `exp` is checked).
-    pub fn open<T: FromJson>(&self, purpose: Purpose, sealed: &str, now: u64) -> Result<T, OpenError> {
+    pub fn open<T: DeserializeOwned>(&self, purpose: Purpose, sealed: &str, now: u64) -> Result<T, OpenError> {
         let plaintext = self.open_plaintext(purpose, sealed)?;
-        let (exp, value) = Json::parse(&plaintext)
-            .and_then(|envelope| Some((envelope.get("exp")?.as_u64()?, T::from_json(envelope.get("v")?)?)))
-            .ok_or(OpenError::Malformed)?;
+        let strict_json::Object(Envelope { exp, v }) =
+            strict_json::from_slice(&plaintext).map_err(|_| OpenError::Malformed)?;
         if exp <= now {
             return Err(OpenError::Expired);
         }
-        Ok(value)
+        Ok(v)
     }
 
     fn open_plaintext(&self, purpose: Purpose, sealed: &str) -> Result<Vec<u8>, OpenError> {
@@ -186,11 +188,13 @@ impl SealingKeys {
     }
 }
 
-/// A string member a sealed payload must have: absent, `null` or of another type, and the
-/// payload does not open (as with the derived reader of earlier versions).
-/// Optional members are `object.string(name).ok()?`: absent or `null` is `None`.
-pub fn required(object: &Object, name: &str) -> Option<String> {
-    object.string(name).ok().flatten()
+/// What is sealed: the value and when it expires. The payloads are derived serde types: a
+/// member they require must be there with its type, an optional one may be absent or
+/// `null`, unknown ones are ignored.
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    exp: u64,
+    v: T,
 }
 
 /// Base64url SHA-256, used to bind values without revealing them.
@@ -223,25 +227,6 @@ pub mod tests {
         }
     }
 
-    /// Strings as payloads, for the tests here and in other modules.
-    impl ToJson for &str {
-        fn to_json(&self) -> Json {
-            Json::from(*self)
-        }
-    }
-
-    impl ToJson for String {
-        fn to_json(&self) -> Json {
-            Json::from(self)
-        }
-    }
-
-    impl FromJson for String {
-        fn from_json(json: &Json) -> Option<Self> {
-            json.as_str().map(str::to_owned)
-        }
-    }
-
     /// `plaintext` sealed as it is: an envelope as an earlier version wrote it, or a bad one.
     fn seal_text(keys: &SealingKeys, purpose: Purpose, plaintext: &str) -> String {
         keys.seal_plaintext(purpose, plaintext.as_bytes(), &mut CountingEntropy::default()).unwrap()
@@ -249,7 +234,7 @@ pub mod tests {
 
     /// The JSON text `payload` (as an earlier version wrote it, or a bad one) sealed in an
     /// unexpired envelope for `purpose`, opened.
-    pub fn open_text<T: FromJson>(purpose: Purpose, payload: &str) -> Result<T, OpenError> {
+    pub fn open_text<T: DeserializeOwned>(purpose: Purpose, payload: &str) -> Result<T, OpenError> {
         let keys = SealingKeys::parse(KEY_A).unwrap();
         let envelope = format!(r#"{{"exp":100,"v":{payload}}}"#);
         keys.open(purpose, &seal_text(&keys, purpose, &envelope), 99)

@@ -11,82 +11,44 @@
 use crate::access_token::{Authenticated, Identity};
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, TokenFailure};
-use crate::json::{FromJson, Json, Object, ToJson};
 use crate::metadata::Site;
-use crate::seal::{required, Entropy, Purpose};
-use crate::secret::Secret;
+use crate::seal::{Entropy, Purpose};
+use crate::secret::{self, Secret};
 use crate::token_cache::Expiring;
 use crate::upstream::{is_jwt, no_id_token, UpstreamTokens};
+use serde::{Deserialize, Serialize};
 
 /// What a sealed access token carries. Its member names (`em`, `gr`, `cr`, `ci`, …) are
 /// those of the tokens already out there.
+#[derive(Serialize, Deserialize)]
 struct SealedAccess {
     sub: String,
+    #[serde(rename = "em", skip_serializing_if = "Option::is_none")]
     email: Option<String>,
+    /// Left out when empty; `null` is refused.
+    #[serde(rename = "gr", default, skip_serializing_if = "Vec::is_empty")]
     groups: Vec<String>,
     /// The resource (RFC 8707) the token is for: this deployment's MCP URL.
     aud: String,
     exp: u64,
     /// The Access-signed JWT forwarded to the origin.
+    #[serde(rename = "cr", with = "secret::exposed")]
     credential: Secret,
     /// The client with a metadata document it was issued to; `None`: the registered client.
+    #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
-}
-
-impl ToJson for SealedAccess {
-    fn to_json(&self) -> Json {
-        Object::new()
-            .with("sub", &self.sub)
-            .with_some("em", self.email.as_ref())
-            .with_some("gr", (!self.groups.is_empty()).then_some(self.groups.as_slice()))
-            .with("aud", &self.aud)
-            .with("exp", self.exp)
-            .with("cr", &self.credential)
-            .with_some("ci", self.client_id.as_ref())
-            .into()
-    }
-}
-
-impl FromJson for SealedAccess {
-    fn from_json(json: &Json) -> Option<Self> {
-        let object = json.as_object()?;
-        Some(Self {
-            sub: required(object, "sub")?,
-            email: object.string("em").ok()?,
-            // Left out when empty; `null` is refused, as the earlier derived reader refused it.
-            groups: object.strings_or_empty("gr")?,
-            aud: required(object, "aud")?,
-            exp: object.get("exp")?.as_u64()?,
-            credential: Secret::new(required(object, "cr")?),
-            client_id: object.string("ci").ok()?,
-        })
-    }
 }
 
 /// What a sealed refresh token carries.
+#[derive(Serialize, Deserialize)]
 struct SealedRefresh {
     /// Access's refresh token.
+    #[serde(with = "secret::exposed")]
     rt: Secret,
     aud: String,
     /// As in [`SealedAccess`]: only this client may refresh with it.
+    #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
-}
-
-impl ToJson for SealedRefresh {
-    fn to_json(&self) -> Json {
-        Object::new().with("rt", &self.rt).with("aud", &self.aud).with_some("ci", self.client_id.as_ref()).into()
-    }
-}
-
-impl FromJson for SealedRefresh {
-    fn from_json(json: &Json) -> Option<Self> {
-        let object = json.as_object()?;
-        Some(Self {
-            rt: Secret::new(required(object, "rt")?),
-            aud: required(object, "aud")?,
-            client_id: object.string("ci").ok()?,
-        })
-    }
 }
 
 /// Seals the client's access token around Access's answer and the validated `id_token`
@@ -271,7 +233,7 @@ mod tests {
             &mut CountingEntropy::default(),
         )
         .unwrap();
-        serde_json::from_str(&crate::json::ToJson::to_json(&response).encode()).unwrap()
+        serde_json::to_value(&response).unwrap()
     }
 
     #[test]
@@ -324,11 +286,11 @@ mod tests {
         assert_eq!((sealed.aud.as_str(), sealed.exp), ("https://mcp.example.com/mcp", 1_800_000_600));
         assert_eq!(sealed.credential.expose(), "id.token.jwt");
         assert_eq!(sealed.client_id.as_deref(), Some("https://client.example.com/client.json"));
-        assert_eq!(sealed.to_json().encode(), OLD_ACCESS);
+        assert_eq!(serde_json::to_string(&sealed).unwrap(), OLD_ACCESS);
         let minimal = open_access_text(OLD_ACCESS_MINIMAL).unwrap();
         assert_eq!((minimal.email.as_deref(), minimal.groups.len(), minimal.client_id.as_deref()), (None, 0, None));
         assert_eq!(minimal.credential.expose(), "a.b.c");
-        assert_eq!(minimal.to_json().encode(), OLD_ACCESS_MINIMAL);
+        assert_eq!(serde_json::to_string(&minimal).unwrap(), OLD_ACCESS_MINIMAL);
     }
 
     #[test]
@@ -337,10 +299,10 @@ mod tests {
         assert_eq!(sealed.rt.expose(), "access-refresh");
         assert_eq!(sealed.aud, "https://mcp.example.com/mcp");
         assert_eq!(sealed.client_id.as_deref(), Some("https://client.example.com/client.json"));
-        assert_eq!(sealed.to_json().encode(), OLD_REFRESH);
+        assert_eq!(serde_json::to_string(&sealed).unwrap(), OLD_REFRESH);
         let minimal = open_refresh_text(OLD_REFRESH_MINIMAL).unwrap();
         assert_eq!(minimal.client_id, None);
-        assert_eq!(minimal.to_json().encode(), OLD_REFRESH_MINIMAL);
+        assert_eq!(serde_json::to_string(&minimal).unwrap(), OLD_REFRESH_MINIMAL);
     }
 
     #[test]

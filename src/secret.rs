@@ -31,10 +31,27 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// A secret on the wire (sealed payloads, token responses) is the plain string.
-impl From<&Secret> for crate::json::Json {
-    fn from(secret: &Secret) -> Self {
-        Self::String(secret.0.clone())
+/// A secret in JSON (sealed payloads, the token response) as the plain string, through
+/// [`Secret::expose`]: `#[serde(with = "crate::secret::exposed")]` on each field that
+/// carries one to the party it belongs to. `Secret` itself has no `Serialize`.
+pub mod exposed {
+    use super::Secret;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(secret.expose())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        String::deserialize(deserializer).map(Secret::new)
+    }
+
+    /// An optional one, for `serialize_with` (absent ones are skipped).
+    pub fn serialize_some<S: Serializer>(secret: &Option<Secret>, serializer: S) -> Result<S::Ok, S::Error> {
+        match secret {
+            Some(secret) => serialize(secret, serializer),
+            None => serializer.serialize_none(),
+        }
     }
 }
 
@@ -66,6 +83,21 @@ mod tests {
 
     #[test]
     fn is_the_plain_string_in_json() {
-        assert_eq!(crate::json::Json::from(&Secret::new("hunter2")).encode(), "\"hunter2\"");
+        #[derive(serde::Serialize)]
+        struct Sent {
+            #[serde(with = "exposed")]
+            secret: Secret,
+            #[serde(serialize_with = "exposed::serialize_some")]
+            optional: Option<Secret>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Received {
+            #[serde(with = "exposed")]
+            secret: Secret,
+        }
+        let sent = Sent { secret: Secret::new("hunter2"), optional: Some(Secret::new("x")) };
+        let text = serde_json::to_string(&sent).unwrap();
+        assert_eq!(text, r#"{"secret":"hunter2","optional":"x"}"#);
+        assert!(serde_json::from_str::<Received>(&text).unwrap().secret.matches("hunter2"));
     }
 }

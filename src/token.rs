@@ -8,15 +8,15 @@ use crate::authorize::CodeGrant;
 use crate::client_id_metadata;
 use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode};
-use crate::json::{Json, Object, ToJson};
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
 use crate::seal::{digest, Entropy, Purpose};
 use crate::sealed_token;
-use crate::secret::{constant_time_eq, Secret};
+use crate::secret::{self, constant_time_eq, Secret};
 use crate::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTokens};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use serde::Serialize;
 
 pub const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -192,25 +192,17 @@ pub fn prepare(
 
 /// The normalised successful answer (RFC 6749 §5.1). Access's `id_token` is not
 /// passed on: it names Access as issuer, not this gateway.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
 pub struct TokenResponse {
+    #[serde(with = "secret::exposed")]
     access_token: Secret,
     token_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     expires_in: Option<u64>,
+    #[serde(serialize_with = "secret::exposed::serialize_some", skip_serializing_if = "Option::is_none")]
     refresh_token: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
-}
-
-impl ToJson for TokenResponse {
-    fn to_json(&self) -> Json {
-        Object::new()
-            .with("access_token", &self.access_token)
-            .with("token_type", self.token_type)
-            .with_some("expires_in", self.expires_in)
-            .with_some("refresh_token", self.refresh_token.as_ref())
-            .with_some("scope", self.scope.as_deref())
-            .into()
-    }
 }
 
 /// Whether the client gets an access token sealed by the gateway rather than Access's own.
@@ -641,7 +633,7 @@ mod tests {
 
     /// The answer as serde_json reads it.
     fn value(response: &TokenResponse) -> serde_json::Value {
-        serde_json::from_str(&response.to_json().encode()).unwrap()
+        serde_json::to_value(response).unwrap()
     }
 
     fn respond_json(config: &Config, tokens: UpstreamTokens, identity: Option<&Identity>) -> serde_json::Value {

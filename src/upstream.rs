@@ -5,7 +5,9 @@
 
 use crate::config::AccessApp;
 use crate::error::{Error, ErrorCode};
-use crate::json::{FromJson, Json};
+use crate::strict_json::{self, Object};
+use serde::de::{Deserializer, Visitor};
+use serde::Deserialize;
 
 /// How long the discovery document is cached per isolate.
 pub const DISCOVERY_TTL_SECONDS: u64 = 3600;
@@ -21,38 +23,23 @@ pub struct UpstreamMetadata {
 }
 
 /// The discovery members the relay reads (OpenID Connect Discovery §3); others are ignored.
+/// The issuer and the endpoints are strings; `grant_types_supported` an array of strings or
+/// absent, `scopes_supported` one or `null` or absent.
+#[derive(Deserialize)]
 struct Document {
     issuer: String,
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
+    #[serde(default)]
     grant_types_supported: Vec<String>,
     scopes_supported: Option<Vec<String>>,
 }
 
-impl FromJson for Document {
-    /// The issuer and the endpoints are strings; `grant_types_supported` an array of
-    /// strings or absent, `scopes_supported` one or `null` or absent.
-    fn from_json(json: &Json) -> Option<Self> {
-        let doc = json.as_object()?;
-        let required = |name| doc.string(name).ok().flatten();
-        Some(Self {
-            issuer: required("issuer")?,
-            authorization_endpoint: required("authorization_endpoint")?,
-            token_endpoint: required("token_endpoint")?,
-            jwks_uri: required("jwks_uri")?,
-            grant_types_supported: doc.strings_or_empty("grant_types_supported")?,
-            scopes_supported: doc.strings("scopes_supported").ok()?,
-        })
-    }
-}
-
 impl UpstreamMetadata {
     pub fn parse(body: &str, app: &AccessApp) -> Result<Self, Error> {
-        let doc = Json::parse(body.as_bytes())
-            .as_ref()
-            .and_then(Document::from_json)
-            .ok_or(Error::unavailable("Access discovery is not the expected JSON"))?;
+        let Object(doc) = strict_json::from_slice::<Object<Document>>(body.as_bytes())
+            .map_err(|_| Error::unavailable("Access discovery is not the expected JSON"))?;
         // OpenID Connect Discovery §4.3: the issuer must be exactly the configured one.
         if doc.issuer != app.issuer {
             return Err(Error::config("ACCESS_ISSUER", "does not match the issuer Access publishes"));
@@ -133,12 +120,38 @@ pub fn is_jwt(token: &str) -> bool {
 
 /// Access sends `expires_in` as a number; tolerate a numeric string.
 enum Seconds {
+    /// Digits only: a fraction, an exponent or a sign is malformed.
     Number(u64),
     Text(String),
 }
 
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NumberOrText;
+
+        impl Visitor<'_> for NumberOrText {
+            type Value = Seconds;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number of seconds, or a string")
+            }
+
+            fn visit_u64<E>(self, seconds: u64) -> Result<Seconds, E> {
+                Ok(Seconds::Number(seconds))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Seconds, E> {
+                Ok(Seconds::Text(text.to_owned()))
+            }
+        }
+
+        deserializer.deserialize_any(NumberOrText)
+    }
+}
+
 /// A token endpoint answer (RFC 6749 §5.1, §5.2): each member a string (`expires_in` a
 /// number or a string), `null` or absent; unknown members ignored.
+#[derive(Deserialize)]
 struct UpstreamTokenBody {
     access_token: Option<String>,
     id_token: Option<String>,
@@ -146,26 +159,6 @@ struct UpstreamTokenBody {
     refresh_token: Option<String>,
     scope: Option<String>,
     error: Option<String>,
-}
-
-impl FromJson for UpstreamTokenBody {
-    fn from_json(json: &Json) -> Option<Self> {
-        let body = json.as_object()?;
-        let member = |name| body.string(name).ok();
-        Some(Self {
-            access_token: member("access_token")?,
-            id_token: member("id_token")?,
-            expires_in: match body.get("expires_in") {
-                None | Some(Json::Null) => None,
-                Some(Json::String(text)) => Some(Seconds::Text(text.clone())),
-                // Digits only: a fraction, an exponent or a sign is malformed.
-                Some(seconds) => Some(Seconds::Number(seconds.as_u64()?)),
-            },
-            refresh_token: member("refresh_token")?,
-            scope: member("scope")?,
-            error: member("error")?,
-        })
-    }
 }
 
 /// The client's error for a 4xx from Access: a code Access named keeps its meaning,
@@ -208,7 +201,7 @@ pub fn finish(status: u16, body: &str) -> Result<UpstreamTokens, Error> {
     if status >= 500 || status == 429 {
         return Err(Error::unavailable("Access token endpoint answered 5xx or 429"));
     }
-    let parsed = Json::parse(body.as_bytes()).as_ref().and_then(UpstreamTokenBody::from_json);
+    let parsed = strict_json::from_slice::<Object<UpstreamTokenBody>>(body.as_bytes()).ok().map(|Object(body)| body);
     if (400..500).contains(&status) {
         return Err(refused(status, parsed.and_then(|p| p.error)));
     }

@@ -8,7 +8,6 @@ use super::io::{self, Clock, WebEntropy};
 use crate::access_token::{bearer, Authenticated, Identity, TokenPolicy, UntrustedAccessToken};
 use crate::config::Config;
 use crate::error::{Error, TokenFailure};
-use crate::json::{Json, Object};
 use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan, FETCH_TIMEOUT_SECONDS};
 use crate::metadata::Site;
 use crate::seal::Entropy;
@@ -207,8 +206,13 @@ async fn refresh_jwks(url: &str, now: u64) {
         Ok(keys) => JWKS.with(|jwks| jwks.borrow_mut().store(keys, now)),
         Err(error) => {
             JWKS.with(|jwks| jwks.borrow_mut().fetch_failed());
-            let line = Object::new().with("event", "jwks_fetch_failed").with("error", error.log_reason());
-            worker::console_warn!("{}", Json::from(line).encode())
+            #[derive(serde::Serialize)]
+            struct Warning {
+                event: &'static str,
+                error: String,
+            }
+            let line = Warning { event: "jwks_fetch_failed", error: error.log_reason() };
+            worker::console_warn!("{}", serde_json::to_string(&line).unwrap_or_default())
         }
     }
 }

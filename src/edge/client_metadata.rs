@@ -7,7 +7,6 @@ use crate::client_id_metadata::{
     evaluate, pinned_fallback, DocumentCache, Fetched, Settings, FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES,
 };
 use crate::error::ClientMetadataFailure as Failure;
-use crate::json::{Json, Object};
 use std::cell::RefCell;
 use worker::web_sys;
 
@@ -27,13 +26,22 @@ pub async fn document(url: &str, settings: &Settings, now: u64, request_id: Opti
     if let Err(failure) = outcome {
         let pinned = pinned_fallback(url, failure, settings);
         let host = url::Url::parse(url).ok().and_then(|url| url.host_str().map(str::to_owned));
-        let line = Object::new()
-            .with("event", "client_metadata_failed")
-            .with("request_id", request_id)
-            .with("host", host)
-            .with("error", format!("{failure:?}"))
-            .with("pinned", pinned.is_some());
-        worker::console_warn!("{}", Json::from(line).encode());
+        #[derive(serde::Serialize)]
+        struct Warning<'a> {
+            event: &'static str,
+            request_id: Option<&'a str>,
+            host: Option<String>,
+            error: String,
+            pinned: bool,
+        }
+        let line = Warning {
+            event: "client_metadata_failed",
+            request_id,
+            host,
+            error: format!("{failure:?}"),
+            pinned: pinned.is_some(),
+        };
+        worker::console_warn!("{}", serde_json::to_string(&line).unwrap_or_default());
         outcome = pinned.ok_or(failure);
     }
     // A pinned answer is kept only as long as a failure: the live document is tried again soon.

@@ -7,7 +7,6 @@ use super::io::{self, Incoming};
 use crate::access_token::Identity;
 use crate::config::{Config, McpSettings};
 use crate::error::{Error, JsonRpcFailure, JsonRpcReply};
-use crate::json::{Json, Object};
 use crate::list_filter::{self, Lists, SseListFilter, MAX_LIST_ANSWER_BYTES};
 use crate::mcp_request::{self, Framing, McpRequest, MAX_MCP_BODY_BYTES};
 use std::cell::Cell;
@@ -183,11 +182,14 @@ pub async fn filter_lists(
             Err(error) => {
                 let _ = reader.cancel();
                 let _ = JsFuture::from(writer.abort_with_reason(&JsValue::from_str("list answer unreadable"))).await;
-                let line = Object::new()
-                    .with("event", "list_filter_failed")
-                    .with("request_id", request_id)
-                    .with("error", error.log_reason());
-                worker::console_warn!("{}", Json::from(line).encode());
+                #[derive(serde::Serialize)]
+                struct Warning {
+                    event: &'static str,
+                    request_id: Option<String>,
+                    error: String,
+                }
+                let line = Warning { event: "list_filter_failed", request_id, error: error.log_reason() };
+                worker::console_warn!("{}", serde_json::to_string(&line).unwrap_or_default());
             }
         }
     });

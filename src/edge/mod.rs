@@ -12,7 +12,6 @@ use crate::access_token::Authenticated;
 use crate::config::Config;
 use crate::error::{Error, JsonRpcFailure, Surface};
 use crate::http::{cors, Response};
-use crate::json::ToJson;
 use crate::list_filter::Lists;
 use crate::mcp_policy::Effect;
 use crate::mcp_request::McpCall;
@@ -308,7 +307,7 @@ async fn dispatch(
         Route::Preflight { allow } => return Ok(cors::preflight(allow)),
         Route::ProtectedResourceMetadata => {
             let doc = metadata::protected_resource(site, &config.scopes, config.server_name.as_deref());
-            return Ok(Response::json(200, doc));
+            return Ok(Response::json(200, &doc));
         }
         Route::Callback => return authorize::Relay { config, site, now }.callback(request.query(), &mut entropy),
         _ => {}
@@ -324,11 +323,11 @@ async fn dispatch(
     let cookies = request.header("cookie");
     match route {
         Route::AuthorizationServerMetadata => {
-            Ok(Response::json(200, metadata::authorization_server(site, &caps, &upstream)))
+            Ok(Response::json(200, &metadata::authorization_server(site, &caps, &upstream)))
         }
         Route::Register => {
             let info = registration::register(&body, &config.access.client_id, &config.redirect_policy, &caps, now)?;
-            Ok(Response::json(201, info))
+            Ok(Response::json(201, &info))
         }
         Route::Authorize => {
             let document = match relay.document_url(request.query()) {
@@ -364,7 +363,7 @@ async fn dispatch(
             };
             let client_id = sent.client_id.as_deref();
             let answer = token::respond(config, site, tokens, identity.as_ref(), client_id, now, &mut entropy)?;
-            Ok(Response::json(200, answer.to_json()))
+            Ok(Response::json(200, &answer))
         }
         Route::Mcp | Route::Preflight { .. } | Route::ProtectedResourceMetadata | Route::Callback => {
             Err(Error::NotFound)
