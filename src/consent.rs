@@ -642,14 +642,7 @@ pub mod tests {
             assert_eq!(is_remembered(&config, &site(), Some(&jar), &request, NOW), expected, "{redirect_uri}");
         }
         // Not even with a consent cookie sealed for a DCR web callback by some other means.
-        let browser = "b".repeat(RANDOM_VALUE_LEN);
-        let forged = RememberedConsent { target: CLAUDE.to_owned(), browser: digest(&browser) };
-        let value = config
-            .sealing_keys
-            .seal(Purpose::ConsentCookie, &forged, NOW + 60, &mut CountingEntropy::default())
-            .unwrap();
-        let jar = format!("__Host-mcpgw_browser={browser}; __Host-{}={value}", consent_cookie(CLAUDE));
-        assert!(!is_remembered(&config, &site(), Some(&jar), &to(CLAUDE), NOW));
+        assert!(!is_remembered(&config, &site(), Some(&forged_consent(&config, CLAUDE)), &to(CLAUDE), NOW));
         // The page says so.
         let (page, _) = consent_page(&[("redirect_uri", CLAUDE)]);
         assert!(page.body.contains("asked every time for this destination, because any website can start"));
@@ -661,14 +654,18 @@ pub mod tests {
         let vscode = "https://vscode.dev/redirect";
         assert!(remembered(&config, None, vscode).is_empty());
         // Not even with a consent cookie sealed for that target by some other means.
+        assert!(!is_remembered(&config, &site(), Some(&forged_consent(&config, vscode)), &to(vscode), NOW));
+    }
+
+    /// A browser's cookies with a valid consent sealed for `target`, as no approval would set it.
+    fn forged_consent(config: &Config, target: &str) -> String {
         let browser = "b".repeat(RANDOM_VALUE_LEN);
-        let forged = RememberedConsent { target: vscode.to_owned(), browser: digest(&browser) };
+        let forged = RememberedConsent { target: target.to_owned(), browser: digest(&browser) };
         let value = config
             .sealing_keys
             .seal(Purpose::ConsentCookie, &forged, NOW + 60, &mut CountingEntropy::default())
             .unwrap();
-        let jar = format!("__Host-mcpgw_browser={browser}; __Host-{}={value}", consent_cookie(vscode));
-        assert!(!is_remembered(&config, &site(), Some(&jar), &to(vscode), NOW));
+        format!("__Host-mcpgw_browser={browser}; __Host-{}={value}", consent_cookie(target))
     }
 
     /// What the serde derive wrote for a consent ticket and a remembered consent.

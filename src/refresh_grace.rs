@@ -25,7 +25,6 @@ use crate::token::TokenResponse;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 
 /// The default window, in seconds: clients retry within seconds, and races are over in one.
 pub const DEFAULT_GRACE_SECONDS: u64 = 60;
@@ -147,9 +146,11 @@ pub fn awaits_winner(error: &Error) -> bool {
 }
 
 /// The isolate's exchanges by [`GraceKey`]: under way, or answered within their window.
+/// A list, not a map: it holds the refreshes of one window in one isolate, a handful, and a
+/// map of its own would cost the Worker kilobytes of generic code.
 #[derive(Debug, Default)]
 pub struct Flights {
-    flights: HashMap<String, Flight>,
+    flights: Vec<(String, Flight)>,
     tickets: u64,
 }
 
@@ -180,15 +181,24 @@ pub enum Plan {
 }
 
 impl Flights {
+    fn get(&self, key: &GraceKey) -> Option<&Flight> {
+        self.flights.iter().find(|(id, _)| *id == key.id).map(|(_, flight)| flight)
+    }
+
+    fn set(&mut self, key: &GraceKey, flight: Flight) {
+        self.flights.retain(|(id, _)| *id != key.id);
+        self.flights.push((key.id.clone(), flight));
+    }
+
     pub fn plan(&mut self, key: &GraceKey, now: u64) -> Plan {
-        self.flights.retain(|_, flight| flight.current(now));
-        match self.flights.get(&key.id) {
+        self.flights.retain(|(_, flight)| flight.current(now));
+        match self.get(key) {
             Some(Flight::Landed { outcome: Ok(answer), .. }) => Plan::Answer(answer.response(now)),
             Some(Flight::Flying { ticket, .. }) => Plan::Follow(*ticket),
             // None, or a failure: this request exchanges again.
             _ => {
                 self.tickets += 1;
-                self.flights.insert(key.id.clone(), Flight::Flying { ticket: self.tickets, since: now });
+                self.set(key, Flight::Flying { ticket: self.tickets, since: now });
                 Plan::Lead(self.tickets)
             }
         }
@@ -197,20 +207,20 @@ impl Flights {
     /// The outcome of the exchange `ticket` led; kept only while that exchange is still
     /// the one for its key (a later one took over once it was overdue).
     pub fn land(&mut self, key: &GraceKey, ticket: u64, outcome: Result<GraceAnswer, Error>, now: u64) {
-        if !matches!(self.flights.get(&key.id), Some(Flight::Flying { ticket: flying, .. }) if *flying == ticket) {
+        if !matches!(self.get(key), Some(Flight::Flying { ticket: flying, .. }) if *flying == ticket) {
             return;
         }
         let until = match &outcome {
             Ok(answer) => answer.until,
             Err(_) => now.saturating_add(FAILURE_KEPT_SECONDS),
         };
-        self.flights.insert(key.id.clone(), Flight::Landed { ticket, outcome, until });
+        self.set(key, Flight::Landed { ticket, outcome, until });
     }
 
     /// What a request following `ticket` answers, or `None` while that exchange is under
     /// way. An exchange lost (overdue, or replaced) is a failure worth retrying.
     pub fn outcome(&self, key: &GraceKey, ticket: u64, now: u64) -> Option<Result<TokenResponse, Error>> {
-        match self.flights.get(&key.id) {
+        match self.get(key) {
             Some(flight @ Flight::Flying { ticket: flying, .. }) if *flying == ticket && flight.current(now) => None,
             Some(Flight::Landed { outcome: Ok(answer), until, .. }) if now < *until => Some(Ok(answer.response(now))),
             Some(Flight::Landed { ticket: landed, outcome: Err(error), .. }) if *landed == ticket => {

@@ -490,18 +490,14 @@ pub mod tests {
     }
 
     fn sealed_refresh(config: &Config, access_refresh: &str) -> String {
-        let until = sealed_token::refresh_expiry(config, NOW);
-        sealed_token::seal_refresh(
-            config,
-            &site(),
-            Secret::new(access_refresh),
-            None,
-            (NOW, until),
-            &mut CountingEntropy::default(),
-        )
-        .unwrap()
+        sealed_for(config, access_refresh, None, (NOW, sealed_token::refresh_expiry(config, NOW)))
     }
 
+    /// Access's `access_refresh` sealed for `client` (`None`: the registered client), issued and expiring at `times`.
+    fn sealed_for(config: &Config, access_refresh: &str, client: Option<&str>, times: (u64, u64)) -> String {
+        let rt = Secret::new(access_refresh);
+        sealed_token::seal_refresh(config, &site(), rt, client, times, &mut CountingEntropy::default()).unwrap()
+    }
     fn refresh_request(refresh_token: &str) -> String {
         form(&[
             ("grant_type", "refresh_token"),
@@ -640,18 +636,8 @@ pub mod tests {
         #[test]
         fn a_refresh_token_is_used_only_by_the_client_it_was_issued_to() {
             let config = test_config();
-            let seal = |client: Option<&str>| {
-                let until = sealed_token::refresh_expiry(&config, NOW);
-                sealed_token::seal_refresh(
-                    &config,
-                    &site(),
-                    Secret::new("rt-1"),
-                    client,
-                    (NOW, until),
-                    &mut CountingEntropy::default(),
-                )
-                .unwrap()
-            };
+            let until = sealed_token::refresh_expiry(&config, NOW);
+            let seal = |client: Option<&str>| sealed_for(&config, "rt-1", client, (NOW, until));
             let refresh = |token: &str, client_id: &str| {
                 run(
                     &config,
@@ -810,15 +796,7 @@ pub mod tests {
         let config = test_config();
         let issued_at = NOW - 1000;
         let original_expiry = sealed_token::refresh_expiry(&config, issued_at);
-        let presented = sealed_token::seal_refresh(
-            &config,
-            &site(),
-            Secret::new("rt-1"),
-            None,
-            (issued_at, original_expiry),
-            &mut CountingEntropy::default(),
-        )
-        .unwrap();
+        let presented = sealed_for(&config, "rt-1", None, (issued_at, original_expiry));
         let sent = refreshed(&config, &presented, None);
         let answer = |access_refresh: Option<&str>| {
             let tokens = upstream_tokens("a.b.c", access_refresh);
@@ -866,12 +844,8 @@ pub mod tests {
         v.insert("SEALING_KEYS", crate::seal::tests::KEY_B.into());
         let other_deployment = sealed_refresh(&config_from(&v).unwrap(), "rt-1");
         let until = sealed_token::refresh_expiry(&config, NOW);
-        let seal_for = |client: Option<&str>, times: (u64, u64)| {
-            sealed_token::seal_refresh(&config, &site(), Secret::new("rt-1"), client, times, &mut CountingEntropy(3))
-                .unwrap()
-        };
-        let another_client = seal_for(Some("https://client.example.com/client.json"), (NOW, until));
-        let expired = seal_for(None, (NOW - 100, NOW));
+        let another_client = sealed_for(&config, "rt-1", Some("https://client.example.com/client.json"), (NOW, until));
+        let expired = sealed_for(&config, "rt-1", None, (NOW - 100, NOW));
         let code = sealed_code(&config, None);
         let mut flipped = good.clone().into_bytes();
         flipped[30] = if flipped[30] == b'A' { b'B' } else { b'A' };

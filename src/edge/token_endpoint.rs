@@ -63,7 +63,9 @@ async fn exchange(
     let (status, body) = io::post_form(&sent.url, &sent.body).await?;
     let tokens = crate::upstream::finish(status, &body)?;
     let identity = match token::id_token_to_verify(config.token_mode, &tokens)? {
-        Some(id_token) => Some(auth::verify_id_token(config, ctx, id_token, sent.id_token_nonce.as_deref(), now).await?),
+        Some(id_token) => {
+            Some(auth::verify_id_token(config, ctx, id_token, sent.id_token_nonce.as_deref(), now).await?)
+        }
         None => None,
     };
     token::respond(config, site, tokens, identity.as_ref(), sent, now, &mut WebEntropy)
