@@ -40,16 +40,12 @@ pub async fn answer(
     request: &ClientTokenRequest<'_>,
     now: u64,
 ) -> Result<Response, Error> {
-    let sent = token::prepare(config, site, caps, upstream, request, now)?;
-    let answer = match grace_key(&sent) {
+    let mut sent = token::prepare(config, site, caps, upstream, request, now)?;
+    let answer = match sent.refreshing.as_mut().and_then(|refreshing| refreshing.grace.take()) {
         None => exchange(config, ctx, site, &sent, now).await?,
-        Some(_) => shared(config.clone(), ctx, site.clone(), Rc::new(sent), now).await?,
+        Some(key) => shared(config.clone(), ctx, site.clone(), Rc::new(sent), Rc::new(key), now).await?,
     };
     Ok(Response::json(200, answer.to_json()))
-}
-
-fn grace_key(sent: &UpstreamTokenRequest) -> Option<&GraceKey> {
-    sent.refreshing.as_ref()?.grace.as_ref()
 }
 
 /// Relays the token request to Access and makes the client's answer of Access's.
@@ -80,30 +76,29 @@ async fn shared(
     ctx: &Context,
     site: Rc<Site>,
     sent: Rc<UpstreamTokenRequest>,
+    key: Rc<GraceKey>,
     now: u64,
 ) -> Result<TokenResponse, Error> {
-    let Some(key) = grace_key(&sent) else { return Err(Error::Internal { reason: "a refresh without a grace key" }) };
-    let ticket = match FLIGHTS.with(|flights| flights.borrow_mut().plan(key, now)) {
+    let ticket = match FLIGHTS.with(|flights| flights.borrow_mut().plan(&key, now)) {
         Plan::Answer(answer) => return Ok(answer),
         Plan::Follow(ticket) => ticket,
         Plan::Lead(ticket) => {
             let flight = future_to_promise({
-                let (ctx, sent) = (own_context(ctx), sent.clone());
+                let (ctx, key) = (own_context(ctx), key.clone());
                 async move {
-                    lead(&config, &ctx, &site, &sent, ticket, now).await;
+                    lead(&config, &ctx, &site, &sent, &key, ticket, now).await;
                     Ok(JsValue::UNDEFINED)
                 }
             });
-            let landed = JsFuture::from(flight.clone());
-            ctx.wait_until(async move {
-                let _ = JsFuture::from(flight).await;
-            });
-            let _ = landed.await;
+            // The runtime's own waitUntil on the flight itself: no second task to wrap it.
+            let js_context: &worker::worker_sys::Context = ctx.as_ref();
+            let _ = js_context.wait_until(&flight);
+            let _ = JsFuture::from(flight).await;
             ticket
         }
     };
     loop {
-        if let Some(outcome) = FLIGHTS.with(|flights| flights.borrow().outcome(key, ticket, Clock::seconds())) {
+        if let Some(outcome) = FLIGHTS.with(|flights| flights.borrow().outcome(&key, ticket, Clock::seconds())) {
             return outcome;
         }
         worker::Delay::from(FOLLOW_POLL).await;
@@ -120,8 +115,15 @@ fn own_context(ctx: &Context) -> Context {
 /// The exchange of a refresh in the grace, landed in the isolate's flights: an answer
 /// another isolate of this location kept (or this one, before a restart), else Access's,
 /// kept in turn; when Access refuses the token, the answer of the isolate that won it.
-async fn lead(config: &Config, ctx: &Context, site: &Site, sent: &UpstreamTokenRequest, ticket: u64, now: u64) {
-    let Some(key) = grace_key(sent) else { return };
+async fn lead(
+    config: &Config,
+    ctx: &Context,
+    site: &Site,
+    sent: &UpstreamTokenRequest,
+    key: &GraceKey,
+    ticket: u64,
+    now: u64,
+) {
     let url = key.cache_url(&site.issuer);
     let outcome = match kept(key, &url, now).await {
         Some(answer) => Ok(answer),

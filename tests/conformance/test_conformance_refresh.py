@@ -16,6 +16,7 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -24,10 +25,10 @@ from nacl.bindings import crypto_aead_xchacha20poly1305_ietf_decrypt
 from nacl.exceptions import CryptoError
 from oauth_flow import assert_oauth_error, authorize, exchange, http, post_token
 
-from conftest import USER_EMAIL, Stack
 from support.stack import start_emulator, start_origin
 from support.worker import free_port, sealing_key, start_worker
 
+USER_EMAIL = "user@example.com"  # who logs in at the emulators started here
 # A wait bounded by count, for what the runtime does after it answered (the emulator's counts).
 POLL, POLLS = 0.05, 400
 
@@ -184,7 +185,7 @@ def windows():
     workers = {
         name: start_worker(emulator, origin_url=origin.base_url, port=ports[name], **settings[name]) for name in settings
     }
-    yield {name: Stack(emulator, origin, worker) for name, worker in workers.items()}
+    yield {name: SimpleNamespace(emulator=emulator, origin=origin, worker=worker) for name, worker in workers.items()}
     for worker in workers.values():
         worker.stop()
     origin.stop()
@@ -277,7 +278,10 @@ def two_isolates(tmp_path_factory):
     shared = {"PUBLIC_ORIGIN": f"http://127.0.0.1:{port}", "SEALING_KEYS": sealing_key()}
     first = start_worker(emulator, origin_url=origin.base_url, port=port, persist_to=state, **shared)
     second = start_worker(emulator, origin_url=origin.base_url, persist_to=state, **shared)
-    yield Stack(emulator, origin, first), Stack(emulator, origin, second)
+    yield (
+        SimpleNamespace(emulator=emulator, origin=origin, worker=first),
+        SimpleNamespace(emulator=emulator, origin=origin, worker=second),
+    )
     for part in (second, first, origin, emulator):
         part.stop()
 

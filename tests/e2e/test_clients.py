@@ -38,7 +38,6 @@ import pytest
 from support.dropping_proxy import DroppingProxy
 from support.stack import free_port, start_emulator, start_modern_origin, start_origin
 from support.worker import start_worker
-from conftest import USER_EMAIL
 
 CLIENTS_DIR = Path(__file__).resolve().parent / "clients"
 ROOT = CLIENTS_DIR.parents[2]
@@ -365,8 +364,8 @@ def lossy_stack():
     port = free_port()
     with DroppingProxy(f"http://127.0.0.1:{port}", drops=1) as proxy:
         with (
-            start_emulator(redirect_uris=[proxy.url + "/callback"], email=USER_EMAIL) as emulator,
-            start_origin(emulator.base_url, emulator.client_id, USER_EMAIL) as origin,
+            start_emulator(redirect_uris=[proxy.url + "/callback"]) as emulator,
+            start_origin(emulator.base_url, emulator.client_id, emulator.configure()["config"]["email"]) as origin,
             start_worker(emulator, origin_url=origin.base_url, port=port, PUBLIC_ORIGIN=proxy.url) as worker,
         ):
             seen = SimpleNamespace(mcp_url=proxy.url + "/mcp", url=proxy.url, settings=worker.settings, log=worker.log)
