@@ -44,7 +44,8 @@ class Config:
     rotate_refresh_tokens: bool = True
     # Strict rotation (with rotate_refresh_tokens): a used-up refresh token presented again is taken as
     # stolen and revokes every refresh token of that login, the one it was exchanged for included
-    # (RFC 9700 §4.14.2 reuse detection). A careful IdP does this; whether Access does is not known.
+    # (RFC 9700 §4.14.2 reuse detection), counted in the stats as refresh_reuse_revocations. A careful
+    # IdP does this; whether Access does is not known.
     strict_rotation: bool = False
     # Access's "allow PKCE without client secret": a client with a valid code_verifier needs no secret.
     pkce_without_secret: bool = False
