@@ -295,7 +295,10 @@ def test_another_isolate_answers_with_the_winners_pair(two_isolates):
     first, second = two_isolates
     first.emulator.reset()
     held = login(first)["refresh_token"]
-    first.emulator.configure(token_delay_ms=300)
+    # The second isolate warm (its wasm compiled, Access's discovery read) and Access slow, so
+    # both requests reach Access before either answer is kept.
+    assert http.get(second.worker.url + "/.well-known/oauth-authorization-server").status_code == 200
+    first.emulator.configure(token_delay_ms=1000)
     asked = refreshes_at_access(first)
     with ThreadPoolExecutor(2) as pool:
         answers = [tokens_of(answer) for answer in pool.map(lambda stack: refresh(stack, held), (first, second))]
