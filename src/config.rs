@@ -8,6 +8,7 @@ use crate::json::{self, Json};
 use crate::jwks::JwksPolicy;
 use crate::mcp_policy::McpPolicy;
 use crate::redirect_uri::{is_loopback_host, RedirectPolicy, DEFAULT_ALLOWLIST};
+use crate::refresh_grace;
 use crate::request_log::LogScope;
 use crate::seal::SealingKeys;
 use crate::secret::Secret;
@@ -94,6 +95,8 @@ pub struct Config {
     pub access: AccessApp,
     pub token_mode: TokenMode,
     pub refresh_token_ttl_seconds: u64,
+    /// How long identical refreshes share one exchange's answer ([`crate::refresh_grace`]); 0: off.
+    pub refresh_reuse_grace_seconds: u64,
     pub edge: EdgeAuth,
     pub proxy: ProxySettings,
     /// The MCP endpoint's path on this hostname, e.g. `/mcp`.
@@ -327,12 +330,20 @@ impl Config {
             Some("errors") => LogScope::Errors,
             Some(_) => return Err(Error::config("REQUEST_LOG", "must be all or errors")),
         };
+        let refresh_reuse_grace_seconds = number("REFRESH_REUSE_GRACE_SECONDS", refresh_grace::DEFAULT_GRACE_SECONDS)?;
+        if refresh_reuse_grace_seconds > refresh_grace::MAX_GRACE_SECONDS {
+            return Err(Error::config(
+                "REFRESH_REUSE_GRACE_SECONDS",
+                "must be at most 300 (a longer window only widens the replay of a stolen refresh token)",
+            ));
+        }
         let sealing_keys =
             SealingKeys::parse(&required("SEALING_KEYS")?).map_err(|problem| Error::config("SEALING_KEYS", problem))?;
         Ok(Self {
             access: AccessApp { issuer, client_id, client_secret: get("ACCESS_CLIENT_SECRET").map(Secret::new) },
             token_mode,
             refresh_token_ttl_seconds: number("REFRESH_TOKEN_TTL_SECONDS", DEFAULT_REFRESH_TOKEN_TTL_SECONDS)?,
+            refresh_reuse_grace_seconds,
             edge,
             proxy,
             mcp_path,
@@ -420,6 +431,7 @@ pub mod tests {
         assert_eq!(c.mcp_path, "/mcp");
         assert_eq!(c.scopes, ["openid", "email", "profile"]);
         assert_eq!(c.consent_ttl_seconds, 604800);
+        assert_eq!(c.refresh_reuse_grace_seconds, 60);
         assert_eq!(c.access.discovery_url(), format!("{ISSUER}/.well-known/openid-configuration"));
         assert!(!format!("{c:?}").contains("s3cret"));
         assert_eq!(c.edge.jwks_url, format!("{ISSUER}/jwks"));
@@ -498,12 +510,23 @@ pub mod tests {
             ("CIMD_ALLOWED_HOSTS", r#"["https://claude.ai"]"#),
             ("REQUEST_LOG", "none"),
             ("REQUEST_LOG", "Errors"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "301"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "1m"),
         ];
         for (name, value) in cases {
             match problem(name, value) {
                 Error::Config { setting, .. } => assert_eq!(setting, name, "{name}={value}"),
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_refresh_reuse_grace_is_off_at_0_and_at_most_300_seconds() {
+        for (value, seconds) in [("0", 0), ("1", 1), ("300", 300)] {
+            let mut v = vars();
+            v.insert("REFRESH_REUSE_GRACE_SECONDS", value.into());
+            assert_eq!(config_from(&v).unwrap().refresh_reuse_grace_seconds, seconds);
         }
     }
 

@@ -118,8 +118,8 @@ pub enum TokenFailure {
 }
 
 /// Why a client identified by a Client ID Metadata Document (its `client_id` is an
-/// https URL) was refused. Each is shown on the authorization page as its own sentence,
-/// so the person (or the client's developer) can tell what to fix.
+/// https URL) was refused. The log line names each; the page only those the person (or
+/// the client's developer) may learn ([`ClientMetadataFailure::description`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientMetadataFailure {
     UrlTooLong,
@@ -151,6 +151,10 @@ pub enum ClientMetadataFailure {
 }
 
 impl ClientMetadataFailure {
+    /// The sentence on the page. The URL's own checks and the trust policy, decided before
+    /// anything is fetched, say what to fix; every failure of the fetch or of the fetched
+    /// document gets one sentence, or the page would tell anyone what an arbitrary URL answers
+    /// (a status oracle). The log line names the precise failure ([`Error::log_reason`]).
     pub fn description(self) -> &'static str {
         match self {
             Self::UrlTooLong => "the client_id URL is too long",
@@ -165,29 +169,28 @@ impl ClientMetadataFailure {
             Self::UrlDotSegment => "the client_id URL must not contain . or .. path segments",
             Self::UrlNotCanonical => "the client_id URL is not in canonical form (lower-case host, no default port)",
             Self::HostNotAllowed => "this server does not accept clients whose client_id is on that host",
-            Self::Unreachable => "the client's metadata document could not be fetched",
-            Self::Timeout => "the client's metadata document did not arrive in time",
-            Self::Redirected => "the client's metadata document URL answered with a redirect, which is not followed",
-            Self::BadStatus => "the client's metadata document URL did not answer 200 OK",
-            Self::TooLarge => "the client's metadata document is larger than 5 KiB",
-            Self::NotJson => "the client's metadata document is not valid JSON",
-            Self::NotObject => "the client's metadata document is not a JSON object",
-            Self::ClientIdMismatch => "the client_id in the client's metadata document differs from its URL",
-            Self::NoClientName => "the client's metadata document has no client_name",
-            Self::NoRedirectUris => {
-                "the client's metadata document has no redirect_uris (a non-empty array of strings)"
-            }
-            Self::ClientSecret => "the client's metadata document contains a client secret",
-            Self::PrivateKey => "the client's metadata document contains private key material in jwks",
-            Self::AuthMethod => {
-                "the client's metadata document names a token_endpoint_auth_method other than none or private_key_jwt"
-            }
+            Self::Unreachable
+            | Self::Timeout
+            | Self::Redirected
+            | Self::BadStatus
+            | Self::TooLarge
+            | Self::NotJson
+            | Self::NotObject
+            | Self::ClientIdMismatch
+            | Self::NoClientName
+            | Self::NoRedirectUris
+            | Self::ClientSecret
+            | Self::PrivateKey
+            | Self::AuthMethod => DOCUMENT_UNUSABLE,
             Self::RedirectUriNotListed => {
                 "the redirect_uri is not among the redirect_uris of the client's metadata document"
             }
         }
     }
 }
+
+/// The page's one sentence for a metadata document that could not be fetched or used.
+pub const DOCUMENT_UNUSABLE: &str = "the client's metadata document could not be used";
 
 /// An MCP request the gateway answers itself, as JSON-RPC (the client's MCP session
 /// goes on; nothing suggests signing in again).

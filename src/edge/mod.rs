@@ -6,13 +6,13 @@ mod client_metadata;
 mod io;
 mod mcp;
 mod proxy;
+mod token_endpoint;
 mod upstream;
 
 use crate::access_token::Authenticated;
 use crate::config::Config;
 use crate::error::{Error, JsonRpcFailure, Surface};
 use crate::http::{cors, Response};
-use crate::json::ToJson;
 use crate::list_filter::Lists;
 use crate::mcp_policy::Effect;
 use crate::mcp_request::McpCall;
@@ -298,9 +298,9 @@ async fn protected(
 async fn dispatch(
     route: Route,
     request: &Incoming,
-    config: &Config,
+    config: &Rc<Config>,
     ctx: &Context,
-    site: &Site,
+    site: &Rc<Site>,
 ) -> Result<Response, Error> {
     let now = Clock::seconds();
     let mut entropy = WebEntropy;
@@ -353,18 +353,7 @@ async fn dispatch(
         Route::Token => {
             let authorization = request.header("authorization");
             let client_request = token::ClientTokenRequest { authorization: authorization.as_deref(), body: &body };
-            let sent = token::prepare(config, site, &caps, &upstream, &client_request, now)?;
-            let (status, body) = io::post_form(&sent.url, &sent.body).await?;
-            let tokens = crate::upstream::finish(status, &body)?;
-            let identity = match token::id_token_to_verify(config.token_mode, &tokens)? {
-                Some(id_token) => {
-                    Some(auth::verify_id_token(config, ctx, id_token, sent.id_token_nonce.as_deref(), now).await?)
-                }
-                None => None,
-            };
-            let client_id = sent.client_id.as_deref();
-            let answer = token::respond(config, site, tokens, identity.as_ref(), client_id, now, &mut entropy)?;
-            Ok(Response::json(200, answer.to_json()))
+            token_endpoint::answer(config, ctx, site, &caps, &upstream, &client_request, now).await
         }
         Route::Mcp | Route::Preflight { .. } | Route::ProtectedResourceMetadata | Route::Callback => {
             Err(Error::NotFound)
