@@ -304,8 +304,9 @@ impl Error {
 
     /// No answer, and what the runtime threw says why (`ProxyError: dns_error` from a
     /// Workers VPC binding whose Tunnel is misconfigured, `Network connection lost`): kept
-    /// for the log on one line, at most [`MAX_DETAIL_CHARS`] characters. It is the
-    /// runtime's wording, never the request's.
+    /// for the log on one line, at most [`MAX_DETAIL_CHARS`] characters. It is what the
+    /// runtime (or a Worker behind a service binding) threw; the gateway puts nothing of the
+    /// request into it.
     pub fn unreachable(reason: &'static str, thrown: &str) -> Self {
         let detail = thrown.chars().take(MAX_DETAIL_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
         Self::Upstream { failure: UpstreamFailure::Unavailable, reason, detail: Some(detail) }
