@@ -82,6 +82,8 @@ pub enum TokenFailure {
     /// Not `header.claims.signature` (an opaque string, or garbage).
     NotJws,
     MalformedJwt,
+    /// The header lists critical extensions (`crit`), none of which the gateway understands.
+    CriticalExtension,
     /// The header names another algorithm (`none`, HMAC, other RSA variants).
     NotRs256,
     NoKeyId,
@@ -201,6 +203,10 @@ pub enum JsonRpcFailure {
     Denied,
     /// The identity (or identity and tool) went over the rate limit.
     RateLimited { retry_after_seconds: u64 },
+    /// A resource URI not in the canonical form the SDK origins look resources up by
+    /// (JSON-RPC `-32602` invalid params): deciding on one spelling while the origin reads
+    /// another would let `file:///allowed/../secret` past a policy.
+    NonCanonicalUri,
 }
 
 /// Whom a JSON-RPC error answers: one request (its id, `null` when unknown) or the
@@ -442,7 +448,7 @@ fn json_rpc_status(error: &Error) -> u16 {
     match error {
         // A refused call is an answer like a tool's own error: the SDK clients report it
         // to the caller and keep the session (a 4xx would end it, a 401/403 re-login).
-        Error::JsonRpc { failure: JsonRpcFailure::Denied, .. } => 200,
+        Error::JsonRpc { failure: JsonRpcFailure::Denied | JsonRpcFailure::NonCanonicalUri, .. } => 200,
         Error::JsonRpc { failure: JsonRpcFailure::RateLimited { .. }, .. } => 429,
         _ => 400,
     }
@@ -458,6 +464,9 @@ fn json_rpc_body(failure: JsonRpcFailure, reply: &JsonRpcReply) -> Json {
         // closed, -32001 request timeout, -32002 resource not found).
         JsonRpcFailure::Denied => (-32003, "Forbidden: this server's access policy does not allow this call for you"),
         JsonRpcFailure::RateLimited { .. } => (-32029, "Too many requests: try again after the Retry-After delay"),
+        JsonRpcFailure::NonCanonicalUri => {
+            (-32602, "Invalid params: a resource URI must be an absolute URL in canonical form (as resources/list gives it)")
+        }
     };
     let error = |id: Option<&Json>| -> Json {
         let error = Object::new().with("code", code).with("message", message);

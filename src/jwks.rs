@@ -125,6 +125,10 @@ pub struct JwksPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Plan {
     UseCached,
+    /// The key is cached but the set is stale: use it, and refresh the set in the
+    /// background (this request does not wait for Access).
+    Refresh,
+    /// The key is not known (or no set is): fetch the set and wait for it.
     Fetch,
     /// Another request of the isolate is fetching what this one needs: wait for it
     /// (a cold isolate's first burst, a burst right after a key rotation).
@@ -148,27 +152,44 @@ impl JwksCache {
     /// Decides whether a fetch is due, and records the attempt if so (concurrent
     /// requests in the isolate then wait for it rather than fetch again).
     pub fn plan(&mut self, kid: &str, now: u64, policy: JwksPolicy) -> Plan {
-        let due = match &self.keys {
-            None => true,
-            Some(keys) => now >= self.fetched_at + policy.ttl_seconds || !keys.contains(kid),
-        };
-        if !due {
+        let known = self.keys.as_ref().is_some_and(|keys| keys.contains(kid));
+        if known && !self.stale(now, policy) {
             return Plan::UseCached;
         }
-        // A fetch in flight for longer than it may take is dead (its request was
-        // cancelled before it could say how it ended): another may start at once.
-        let dead = match self.in_flight_since {
-            Some(since) if now < since + FETCH_TIMEOUT_SECONDS => return Plan::Wait,
-            Some(_) => true,
-            None => false,
-        };
-        if dead || self.last_attempt.is_none_or(|last| now >= last + policy.min_refetch_seconds) {
-            self.last_attempt = Some(now);
-            self.in_flight_since = Some(now);
-            Plan::Fetch
-        } else {
-            Plan::UseCached
+        if self.fetching(now) {
+            return if known { Plan::UseCached } else { Plan::Wait };
         }
+        if !self.may_fetch(now, policy) {
+            return Plan::UseCached;
+        }
+        self.last_attempt = Some(now);
+        self.in_flight_since = Some(now);
+        if known {
+            Plan::Refresh
+        } else {
+            Plan::Fetch
+        }
+    }
+
+    /// Whether a refresh of a stale set is due now (the synchronous path hands such a
+    /// request to the awaited one, which starts it: [`Plan::Refresh`]).
+    pub fn refresh_due(&self, now: u64, policy: JwksPolicy) -> bool {
+        self.keys.is_some() && self.stale(now, policy) && !self.fetching(now) && self.may_fetch(now, policy)
+    }
+
+    fn stale(&self, now: u64, policy: JwksPolicy) -> bool {
+        now >= self.fetched_at + policy.ttl_seconds
+    }
+
+    /// A fetch in flight for longer than it may take is dead (its request was cancelled
+    /// before it could say how it ended): it no longer counts.
+    fn fetching(&self, now: u64) -> bool {
+        self.in_flight_since.is_some_and(|since| now < since + FETCH_TIMEOUT_SECONDS)
+    }
+
+    /// At most one fetch per interval, unless the last one died (it fetched nothing).
+    fn may_fetch(&self, now: u64, policy: JwksPolicy) -> bool {
+        self.in_flight_since.is_some() || self.last_attempt.is_none_or(|last| now >= last + policy.min_refetch_seconds)
     }
 
     /// Stores a fetched key set.
@@ -296,10 +317,18 @@ mod tests {
             assert_eq!(cache.plan(&format!("x{i}"), t, POLICY), Plan::UseCached);
         }
         assert_eq!(cache.plan("x99", 1070, POLICY), Plan::Fetch);
-        // TTL refresh.
+        // TTL refresh: in the background, with the cached key serving meanwhile.
         cache.store(keyset(&["a"]), 1070);
         assert_eq!(cache.plan("a", 1070 + 3599, POLICY), Plan::UseCached);
-        assert_eq!(cache.plan("a", 1070 + 3600, POLICY), Plan::Fetch);
+        assert!(!cache.refresh_due(1070 + 3599, POLICY));
+        assert!(cache.refresh_due(1070 + 3600, POLICY));
+        assert_eq!(cache.plan("a", 1070 + 3600, POLICY), Plan::Refresh);
+        assert!(!cache.refresh_due(1070 + 3600, POLICY), "one refresh in flight");
+        assert_eq!(cache.plan("a", 1070 + 3601, POLICY), Plan::UseCached, "no request waits for it");
+        // Under a stale set, an unknown kid still waits for the refresh in flight.
+        assert_eq!(cache.plan("b", 1070 + 3601, POLICY), Plan::Wait);
+        cache.store(keyset(&["a", "b"]), 1070 + 3602);
+        assert_eq!(cache.plan("b", 1070 + 3602, POLICY), Plan::UseCached);
     }
 
     #[test]
@@ -347,9 +376,12 @@ mod tests {
         assert!(cache.keys().is_err());
         assert_eq!(cache.plan("a", 30, POLICY), Plan::Fetch);
         cache.store(keyset(&["a"]), 30);
-        // Stale and the refresh fails: the old keys keep serving.
-        assert_eq!(cache.plan("a", 5000, POLICY), Plan::Fetch);
+        // Stale and the refresh fails: the old keys keep serving, and the next attempt
+        // waits for the interval.
+        assert_eq!(cache.plan("a", 5000, POLICY), Plan::Refresh);
         cache.fetch_failed();
         assert!(cache.keys().unwrap().contains("a"));
+        assert!(!cache.refresh_due(5010, POLICY));
+        assert!(cache.refresh_due(5030, POLICY));
     }
 }

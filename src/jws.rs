@@ -13,6 +13,9 @@ pub struct Header {
     pub kid: Option<String>,
     /// Claims are JSON: absent or `JSON` in any case (RFC 7515 §4.1.10).
     cty: Option<String>,
+    /// Names extensions the token says must be understood (RFC 7515 §4.1.11). The gateway
+    /// understands none, so a token that has `crit` at all is refused.
+    crit: bool,
 }
 
 impl FromJson for Header {
@@ -25,6 +28,7 @@ impl FromJson for Header {
             alg: header.string("alg").ok()??,
             kid: header.string("kid").ok()?,
             cty: header.string("cty").ok()?,
+            crit: header.get("crit").is_some(),
         })
     }
 }
@@ -55,6 +59,9 @@ impl<'a> CompactJws<'a> {
         let header: Header = json_object(&header).ok_or(TokenFailure::MalformedJwt)?;
         if header.cty.as_deref().is_some_and(|cty| !cty.eq_ignore_ascii_case("json")) {
             return Err(TokenFailure::MalformedJwt);
+        }
+        if header.crit {
+            return Err(TokenFailure::CriticalExtension);
         }
         Ok(Self { header, claims, signed_data, signature })
     }

@@ -19,10 +19,14 @@ pub(crate) mod consent;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod doctor;
 pub(crate) mod error;
+/// Entry points for the fuzz targets in `fuzz/` (cargo-fuzz builds with `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub(crate) mod http;
 pub(crate) mod json;
 pub(crate) mod jwks;
 pub(crate) mod jws;
+pub(crate) mod list_filter;
 pub(crate) mod mcp_policy;
 pub(crate) mod mcp_request;
 pub(crate) mod metadata;

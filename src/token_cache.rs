@@ -6,7 +6,7 @@
 //! ([`VerifiedJwt::still_valid`], [`crate::sealed_token::still_open`]).
 
 use crate::access_token::{check_time, Identity};
-use crate::jwks::KeySet;
+use crate::jwks::{Jwk, KeySet, Lookup};
 use siphasher::sip128::{Hasher128, SipHasher24};
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hasher;
@@ -18,10 +18,10 @@ pub trait Expiring {
     fn expires_at(&self) -> u64;
 }
 
-/// An Access JWT that passed full validation, under which signing key.
+/// An Access JWT that passed full validation, and the exact key that verified it.
 pub struct VerifiedJwt {
     pub identity: Identity,
-    pub kid: String,
+    pub key: Jwk,
 }
 
 impl Expiring for VerifiedJwt {
@@ -31,10 +31,11 @@ impl Expiring for VerifiedJwt {
 }
 
 impl VerifiedJwt {
-    /// Whether a fresh validation would still pass: the signing key is still in the JWKS
-    /// and the time window still holds.
+    /// Whether a fresh validation would still pass: the key that verified it is still in
+    /// the JWKS under its `kid`, unchanged (a rotated key under an old `kid` is another
+    /// key), and the time window still holds.
     pub fn still_valid(&self, leeway_seconds: u64, keys: &KeySet, now: u64) -> bool {
-        keys.contains(&self.kid)
+        matches!(keys.find(&self.key.kid), Lookup::Found(key) if *key == self.key)
             && check_time(leeway_seconds, self.identity.not_before, self.identity.expires_at, now).is_ok()
     }
 }
@@ -113,7 +114,11 @@ mod tests {
     }
 
     fn keys(kids: &[&str]) -> KeySet {
-        let body = serde_json::json!({"keys": kids.iter().map(|k| serde_json::json!({"kty":"RSA","kid":k,"n":"n","e":"AQAB"})).collect::<Vec<_>>()});
+        let body = serde_json::json!({"keys": kids.iter().map(|k| {
+            // "k1@n2": the key k1 with another modulus.
+            let (kid, n) = k.split_once('@').unwrap_or((k, "n"));
+            serde_json::json!({"kty":"RSA","kid":kid,"n":n,"e":"AQAB"})
+        }).collect::<Vec<_>>()});
         KeySet::parse(&body.to_string()).unwrap()
     }
 
@@ -123,7 +128,7 @@ mod tests {
     }
 
     fn jwt(kid: &str, exp: u64) -> VerifiedJwt {
-        VerifiedJwt { identity: identity(exp), kid: kid.into() }
+        VerifiedJwt { identity: identity(exp), key: Jwk { kid: kid.into(), n: "n".into(), e: "AQAB".into() } }
     }
 
     #[test]
@@ -134,6 +139,8 @@ mod tests {
         assert_eq!(valid(&cache, SITE, "t", &["k1"], 200), None, "expired");
         assert_eq!(valid(&cache, SITE, "t", &["k1"], 99), None, "not yet valid");
         assert_eq!(valid(&cache, SITE, "t", &["k2"], 150), None, "key retired");
+        assert_eq!(valid(&cache, SITE, "t", &["k1@n2"], 150), None, "another key under the same kid");
+        assert_eq!(valid(&cache, SITE, "t", &["k1", "k1@n2"], 150), None, "the kid made ambiguous");
         assert_eq!(valid(&cache, SITE, "other", &["k1"], 150), None);
         assert_eq!(valid(&cache, "https://other.example.com", "t", &["k1"], 150), None, "another hostname");
     }

@@ -63,8 +63,8 @@ pub async fn authenticate(
         return Ok(known);
     }
     let token = bearer(authorization).ok_or(Error::MissingToken)?;
-    let (identity, kid) = verify_jwt(config, ctx, &config.token_policy(&site.callback_url()), token, now).await?;
-    remember(&VERIFIED, config, site, token, VerifiedJwt { identity: identity.clone(), kid }, now)?;
+    let (identity, key) = verify_jwt(config, ctx, &config.token_policy(&site.callback_url()), token, now).await?;
+    remember(&VERIFIED, config, site, token, VerifiedJwt { identity: identity.clone(), key }, now)?;
     Ok(Authenticated::access_jwt(identity, authorization, token))
 }
 
@@ -98,6 +98,11 @@ pub fn authenticate_now(
                 let cache = cache.borrow();
                 JWKS.with(|jwks| {
                     let jwks = jwks.borrow();
+                    // A stale key set is refreshed by the awaited path, in the background
+                    // ([`key_for`]): this request goes there, the ones after it stay here.
+                    if jwks.refresh_due(now, config.edge.jwks) {
+                        return None;
+                    }
                     let keys = jwks.keys().ok()?;
                     let jwt =
                         cache.as_ref()?.get(&site.issuer, token).filter(|jwt| jwt.still_valid(leeway, keys, now))?;
@@ -125,21 +130,21 @@ pub async fn verify_id_token(
     })
 }
 
-/// RS256 signature (WebCrypto, key from the JWKS) and then the policy's claim checks.
+/// RS256 signature (WebCrypto, key from the JWKS) and then the policy's claim checks; the
+/// identity, and the key that verified it.
 async fn verify_jwt(
     config: &Config,
     ctx: &Context,
     policy: &TokenPolicy,
     token: &str,
     now: u64,
-) -> Result<(Identity, String), Error> {
+) -> Result<(Identity, Jwk), Error> {
     let untrusted = UntrustedAccessToken::parse(token)?;
     let key = key_for(config, ctx, untrusted.key_id(), now).await?;
     if !verify_rs256(&key, untrusted.signature(), untrusted.signed_data()).await? {
         return Err(Error::InvalidToken(TokenFailure::BadSignature));
     }
-    let kid = untrusted.key_id().to_owned();
-    Ok((policy.check(&untrusted.signature_verified(), now)?, kid))
+    Ok((policy.check(&untrusted.signature_verified(), now)?, key))
 }
 
 /// How often a request waiting for another request's JWKS fetch looks again. Each
@@ -155,19 +160,13 @@ async fn key_for(config: &Config, ctx: &Context, kid: &str, now: u64) -> Result<
     loop {
         match JWKS.with(|jwks| jwks.borrow_mut().plan(kid, now, config.edge.jwks)) {
             Plan::Fetch => {
-                // The fetch runs under waitUntil, so a client that disconnects cannot
-                // cut it short and leave the cache marked "in flight" for every other
-                // request; this request waits for it, on its own timer as well.
-                let url = config.edge.jwks_url.clone();
-                let fetch = future_to_promise(async move {
-                    refresh_jwks(&url, now).await;
-                    Ok(JsValue::UNDEFINED)
-                });
-                let done = JsFuture::from(fetch.clone());
-                ctx.wait_until(async move {
-                    let _ = JsFuture::from(fetch).await;
-                });
+                // This request waits for the fetch, on its own timer as well.
+                let done = JsFuture::from(start_jwks_fetch(config, ctx, now));
                 let _ = select(done, worker::Delay::from(timeout)).await;
+                break;
+            }
+            Plan::Refresh => {
+                let _ = start_jwks_fetch(config, ctx, now);
                 break;
             }
             Plan::Wait if Clock::millis() < deadline => worker::Delay::from(JWKS_WAIT_POLL).await,
@@ -179,6 +178,22 @@ async fn key_for(config: &Config, ctx: &Context, kid: &str, now: u64) -> Result<
         Lookup::Unknown => Err(Error::InvalidToken(TokenFailure::UnknownKeyId)),
         Lookup::Ambiguous => Err(Error::InvalidToken(TokenFailure::AmbiguousKeyId)),
     })
+}
+
+/// Starts a JWKS fetch under waitUntil, so a client that disconnects cannot cut it short
+/// and leave the cache marked "in flight" for every other request. The promise settles
+/// when the fetch has ended.
+fn start_jwks_fetch(config: &Config, ctx: &Context, now: u64) -> js_sys::Promise {
+    let url = config.edge.jwks_url.clone();
+    let fetch = future_to_promise(async move {
+        refresh_jwks(&url, now).await;
+        Ok(JsValue::UNDEFINED)
+    });
+    let done = fetch.clone();
+    ctx.wait_until(async move {
+        let _ = JsFuture::from(fetch).await;
+    });
+    done
 }
 
 /// Fetches the JWKS and stores it; a failed fetch keeps the cached keys serving and

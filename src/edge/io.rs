@@ -101,6 +101,18 @@ impl Incoming {
         }
     }
 
+    /// Whether the request carries a body: chunks, or a declared length other than zero.
+    pub fn has_body(&self) -> bool {
+        self.inner.body().is_some() && self.declared_length() != Some(0)
+    }
+
+    /// Refuses the body unread: the answer drains it ([`Self::take_refused_upload`]).
+    pub fn refuse_body(&self) {
+        if let Some(stream) = self.inner.body() {
+            self.refuse_upload(stream);
+        }
+    }
+
     fn declared_length(&self) -> Option<u64> {
         self.header("content-length").and_then(|v| v.parse().ok())
     }
@@ -109,9 +121,7 @@ impl Incoming {
     /// read), refused past [`MAX_BODY_BYTES`].
     pub async fn body_text(&self, expected: &'static str) -> Result<String, Error> {
         if !is_media_type(self.header("content-type").as_deref(), expected) {
-            if let Some(stream) = self.inner.body() {
-                self.refuse_upload(stream);
-            }
+            self.refuse_body();
             return Err(Error::UnsupportedMediaType { expected });
         }
         let bytes = self.body_bytes(MAX_BODY_BYTES).await?;

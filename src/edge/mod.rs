@@ -13,7 +13,8 @@ use crate::config::{Config, OriginBinding, ORIGIN_BINDING};
 use crate::error::{Error, JsonRpcFailure, Surface};
 use crate::http::{cors, Response};
 use crate::json::ToJson;
-use crate::mcp_policy::{Effect, McpPolicy};
+use crate::list_filter::Lists;
+use crate::mcp_policy::Effect;
 use crate::mcp_request::McpCall;
 use crate::metadata::{self, Capabilities, Site};
 use crate::request_log::{Decision, LogScope};
@@ -276,8 +277,9 @@ async fn protected(
     trace.identify(&authenticated);
     let identity = &authenticated.identity;
     let settings = &config.mcp;
-    let inspected = match settings.reads_body() {
-        true => mcp::inspect(request, settings).await?,
+    // The rate limiter counts calls (each member of a batch), so it reads the body too.
+    let inspected = match settings.reads_body() || mcp::has_rate_limiter(env) {
+        true => mcp::inspect(request).await?,
         false => mcp::Inspected { request: None, body: None },
     };
     let mcp_request = inspected.request.as_ref();
@@ -288,17 +290,25 @@ async fn protected(
             return Err(Error::JsonRpc { failure: JsonRpcFailure::Denied, reply: mcp_request.reply() });
         }
     }
-    mcp::rate_limit(env, settings, identity, request, mcp_request).await?;
+    mcp::rate_limit(env, settings, identity, mcp_request).await?;
     trace.decision = Some(Decision::Allow);
     trace.origin_binding = config.proxy.binding;
     let origin = proxy::forward(request, &config, &authenticated, inspected.body.as_deref()).await?;
     trace.origin_status = Some(origin.status());
-    match inspected.request {
-        Some(mcp_request) if settings.policy.is_some() && McpPolicy::filters(&mcp_request.calls) => {
-            let identity = authenticated.identity;
-            mcp::filter_lists(origin, config, identity, mcp_request.calls, ctx).await.map(Reply::Origin)
+    // The lists this answer may hold: those the POST asked for, or on a GET stream (which
+    // may replay earlier answers) any result that holds one.
+    let lists = match (settings.policy.is_some(), request.method(), mcp_request) {
+        (false, _, _) => None,
+        (true, "GET", _) => Some(Lists::AnyResult),
+        (true, _, Some(mcp_request)) => Lists::asked_by(mcp_request),
+        (true, _, None) => None,
+    };
+    match lists {
+        Some(lists) => {
+            let request_id = request.header("cf-ray");
+            mcp::filter_lists(origin, config, authenticated.identity, lists, ctx, request_id).await.map(Reply::Origin)
         }
-        _ => Ok(Reply::Origin(origin)),
+        None => Ok(Reply::Origin(origin)),
     }
 }
 

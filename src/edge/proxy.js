@@ -49,8 +49,13 @@ function abortRequest(controller) {
 // the Host and SNI only) and resolves with the origin's answer as the client gets it (see
 // `relay`); `body` is what the gateway read of the request, or null to stream its own.
 // The abort timer runs only until the origin's headers arrive: a stream may then stay open
-// for as long as it likes. Rejects with "timeout" when the timer fired.
+// for as long as it likes. Rejects with "timeout" when the timer fired, "body on GET" for a
+// GET or HEAD request that carries a body.
 export async function forward(request, url, own, body, timeoutMs, keepAuthorization, keepCookies) {
+  // fetch() refuses to send these with a body: the client's mistake, not an origin failure.
+  if ((request.method === "GET" || request.method === "HEAD") && request.body !== null) {
+    throw "body on GET";
+  }
   const controller = new AbortController();
   const timer = setTimeout(abortRequest, timeoutMs, controller);
   const init = {

@@ -99,6 +99,9 @@ pub fn relay_answer(answer: Result<JsValue, JsValue>, settings: &ProxySettings) 
         Err(reason) if reason.as_string().as_deref() == Some("timeout") => {
             return Err(Error::timeout("origin did not answer in time"))
         }
+        Err(reason) if reason.as_string().as_deref() == Some("body on GET") => {
+            return Err(Error::invalid_request("a GET or HEAD request must not have a body"))
+        }
         Err(reason) => return Err(Error::unreachable("could not reach the origin", &thrown(&reason))),
     };
     let joined = checked_headers(&relayed);

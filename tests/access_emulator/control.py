@@ -50,6 +50,11 @@ async def rotate_key(request: Request):
     return JSONResponse({"kid": state.keys.rotate().kid, "kids": state.keys.kids()})
 
 
+async def rekey(request: Request):
+    state = _state(request)
+    return JSONResponse({"kid": state.keys.rekey().kid, "kids": state.keys.kids()})
+
+
 async def retire_old_key(request: Request):
     state = _state(request)
     state.keys.retire_old()
@@ -68,11 +73,13 @@ async def reset(request: Request):
 
 async def mint(request: Request):
     """Sign an access token for the configured user with the current key, claims overridden by
-    `{"claims": {...}}` (null removes a claim) — for tokens no flow would produce (expired, wrong iss...)."""
+    `{"claims": {...}}` (null removes a claim) and header fields added by `{"headers": {...}}` —
+    for tokens no flow would produce (expired, wrong iss, a `crit` header...)."""
     state = _state(request)
-    overrides = (await _json_object(request)).get("claims", {})
-    if not isinstance(overrides, dict):
-        raise ConfigError("claims must be a JSON object")
+    body = await _json_object(request)
+    overrides, headers = body.get("claims", {}), body.get("headers", {})
+    if not isinstance(overrides, dict) or not isinstance(headers, dict):
+        raise ConfigError("claims and headers must be JSON objects")
     config = state.config
     grant = state.grant_for_current_user(
         client_id=config.client_id,
@@ -82,7 +89,7 @@ async def mint(request: Request):
         code_challenge=None,
     )
     claims = {**state.access_claims(grant), **overrides}
-    return JSONResponse({"token": state.keys.current.sign({k: v for k, v in claims.items() if v is not None})})
+    return JSONResponse({"token": state.keys.current.sign({k: v for k, v in claims.items() if v is not None}, headers)})
 
 
 async def bad_request(request: Request, error: ConfigError):
@@ -94,6 +101,7 @@ routes = [
     Route("/__emulator/config", patch_config, methods=["POST"]),
     Route("/__emulator/rotate-key", rotate_key, methods=["POST"]),
     Route("/__emulator/retire-old-key", retire_old_key, methods=["POST"]),
+    Route("/__emulator/rekey", rekey, methods=["POST"]),
     Route("/__emulator/stats", stats, methods=["GET"]),
     Route("/__emulator/reset", reset, methods=["POST"]),
     Route("/__emulator/mint", mint, methods=["POST"]),

@@ -24,16 +24,17 @@ class SigningKey:
     public_jwk: dict
 
     @classmethod
-    def generate(cls) -> "SigningKey":
+    def generate(cls, kid: str | None = None) -> "SigningKey":
+        """A new key; its kid is its RFC 7638 thumbprint unless one is given."""
         private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         numbers = private.public_key().public_numbers()
         members = {"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)}
         # RFC 7638 thumbprint in hex: stable per key and 64 hex digits, the shape of Access's kids.
-        kid = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).hexdigest()
+        kid = kid or hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).hexdigest()
         return cls(kid, private, {"kid": kid, "alg": "RS256", "use": "sig", **members})
 
-    def sign(self, claims: dict) -> str:
-        return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": self.kid})
+    def sign(self, claims: dict, headers: dict | None = None) -> str:
+        return jwt.encode(claims, self.private_key, algorithm="RS256", headers={**(headers or {}), "kid": self.kid})
 
 
 class KeyRing:
@@ -51,6 +52,12 @@ class KeyRing:
 
     def rotate(self) -> SigningKey:
         self._keys.append(SigningKey.generate())
+        return self.current
+
+    def rekey(self) -> SigningKey:
+        """Replaces the signing key with a new one under the same kid (an IdP that re-keys a kid
+        in place: a verifier must not trust what the old key signed)."""
+        self._keys[-1] = SigningKey.generate(self.current.kid)
         return self.current
 
     def retire_old(self) -> None:

@@ -14,7 +14,6 @@ import html
 import itertools
 import json
 import re
-import time
 from html.parser import HTMLParser
 
 import httpx
@@ -32,6 +31,7 @@ from oauth_flow import (
     post_token,
 )
 from support.netns import TEST_HOSTS
+from support.stack import eventually as support_eventually
 from support.worker import start_worker
 
 _, CHALLENGE = pkce_pair()
@@ -108,12 +108,7 @@ def counts(stack, endpoint: str) -> int:
 
 
 def eventually(probe):
-    """`probe()`'s first truthy answer, polled for up to LOG_WAIT (wrangler prints the Worker's
-    lines a little after the answers), else its last one: the caller's assertion says what is missing."""
-    deadline = time.monotonic() + LOG_WAIT
-    while not (found := probe()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return found
+    return support_eventually(probe, LOG_WAIT)
 
 
 def log_lines(stack, seen: int, route: str, request_id: str | None = None) -> list[dict]:

@@ -170,7 +170,11 @@ class EdgeStack:
 
     def mint(self, **claims) -> str:
         """An access token signed by the emulator's current key; `None` removes a claim."""
-        token = self.emulator.control("mint", {"claims": {"aud": self.callback, **claims}})["token"]
+        return self.remember(self.emulator.mint(self.callback, **claims))
+
+    def mint_with_header(self, **header) -> str:
+        """A token signed by the emulator's current key with these header fields added."""
+        token = self.emulator.control("mint", {"claims": {"aud": self.callback}, "headers": header})["token"]
         return self.remember(token)
 
     def claims(self, **overrides) -> dict:

@@ -114,3 +114,30 @@ def test_a_client_leaving_mid_fetch_does_not_stall_the_isolate(gateway, start_ga
         cold.http.get(cold.worker.url + "/echo", headers={"authorization": f"Bearer {cold.mint()}"}, timeout=0.5)
     assert status(cold, cold.mint()) == 200
     assert gateway.jwks_fetches() - fetches == 1, "the departed client's fetch served the next request"
+
+
+def test_a_cached_token_is_trusted_only_under_the_key_that_verified_it(gateway, start_gateway):
+    """Access re-keys a kid in place: the cached verdict for a token the old key signed must go
+    with the old key, although the kid is still in the set."""
+    fresh = start_gateway(JWKS_MIN_REFETCH_SECONDS=str(JWKS_MIN_REFETCH_SECONDS))
+    warm = fresh.mint()
+    assert status(fresh, warm) == 200  # verified, and remembered
+    gateway.emulator.control("rekey")
+    force_refetch(fresh)
+    assert status(fresh, warm) == 401, "a cached verdict must not outlive its key, even under the same kid"
+    assert status(fresh, fresh.mint()) == 200, "tokens of the new key pass"
+
+
+def test_a_stale_key_set_is_refreshed_while_cached_tokens_are_served(gateway, start_gateway):
+    """Only cached tokens arrive (each served by the synchronous path): the set is still refreshed
+    once it is older than JWKS_TTL_SECONDS, and no request waits for it or fails meanwhile."""
+    fresh = start_gateway(JWKS_TTL_SECONDS="2", JWKS_MIN_REFETCH_SECONDS="1")
+    token = fresh.mint()
+    assert status(fresh, token) == 200
+    fetches = gateway.jwks_fetches()
+    deadline = time.monotonic() + 30  # a safety bound, not a measurement
+    while gateway.jwks_fetches() == fetches:
+        assert time.monotonic() < deadline, "the stale key set was never refreshed"
+        assert status(fresh, token) == 200
+        time.sleep(0.3)
+    assert status(fresh, token) == 200

@@ -9,6 +9,7 @@ List answers come back with what the identity may not use removed, in JSON and i
 """
 
 import base64
+import gzip
 import json
 import secrets
 
@@ -39,6 +40,7 @@ OUTSIDER = {"email": "someone@else.example", "groups": ["engineering"]}
 DENIED = -32003
 MISMATCH = -32020
 MCP_ACCEPT = "application/json, text/event-stream"
+CALL_DELETE = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "delete_all"}}'
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def policed(_gateway):
 def call(method: str, name: str | None = None, id=1, **params) -> dict:
     """A JSON-RPC request; `name` goes where the method expects it (uri for resources/read)."""
     if name is not None:
-        params["uri" if method == "resources/read" else "name"] = name
+        params["uri" if method.startswith("resources/") else "name"] = name
     return {"jsonrpc": "2.0", "id": id, "method": method, "params": params}
 
 
@@ -305,6 +307,15 @@ def test_without_mcp_settings_the_body_is_not_read(gateway):
     assert response.json()["body"].encode() == body
 
 
+def test_without_mcp_settings_a_get_with_a_body_is_the_clients_mistake(gateway):
+    """fetch() cannot send it on: a 400, not an origin failure (502), and the origin is not asked."""
+    before = len(gateway.origin.requests())
+    response = gateway.call("GET", "/echo", gateway.mint(), content=CALL_DELETE, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert len(gateway.origin.requests()) == before
+
+
 def test_audit_lines_name_identity_call_and_decision(policed):
     """One line per request with who, what (method and name, never arguments) and the decision."""
     email = f"audit-{secrets.token_hex(4)}@example.com"
@@ -329,3 +340,178 @@ def test_audit_lines_name_identity_call_and_decision(policed):
     assert records[3]["error"]
     assert records[0]["bytes_in"] > 0
     assert secret_argument not in policed.worker.log()
+
+
+# --- One reading: the gateway decides only on what the origin reads the same way -------------
+# (README "MCP policy, audit and rate limits"; the differential suite in tests/differential
+# proves the same against real SDK origins, with their own logs as the ground truth.)
+
+def raw(edge, who: dict, method: str, body: bytes | None, headers: dict, path: str = "/rpc") -> httpx.Response:
+    return edge.call(method, path, edge.mint(**who), content=body, headers={"accept": MCP_ACCEPT, **headers})
+
+
+@pytest.mark.parametrize(
+    "method, body, headers, status",
+    [
+        pytest.param("PUT", CALL_DELETE, {"content-type": "application/json"}, 405, id="put"),
+        pytest.param("PATCH", CALL_DELETE, {"content-type": "application/json"}, 405, id="patch"),
+        pytest.param("DELETE", CALL_DELETE, {"content-type": "application/json"}, 400, id="delete-with-body"),
+        pytest.param("GET", CALL_DELETE, {"content-type": "application/json"}, 400, id="get-with-body"),
+        pytest.param("POST", CALL_DELETE.decode().encode("utf-16"), {"content-type": "application/json; charset=utf-16"}, 415, id="utf-16"),
+        pytest.param(
+            "POST",
+            b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","x":"+ACIALAAi-name+ACI-:+ACI-delete_all"}}',
+            {"content-type": "application/json; charset=utf-7"},
+            415,
+            id="utf-7-smuggles-a-second-name",
+        ),
+        pytest.param("POST", CALL_DELETE, {"content-type": "application/json; charset=utf-8; charset=utf-7"}, 415, id="two-charsets"),
+        pytest.param("POST", CALL_DELETE, {"content-type": "text/plain"}, 415, id="text-plain"),
+        pytest.param("POST", CALL_DELETE, {}, 415, id="no-content-type"),
+        pytest.param("POST", gzip.compress(CALL_DELETE), {"content-type": "application/json", "content-encoding": "gzip"}, 415, id="gzip"),
+    ],
+)
+def test_requests_the_origin_may_read_otherwise_are_refused_unread(policed, method, body, headers, status):
+    before = origin_calls(policed)
+    response = raw(policed, FINANCE, method, body, headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert "error" in response.json()
+    if status == 405:
+        assert response.headers["allow"] == "GET, POST, DELETE, OPTIONS"
+    assert origin_calls(policed) == before, "a request the gateway could not read reached the origin"
+
+
+@pytest.mark.parametrize("charset", ["", "; charset=utf-8", '; charset="UTF-8"'])
+def test_utf8_json_bodies_are_read_and_forwarded(policed, charset):
+    body = json.dumps(call("tools/call", "search", id=2)).encode()
+    answer = assert_allowed(policed, STAFF, body, headers={"content-type": f"application/json{charset}"})
+    assert answer["result"]["name"] == "search"
+    assert policed.origin.rpc_bodies()[-1] == body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","Name":"delete_all"}}',
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","NAME":"delete_all"}}',
+        '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","na\u017fe":1,"nase":2}}'.encode(),
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","Method":"tools/list","params":{"name":"search"}}',
+    ],
+    ids=["Name", "NAME", "long-s", "Method"],
+)
+def test_names_equal_under_case_folding_are_a_parse_error(policed, body):
+    """Go's encoding/json takes `Name` (and ſ for s, K for k) for `name`, the last one winning."""
+    answer = assert_refused(policed, FINANCE, body, code=-32700, status=400)
+    assert answer["id"] is None
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///reports/../secret/keys.txt",
+        "file:///reports/%2e%2e/secret/keys.txt",
+        "file:///public/%2E%2e/secret/keys.txt",
+        "file:///public/./readme.md",
+        "FILE:///secret/keys.txt",
+        "file://localhost/secret/keys.txt",
+        "file:///public/a b.md",
+    ],
+)
+@pytest.mark.parametrize("method", ["resources/read", "resources/subscribe"])
+def test_resource_uris_in_another_spelling_are_refused(policed, uri, method):
+    """The SDK origins resolve these to another resource than the one the policy saw."""
+    answer = assert_refused(policed, FINANCE, call(method, uri, id="u"), code=-32602)
+    assert answer["id"] == "u"
+
+
+@pytest.mark.parametrize(
+    "who, reference, allowed",
+    [
+        pytest.param(STAFF, {"type": "ref/prompt", "name": "summary"}, True, id="allowed-prompt"),
+        pytest.param(STAFF, {"type": "ref/prompt", "name": "incident_report"}, False, id="denied-prompt"),
+        pytest.param(STAFF, {"type": "ref/resource", "uri": "file:///public/{name}"}, True, id="allowed-template"),
+        pytest.param(STAFF, {"type": "ref/resource", "uri": "file:///secret/{name}"}, False, id="denied-template"),
+        pytest.param(FINANCE, {"type": "ref/tool", "name": "search"}, False, id="unknown-reference"),
+    ],
+)
+def test_completions_are_decided_like_what_they_complete(policed, who, reference, allowed):
+    body = {"jsonrpc": "2.0", "id": 3, "method": "completion/complete", "params": {"ref": reference, "argument": {"name": "n", "value": ""}}}
+    if allowed:
+        assert_allowed(policed, who, body)
+    else:
+        assert_refused(policed, who, body)
+
+
+def test_subscriptions_are_decided_like_reads(policed):
+    assert_allowed(policed, STAFF, call("resources/subscribe", "file:///public/readme.md"))
+    assert_refused(policed, STAFF, call("resources/subscribe", "file:///secret/keys.txt"))
+
+
+@pytest.mark.parametrize("sse", [False, True], ids=["json", "sse"])
+@pytest.mark.parametrize("spelling", ["-0", "1.0", "1e0", "1E+0", "12345678901234567890123"])
+def test_lists_are_filtered_whatever_the_id_spelling(policed, sse, spelling):
+    """The origin echoes the id as it read it (0, 1.0, …): the answer is still the list's."""
+    body = f'{{"jsonrpc": "2.0", "id": {spelling}, "method": "tools/list"}}'.encode()
+    response = post(policed, STAFF, body, sse=sse)
+    assert response.status_code == 200, response.text
+    answer = json.loads(sse_events(response.text)[-1].split("data: ", 1)[1]) if sse else response.json()
+    assert names(answer, "tools") == ["search", "get_weather"]
+
+
+def test_batch_lists_are_filtered_whatever_the_id_spelling(policed):
+    body = b'[{"jsonrpc": "2.0", "id": -0, "method": "tools/list"}, {"jsonrpc": "2.0", "id": 1e0, "method": "prompts/list"}]'
+    first, second = post(policed, STAFF, body).json()
+    assert names(first, "tools") == ["search", "get_weather"]
+    assert names(second, "prompts") == ["summary"]
+
+
+@pytest.mark.parametrize("line_end", ["lf", "crlf", "cr"])
+def test_sse_lists_are_filtered_whatever_the_line_ends(policed, line_end):
+    response = policed.call(
+        "POST", f"/rpc?format=sse&line_end={line_end}", policed.mint(**STAFF),
+        content=json.dumps(call("tools/list", id=9)), headers={"content-type": "application/json", "accept": MCP_ACCEPT},
+    )
+    assert response.status_code == 200
+    datas = [line.removeprefix("data: ") for line in response.text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if line.startswith("data: ")]
+    answer = json.loads(datas[-1])
+    assert names(answer, "tools") == ["search", "get_weather"]
+    assert "delete_all" not in response.text and "admin_reset" not in response.text
+
+
+def test_templates_are_filtered_by_their_uri_template(policed):
+    answer = assert_allowed(policed, STAFF, call("resources/templates/list", id=4))
+    assert [t["uriTemplate"] for t in answer["result"]["resourceTemplates"]] == ["file:///public/{name}"]
+
+
+def test_a_list_answer_that_cannot_be_read_is_never_passed(policed):
+    response = policed.call(
+        "POST", "/rpc?corrupt=1", policed.mint(**STAFF),
+        content=json.dumps(call("tools/list", id=9)), headers={"content-type": "application/json", "accept": MCP_ACCEPT},
+    )
+    assert response.status_code == 502, response.text
+    assert "delete_all" not in response.text
+    with httpx.Client(timeout=30) as client:  # a safety bound, not a measurement
+        with client.stream(
+            "POST", policed.worker.url + "/rpc?corrupt=1&format=sse",
+            content=json.dumps(call("tools/list", id=9)),
+            headers={"content-type": "application/json", "accept": MCP_ACCEPT, "authorization": f"Bearer {policed.mint(**STAFF)}"},
+        ) as stream:
+            received = b""
+            try:
+                for chunk in stream.iter_bytes():
+                    received += chunk
+            except httpx.HTTPError:
+                pass  # the stream breaks off: that is the point
+    assert b"delete_all" not in received and b"admin_reset" not in received
+    assert b"a comment the gateway must keep" in received, "the events before it came through"
+
+
+def test_2026_lists_are_marked_private_and_keep_their_ttl(policed):
+    response = policed.call(
+        "POST", "/rpc?modern=1", policed.mint(**FINANCE),
+        content=json.dumps(call("prompts/list", id=5)), headers={"content-type": "application/json", "accept": MCP_ACCEPT},
+    )
+    result = response.json()["result"]
+    assert result["cacheScope"] == "private" and result["ttlMs"] == 60000
+    assert [p["name"] for p in result["prompts"]] == ["summary", "incident_report"], "nothing removed, still private"

@@ -97,6 +97,17 @@ def test_a_burst_is_refused_then_freed_and_others_are_not_affected(limited):
     assert all(r["status"] == 429 and r["origin_status"] is None for r in limited_records)
 
 
+def test_each_member_of_a_batch_counts(limited):
+    """A batch of more than twice the limit is refused whole, however the window falls."""
+    subject, token = subject_token(limited)
+    batch = [tool_call("search", n) for n in range(2 * LIMIT + 1)]
+    before = origin_calls(limited)
+    response = limited.call("POST", "/rpc", token, json=batch, headers={"accept": "application/json, text/event-stream"})
+    assert response.status_code == 429, response.text
+    assert [message["id"] for message in response.json()] == list(range(2 * LIMIT + 1))
+    assert origin_calls(limited) == before
+
+
 def test_rate_limit_by_tool_counts_each_tool_apart(per_tool):
     _, token = subject_token(per_tool)
     until_refused(per_tool, token, "search")

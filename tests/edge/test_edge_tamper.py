@@ -69,6 +69,8 @@ INVALID_TOKENS = [
     pytest.param(lambda e: bearer(e.forge(header_of(e))), id="right-kid-attacker-key"),
     pytest.param(lambda e: bearer(e.forge(header_of(e, jwk=attacker_jwk()))), id="embedded-jwk-header"),
     pytest.param(lambda e: bearer(e.forge(header_of(e, kid="attacker", jku="http://127.0.0.1:9/jwks"))), id="jku-header"),
+    # Validly signed, but it names an extension the gateway does not understand (RFC 7515 §4.1.11).
+    pytest.param(lambda e: bearer(e.mint_with_header(crit=["exp"])), id="crit-header"),
     pytest.param(lambda e: bearer(e.mint(iss="https://evil.cloudflareaccess.com/cdn-cgi/access/sso/oidc/x")), id="wrong-iss"),
     pytest.param(lambda e: bearer(e.mint(iss=e.emulator.issuer + "/")), id="iss-trailing-slash"),
     pytest.param(lambda e: bearer(e.mint(iss=e.emulator.base_url)), id="iss-team-domain-only"),

@@ -47,6 +47,21 @@ def test_rotation_keeps_the_old_key_published_until_retired(emulator):
     assert _userinfo(emulator, f"Bearer {old_token}").status_code == 401
 
 
+def test_rekey_replaces_the_signing_key_under_the_same_kid(emulator):
+    (before,) = _jwks(emulator).json()["keys"]
+    old_token = obtain_tokens(emulator)["access_token"]
+    assert emulator.control("rekey") == {"kid": before["kid"], "kids": [before["kid"]]}
+    (after,) = _jwks(emulator).json()["keys"]
+    assert after["kid"] == before["kid"] and after["n"] != before["n"]
+    assert _userinfo(emulator, f"Bearer {old_token}").status_code == 401, "the old key's tokens no longer verify"
+
+
+def test_minted_tokens_may_carry_extra_header_fields(emulator):
+    token = emulator.control("mint", {"headers": {"crit": ["exp"], "kid": "ignored"}})["token"]
+    assert header(token)["crit"] == ["exp"]
+    assert header(token)["kid"] == emulator.control("config")["kids"][0], "the signing key names itself"
+
+
 def test_reset_restores_the_startup_key(emulator):
     startup_kid = emulator.control("config")["kids"][0]
     emulator.control("rotate-key")

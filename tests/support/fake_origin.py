@@ -22,12 +22,16 @@ The behaviour is chosen by path; every path answers every method:
     /cut              one SSE event, then half of a second one, then the connection is dropped
     /cookies          200 JSON with a Set-Cookie for each of ORIGIN_COOKIES and GATEWAY_COOKIES
                       (an origin setting cookies, and one trying to set the gateway's own)
-    /rpc              a JSON-RPC (MCP) server: answers each message of the body (a batch too);
-                      tools/list, resources/list and prompts/list list RPC_TOOLS, RPC_RESOURCES
-                      and RPC_PROMPTS (with a nextCursor and _meta), any other method echoes
-                      {method, name}; `format=sse` answers as an event stream with a
-                      notification event and a comment before the answer. The exact body
-                      bytes received are logged (`rpc_bodies()`)
+    /rpc              a JSON-RPC (MCP) server: answers each message of the body (a batch too),
+                      ids as Python reads them (`-0` and `1e0` come back as `0` and `1.0`);
+                      tools/list, resources/list, resources/templates/list and prompts/list list
+                      RPC_TOOLS, RPC_RESOURCES, RPC_TEMPLATES and RPC_PROMPTS (with a nextCursor
+                      and _meta; with `modern=1` also the 2026-07-28 `ttlMs` and
+                      `cacheScope: "public"`), any other method echoes {method, name};
+                      `format=sse` answers as an event stream with a notification event and a
+                      comment before the answer, its lines ended by `line_end` (`lf`, the
+                      default, `crlf` or `cr`); `corrupt=1` cuts the answer's JSON short. The
+                      exact body bytes received are logged (`rpc_bodies()`)
 
 It logs to files in its own temp folder, so tests read them without going through the Worker.
 Run by `start_fake_origin` as `python -m support.fake_origin`, in its own process group.
@@ -45,6 +49,7 @@ from support.stack import TESTS_DIR, Service, Stoppable, accepts_connections, fr
 FAKE_PATHS = ("/echo", "/sse", "/unauthorized", "/login-page", "/login-redirect", "/slow", "/cut", "/cookies", "/rpc")
 RPC_TOOLS = ("search", "get_weather", "delete_all", "admin_reset")
 RPC_RESOURCES = ("file:///public/readme.md", "file:///reports/q3.pdf", "file:///secret/keys.txt")
+RPC_TEMPLATES = ("file:///public/{name}", "file:///secret/{name}")
 RPC_PROMPTS = ("summary", "incident_report")
 RPC_NOTIFICATION = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "working"}}
 ORIGIN_COOKIES = ("origin_session=abc; Path=/; HttpOnly", "origin_pref=dark; Path=/")
@@ -63,7 +68,7 @@ ACCESS_LOGIN_PAGE = """<!DOCTYPE html><html><head><title>Sign in ・ Cloudflare 
 def _app(log_dir: Path):
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+    from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
     from starlette.routing import Route
 
     def log(name: str, entry: dict) -> None:
@@ -137,16 +142,19 @@ def _app(log_dir: Path):
             response.headers.append("set-cookie", cookie)
         return response
 
-    def rpc_answer(message: dict) -> dict:
+    def rpc_answer(message: dict, modern: bool) -> dict:
         method, params = message.get("method"), message.get("params") or {}
         lists = {
             "tools/list": ("tools", [{"name": n, "description": f"the {n} tool", "inputSchema": {"type": "object"}} for n in RPC_TOOLS]),
             "resources/list": ("resources", [{"uri": u, "name": u.rsplit("/", 1)[-1]} for u in RPC_RESOURCES]),
+            "resources/templates/list": ("resourceTemplates", [{"uriTemplate": t, "name": t} for t in RPC_TEMPLATES]),
             "prompts/list": ("prompts", [{"name": n, "description": f"the {n} prompt"} for n in RPC_PROMPTS]),
         }
         if method in lists:
             key, entries = lists[method]
             result = {key: entries, "nextCursor": "page-2", "_meta": {"origin": "fake"}}
+            if modern:
+                result |= {"ttlMs": 60000, "cacheScope": "public"}
         else:
             result = {"method": method, "name": params.get("name") or params.get("uri")}
         return {"jsonrpc": "2.0", "id": message.get("id"), "result": result}
@@ -156,14 +164,18 @@ def _app(log_dir: Path):
         log("rpc.jsonl", {"body": body.hex()})
         parsed = json.loads(body)
         batch = isinstance(parsed, list)
-        answers = [rpc_answer(m) for m in (parsed if batch else [parsed]) if "id" in m]
-        answer = answers if batch else answers[0]
-        if request.query_params.get("format") != "sse":
-            return JSONResponse(answer)
+        query = request.query_params
+        answers = [rpc_answer(m, query.get("modern") == "1") for m in (parsed if batch else [parsed]) if "id" in m]
+        answer = json.dumps(answers if batch else answers[0])
+        if query.get("corrupt") == "1":
+            answer = answer[: len(answer) // 2]
+        if query.get("format") != "sse":
+            return Response(answer, media_type="application/json")
+        end = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}[query.get("line_end", "lf")]
         events = [
-            f"event: message\ndata: {json.dumps(RPC_NOTIFICATION)}\n\n",
-            ": a comment the gateway must keep\n\n",
-            f"id: 7\nevent: message\ndata: {json.dumps(answer)}\n\n",
+            f"event: message{end}data: {json.dumps(RPC_NOTIFICATION)}{end}{end}",
+            f": a comment the gateway must keep{end}{end}",
+            f"id: 7{end}event: message{end}data: {answer}{end}{end}",
         ]
 
         async def stream():

@@ -109,14 +109,19 @@ class Emulator(Stoppable):
         self.redirect_uris = view["config"]["redirect_uris"]
 
     def control(self, action: str, body: dict | None = None) -> dict:
-        """POST /__emulator/<action>: config (a JSON patch of switches), rotate-key, retire-old-key,
-        reset, mint ({"claims": {...}})."""
+        """POST /__emulator/<action>: config (a JSON patch of switches), rotate-key, rekey,
+        retire-old-key, reset, mint ({"claims": {...}, "headers": {...}})."""
         return self._call("POST", action, body or {})
 
     def _call(self, method: str, action: str, body: dict | None = None) -> dict:
         response = self._http.request(method, action, json=body)
         response.raise_for_status()
         return response.json()
+
+    def mint(self, audience: str, **claims) -> str:
+        """An access token for `audience` signed by the current key, as Access would issue it
+        (the emulator's user, `claims` on top; `None` removes a claim)."""
+        return self.control("mint", {"claims": {"aud": audience, **claims}})["token"]
 
     def configure(self, **switches) -> dict:
         return self.control("config", switches)
@@ -186,6 +191,16 @@ def start_emulator(*, env: dict[str, str] | None = None, **switches) -> Emulator
     except Exception:
         service.stop()
         raise
+
+
+def eventually(probe, timeout: float):
+    """`probe()`'s first truthy answer, polled for up to `timeout` seconds (wrangler prints the
+    Worker's lines a little after the answers), else its last one: the caller's assertion says
+    what is missing."""
+    deadline = time.monotonic() + timeout
+    while not (found := probe()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
 
 
 def free_port() -> int:

@@ -1,0 +1,3 @@
+module differential/origin
+
+go 1.19
