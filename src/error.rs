@@ -220,6 +220,9 @@ pub enum JsonRpcReply {
     Batch(Vec<Json>),
 }
 
+/// How much of what the runtime threw is logged ([`Error::unreachable`]).
+const MAX_DETAIL_CHARS: usize = 200;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// A protocol error caused by the client, with a fixed description safe to send.
@@ -238,10 +241,12 @@ pub enum Error {
     Forbidden {
         reason: &'static str,
     },
-    /// Access or the origin failed; `reason` is logged only.
+    /// Access or the origin failed; `reason`, and `detail` (what the runtime said, see
+    /// [`Error::unreachable`]), are logged only.
     Upstream {
         failure: UpstreamFailure,
         reason: &'static str,
+        detail: Option<String>,
     },
     /// The runtime failed the gateway (no randomness, a value that cannot be sealed):
     /// never the client's fault, and never answered with anything weaker.
@@ -299,11 +304,21 @@ impl Error {
 
     /// Access or the origin could not be used (no answer, an unusable one).
     pub const fn unavailable(reason: &'static str) -> Self {
-        Self::Upstream { failure: UpstreamFailure::Unavailable, reason }
+        Self::Upstream { failure: UpstreamFailure::Unavailable, reason, detail: None }
     }
 
     pub const fn timeout(reason: &'static str) -> Self {
-        Self::Upstream { failure: UpstreamFailure::Timeout, reason }
+        Self::Upstream { failure: UpstreamFailure::Timeout, reason, detail: None }
+    }
+
+    /// No answer, and what the runtime threw says why (`ProxyError: dns_error` from a
+    /// Workers VPC binding whose Tunnel is misconfigured, `Network connection lost`): kept
+    /// for the log on one line, at most [`MAX_DETAIL_CHARS`] characters. It is what the
+    /// runtime (or a Worker behind a service binding) threw; the gateway puts nothing of the
+    /// request into it.
+    pub fn unreachable(reason: &'static str, thrown: &str) -> Self {
+        let detail = thrown.chars().take(MAX_DETAIL_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
+        Self::Upstream { failure: UpstreamFailure::Unavailable, reason, detail: Some(detail) }
     }
 
     pub const fn config(setting: &'static str, problem: &'static str) -> Self {
@@ -318,7 +333,10 @@ impl Error {
             Self::MissingToken => "no bearer token".into(),
             Self::InvalidToken(failure) => format!("invalid_token: {failure:?}"),
             Self::Forbidden { reason } => format!("forbidden: {reason}"),
-            Self::Upstream { failure, reason } => format!("upstream {failure:?}: {reason}"),
+            Self::Upstream { failure, reason, detail: None } => format!("upstream {failure:?}: {reason}"),
+            Self::Upstream { failure, reason, detail: Some(detail) } => {
+                format!("upstream {failure:?}: {reason} ({detail})")
+            }
             Self::Internal { reason } => format!("internal: {reason}"),
             Self::Config { setting, problem } => format!("configuration {setting}: {problem}"),
             Self::ClientMetadata(failure) => format!("client metadata: {failure:?}"),
@@ -511,6 +529,24 @@ mod tests {
     }
 
     #[test]
+    fn what_the_runtime_threw_is_logged_on_one_short_line_and_never_sent() {
+        let error = Error::unreachable("could not reach the origin", "Error: ProxyError: dns_error\nat line 2");
+        assert_eq!(
+            error.log_reason(),
+            "upstream Unavailable: could not reach the origin (Error: ProxyError: dns_error at line 2)"
+        );
+        let r = error.to_response(RESOURCE);
+        assert_eq!(r.status, 502);
+        assert!(!r.body.contains("dns_error") && !r.body.contains("could not reach"), "{}", r.body);
+        let long = Error::unreachable("x", &"é".repeat(500)).log_reason();
+        assert_eq!(long.chars().filter(|&c| c == 'é').count(), MAX_DETAIL_CHARS);
+        assert_eq!(
+            Error::unavailable("could not reach Access").log_reason(),
+            "upstream Unavailable: could not reach Access"
+        );
+    }
+
+    #[test]
     fn forbidden_is_403_without_challenge() {
         let r = Error::Forbidden { reason: "email not allowed" }.to_response(RESOURCE);
         assert_eq!(r.status, 403);
@@ -532,7 +568,8 @@ mod tests {
 
     #[test]
     fn upstream_and_config_errors() {
-        let r = Error::Upstream { failure: UpstreamFailure::Timeout, reason: "token" }.to_response(Surface::Json);
+        let r = Error::Upstream { failure: UpstreamFailure::Timeout, reason: "token", detail: None }
+            .to_response(Surface::Json);
         assert_eq!(r.status, 504);
         assert!(r.body.contains("temporarily_unavailable"));
         let r = Error::Config { setting: "ACCESS_ISSUER", problem: "is missing" }.to_response(Surface::Json);

@@ -174,6 +174,7 @@ pub fn check_origin_response(status: u16, content_type: Option<&str>, location: 
         return Err(Error::Upstream {
             failure: UpstreamFailure::Unavailable,
             reason: "origin answered with a Cloudflare Access login page (set ORIGIN_ACCESS_CLIENT_ID/SECRET)",
+            detail: None,
         });
     }
     if status == 401 {

@@ -378,6 +378,7 @@ pub fn log_request(
         mcp_name: trace.mcp_call.as_ref().and_then(|c| c.name.as_deref()),
         decision: trace.decision,
         origin_status: trace.origin_status,
+        origin_binding: trace.origin_binding,
         bytes_in: trace.bytes_in.or(declared_in),
         bytes_out: declared_out,
         error,

@@ -10,7 +10,7 @@ mod token_endpoint;
 mod upstream;
 
 use crate::access_token::Authenticated;
-use crate::config::Config;
+use crate::config::{Config, OriginBinding, ORIGIN_BINDING};
 use crate::error::{Error, JsonRpcFailure, Surface};
 use crate::http::{cors, Response};
 use crate::list_filter::Lists;
@@ -53,7 +53,16 @@ fn config(env: &Env) -> Result<Rc<Config>, Error> {
     // [vars] and secrets are both plain strings on `env`: read directly, where `Env::var`
     // and `Env::secret` would format an error message for every absent setting, twice.
     let lookup = |name: &str| js_sys::Reflect::get(env, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
-    let config = Rc::new(Config::from_lookup(lookup)?);
+    let binding = js_sys::Reflect::get(env, &JsValue::from_str(ORIGIN_BINDING)).unwrap_or(JsValue::UNDEFINED);
+    let declared = match binding.is_undefined() {
+        true => OriginBinding::Absent,
+        false if proxy::is_fetcher(&binding) => OriginBinding::Fetcher,
+        false => OriginBinding::NotFetcher,
+    };
+    let config = Rc::new(Config::from_lookup(lookup, declared)?);
+    // proxy.js keeps the binding for the isolate's life, so that no request (the synchronous
+    // start included) carries it across: the default path pays nothing for it.
+    proxy::use_origin_binding(config.proxy.binding.map(|_| &binding));
     CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
     Ok(config)
 }
@@ -84,6 +93,8 @@ struct Trace {
     mcp_call: Option<McpCall>,
     decision: Option<Decision>,
     origin_status: Option<u16>,
+    /// The binding the request went to the origin through, once it was sent.
+    origin_binding: Option<&'static str>,
     bytes_in: Option<u64>,
     /// `REQUEST_LOG`; every request is logged until the configuration is known.
     log: LogScope,
@@ -168,8 +179,13 @@ pub fn start_forward(request: web_sys::Request, started: f64) -> Option<Forwardi
     let now = (started / 1000.0) as u64;
     let authenticated =
         auth::authenticate_now(&config, &site, request.header("authorization").as_deref(), now).ok()??;
-    let mut trace =
-        Trace { route: Some(Route::Mcp), decision: Some(Decision::Allow), log: config.request_log, ..Trace::default() };
+    let mut trace = Trace {
+        route: Some(Route::Mcp),
+        decision: Some(Decision::Allow),
+        origin_binding: config.proxy.binding,
+        log: config.request_log,
+        ..Trace::default()
+    };
     trace.identify(&authenticated);
     let origin = proxy::send(&request, &config, &authenticated, None);
     Some(Forwarding { request, trace, started, config, site, origin })
@@ -276,6 +292,7 @@ async fn protected(
     }
     mcp::rate_limit(env, settings, identity, mcp_request).await?;
     trace.decision = Some(Decision::Allow);
+    trace.origin_binding = config.proxy.binding;
     let origin = proxy::forward(request, &config, &authenticated, inspected.body.as_deref()).await?;
     trace.origin_status = Some(origin.status());
     // The lists this answer may hold: those the POST asked for, or on a GET stream (which

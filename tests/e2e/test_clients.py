@@ -38,6 +38,7 @@ import pytest
 from support.dropping_proxy import DroppingProxy
 from support.stack import free_port, start_emulator, start_modern_origin, start_origin
 from support.worker import start_worker
+from support.workerd import PRIVATE_ORIGIN_URL, start_worker_in_workerd
 
 CLIENTS_DIR = Path(__file__).resolve().parent / "clients"
 ROOT = CLIENTS_DIR.parents[2]
@@ -243,19 +244,26 @@ def test_a_client_speaking_2026_07_28(any_stack):
     assert_session(run)
 
 
-@pytest.fixture(scope="module")
-def modern_stack():
+@pytest.fixture(scope="module", params=["public", "private"])
+def modern_stack(request):
     """The Access emulator, the 2.x origin (`clients/sdk2/origin.mjs`, @modelcontextprotocol/server),
     which serves the 2026-07-28 revision only and checks the Access JWT itself, and the Worker in
-    front of it (the secret held)."""
+    front of it (the secret held): `public` reaches the origin at its URL; `private` only through
+    the ORIGIN_SERVICE binding, as a Workers VPC service (workerd, ORIGIN_URL unresolvable)."""
     port = free_port()
     callback = f"http://127.0.0.1:{port}/callback"
     with (
         start_emulator(redirect_uris=[callback]) as emulator,
         start_modern_origin(emulator.issuer, callback, emulator.configure()["config"]["email"]) as origin,
-        start_worker(emulator, origin_url=origin.base_url, port=port) as worker,
     ):
-        yield SimpleNamespace(emulator=emulator, origin=origin, worker=worker)
+        if request.param == "public":
+            worker = start_worker(emulator, origin_url=origin.base_url, port=port)
+        else:
+            worker = start_worker_in_workerd(
+                emulator, origin_url=PRIVATE_ORIGIN_URL, origin_service=origin.base_url, port=port
+            )
+        with worker:
+            yield SimpleNamespace(emulator=emulator, origin=origin, worker=worker, private=request.param == "private")
 
 
 def test_a_2026_07_28_client_and_origin_end_to_end(modern_stack):
@@ -263,7 +271,8 @@ def test_a_2026_07_28_client_and_origin_end_to_end(modern_stack):
     older. The client registers, logs in (consent, Access, the token exchange), and its stateless
     `server/discover` and `tools/call ping` reach the origin through the gateway with that
     revision's MCP-Protocol-Version, Mcp-Method and Mcp-Name headers, each with an Access JWT
-    the origin verified itself; ping answers pong. Without such a token the origin answers 401."""
+    the origin verified itself; ping answers pong. Without such a token the origin answers 401.
+    The same through the ORIGIN_SERVICE binding, whose log lines say so."""
     stack = modern_stack
     run = run_client("ts2", stack)
 
@@ -280,6 +289,9 @@ def test_a_2026_07_28_client_and_origin_end_to_end(modern_stack):
         ("tools/list", "tools/list", None, "2026-07-28", 200),
         ("tools/call", "tools/call", "ping", "2026-07-28", 200),
     ], arrived
+    proxied = [line for line in stack.worker.request_log() if line["route"] == "mcp" and line["origin_status"]]
+    binding = "ORIGIN_SERVICE" if stack.private else None
+    assert len(proxied) >= len(arrived) and {line["origin_binding"] for line in proxied} == {binding}, proxied
 
     def origin_answer(token: str | None) -> int:
         headers = {"authorization": f"Bearer {token}"} if token else {}
