@@ -54,6 +54,7 @@ class Variant:
     settings: dict = field(default_factory=dict)
     rate_limiter: bool = False  # an MCP_RATE_LIMITER binding (a stand-in admitting everything)
     build: dict = field(default_factory=dict)  # environment of scripts/build for a build variant
+    origin_binding: bool = False  # the origin bound as ORIGIN_SERVICE, ORIGIN_URL unresolvable
 
 
 # A realistic MCP_POLICY: the benchmark's user (user@example.com) may call ping under the last
@@ -92,6 +93,16 @@ VARIANTS = [
         "jwt",
         {"TOKEN_MODE": "passthrough", "AUDIT_MCP_NAMES": "true", "RATE_LIMIT_BY_TOOL": "true"},
         rate_limiter=True,
+    ),
+    # A private origin: the same nginx as an external service bound as ORIGIN_SERVICE (what a
+    # Workers VPC binding is to the Worker), ORIGIN_URL a host that never resolves.
+    Variant(
+        "gateway-binding",
+        "gateway, origin through the binding",
+        "gateway",
+        "jwt",
+        {"TOKEN_MODE": "passthrough", "ORIGIN_URL": stack.PRIVATE_ORIGIN_URL},
+        origin_binding=True,
     ),
     # Every request answers 200, so this one writes no log line: the difference to "token cache
     # on" is what the line costs.
@@ -186,7 +197,10 @@ class Run:
         for variant in WORKERS:
             port = sealed_port if variant.key == "gateway-sealed" else None
             settings = {**bindings[variant.bundle], **variant.settings}
-            worker = stack.start_workerd(variant.key, self.bundles[variant.bundle], settings, port, variant.rate_limiter)
+            origin_service = origins.url if variant.origin_binding else None
+            worker = stack.start_workerd(
+                variant.key, self.bundles[variant.bundle], settings, port, variant.rate_limiter, origin_service
+            )
             self.workers[variant.key] = self.fleet.add(worker)
             self.urls[variant.key] = worker.url
         log("tokens: minting an Access JWT; OAuth flow for a sealed token")

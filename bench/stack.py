@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support import workerd  # noqa: E402
 from support.stack import Service, accepts_connections, free_port  # noqa: E402  (setsid services, stopped by process group)
 from support.worker import compatibility_date  # noqa: E402
-from support.workerd import WORKERD, WRANGLER, Bundle, Workerd, workerd_argv, write_capnp  # noqa: E402  (run.py, report.py)
+from support.workerd import PRIVATE_ORIGIN_URL, WORKERD, WRANGLER, Bundle, Workerd, workerd_argv, write_capnp  # noqa: E402  (run.py, report.py)
 
 BENCH = ROOT / "bench"
 OUT = BENCH / "out"
@@ -125,9 +125,14 @@ def spawn_workerd(name: str, config: Path, port: int | None = None, inspector_po
 
 
 def start_workerd(
-    name: str, bundle: Bundle, bindings: dict[str, str], port: int | None = None, rate_limiter: bool = False
+    name: str,
+    bundle: Bundle,
+    bindings: dict[str, str],
+    port: int | None = None,
+    rate_limiter: bool = False,
+    origin_service: str | None = None,
 ) -> Workerd:
-    return spawn_workerd(name, write_capnp(bundle, name, bindings, rate_limiter), port)
+    return spawn_workerd(name, write_capnp(bundle, name, bindings, rate_limiter, origin_service), port)
 
 
 def spawn_to_first_response(config: Path, probe, timeout: float = 30.0) -> float:

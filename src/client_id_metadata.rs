@@ -443,8 +443,10 @@ pub mod tests {
         assert_eq!(check_url("https://xn--zz.example/client.json"), Err(Failure::UrlMalformed), "not punycode");
     }
 
+    /// What was decided before any fetch says what to fix; what the fetch or the document
+    /// did is one sentence for all, so the page is no status oracle for arbitrary URLs.
     #[test]
-    fn every_url_failure_has_its_own_sentence() {
+    fn only_failures_decided_before_the_fetch_have_their_own_sentence() {
         let failures = [
             Failure::UrlTooLong,
             Failure::UrlMalformed,
@@ -473,11 +475,20 @@ pub mod tests {
             Failure::AuthMethod,
             Failure::RedirectUriNotListed,
         ];
-        let sentences: std::collections::HashSet<_> = failures.iter().map(|f| f.description()).collect();
-        assert_eq!(sentences.len(), failures.len());
-        let page = Error::ClientMetadata(Failure::ClientIdMismatch).to_response(crate::error::Surface::Page);
-        assert_eq!((page.status, page.header("location")), (400, None));
-        assert!(page.body.contains("differs from its URL") && page.body.contains("invalid_client"));
+        let (generic, own): (Vec<_>, Vec<_>) =
+            failures.iter().partition(|f| f.description() == crate::error::DOCUMENT_UNUSABLE);
+        assert_eq!(generic.len(), 13, "every fetch and document failure: {generic:?}");
+        assert_eq!(&generic[..2], [&Failure::Unreachable, &Failure::Timeout]);
+        assert!(own.contains(&&Failure::HostNotAllowed) && own.contains(&&Failure::RedirectUriNotListed));
+        let sentences: std::collections::HashSet<_> = own.iter().map(|f| f.description()).collect();
+        assert_eq!(sentences.len(), own.len());
+        for failure in generic {
+            let page = Error::ClientMetadata(*failure).to_response(crate::error::Surface::Page);
+            assert_eq!((page.status, page.header("location")), (400, None));
+            assert!(page.body.contains("could not be used") && page.body.contains("invalid_client"));
+            assert!(!page.body.contains(&format!("{failure:?}")));
+            assert_eq!(Error::ClientMetadata(*failure).log_reason(), format!("client metadata: {failure:?}"));
+        }
     }
 
     #[test]

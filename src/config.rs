@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::jwks::JwksPolicy;
 use crate::mcp_policy::McpPolicy;
 use crate::redirect_uri::{is_loopback_host, RedirectPolicy, DEFAULT_ALLOWLIST};
+use crate::refresh_grace;
 use crate::request_log::LogScope;
 use crate::seal::SealingKeys;
 use crate::secret::Secret;
@@ -31,6 +32,21 @@ pub const DEFAULT_REFRESH_TOKEN_TTL_SECONDS: u64 = 30 * 24 * 3600;
 
 /// The Workers Rate Limiting binding's periods are 10 or 60 seconds.
 pub const DEFAULT_RATE_LIMIT_PERIOD_SECONDS: u64 = 60;
+
+/// The binding MCP traffic goes through when `wrangler.toml` declares it: a Workers VPC
+/// service (`[[vpc_services]]`) or any other Fetcher, such as a service binding to a Worker.
+pub const ORIGIN_BINDING: &str = "ORIGIN_SERVICE";
+
+/// What the Worker's environment holds under [`ORIGIN_BINDING`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginBinding {
+    /// Nothing: requests go to `ORIGIN_URL` with `fetch`, over the internet.
+    Absent,
+    /// Something with a `fetch` method: requests go through it.
+    Fetcher,
+    /// Something else (a `[vars]` string, another kind of binding): a configuration error.
+    NotFetcher,
+}
 
 /// What access token clients hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +103,9 @@ pub struct ProxySettings {
     /// A Cloudflare Access service token for an origin that is itself behind Access.
     pub service_token: Option<(String, Secret)>,
     pub timeout_seconds: u64,
+    /// The binding requests go through ([`ORIGIN_BINDING`]), `origin_url` then only naming
+    /// the `Host` (and SNI) they carry; `None`: `fetch` to `origin_url`.
+    pub binding: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -94,6 +113,8 @@ pub struct Config {
     pub access: AccessApp,
     pub token_mode: TokenMode,
     pub refresh_token_ttl_seconds: u64,
+    /// How long identical refreshes share one exchange's answer ([`crate::refresh_grace`]); 0: off.
+    pub refresh_reuse_grace_seconds: u64,
     pub edge: EdgeAuth,
     pub proxy: ProxySettings,
     /// The MCP endpoint's path on this hostname, e.g. `/mcp`.
@@ -196,8 +217,9 @@ impl Config {
         }
     }
 
-    /// Reads the configuration through `lookup` (vars and secrets by name).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+    /// Reads the configuration through `lookup` (vars and secrets by name), for an
+    /// environment that holds `origin_binding` under [`ORIGIN_BINDING`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, origin_binding: OriginBinding) -> Result<Self, Error> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let required = |name: &'static str| get(name).ok_or(Error::config(name, "is missing"));
         let number = |name: &'static str, default: u64| match get(name) {
@@ -212,7 +234,7 @@ impl Config {
         };
 
         let issuer = required("ACCESS_ISSUER")?;
-        check_base_url(&issuer).map_err(|problem| Error::config("ACCESS_ISSUER", problem))?;
+        check_base_url(&issuer, false).map_err(|problem| Error::config("ACCESS_ISSUER", problem))?;
         let client_id = match get("ACCESS_CLIENT_ID") {
             Some(id) => id,
             // The issuer's last path segment is the client id in Access for SaaS.
@@ -221,8 +243,23 @@ impl Config {
         if client_id.is_empty() || client_id.contains(['/', ':']) {
             return Err(Error::config("ACCESS_CLIENT_ID", "is missing and cannot be taken from ACCESS_ISSUER"));
         }
+        let binding = match origin_binding {
+            OriginBinding::Absent => None,
+            OriginBinding::Fetcher => Some(ORIGIN_BINDING),
+            OriginBinding::NotFetcher => {
+                return Err(Error::config(
+                    ORIGIN_BINDING,
+                    "is bound to something without fetch: bind a VPC service ([[vpc_services]]) or a Worker \
+                     ([[services]]) under this name, or use another name",
+                ))
+            }
+        };
         let origin_url = required("ORIGIN_URL")?;
-        check_base_url(&origin_url).map_err(|problem| Error::config("ORIGIN_URL", problem))?;
+        // Through the binding, the URL only picks the scheme (the VPC service's HTTP or HTTPS
+        // port) and names the Host and SNI: plain http is fine on any host, as Workers VPC
+        // encrypts the request up to the Tunnel either way and only the last hop, inside the
+        // private network, is then in the clear.
+        check_base_url(&origin_url, binding.is_some()).map_err(|problem| Error::config("ORIGIN_URL", problem))?;
         let mcp_path = get("MCP_PATH").unwrap_or_else(|| "/mcp".into());
         if !mcp_path.starts_with('/')
             || mcp_path.len() < 2
@@ -264,7 +301,7 @@ impl Config {
             Some(_) => return Err(Error::config("TOKEN_MODE", "must be auto, passthrough or sealed")),
         };
         let jwks_url = get("ACCESS_JWKS_URL").unwrap_or_else(|| format!("{issuer}/jwks"));
-        check_base_url(&jwks_url).map_err(|problem| Error::config("ACCESS_JWKS_URL", problem))?;
+        check_base_url(&jwks_url, false).map_err(|problem| Error::config("ACCESS_JWKS_URL", problem))?;
         let edge = EdgeAuth {
             jwks_url,
             jwks: JwksPolicy {
@@ -298,11 +335,13 @@ impl Config {
         let forward_bearer = flag("FORWARD_BEARER", true)?;
         // Without the bearer, the origin can only trust the identity headers, which anyone
         // reaching its hostname directly could forge unless Access guards that hostname too.
-        if !forward_bearer && service_token.is_none() {
+        // An origin reached through the binding has no public hostname: only the gateway
+        // (and whatever else is bound to the same service) reaches it.
+        if !forward_bearer && service_token.is_none() && binding.is_none() {
             return Err(Error::config(
                 "FORWARD_BEARER",
                 "is false, which needs ORIGIN_ACCESS_CLIENT_ID/SECRET (an origin behind Access) \
-                 so that the identity headers cannot be forged",
+                 or the ORIGIN_SERVICE binding (a private origin) so that the identity headers cannot be forged",
             ));
         }
         let proxy = ProxySettings {
@@ -312,6 +351,7 @@ impl Config {
             forward_origin_cookies: flag("FORWARD_ORIGIN_COOKIES", false)?,
             service_token,
             timeout_seconds: number("ORIGIN_TIMEOUT_SECONDS", DEFAULT_ORIGIN_TIMEOUT_SECONDS)?,
+            binding,
         };
         let audit_names = flag("AUDIT_MCP_NAMES", false)?;
         let request_log = match get("REQUEST_LOG").as_deref() {
@@ -325,12 +365,20 @@ impl Config {
             Some("errors") => LogScope::Errors,
             Some(_) => return Err(Error::config("REQUEST_LOG", "must be all or errors")),
         };
+        let refresh_reuse_grace_seconds = number("REFRESH_REUSE_GRACE_SECONDS", refresh_grace::DEFAULT_GRACE_SECONDS)?;
+        if refresh_reuse_grace_seconds > refresh_grace::MAX_GRACE_SECONDS {
+            return Err(Error::config(
+                "REFRESH_REUSE_GRACE_SECONDS",
+                "must be at most 300 (a longer window only widens the replay of a stolen refresh token)",
+            ));
+        }
         let sealing_keys =
             SealingKeys::parse(&required("SEALING_KEYS")?).map_err(|problem| Error::config("SEALING_KEYS", problem))?;
         Ok(Self {
             access: AccessApp { issuer, client_id, client_secret: get("ACCESS_CLIENT_SECRET").map(Secret::new) },
             token_mode,
             refresh_token_ttl_seconds: number("REFRESH_TOKEN_TTL_SECONDS", DEFAULT_REFRESH_TOKEN_TTL_SECONDS)?,
+            refresh_reuse_grace_seconds,
             edge,
             proxy,
             mcp_path,
@@ -354,12 +402,12 @@ impl Config {
     }
 }
 
-/// `https://` URLs (plain `http://` only for loopback, for local stacks), with no
-/// query, fragment, credentials or trailing slash.
-fn check_base_url(value: &str) -> Result<(), &'static str> {
+/// `https://` URLs (plain `http://` only for loopback, for local stacks, unless `any_http`),
+/// with no query, fragment, credentials or trailing slash.
+fn check_base_url(value: &str, any_http: bool) -> Result<(), &'static str> {
     let url = url::Url::parse(value).map_err(|_| "must be an absolute URL")?;
     let loopback = url.host_str().is_some_and(is_loopback_host);
-    if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+    if !(url.scheme() == "https" || (url.scheme() == "http" && (loopback || any_http))) {
         return Err("must use https");
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
@@ -372,7 +420,7 @@ fn check_base_url(value: &str) -> Result<(), &'static str> {
 }
 
 fn check_origin(value: &str) -> Result<(), &'static str> {
-    check_base_url(value)?;
+    check_base_url(value, false)?;
     let url = url::Url::parse(value).map_err(|_| "must be an absolute URL")?;
     if url.path() != "/" {
         return Err("must be scheme://host[:port] without a path");
@@ -398,7 +446,11 @@ pub mod tests {
     }
 
     pub fn config_from(vars: &HashMap<&'static str, String>) -> Result<Config, Error> {
-        Config::from_lookup(|name| vars.get(name).cloned())
+        Config::from_lookup(|name| vars.get(name).cloned(), OriginBinding::Absent)
+    }
+
+    pub fn config_bound(vars: &HashMap<&'static str, String>, binding: OriginBinding) -> Result<Config, Error> {
+        Config::from_lookup(|name| vars.get(name).cloned(), binding)
     }
 
     pub fn test_config() -> Config {
@@ -418,6 +470,7 @@ pub mod tests {
         assert_eq!(c.mcp_path, "/mcp");
         assert_eq!(c.scopes, ["openid", "email", "profile"]);
         assert_eq!(c.consent_ttl_seconds, 604800);
+        assert_eq!(c.refresh_reuse_grace_seconds, 60);
         assert_eq!(c.access.discovery_url(), format!("{ISSUER}/.well-known/openid-configuration"));
         assert!(!format!("{c:?}").contains("s3cret"));
         assert_eq!(c.edge.jwks_url, format!("{ISSUER}/jwks"));
@@ -496,12 +549,23 @@ pub mod tests {
             ("CIMD_ALLOWED_HOSTS", r#"["https://claude.ai"]"#),
             ("REQUEST_LOG", "none"),
             ("REQUEST_LOG", "Errors"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "301"),
+            ("REFRESH_REUSE_GRACE_SECONDS", "1m"),
         ];
         for (name, value) in cases {
             match problem(name, value) {
                 Error::Config { setting, .. } => assert_eq!(setting, name, "{name}={value}"),
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_refresh_reuse_grace_is_off_at_0_and_at_most_300_seconds() {
+        for (value, seconds) in [("0", 0), ("1", 1), ("300", 300)] {
+            let mut v = vars();
+            v.insert("REFRESH_REUSE_GRACE_SECONDS", value.into());
+            assert_eq!(config_from(&v).unwrap().refresh_reuse_grace_seconds, seconds);
         }
     }
 
@@ -552,6 +616,38 @@ pub mod tests {
     }
 
     #[test]
+    fn the_origin_binding() {
+        assert_eq!(test_config().proxy.binding, None);
+        let bound = config_bound(&vars(), OriginBinding::Fetcher).unwrap();
+        assert_eq!(bound.proxy.binding, Some("ORIGIN_SERVICE"));
+        assert_eq!(bound.proxy.origin_url, "https://origin.example.com");
+        // A name bound to something that cannot fetch (here a [vars] string) is named.
+        assert!(matches!(
+            config_bound(&vars(), OriginBinding::NotFetcher),
+            Err(Error::Config { setting: "ORIGIN_SERVICE", .. })
+        ));
+        // The URL names the Host (and SNI) only: plain http on a private name is fine there,
+        // and nowhere else.
+        let mut v = vars();
+        v.insert("ORIGIN_URL", "http://mcp.internal:8000".into());
+        assert_eq!(config_bound(&v, OriginBinding::Fetcher).unwrap().proxy.origin_url, "http://mcp.internal:8000");
+        assert!(matches!(config_from(&v), Err(Error::Config { setting: "ORIGIN_URL", problem: "must use https" })));
+        for bad in ["mcp.internal", "ftp://mcp.internal", "http://mcp.internal/?x=1", "http://u:p@mcp.internal"] {
+            v.insert("ORIGIN_URL", bad.into());
+            let refused = config_bound(&v, OriginBinding::Fetcher);
+            assert!(matches!(refused, Err(Error::Config { setting: "ORIGIN_URL", .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_private_origin_may_trust_the_identity_headers_alone() {
+        let mut v = vars();
+        v.insert("FORWARD_BEARER", "false".into());
+        assert!(!config_bound(&v, OriginBinding::Fetcher).unwrap().proxy.forward_bearer);
+        assert!(matches!(config_from(&v), Err(Error::Config { setting: "FORWARD_BEARER", .. })));
+    }
+
+    #[test]
     fn mcp_features_are_off_by_default_and_an_invalid_policy_is_refused() {
         let c = test_config();
         assert!(c.mcp.policy.is_none() && !c.mcp.reads_body());
@@ -574,10 +670,13 @@ pub mod tests {
     fn every_setting_read_is_documented() {
         let asked = std::cell::RefCell::new(Vec::new());
         let v = vars();
-        Config::from_lookup(|name| {
-            asked.borrow_mut().push(name.to_owned());
-            v.get(name).cloned()
-        })
+        Config::from_lookup(
+            |name| {
+                asked.borrow_mut().push(name.to_owned());
+                v.get(name).cloned()
+            },
+            OriginBinding::Absent,
+        )
         .unwrap();
         let readme = include_str!("../README.md");
         let table = readme.split("\n## Configuration\n").nth(1).and_then(|rest| rest.split("\n## ").next()).unwrap();

@@ -6,7 +6,8 @@
 //! `SameSite=Strict` cookie set with the page, and the post must say it came from this
 //! origin (`Sec-Fetch-Site`, `Origin`). A consent is remembered per redirect target (and
 //! client id, for a client with a metadata document) in a sealed cookie bound to this
-//! browser's own random id, never for a forwarder.
+//! browser's own random id: for loopback redirects and a metadata-document client's own
+//! host, never for a forwarder or a registered client's web callback ([`target`]).
 
 use crate::authorization_request::AuthorizationRequest;
 use crate::client_id_metadata::ClientMetadata;
@@ -102,14 +103,28 @@ impl Jar {
 
 /// What an approval is remembered for: the redirect URI's consent key, preceded by the
 /// client id of a client with a metadata document (the registered client is shared by
-/// every DCR client, so for it the redirect target alone tells clients apart). `None`:
-/// never remembered.
+/// every DCR client, so for it the redirect target alone tells clients apart). Remembered:
+/// loopback redirects, and a metadata-document client's https callback on the host that
+/// published its document. `None`, asked every time: a forwarder, and any other callback
+/// of a DCR client or on another host. Any website can start a login that ends at such a
+/// callback, with its own `code_challenge` and `state`; remembered, it would complete
+/// silently through Access SSO, and only the client's binding of `state` to its session
+/// would stand in the way.
 fn target(request: &AuthorizationRequest) -> Option<String> {
     let key = consent_key(&request.redirect_uri)?;
-    Some(match &request.client_id {
-        Some(client_id) => format!("{client_id} {key}"),
-        None => key,
-    })
+    let loopback = Destination::of(&request.redirect_uri) == Destination::Loopback;
+    match &request.client_id {
+        None if loopback => Some(key),
+        Some(client_id) if loopback || is_callback_on_host(&request.redirect_uri, &host_of(client_id)) => {
+            Some(format!("{client_id} {key}"))
+        }
+        _ => None,
+    }
+}
+
+/// An https callback on `host` (a metadata document's host).
+fn is_callback_on_host(redirect_uri: &str, host: &str) -> bool {
+    url::Url::parse(redirect_uri).is_ok_and(|url| url.scheme() == "https" && url.host_str() == Some(host))
 }
 
 fn consent_cookie(key: &str) -> String {
@@ -227,6 +242,9 @@ pub fn page(
         "You will be asked every time.".to_owned()
     } else if forwarder {
         "You will be asked every time for this destination, because the result is forwarded onward.".to_owned()
+    } else if target(request).is_none() {
+        "You will be asked every time for this destination, because any website can start a sign-in that ends there."
+            .to_owned()
     } else {
         let days = config.consent_ttl_seconds.div_ceil(86400);
         format!("Your answer is remembered for this destination in this browser for {days} days.")
@@ -320,7 +338,7 @@ pub fn is_remembered(
 }
 
 /// The `Set-Cookie` values remembering an approval in this browser (its id, kept if it has
-/// one, and the sealed consent): none when remembering is off or the target is a forwarder.
+/// one, and the sealed consent): none when remembering is off or the request has no [`target`].
 pub fn remember(
     config: &Config,
     site: &Site,
@@ -544,30 +562,70 @@ pub mod tests {
     fn remembered_consent_is_bound_to_the_browser_and_its_target() {
         let config = test_config();
         let site = site();
-        let set = remembered(&config, None, CLAUDE);
+        const LOOPBACK: &str = "http://localhost:1/callback";
+        let set = remembered(&config, None, LOOPBACK);
         assert_eq!(set.len(), 2);
         for cookie in &set {
             assert!(cookie.starts_with("__Host-mcpgw_"), "{cookie}");
             assert!(cookie.contains("SameSite=Lax") && cookie.contains("Secure") && cookie.contains("; Path=/;"));
         }
         let jar = cookie_header(&set);
-        assert!(is_remembered(&config, &site, Some(&jar), &to(CLAUDE), NOW));
-        assert!(!is_remembered(&config, &site, Some(&jar), &to("https://claude.com/api/mcp/auth_callback"), NOW));
+        assert!(is_remembered(&config, &site, Some(&jar), &to(LOOPBACK), NOW));
+        assert!(is_remembered(&config, &site, Some(&jar), &to("http://localhost:2/callback"), NOW), "any port");
+        assert!(!is_remembered(&config, &site, Some(&jar), &to("http://localhost:2/other"), NOW));
+        assert!(!is_remembered(&config, &site, Some(&jar), &to("http://127.0.0.1:1/callback"), NOW));
         // The consent cookie copied into another browser (with its own id, or none) does nothing.
         let consent_only = set[1].split(';').next().unwrap();
         let other_browser = format!("__Host-mcpgw_browser={}; {consent_only}", "b".repeat(RANDOM_VALUE_LEN));
-        assert!(!is_remembered(&config, &site, Some(consent_only), &to(CLAUDE), NOW));
-        assert!(!is_remembered(&config, &site, Some(&other_browser), &to(CLAUDE), NOW));
+        assert!(!is_remembered(&config, &site, Some(consent_only), &to(LOOPBACK), NOW));
+        assert!(!is_remembered(&config, &site, Some(&other_browser), &to(LOOPBACK), NOW));
         // Unprefixed copies of both (planted by a sibling subdomain or over http) do nothing either.
         let unprefixed = jar.replace("__Host-", "");
-        assert!(!is_remembered(&config, &site, Some(&unprefixed), &to(CLAUDE), NOW));
+        assert!(!is_remembered(&config, &site, Some(&unprefixed), &to(LOOPBACK), NOW));
         // The browser keeps its id for the next target, so both consents hold.
-        let next = remembered(&config, Some(&jar), "http://localhost:1/callback");
+        let next = remembered(&config, Some(&jar), "http://127.0.0.1:1/cb");
         assert_eq!(next[0], set[0]);
         let both = format!("{jar}; {}", next[1].split(';').next().unwrap());
-        assert!(is_remembered(&config, &site, Some(&both), &to(CLAUDE), NOW));
-        assert!(is_remembered(&config, &site, Some(&both), &to("http://localhost:2/callback"), NOW));
-        assert!(!is_remembered(&config, &site, Some(&both), &to("http://localhost:2/other"), NOW));
+        assert!(is_remembered(&config, &site, Some(&both), &to(LOOPBACK), NOW));
+        assert!(is_remembered(&config, &site, Some(&both), &to("http://127.0.0.1:3/cb"), NOW));
+    }
+
+    /// A registered (DCR) client's web callback and private-use scheme are asked every time,
+    /// as is a document client's callback on another host; its own host and loopback are not.
+    #[test]
+    fn only_loopback_and_a_document_clients_own_host_are_remembered() {
+        use crate::client_id_metadata::tests::CLIENT;
+        let config = test_config();
+        let of = |client_id: Option<&str>, redirect_uri: &str| AuthorizationRequest {
+            client_id: client_id.map(str::to_owned),
+            ..to(redirect_uri)
+        };
+        let cases = [
+            (None, "http://localhost:1/callback", true),
+            (None, "http://[::1]:1/callback", true),
+            (None, CLAUDE, false),
+            (None, "https://chatgpt.com/connector_platform_oauth_redirect", false),
+            (None, "cursor://anysphere.cursor-mcp/oauth/callback", false),
+            (None, "https://vscode.dev/redirect", false),
+            (Some(CLIENT), "http://127.0.0.1:5/callback", true),
+            (Some(CLIENT), "https://client.example.com/callback", true),
+            (Some(CLIENT), "https://client.example.com:8443/callback", true),
+            (Some(CLIENT), "https://sub.client.example.com/callback", false),
+            (Some(CLIENT), CLAUDE, false),
+            (Some(CLIENT), "https://vscode.dev/redirect", false),
+        ];
+        for (client_id, redirect_uri, expected) in cases {
+            let request = of(client_id, redirect_uri);
+            let set = remember(&config, &site(), None, &request, NOW, &mut CountingEntropy::default()).unwrap();
+            assert_eq!(!set.is_empty(), expected, "{client_id:?} {redirect_uri}");
+            let jar = cookie_header(&set);
+            assert_eq!(is_remembered(&config, &site(), Some(&jar), &request, NOW), expected, "{redirect_uri}");
+        }
+        // Not even with a consent cookie sealed for a DCR web callback by some other means.
+        assert!(!is_remembered(&config, &site(), Some(&forged_consent(&config, CLAUDE)), &to(CLAUDE), NOW));
+        // The page says so.
+        let (page, _) = consent_page(&[("redirect_uri", CLAUDE)]);
+        assert!(page.body.contains("asked every time for this destination, because any website can start"));
     }
 
     #[test]
@@ -576,14 +634,18 @@ pub mod tests {
         let vscode = "https://vscode.dev/redirect";
         assert!(remembered(&config, None, vscode).is_empty());
         // Not even with a consent cookie sealed for that target by some other means.
+        assert!(!is_remembered(&config, &site(), Some(&forged_consent(&config, vscode)), &to(vscode), NOW));
+    }
+
+    /// A browser's cookies with a valid consent sealed for `target`, as no approval would set it.
+    fn forged_consent(config: &Config, target: &str) -> String {
         let browser = "b".repeat(RANDOM_VALUE_LEN);
-        let forged = RememberedConsent { target: vscode.to_owned(), browser: digest(&browser) };
+        let forged = RememberedConsent { target: target.to_owned(), browser: digest(&browser) };
         let value = config
             .sealing_keys
             .seal(Purpose::ConsentCookie, &forged, NOW + 60, &mut CountingEntropy::default())
             .unwrap();
-        let jar = format!("__Host-mcpgw_browser={browser}; __Host-{}={value}", consent_cookie(vscode));
-        assert!(!is_remembered(&config, &site(), Some(&jar), &to(vscode), NOW));
+        format!("__Host-mcpgw_browser={browser}; __Host-{}={value}", consent_cookie(target))
     }
 
     /// What the serde derive wrote for a consent ticket and a remembered consent.
@@ -646,13 +708,14 @@ pub mod tests {
     fn remembered_consent_expires_and_can_be_disabled() {
         let config = test_config();
         let site = site();
-        let jar = cookie_header(&remembered(&config, None, CLAUDE));
-        assert!(is_remembered(&config, &site, Some(&jar), &to(CLAUDE), NOW));
-        assert!(!is_remembered(&config, &site, Some(&jar), &to(CLAUDE), NOW + config.consent_ttl_seconds));
+        const LOOPBACK: &str = "http://localhost:1/callback";
+        let jar = cookie_header(&remembered(&config, None, LOOPBACK));
+        assert!(is_remembered(&config, &site, Some(&jar), &to(LOOPBACK), NOW));
+        assert!(!is_remembered(&config, &site, Some(&jar), &to(LOOPBACK), NOW + config.consent_ttl_seconds));
         let mut vars = crate::config::tests::vars();
         vars.insert("CONSENT_TTL_SECONDS", "0".into());
         let never = crate::config::tests::config_from(&vars).unwrap();
-        assert!(remembered(&never, None, CLAUDE).is_empty());
-        assert!(!is_remembered(&never, &site, Some(&jar), &to(CLAUDE), NOW));
+        assert!(remembered(&never, None, LOOPBACK).is_empty());
+        assert!(!is_remembered(&never, &site, Some(&jar), &to(LOOPBACK), NOW));
     }
 }

@@ -5,7 +5,7 @@
 //! paths, Access's discovery quirks ([`UpstreamMetadata`]), the JWKS parser and the RS256 key
 //! check, the loopback host test and the configuration error's wording.
 
-use crate::config::AccessApp;
+use crate::config::{AccessApp, ORIGIN_BINDING};
 use crate::http::{split_request_url, with_query};
 use crate::jwks::KeySet;
 use crate::metadata::{AUTHORIZATION_SERVER_PATH, OPENID_CONFIGURATION_PATH, PROTECTED_RESOURCE_PATH};
@@ -148,11 +148,23 @@ pub struct ToolCall {
     pub arguments: Value,
 }
 
+/// Where the origin is, to check that nothing reaches it but the gateway. The gateway does not
+/// publish how it reaches its origin, so the person running doctor says which deployment it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginProbe {
+    /// The origin's own public MCP URL (a Tunnel hostname): it must refuse a request without
+    /// credentials (`--origin`).
+    Public(String),
+    /// The gateway reaches the origin through its [`ORIGIN_BINDING`] binding (Workers VPC): this
+    /// URL (what `ORIGIN_URL` names, or the origin's former public one) must not answer from
+    /// here at all (`--private-origin`).
+    Private(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub mcp_url: String,
-    /// The origin's own MCP URL (the Tunnel hostname), to check it refuses strangers.
-    pub origin: Option<String>,
+    pub origin: Option<OriginProbe>,
     /// Access's issuer; otherwise derived from where the gateway sends browsers.
     pub access_issuer: Option<String>,
     /// The loopback redirect URI registered (and, with `login`, listened on).
@@ -239,6 +251,9 @@ fn config_fix(description: &str) -> Option<String> {
             format!("set the secret with npx wrangler secret put {setting} (the value from the Access dashboard)")
         }
         "TOKEN_MODE" => "set TOKEN_MODE to auto (the default) or sealed in wrangler.toml".into(),
+        ORIGIN_BINDING => format!(
+            "declare {ORIGIN_BINDING} as the origin's VPC service ([[vpc_services]] in wrangler.toml, README: Private origin) and remove any [vars] entry of that name"
+        ),
         "ACCESS_ISSUER" => {
             "set ACCESS_ISSUER to the issuer exactly as the Access for SaaS app shows it (wrangler.toml [vars])".into()
         }
@@ -795,7 +810,7 @@ impl Walk<'_> {
     }
 
     /// Step 7: A bad token is refused by the gateway, not the origin; the origin's own hostname
-    /// refuses requests that did not come through Access.
+    /// refuses requests that did not come through Access, or a private origin does not answer.
     fn origin(&mut self) {
         let url = self.options.mcp_url.clone();
         let mut gateway_clock = None;
@@ -820,12 +835,12 @@ impl Walk<'_> {
                 );
             }
         }
-        let Some(origin) = self.options.origin.clone() else {
-            return;
+        let origin = match self.options.origin.clone() {
+            None => return,
+            Some(OriginProbe::Private(url)) => return self.private_origin(&url),
+            Some(OriginProbe::Public(url)) => url,
         };
-        let mut probe = mcp_post(&origin, None, None, INITIALIZE.into());
-        probe.headers.push(("cf-access-authenticated-user-email", "doctor@example.invalid".into()));
-        match self.io.send(&probe) {
+        match self.io.send(&stranger(&origin)) {
             Err(error) => self.pass(7, format!("the origin {origin} does not answer from here ({error})")),
             Ok(answer) if (200..300).contains(&answer.status) => self.fail(
                 7,
@@ -836,6 +851,37 @@ impl Walk<'_> {
                 self.pass(7, format!("the origin {origin} refuses a request without credentials ({})", answer.status));
                 self.origin_clock(&answer, gateway_clock);
             }
+        }
+    }
+
+    /// The private deployment: only the gateway's binding leads to the origin, so the origin
+    /// answering from here at all is the fault, and no answer is the healthy state.
+    fn private_origin(&mut self, url: &str) {
+        match self.io.send(&stranger(url)) {
+            Err(error) => self.pass(
+                7,
+                format!("the origin {url} does not answer from here ({error}): private, reached only through the gateway's {ORIGIN_BINDING} binding"),
+            ),
+            Ok(answer) if (200..300).contains(&answer.status) => self.fail(
+                7,
+                format!("the origin {url} answered {} from here: it is not private, and anyone can forge the identity headers the gateway sends through {ORIGIN_BINDING}", answer.status),
+                "remove the origin's public hostname (the Tunnel's public hostname route and its DNS record) and let it listen only where cloudflared reaches it",
+            ),
+            Ok(answer) => self.warn(
+                7,
+                format!("the origin {url} still answers from here ({}): with the {ORIGIN_BINDING} binding it needs no public hostname", answer.status),
+                "remove the public hostname and the Access application that guards it; the gateway keeps reaching the origin through the binding",
+            ),
+        }
+    }
+
+    /// What to check when the gateway cannot reach the origin.
+    fn unreachable_origin_fix(&self) -> String {
+        match self.options.origin {
+            Some(OriginProbe::Private(_)) => format!(
+                "check the VPC service bound as {ORIGIN_BINDING} (npx wrangler vpc service get <service id>) and that its Tunnel is connected (cloudflared 2025.7.0 or later over QUIC, outbound UDP 7844); the gateway's log line says what the binding threw (npx wrangler tail)"
+            ),
+            _ => "check ORIGIN_URL and that the Tunnel to the origin is up".into(),
         }
     }
 
@@ -931,7 +977,7 @@ impl Walk<'_> {
 
     fn mcp(&mut self, token: &str) {
         let url = self.options.mcp_url.clone();
-        let fix = "check ORIGIN_URL and that the Tunnel to the origin is up";
+        let fix = &self.unreachable_origin_fix();
         let Some(answer) = self.send(8, &mcp_post(&url, Some(token), None, INITIALIZE.into()), fix) else {
             return;
         };
@@ -981,7 +1027,7 @@ impl Walk<'_> {
         let (saw, fix) = match answer.status {
             502 | 504 => (
                 format!("{what} → {}: the gateway could not reach the origin", answer.status),
-                "check ORIGIN_URL and that the Tunnel to the origin is up".to_owned(),
+                self.unreachable_origin_fix(),
             ),
             401 => (
                 format!(
@@ -998,6 +1044,13 @@ impl Walk<'_> {
         };
         self.fail(8, saw, fix);
     }
+}
+
+/// A request the origin must turn away: no credentials, and an identity header anyone could forge.
+fn stranger(url: &str) -> Request {
+    let mut probe = mcp_post(url, None, None, INITIALIZE.into());
+    probe.headers.push(("cf-access-authenticated-user-email", "doctor@example.invalid".into()));
+    probe
 }
 
 /// The gateway's default `JWT_LEEWAY_SECONDS`.
@@ -1017,12 +1070,15 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-/// Whether an `http://` URL is acceptable to point the doctor at (loopback only).
-pub fn acceptable_url(url: &str) -> bool {
+/// Whether a URL is acceptable to point the doctor at: `https`, or `http` on loopback only
+/// unless `any_http` (a private origin's address, which only names where it must not answer).
+pub fn acceptable_url(url: &str, any_http: bool) -> bool {
     let (origin, _) = origin_and_path(url);
     match origin.split_once("://") {
         Some(("https", host)) => !host.is_empty(),
-        Some(("http", host)) => is_loopback_host(host.rsplit_once(':').map_or(host, |(h, _)| h)),
+        Some(("http", host)) => {
+            !host.is_empty() && (any_http || is_loopback_host(host.rsplit_once(':').map_or(host, |(h, _)| h)))
+        }
         _ => false,
     }
 }
@@ -1182,7 +1238,7 @@ mod tests {
 
     #[test]
     fn a_healthy_deployment_passes_every_step() {
-        let (ok, lines) = doctor(&Options { origin: Some(ORIGIN.into()), ..options() }, vec![]);
+        let (ok, lines) = doctor(&Options { origin: Some(OriginProbe::Public(ORIGIN.into())), ..options() }, vec![]);
         assert_eq!(
             lines,
             [
@@ -1261,16 +1317,67 @@ mod tests {
     #[test]
     fn an_origin_answering_without_access_is_a_failure() {
         let open = answer(Response::json(200, &rpc(1, json!({}))));
-        let (ok, lines) =
-            doctor(&Options { origin: Some(ORIGIN.into()), ..options() }, vec![("POST", ORIGIN.into(), open)]);
+        let (ok, lines) = doctor(
+            &Options { origin: Some(OriginProbe::Public(ORIGIN.into())), ..options() },
+            vec![("POST", ORIGIN.into(), open)],
+        );
         assert!(!ok);
         assert_eq!(failures(&lines), ["✗ 7. the origin https://origin.example.com/mcp answered 200 without Access: anyone can call it and forge the identity headers — fix: protect the origin's hostname with an Access application that admits only a service token (ORIGIN_ACCESS_CLIENT_ID / ORIGIN_ACCESS_CLIENT_SECRET), or stop publishing it"]);
-        let (_, lines) =
-            doctor(&Options { origin: Some("https://unreachable.example.com/mcp".into()), ..options() }, vec![]);
+        let (_, lines) = doctor(
+            &Options { origin: Some(OriginProbe::Public("https://unreachable.example.com/mcp".into())), ..options() },
+            vec![],
+        );
         assert!(lines.contains(
             &"✓ 7. the origin https://unreachable.example.com/mcp does not answer from here (connection refused)"
                 .to_owned()
         ));
+    }
+
+    #[test]
+    fn a_private_origin_that_does_not_answer_is_healthy_and_named() {
+        let private = Options { origin: Some(OriginProbe::Private("http://mcp.internal/mcp".into())), ..options() };
+        let (ok, lines) = doctor(&private, vec![]);
+        assert!(ok, "{lines:#?}");
+        assert!(lines.contains(&"✓ 7. the origin http://mcp.internal/mcp does not answer from here (connection refused): private, reached only through the gateway's ORIGIN_SERVICE binding".to_owned()), "{lines:#?}");
+    }
+
+    #[test]
+    fn a_private_origin_that_answers_from_here_is_named() {
+        let private = |url: &str| Options { origin: Some(OriginProbe::Private(url.into())), login: false, ..options() };
+        let open = answer(Response::json(200, &rpc(1, json!({}))));
+        let (ok, lines) = doctor(&private(ORIGIN), vec![("POST", ORIGIN.into(), open)]);
+        assert!(!ok);
+        assert_eq!(failures(&lines), ["✗ 7. the origin https://origin.example.com/mcp answered 200 from here: it is not private, and anyone can forge the identity headers the gateway sends through ORIGIN_SERVICE — fix: remove the origin's public hostname (the Tunnel's public hostname route and its DNS record) and let it listen only where cloudflared reaches it"]);
+        // Still published behind Access (the healthy fixture's origin answers 401): no longer needed.
+        let (ok, lines) = doctor(&private(ORIGIN), vec![]);
+        assert!(ok);
+        assert_eq!(failures(&lines), ["⚠ 7. the origin https://origin.example.com/mcp still answers from here (401): with the ORIGIN_SERVICE binding it needs no public hostname — fix: remove the public hostname and the Access application that guards it; the gateway keeps reaching the origin through the binding"]);
+    }
+
+    #[test]
+    fn a_private_origin_down_behind_the_gateway_names_the_binding() {
+        let unavailable = answer(Error::unavailable("origin unreachable").to_response(Surface::Json));
+        let mut fake = Fake { faults: vec![], clock: 0, randoms: 0 };
+        let private = Options { origin: Some(OriginProbe::Private("http://mcp.internal/mcp".into())), ..options() };
+        let report = run(&private, &mut FakeOrigin { inner: &mut fake, down: unavailable });
+        assert_eq!(
+            report.lines.last().unwrap().to_string(),
+            "✗ 8. initialize → 502: the gateway could not reach the origin — fix: check the VPC service bound as ORIGIN_SERVICE (npx wrangler vpc service get <service id>) and that its Tunnel is connected (cloudflared 2025.7.0 or later over QUIC, outbound UDP 7844); the gateway's log line says what the binding threw (npx wrangler tail)"
+        );
+    }
+
+    #[test]
+    fn a_misdeclared_origin_binding_is_named_with_its_fix() {
+        let config =
+            crate::config::tests::config_bound(&crate::config::tests::vars(), crate::config::OriginBinding::NotFetcher)
+                .unwrap_err();
+        let misconfigured = answer(config.to_response(Surface::Json));
+        let (ok, lines) = doctor(&options(), vec![("POST", MCP.into(), misconfigured)]);
+        assert!(!ok);
+        let fix = "declare ORIGIN_SERVICE as the origin's VPC service ([[vpc_services]] in wrangler.toml, README: Private origin) and remove any [vars] entry of that name";
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(lines[0].starts_with("✗ 1. POST without a token → the gateway answered 500: the gateway is misconfigured: ORIGIN_SERVICE is bound to something without fetch"), "{}", lines[0]);
+        assert!(lines[0].ends_with(&format!("— fix: {fix}")), "{}", lines[0]);
     }
 
     #[test]
@@ -1281,7 +1388,7 @@ mod tests {
         };
         let bad_token = healthy(&mcp_post(MCP, Some("bad"), None, String::new())).unwrap();
         let gateway = dated(bad_token, "Tue, 01 Dec 2026 04:00:00 GMT");
-        let options = Options { origin: Some(ORIGIN.into()), login: false, ..options() };
+        let options = Options { origin: Some(OriginProbe::Public(ORIGIN.into())), login: false, ..options() };
         let with_origin_date = |date: &str| {
             let origin = dated(answer(Response::empty(401)), date);
             let (_, lines) =
@@ -1470,11 +1577,14 @@ mod tests {
 
     #[test]
     fn only_https_or_loopback_http_urls_are_accepted() {
-        assert!(acceptable_url("https://mcp.example.com/mcp"));
-        assert!(acceptable_url("http://127.0.0.1:8787/mcp"));
-        assert!(acceptable_url("http://localhost:8787/mcp"));
-        assert!(!acceptable_url("http://mcp.example.com/mcp"));
-        assert!(!acceptable_url("ftp://mcp.example.com/mcp"));
+        assert!(acceptable_url("https://mcp.example.com/mcp", false));
+        assert!(acceptable_url("http://127.0.0.1:8787/mcp", false));
+        assert!(acceptable_url("http://localhost:8787/mcp", false));
+        assert!(!acceptable_url("http://mcp.example.com/mcp", false));
+        assert!(!acceptable_url("ftp://mcp.example.com/mcp", false));
+        // A private origin's address only says where nothing may answer.
+        assert!(acceptable_url("http://mcp.internal:8000/mcp", true));
+        assert!(!acceptable_url("ftp://mcp.internal/mcp", true) && !acceptable_url("http:///mcp", true));
     }
 
     #[test]

@@ -119,8 +119,8 @@ pub enum TokenFailure {
 }
 
 /// Why a client identified by a Client ID Metadata Document (its `client_id` is an
-/// https URL) was refused. Each is shown on the authorization page as its own sentence,
-/// so the person (or the client's developer) can tell what to fix.
+/// https URL) was refused. The log line names each; the page only those the person (or
+/// the client's developer) may learn ([`ClientMetadataFailure::description`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientMetadataFailure {
     UrlTooLong,
@@ -152,6 +152,10 @@ pub enum ClientMetadataFailure {
 }
 
 impl ClientMetadataFailure {
+    /// The sentence on the page. The URL's own checks and the trust policy, decided before
+    /// anything is fetched, say what to fix; every failure of the fetch or of the fetched
+    /// document gets one sentence, or the page would tell anyone what an arbitrary URL answers
+    /// (a status oracle). The log line names the precise failure ([`Error::log_reason`]).
     pub fn description(self) -> &'static str {
         match self {
             Self::UrlTooLong => "the client_id URL is too long",
@@ -166,29 +170,28 @@ impl ClientMetadataFailure {
             Self::UrlDotSegment => "the client_id URL must not contain . or .. path segments",
             Self::UrlNotCanonical => "the client_id URL is not in canonical form (lower-case host, no default port)",
             Self::HostNotAllowed => "this server does not accept clients whose client_id is on that host",
-            Self::Unreachable => "the client's metadata document could not be fetched",
-            Self::Timeout => "the client's metadata document did not arrive in time",
-            Self::Redirected => "the client's metadata document URL answered with a redirect, which is not followed",
-            Self::BadStatus => "the client's metadata document URL did not answer 200 OK",
-            Self::TooLarge => "the client's metadata document is larger than 5 KiB",
-            Self::NotJson => "the client's metadata document is not valid JSON",
-            Self::NotObject => "the client's metadata document is not a JSON object",
-            Self::ClientIdMismatch => "the client_id in the client's metadata document differs from its URL",
-            Self::NoClientName => "the client's metadata document has no client_name",
-            Self::NoRedirectUris => {
-                "the client's metadata document has no redirect_uris (a non-empty array of strings)"
-            }
-            Self::ClientSecret => "the client's metadata document contains a client secret",
-            Self::PrivateKey => "the client's metadata document contains private key material in jwks",
-            Self::AuthMethod => {
-                "the client's metadata document names a token_endpoint_auth_method other than none or private_key_jwt"
-            }
+            Self::Unreachable
+            | Self::Timeout
+            | Self::Redirected
+            | Self::BadStatus
+            | Self::TooLarge
+            | Self::NotJson
+            | Self::NotObject
+            | Self::ClientIdMismatch
+            | Self::NoClientName
+            | Self::NoRedirectUris
+            | Self::ClientSecret
+            | Self::PrivateKey
+            | Self::AuthMethod => DOCUMENT_UNUSABLE,
             Self::RedirectUriNotListed => {
                 "the redirect_uri is not among the redirect_uris of the client's metadata document"
             }
         }
     }
 }
+
+/// The page's one sentence for a metadata document that could not be fetched or used.
+pub const DOCUMENT_UNUSABLE: &str = "the client's metadata document could not be used";
 
 /// An MCP request the gateway answers itself, as JSON-RPC (the client's MCP session
 /// goes on; nothing suggests signing in again).
@@ -251,6 +254,9 @@ pub enum JsonRpcReply {
     Batch(Vec<RequestId>),
 }
 
+/// How much of what the runtime threw is logged ([`Error::unreachable`]).
+const MAX_DETAIL_CHARS: usize = 200;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// A protocol error caused by the client, with a fixed description safe to send.
@@ -269,10 +275,12 @@ pub enum Error {
     Forbidden {
         reason: &'static str,
     },
-    /// Access or the origin failed; `reason` is logged only.
+    /// Access or the origin failed; `reason`, and `detail` (what the runtime said, see
+    /// [`Error::unreachable`]), are logged only.
     Upstream {
         failure: UpstreamFailure,
         reason: &'static str,
+        detail: Option<String>,
     },
     /// The runtime failed the gateway (no randomness, a value that cannot be sealed):
     /// never the client's fault, and never answered with anything weaker.
@@ -330,11 +338,21 @@ impl Error {
 
     /// Access or the origin could not be used (no answer, an unusable one).
     pub const fn unavailable(reason: &'static str) -> Self {
-        Self::Upstream { failure: UpstreamFailure::Unavailable, reason }
+        Self::Upstream { failure: UpstreamFailure::Unavailable, reason, detail: None }
     }
 
     pub const fn timeout(reason: &'static str) -> Self {
-        Self::Upstream { failure: UpstreamFailure::Timeout, reason }
+        Self::Upstream { failure: UpstreamFailure::Timeout, reason, detail: None }
+    }
+
+    /// No answer, and what the runtime threw says why (`ProxyError: dns_error` from a
+    /// Workers VPC binding whose Tunnel is misconfigured, `Network connection lost`): kept
+    /// for the log on one line, at most [`MAX_DETAIL_CHARS`] characters. It is what the
+    /// runtime (or a Worker behind a service binding) threw; the gateway puts nothing of the
+    /// request into it.
+    pub fn unreachable(reason: &'static str, thrown: &str) -> Self {
+        let detail = thrown.chars().take(MAX_DETAIL_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect();
+        Self::Upstream { failure: UpstreamFailure::Unavailable, reason, detail: Some(detail) }
     }
 
     pub const fn config(setting: &'static str, problem: &'static str) -> Self {
@@ -349,7 +367,10 @@ impl Error {
             Self::MissingToken => "no bearer token".into(),
             Self::InvalidToken(failure) => format!("invalid_token: {failure:?}"),
             Self::Forbidden { reason } => format!("forbidden: {reason}"),
-            Self::Upstream { failure, reason } => format!("upstream {failure:?}: {reason}"),
+            Self::Upstream { failure, reason, detail: None } => format!("upstream {failure:?}: {reason}"),
+            Self::Upstream { failure, reason, detail: Some(detail) } => {
+                format!("upstream {failure:?}: {reason} ({detail})")
+            }
             Self::Internal { reason } => format!("internal: {reason}"),
             Self::Config { setting, problem } => format!("configuration {setting}: {problem}"),
             Self::ClientMetadata(failure) => format!("client metadata: {failure:?}"),
@@ -564,6 +585,24 @@ pub mod tests {
     }
 
     #[test]
+    fn what_the_runtime_threw_is_logged_on_one_short_line_and_never_sent() {
+        let error = Error::unreachable("could not reach the origin", "Error: ProxyError: dns_error\nat line 2");
+        assert_eq!(
+            error.log_reason(),
+            "upstream Unavailable: could not reach the origin (Error: ProxyError: dns_error at line 2)"
+        );
+        let r = error.to_response(RESOURCE);
+        assert_eq!(r.status, 502);
+        assert!(!r.body.contains("dns_error") && !r.body.contains("could not reach"), "{}", r.body);
+        let long = Error::unreachable("x", &"é".repeat(500)).log_reason();
+        assert_eq!(long.chars().filter(|&c| c == 'é').count(), MAX_DETAIL_CHARS);
+        assert_eq!(
+            Error::unavailable("could not reach Access").log_reason(),
+            "upstream Unavailable: could not reach Access"
+        );
+    }
+
+    #[test]
     fn forbidden_is_403_without_challenge() {
         let r = Error::Forbidden { reason: "email not allowed" }.to_response(RESOURCE);
         assert_eq!(r.status, 403);
@@ -585,7 +624,8 @@ pub mod tests {
 
     #[test]
     fn upstream_and_config_errors() {
-        let r = Error::Upstream { failure: UpstreamFailure::Timeout, reason: "token" }.to_response(Surface::Json);
+        let r = Error::Upstream { failure: UpstreamFailure::Timeout, reason: "token", detail: None }
+            .to_response(Surface::Json);
         assert_eq!(r.status, 504);
         assert!(r.body.contains("temporarily_unavailable"));
         let r = Error::Config { setting: "ACCESS_ISSUER", problem: "is missing" }.to_response(Surface::Json);

@@ -31,6 +31,7 @@ pub(crate) mod metadata;
 pub(crate) mod params;
 pub(crate) mod proxy;
 pub(crate) mod redirect_uri;
+pub(crate) mod refresh_grace;
 pub(crate) mod registration;
 pub(crate) mod request_log;
 pub(crate) mod route;

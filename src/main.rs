@@ -4,7 +4,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
-    use mcp_access_gateway::doctor::{self, Answer, Io, Line, Options, Request, ToolCall};
+    use mcp_access_gateway::doctor::{self, Answer, Io, Line, Options, OriginProbe, Request, ToolCall};
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::process::{Command, ExitCode};
@@ -12,13 +12,16 @@ mod cli {
     use std::time::{Duration, Instant};
 
     const USAGE: &str = "usage: mcp-access-gateway doctor <MCP URL> [--login] [--call TOOL [--arguments JSON]]
-       [--origin ORIGIN_MCP_URL] [--access-issuer ACCESS_ISSUER] [--json]
-       [--browser-command COMMAND] [--login-timeout SECONDS]
+       [--origin ORIGIN_MCP_URL | --private-origin ORIGIN_MCP_URL] [--access-issuer ACCESS_ISSUER]
+       [--json] [--browser-command COMMAND] [--login-timeout SECONDS]
 
 Replays what a strict MCP client does and prints one line per step: ✓, ✗ or ⚠, what
 it saw, and the fix. --login also logs in through your browser (COMMAND, or
 $MCP_DOCTOR_BROWSER, is run with the URL as its last argument instead of the system
-browser). The exit status is 1 if a step failed.";
+browser). --origin: the origin's public URL, which must refuse a request without
+credentials; --private-origin: the gateway reaches the origin through its ORIGIN_SERVICE
+binding (Workers VPC), and this URL must not answer from here at all. The exit status
+is 1 if a step failed.";
 
     struct Arguments {
         options: Options,
@@ -38,7 +41,11 @@ browser). The exit status is 1 if a step failed.";
             match arg.as_str() {
                 "--json" => json = true,
                 "--login" => login = true,
-                "--origin" => origin = Some(value()?),
+                "--origin" | "--private-origin" if origin.is_some() => {
+                    return Err("give one of --origin and --private-origin".into())
+                }
+                "--origin" => origin = Some(OriginProbe::Public(value()?)),
+                "--private-origin" => origin = Some(OriginProbe::Private(value()?)),
                 "--access-issuer" => access_issuer = Some(value()?),
                 "--call" => tool = Some(value()?),
                 "--arguments" => arguments = Some(value()?),
@@ -49,10 +56,19 @@ browser). The exit status is 1 if a step failed.";
             }
         }
         let url: String = url.ok_or("the MCP URL is missing")?;
-        for given in [Some(&url), origin.as_ref(), access_issuer.as_ref()].into_iter().flatten() {
-            if !doctor::acceptable_url(given) {
+        for given in [Some(&url), access_issuer.as_ref()].into_iter().flatten() {
+            if !doctor::acceptable_url(given, false) {
                 return Err(format!("{given} is not an https URL (http only on loopback)"));
             }
+        }
+        match &origin {
+            Some(OriginProbe::Public(given)) if !doctor::acceptable_url(given, false) => {
+                return Err(format!("{given} is not an https URL (http only on loopback)"))
+            }
+            Some(OriginProbe::Private(given)) if !doctor::acceptable_url(given, true) => {
+                return Err(format!("{given} is not an http or https URL"))
+            }
+            _ => {}
         }
         let arguments = match (arguments, &tool) {
             (Some(_), None) => return Err("--arguments is for --call TOOL".into()),
@@ -227,6 +243,23 @@ browser). The exit status is 1 if a step failed.";
     #[cfg(test)]
     mod tests {
         use super::parse;
+
+        #[test]
+        fn the_origin_is_public_or_private() {
+            use mcp_access_gateway::doctor::OriginProbe;
+            let origin = |args: &[&str]| {
+                let args = ["doctor", "https://mcp.example.com/mcp"].iter().chain(args).map(|a| a.to_string());
+                parse(args, 4567).map(|a| a.options.origin)
+            };
+            assert_eq!(origin(&[]), Ok(None));
+            let public = origin(&["--origin", "https://o.example/mcp"]);
+            assert_eq!(public, Ok(Some(OriginProbe::Public("https://o.example/mcp".into()))));
+            let private = origin(&["--private-origin", "http://mcp.internal:8000/mcp"]);
+            assert_eq!(private, Ok(Some(OriginProbe::Private("http://mcp.internal:8000/mcp".into()))));
+            assert!(origin(&["--origin", "http://mcp.internal/mcp"]).is_err(), "a public origin is https");
+            let both = origin(&["--origin", "https://o.example/mcp", "--private-origin", "http://mcp.internal/mcp"]);
+            assert_eq!(both, Err("give one of --origin and --private-origin".to_owned()));
+        }
 
         fn parsed(args: &[&str]) -> Result<Option<serde_json::Value>, String> {
             let args = ["doctor", "https://mcp.example.com/mcp"].iter().chain(args).map(|a| a.to_string());

@@ -124,10 +124,16 @@ pub fn gateway_headers(
 const GATEWAY_COOKIE_PREFIXES: [&str; 2] = ["mcpgw_", "__Host-mcpgw"];
 
 /// Whether one origin `Set-Cookie` value may reach the client: never one naming a
-/// gateway cookie (compared without case, as browsers do for `__Host-`).
+/// gateway cookie (compared without case, as browsers do for `__Host-`), and never one
+/// without a name (RFC 6265bis §5.6: also a value without `=`), which a browser sends back
+/// as its bare value: `=mcpgw_consent_x=…` would come back looking like a gateway cookie.
+/// A value that starts with a gateway cookie name is refused too, quoted or not.
 pub fn forwards_origin_cookie(set_cookie: &str) -> bool {
-    let name = set_cookie.split_once('=').map_or(set_cookie, |(name, _)| name).trim();
-    !GATEWAY_COOKIE_PREFIXES.iter().any(|p| starts_with_ignore_case(name, p))
+    let pair = set_cookie.split(';').next().unwrap_or_default();
+    let Some((name, value)) = pair.split_once('=') else { return false };
+    let (name, value) = (name.trim(), value.trim_start().trim_start_matches('"'));
+    let names_gateway = |text: &str| GATEWAY_COOKIE_PREFIXES.iter().any(|p| starts_with_ignore_case(text, p));
+    !name.is_empty() && !names_gateway(name) && !names_gateway(value)
 }
 
 /// The groups as a JSON array: group names hold spaces and commas, so any separator
@@ -167,6 +173,7 @@ pub fn check_origin_response(status: u16, content_type: Option<&str>, location: 
         return Err(Error::Upstream {
             failure: UpstreamFailure::Unavailable,
             reason: "origin answered with a Cloudflare Access login page (set ORIGIN_ACCESS_CLIENT_ID/SECRET)",
+            detail: None,
         });
     }
     if status == 401 {
@@ -283,8 +290,9 @@ mod tests {
         assert!(reaches_the_client("mcp-session-id"));
         assert!(reaches_the_client("content-type"));
         assert!(forwards_origin_cookie("session=abc; Path=/; HttpOnly"));
-        assert!(forwards_origin_cookie("flag"));
         assert!(forwards_origin_cookie("my_mcpgw_pref=1"));
+        assert!(forwards_origin_cookie("pref=x_mcpgw_consent=1"));
+        assert!(forwards_origin_cookie("empty=; Path=/"));
         for gateway in [
             "mcpgw_csrf=x; Path=/",
             "mcpgw_consent_abc=x",
@@ -292,6 +300,16 @@ mod tests {
             "__host-MCPGW_consent_a=x",
             " mcpgw_csrf =x",
             "__Host-mcpgw",
+            // No name: the browser sends the bare value back.
+            "flag",
+            "=x",
+            " =x; Path=/",
+            "=mcpgw_consent_x=forged",
+            "; mcpgw_csrf=x",
+            // A value that reads as a gateway cookie.
+            "pref=mcpgw_consent_x=forged",
+            "pref= \"__Host-mcpgw_csrf=x\"",
+            "pref=MCPGW_browser",
         ] {
             assert!(!forwards_origin_cookie(gateway), "{gateway}");
         }

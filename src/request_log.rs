@@ -77,6 +77,9 @@ pub struct RequestLog<'a> {
     pub mcp_name: Option<&'a str>,
     pub decision: Option<Decision>,
     pub origin_status: Option<u16>,
+    /// The binding the request went to the origin through (`ORIGIN_SERVICE`), when it was
+    /// sent there; `None` for `fetch` to `ORIGIN_URL`, or when the origin was not asked.
+    pub origin_binding: Option<&'a str>,
     /// Body sizes where known (a declared `Content-Length`, or the bytes read).
     pub bytes_in: Option<u64>,
     pub bytes_out: Option<u64>,
@@ -127,6 +130,7 @@ mod tests {
             "mcp_name",
             "decision",
             "origin_status",
+            "origin_binding",
             "bytes_in",
             "bytes_out",
             "error",
@@ -150,6 +154,7 @@ mod tests {
             email: Some("a\"b\\c\n@example.com"),
             decision: Some(Decision::HeaderMismatch),
             origin_status: Some(200),
+            origin_binding: Some("ORIGIN_SERVICE"),
             bytes_in: Some(96),
             error: Some("origin answered 5xx".to_owned()),
             ..Default::default()
@@ -157,7 +162,7 @@ mod tests {
         .line();
         assert_eq!(
             line,
-            r#"{"time":1796090000000,"request_id":"8f1c-LHR","method":"POST","route":"mcp","status":200,"duration_ms":41.3,"subject":null,"email":"a\"b\\c\n@example.com","client":null,"mcp_method":null,"mcp_name":null,"decision":"header_mismatch","origin_status":200,"bytes_in":96,"bytes_out":null,"error":"origin answered 5xx"}"#
+            r#"{"time":1796090000000,"request_id":"8f1c-LHR","method":"POST","route":"mcp","status":200,"duration_ms":41.3,"subject":null,"email":"a\"b\\c\n@example.com","client":null,"mcp_method":null,"mcp_name":null,"decision":"header_mismatch","origin_status":200,"origin_binding":"ORIGIN_SERVICE","bytes_in":96,"bytes_out":null,"error":"origin answered 5xx"}"#
         );
         let duration = |ms: f64| {
             let line: serde_json::Value =

@@ -36,8 +36,11 @@ pub enum Purpose {
     ConsentCookie,
     /// An access token minted by the gateway (sealed token mode).
     AccessToken,
-    /// A refresh token wrapping Access's (sealed token mode).
+    /// A refresh token wrapping Access's (every token mode).
     RefreshToken,
+    /// A refresh answer kept for the reuse grace, under a key derived from the refresh
+    /// token it answered ([`crate::refresh_grace`]).
+    RefreshGrace,
 }
 
 impl Purpose {
@@ -49,6 +52,7 @@ impl Purpose {
             Self::ConsentCookie => b"mcp-access-gateway/consent-cookie",
             Self::AccessToken => b"mcp-access-gateway/access-token",
             Self::RefreshToken => b"mcp-access-gateway/refresh-token",
+            Self::RefreshGrace => b"mcp-access-gateway/refresh-grace",
         }
     }
 }
@@ -117,6 +121,11 @@ impl SealingKeys {
         Ok(Self(keys))
     }
 
+    /// One key the gateway derived itself rather than read from `SEALING_KEYS`.
+    pub fn single(bytes: &[u8; 32]) -> Self {
+        Self(vec![Self::key(bytes)])
+    }
+
     fn key(bytes: &[u8; 32]) -> SealingKey {
         let digest = Sha256::digest(bytes);
         let mut id = [0; KEY_ID_LEN];
@@ -161,13 +170,23 @@ impl SealingKeys {
     /// The value sealed for `purpose`, if it has not expired at `now`. An envelope or a value
     /// that does not fit is `Malformed`, expired or not (it is read whole before `exp` is checked).
     pub fn open<T: DeserializeOwned>(&self, purpose: Purpose, sealed: &str, now: u64) -> Result<T, OpenError> {
+        self.open_expiring(purpose, sealed, now).map(|(value, _)| value)
+    }
+
+    /// As [`Self::open`], with the value's expiry.
+    pub fn open_expiring<T: DeserializeOwned>(
+        &self,
+        purpose: Purpose,
+        sealed: &str,
+        now: u64,
+    ) -> Result<(T, u64), OpenError> {
         let plaintext = self.open_plaintext(purpose, sealed)?;
         let strict_json::Object(Envelope { exp, v }) =
             strict_json::from_slice(&plaintext).map_err(|_| OpenError::Malformed)?;
         if exp <= now {
             return Err(OpenError::Expired);
         }
-        Ok(v)
+        Ok((v, exp))
     }
 
     fn open_plaintext(&self, purpose: Purpose, sealed: &str) -> Result<Vec<u8>, OpenError> {
@@ -258,7 +277,21 @@ pub mod tests {
         let keys = SealingKeys::parse(KEY_A).unwrap();
         let sealed = seal_a(Purpose::Code, 100);
         assert_eq!(keys.open::<String>(Purpose::Code, &sealed, 99), Ok("payload".into()));
+        assert_eq!(keys.open_expiring::<String>(Purpose::Code, &sealed, 99), Ok(("payload".into(), 100)));
         assert_eq!(keys.open::<String>(Purpose::Code, &sealed, 100), Err(OpenError::Expired));
+    }
+
+    #[test]
+    fn a_single_derived_key_seals_and_opens_alone() {
+        let derived = SealingKeys::single(&[7; 32]);
+        let sealed = derived.seal(Purpose::RefreshGrace, &"answer", 100, &mut CountingEntropy::default()).unwrap();
+        assert_eq!(derived.open::<String>(Purpose::RefreshGrace, &sealed, 99), Ok("answer".into()));
+        assert_eq!(
+            SealingKeys::single(&[8; 32]).open::<String>(Purpose::RefreshGrace, &sealed, 99),
+            Err(OpenError::UnknownKey)
+        );
+        let configured = SealingKeys::parse(KEY_A).unwrap();
+        assert_eq!(configured.open::<String>(Purpose::RefreshGrace, &sealed, 99), Err(OpenError::UnknownKey));
     }
 
     #[test]

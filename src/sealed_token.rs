@@ -51,6 +51,25 @@ struct SealedRefresh {
     client_id: Option<String>,
 }
 
+/// A sealed refresh token as written: with `iat`, the time it was sealed. The gateway reads
+/// only the expiry, so a token sealed again around the same Access token (Access did not
+/// rotate) differs from the one before in its issue time and nonce, never in its lifetime.
+/// Tokens sealed before have none.
+#[derive(Serialize)]
+struct Issued<'a> {
+    #[serde(flatten)]
+    sealed: &'a SealedRefresh,
+    iat: u64,
+}
+
+/// A refresh token the client presented, opened.
+pub struct PresentedRefresh {
+    /// Access's refresh token inside it.
+    pub access_refresh: Secret,
+    /// Its expiry, which a token sealed again around the same Access token keeps.
+    pub expires_at: u64,
+}
+
 /// Seals the client's access token around Access's answer and the validated `id_token`
 /// identity: the token and its lifetime in seconds.
 pub fn seal_access(
@@ -86,26 +105,23 @@ pub fn seal_access(
     Ok((config.sealing_keys.seal(Purpose::AccessToken, &sealed, expires_at, entropy)?, expires_at - now))
 }
 
-/// Seals Access's refresh token for this deployment's key and MCP URL, and the client.
+/// Seals Access's refresh token for this deployment's key and MCP URL, and the client,
+/// issued `now`, until `expires_at` ([`refresh_expiry`] for a new one).
 pub fn seal_refresh(
     config: &Config,
     site: &Site,
-    access_refresh: String,
+    access_refresh: Secret,
     client_id: Option<&str>,
-    now: u64,
+    (now, expires_at): (u64, u64),
     entropy: &mut dyn Entropy,
 ) -> Result<String, Error> {
-    let sealed = SealedRefresh {
-        rt: Secret::new(access_refresh),
-        aud: site.resource(),
-        client_id: client_id.map(str::to_owned),
-    };
-    config.sealing_keys.seal(
-        Purpose::RefreshToken,
-        &sealed,
-        now.saturating_add(config.refresh_token_ttl_seconds),
-        entropy,
-    )
+    let sealed = SealedRefresh { rt: access_refresh, aud: site.resource(), client_id: client_id.map(str::to_owned) };
+    config.sealing_keys.seal(Purpose::RefreshToken, &Issued { sealed: &sealed, iat: now }, expires_at, entropy)
+}
+
+/// When a refresh token sealed `now` around a new Access refresh token expires.
+pub fn refresh_expiry(config: &Config, now: u64) -> u64 {
+    now.saturating_add(config.refresh_token_ttl_seconds)
 }
 
 /// What a bearer presented at the MCP endpoint is checked as.
@@ -173,10 +189,12 @@ pub fn open_refresh(
     presented: &str,
     client_id: Option<&str>,
     now: u64,
-) -> Result<Secret, Error> {
-    match config.sealing_keys.open::<SealedRefresh>(Purpose::RefreshToken, presented, now) {
-        Ok(sealed) if sealed.aud == site.resource() && sealed.client_id.as_deref() == client_id => Ok(sealed.rt),
-        Ok(sealed) if sealed.aud == site.resource() => {
+) -> Result<PresentedRefresh, Error> {
+    match config.sealing_keys.open_expiring::<SealedRefresh>(Purpose::RefreshToken, presented, now) {
+        Ok((sealed, expires_at)) if sealed.aud == site.resource() && sealed.client_id.as_deref() == client_id => {
+            Ok(PresentedRefresh { access_refresh: sealed.rt, expires_at })
+        }
+        Ok((sealed, _)) if sealed.aud == site.resource() => {
             Err(Error::invalid_grant("the refresh token was issued to another client"))
         }
         _ => Err(Error::invalid_grant("the refresh token is invalid or expired")),
@@ -228,7 +246,7 @@ mod tests {
             &site(),
             upstream(access_token),
             Some(&identity()),
-            None,
+            &crate::token::tests::code_exchange(None),
             NOW,
             &mut CountingEntropy::default(),
         )
@@ -299,10 +317,12 @@ mod tests {
         assert_eq!(sealed.rt.expose(), "access-refresh");
         assert_eq!(sealed.aud, "https://mcp.example.com/mcp");
         assert_eq!(sealed.client_id.as_deref(), Some("https://client.example.com/client.json"));
-        assert_eq!(serde_json::to_string(&sealed).unwrap(), OLD_REFRESH);
+        // Written the same, with the issue time after.
+        let written = |sealed| serde_json::to_string(&Issued { sealed, iat: 7 }).unwrap();
+        assert_eq!(written(&sealed), OLD_REFRESH.replace('}', r#","iat":7}"#));
         let minimal = open_refresh_text(OLD_REFRESH_MINIMAL).unwrap();
         assert_eq!(minimal.client_id, None);
-        assert_eq!(serde_json::to_string(&minimal).unwrap(), OLD_REFRESH_MINIMAL);
+        assert_eq!(written(&minimal), OLD_REFRESH_MINIMAL.replace('}', r#","iat":7}"#));
     }
 
     #[test]
@@ -422,7 +442,9 @@ mod tests {
         for mode in ["passthrough", "auto", "sealed"] {
             let config = config(mode);
             let refresh = minted(&config, "a.b.c")["refresh_token"].as_str().unwrap().to_owned();
-            assert_eq!(open_refresh(&config, &site(), &refresh, None, NOW).unwrap().expose(), "access-refresh");
+            let opened = open_refresh(&config, &site(), &refresh, None, NOW).unwrap();
+            assert_eq!(opened.access_refresh.expose(), "access-refresh");
+            assert_eq!(opened.expires_at, NOW + config.refresh_token_ttl_seconds);
             let elsewhere = Site::new(&config, "https://other.example.com");
             assert!(open_refresh(&config, &elsewhere, &refresh, None, NOW).is_err(), "another MCP URL");
             let mut v = vars();

@@ -46,11 +46,20 @@ pub mod exposed {
         String::deserialize(deserializer).map(Secret::new)
     }
 
-    /// An optional one, for `serialize_with` (absent ones are skipped).
-    pub fn serialize_some<S: Serializer>(secret: &Option<Secret>, serializer: S) -> Result<S::Ok, S::Error> {
-        match secret {
-            Some(secret) => serialize(secret, serializer),
-            None => serializer.serialize_none(),
+    /// An optional one: `null` or absent is `None`.
+    pub mod option {
+        use super::Secret;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(secret: &Option<Secret>, serializer: S) -> Result<S::Ok, S::Error> {
+            match secret {
+                Some(secret) => super::serialize(secret, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Secret>, D::Error> {
+            Option::<String>::deserialize(deserializer).map(|secret| secret.map(Secret::new))
         }
     }
 }
@@ -83,21 +92,19 @@ mod tests {
 
     #[test]
     fn is_the_plain_string_in_json() {
-        #[derive(serde::Serialize)]
-        struct Sent {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Carried {
             #[serde(with = "exposed")]
             secret: Secret,
-            #[serde(serialize_with = "exposed::serialize_some")]
+            #[serde(with = "exposed::option")]
             optional: Option<Secret>,
         }
-        #[derive(serde::Deserialize)]
-        struct Received {
-            #[serde(with = "exposed")]
-            secret: Secret,
-        }
-        let sent = Sent { secret: Secret::new("hunter2"), optional: Some(Secret::new("x")) };
-        let text = serde_json::to_string(&sent).unwrap();
+        let carried = Carried { secret: Secret::new("hunter2"), optional: Some(Secret::new("x")) };
+        let text = serde_json::to_string(&carried).unwrap();
         assert_eq!(text, r#"{"secret":"hunter2","optional":"x"}"#);
-        assert!(serde_json::from_str::<Received>(&text).unwrap().secret.matches("hunter2"));
+        let read: Carried = serde_json::from_str(&text).unwrap();
+        assert!(read.secret.matches("hunter2") && read.optional.is_some_and(|x| x.matches("x")));
+        let none: Carried = serde_json::from_str(r#"{"secret":"s","optional":null}"#).unwrap();
+        assert!(none.optional.is_none());
     }
 }

@@ -10,19 +10,19 @@ use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode};
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
+use crate::refresh_grace::GraceKey;
 use crate::seal::{digest, Entropy, Purpose};
-use crate::sealed_token;
+use crate::sealed_token::{self, PresentedRefresh};
 use crate::secret::{self, constant_time_eq, Secret};
 use crate::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTokens};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const FORM: &str = "application/x-www-form-urlencoded";
 
 /// A form POST to Access's token endpoint. `Debug` hides the body: it holds the
 /// client secret, the code or the refresh token.
-#[derive(PartialEq, Eq)]
 pub struct UpstreamTokenRequest {
     pub url: String,
     pub body: String,
@@ -32,6 +32,8 @@ pub struct UpstreamTokenRequest {
     /// The client with a metadata document that asked (`None`: the registered client),
     /// which the tokens issued are bound to.
     pub client_id: Option<String>,
+    /// The refresh token being exchanged, for a refresh.
+    pub refreshing: Option<Refreshing>,
 }
 
 impl std::fmt::Debug for UpstreamTokenRequest {
@@ -40,8 +42,16 @@ impl std::fmt::Debug for UpstreamTokenRequest {
             .field("url", &self.url)
             .field("body", &"[redacted]")
             .field("client_id", &self.client_id)
+            .field("refreshing", &self.refreshing.is_some())
             .finish()
     }
+}
+
+/// A refresh: the presented token, opened, and where its answer is shared in the reuse
+/// grace (`None` when `REFRESH_REUSE_GRACE_SECONDS` is 0).
+pub struct Refreshing {
+    pub presented: PresentedRefresh,
+    pub grace: Option<GraceKey>,
 }
 
 /// How the client authenticated.
@@ -133,7 +143,7 @@ pub fn prepare(
         return Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server"));
     }
     let mut form = url::form_urlencoded::Serializer::new(String::new());
-    let mut id_token_nonce = None;
+    let (mut id_token_nonce, mut refreshing) = (None, None);
     match params.require("grant_type", "grant_type is missing")? {
         "authorization_code" => {
             let sealed = params.require("code", "code is missing")?;
@@ -174,12 +184,17 @@ pub fn prepare(
                 .append_pair("code_verifier", verifier);
         }
         "refresh_token" if caps.refresh => {
-            let presented = params.require("refresh_token", "refresh_token is missing")?;
-            let refresh_token = sealed_token::open_refresh(config, site, presented, client_id.as_deref(), now)?;
-            form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh_token.expose());
-            if let Some(scope) = params.get("scope") {
-                form.append_pair("scope", &crate::authorize::granted_scope(Some(scope), caps));
+            let sent = params.require("refresh_token", "refresh_token is missing")?;
+            let presented = sealed_token::open_refresh(config, site, sent, client_id.as_deref(), now)?;
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("refresh_token", presented.access_refresh.expose());
+            let scope = params.get("scope").map(|scope| crate::authorize::granted_scope(Some(scope), caps));
+            if let Some(scope) = &scope {
+                form.append_pair("scope", scope);
             }
+            // Identical refreshes, the same token and scope, share one answer in the window.
+            let grace = (config.refresh_reuse_grace_seconds > 0).then(|| GraceKey::derive(sent, scope.as_deref()));
+            refreshing = Some(Refreshing { presented, grace });
         }
         _ => return Err(Error::oauth(ErrorCode::UnsupportedGrantType, "grant_type is not supported")),
     }
@@ -187,24 +202,43 @@ pub fn prepare(
     if let Some(secret) = &config.access.client_secret {
         form.append_pair("client_secret", secret.expose());
     }
-    Ok(UpstreamTokenRequest { url: upstream.token_endpoint.clone(), body: form.finish(), id_token_nonce, client_id })
+    Ok(UpstreamTokenRequest {
+        url: upstream.token_endpoint.clone(),
+        body: form.finish(),
+        id_token_nonce,
+        client_id,
+        refreshing,
+    })
 }
 
 /// The normalised successful answer (RFC 6749 §5.1). Access's `id_token` is not
-/// passed on: it names Access as issuer, not this gateway.
-#[derive(Debug, Serialize)]
+/// passed on: it names Access as issuer, not this gateway. Read back only as the gateway
+/// wrote it (an answer kept for the reuse grace).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TokenResponse {
     #[serde(with = "secret::exposed")]
     access_token: Secret,
-    token_type: &'static str,
+    token_type: TokenType,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_in: Option<u64>,
-    #[serde(serialize_with = "secret::exposed::serialize_some", skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "secret::exposed::option", skip_serializing_if = "Option::is_none")]
     refresh_token: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
 }
 
+/// The only token type the gateway issues (RFC 6750).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+enum TokenType {
+    Bearer,
+}
+
+impl TokenResponse {
+    /// The same answer `seconds` later: the access token has that much less to live.
+    pub fn aged(&self, seconds: u64) -> Self {
+        Self { expires_in: self.expires_in.map(|left| left.saturating_sub(seconds)), ..self.clone() }
+    }
+}
 /// Whether the client gets an access token sealed by the gateway rather than Access's own.
 fn seals_access(mode: TokenMode, tokens: &UpstreamTokens) -> Result<bool, Error> {
     match mode {
@@ -236,19 +270,22 @@ pub fn id_token_to_verify(mode: TokenMode, tokens: &UpstreamTokens) -> Result<Op
 
 /// The client's token response in every token mode. The access token is Access's own
 /// or sealed around `identity` (from the `id_token` [`id_token_to_verify`] named).
-/// Access's refresh token is always sealed: a raw one would work at any gateway
-/// holding the secret, for whoever found it. Without a new one from Access the client
-/// keeps the refresh token it has (RFC 6749 §6). The gateway's tokens name `client_id`
-/// (a client with a metadata document; `None`: the registered client).
+/// Access's refresh token is always sealed: a raw one would work at any gateway holding
+/// the secret, for whoever found it. Every answer to a refresh carries one: a new one
+/// Access rotated to, for a new lifetime, or else the one presented, sealed anew with a
+/// fresh issue time and its original expiry, so that no refresh extends a login. The
+/// gateway's tokens name the client `sent` was for (a client with a metadata document;
+/// `None`: the registered client).
 pub fn respond(
     config: &Config,
     site: &Site,
     tokens: UpstreamTokens,
     identity: Option<&Identity>,
-    client_id: Option<&str>,
+    sent: &UpstreamTokenRequest,
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Result<TokenResponse, Error> {
+    let client_id = sent.client_id.as_deref();
     let (access_token, expires_in) = if seals_access(config.token_mode, &tokens)? {
         let identity = identity.ok_or_else(no_id_token)?;
         let (sealed, expires_in) = sealed_token::seal_access(config, site, &tokens, identity, client_id, now, entropy)?;
@@ -256,15 +293,24 @@ pub fn respond(
     } else {
         (Secret::new(tokens.access_token), tokens.expires_in)
     };
-    let refresh_token = tokens
-        .refresh_token
-        .map(|rt| sealed_token::seal_refresh(config, site, rt, client_id, now, entropy).map(Secret::new))
-        .transpose()?;
-    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token, scope: tokens.scope })
+    let presented = sent.refreshing.as_ref().map(|refreshing| &refreshing.presented);
+    let renewed = match (tokens.refresh_token, presented) {
+        (Some(new), Some(presented)) if presented.access_refresh.matches(&new) => {
+            Some((presented.access_refresh.clone(), presented.expires_at))
+        }
+        (Some(new), _) => Some((Secret::new(new), sealed_token::refresh_expiry(config, now))),
+        (None, Some(presented)) => Some((presented.access_refresh.clone(), presented.expires_at)),
+        (None, None) => None,
+    };
+    let refresh_token = renewed
+        .map(|(rt, until)| sealed_token::seal_refresh(config, site, rt, client_id, (now, until), entropy))
+        .transpose()?
+        .map(Secret::new);
+    Ok(TokenResponse { access_token, token_type: TokenType::Bearer, expires_in, refresh_token, scope: tokens.scope })
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
     use crate::authorize::tests::{CHALLENGE, NOW};
     use crate::config::tests::{config_from, test_config, vars, ISSUER};
@@ -350,10 +396,13 @@ mod tests {
         assert!(run(&config, None, &code_request(&config, &[("client_secret", "s3cret")])).is_ok());
         let wrong = format!("Basic {}", STANDARD.encode("abc123:nope"));
         assert_eq!(
-            run(&config, Some(&wrong), &code_request(&config, &[("client_id", "")])),
-            Err(Error::InvalidClientBasic)
+            run(&config, Some(&wrong), &code_request(&config, &[("client_id", "")])).unwrap_err(),
+            Error::InvalidClientBasic
         );
-        assert_eq!(run(&config, Some("Basic !!!"), &code_request(&config, &[])), Err(Error::InvalidClientBasic));
+        assert_eq!(
+            run(&config, Some("Basic !!!"), &code_request(&config, &[])).unwrap_err(),
+            Error::InvalidClientBasic
+        );
         let post_wrong = run(&config, None, &code_request(&config, &[("client_secret", "nope")]));
         assert!(matches!(post_wrong, Err(Error::OAuth { code: ErrorCode::InvalidClient, .. })));
         let both =
@@ -421,10 +470,14 @@ mod tests {
     }
 
     fn sealed_refresh(config: &Config, access_refresh: &str) -> String {
-        sealed_token::seal_refresh(config, &site(), access_refresh.into(), None, NOW, &mut CountingEntropy::default())
-            .unwrap()
+        sealed_for(config, access_refresh, None, (NOW, sealed_token::refresh_expiry(config, NOW)))
     }
 
+    /// Access's `access_refresh` sealed for `client` (`None`: the registered client), issued and expiring at `times`.
+    fn sealed_for(config: &Config, access_refresh: &str, client: Option<&str>, times: (u64, u64)) -> String {
+        let rt = Secret::new(access_refresh);
+        sealed_token::seal_refresh(config, &site(), rt, client, times, &mut CountingEntropy::default()).unwrap()
+    }
     fn refresh_request(refresh_token: &str) -> String {
         form(&[
             ("grant_type", "refresh_token"),
@@ -563,17 +616,8 @@ mod tests {
         #[test]
         fn a_refresh_token_is_used_only_by_the_client_it_was_issued_to() {
             let config = test_config();
-            let seal = |client: Option<&str>| {
-                sealed_token::seal_refresh(
-                    &config,
-                    &site(),
-                    "rt-1".into(),
-                    client,
-                    NOW,
-                    &mut CountingEntropy::default(),
-                )
-                .unwrap()
-            };
+            let until = sealed_token::refresh_expiry(&config, NOW);
+            let seal = |client: Option<&str>| sealed_for(&config, "rt-1", client, (NOW, until));
             let refresh = |token: &str, client_id: &str| {
                 run(
                     &config,
@@ -595,7 +639,7 @@ mod tests {
                 &site(),
                 tokens,
                 Some(&identity()),
-                Some(CLIENT),
+                &code_exchange(Some(CLIENT)),
                 NOW,
                 &mut CountingEntropy::default(),
             )
@@ -608,6 +652,28 @@ mod tests {
                 sealed_token::open_access(&mode("sealed"), &site(), answer["access_token"].as_str().unwrap(), NOW)
                     .unwrap();
             assert_eq!(access.client.as_deref(), Some(CLIENT));
+        }
+    }
+
+    /// What a code exchange for `client_id` sent to Access, as far as [`respond`] reads it.
+    pub fn code_exchange(client_id: Option<&str>) -> UpstreamTokenRequest {
+        UpstreamTokenRequest {
+            url: String::new(),
+            body: String::new(),
+            id_token_nonce: None,
+            client_id: client_id.map(str::to_owned),
+            refreshing: None,
+        }
+    }
+
+    /// An answer the gateway gives, for the tests of what keeps it.
+    pub fn token_response(expires_in: Option<u64>, refresh_token: &str) -> TokenResponse {
+        TokenResponse {
+            access_token: Secret::new("access"),
+            token_type: TokenType::Bearer,
+            expires_in,
+            refresh_token: Some(Secret::new(refresh_token)),
+            scope: Some("openid email".into()),
         }
     }
 
@@ -637,7 +703,9 @@ mod tests {
     }
 
     fn respond_json(config: &Config, tokens: UpstreamTokens, identity: Option<&Identity>) -> serde_json::Value {
-        let response = respond(config, &site(), tokens, identity, None, NOW, &mut CountingEntropy::default()).unwrap();
+        let response =
+            respond(config, &site(), tokens, identity, &code_exchange(None), NOW, &mut CountingEntropy::default())
+                .unwrap();
         value(&response)
     }
 
@@ -666,8 +734,15 @@ mod tests {
         let no_id_token = UpstreamTokens { id_token: None, ..tokens("opaque123") };
         assert!(matches!(id_token_to_verify(TokenMode::Auto, &no_id_token), Err(Error::Upstream { .. })));
         // Sealing without the verified identity fails closed.
-        let unverified =
-            respond(&mode("sealed"), &site(), tokens("h.c.s"), None, None, NOW, &mut CountingEntropy::default());
+        let unverified = respond(
+            &mode("sealed"),
+            &site(),
+            tokens("h.c.s"),
+            None,
+            &code_exchange(None),
+            NOW,
+            &mut CountingEntropy::default(),
+        );
         assert!(matches!(unverified, Err(Error::Upstream { .. })));
     }
 
@@ -679,12 +754,101 @@ mod tests {
             let body = respond_json(&config, upstream_tokens(access, Some("access-rt")), Some(&identity()));
             let refresh = body["refresh_token"].as_str().unwrap();
             assert!(!refresh.contains("access-rt"), "{name} {access}: {body}");
-            assert_eq!(sealed_token::open_refresh(&config, &site(), refresh, None, NOW).unwrap().expose(), "access-rt");
+            let opened = sealed_token::open_refresh(&config, &site(), refresh, None, NOW).unwrap();
+            assert_eq!(opened.access_refresh.expose(), "access-rt");
             let passed_through = body["access_token"] == access;
             assert_eq!(passed_through, name != "sealed" && access == "a.b.c", "{name} {access}: {body}");
-            // RFC 6749 §6: without a new refresh token from Access, the client keeps its own.
+            // A code exchange Access answered without one gives none (a refresh always does).
             let body = respond_json(&config, upstream_tokens(access, None), Some(&identity()));
             assert!(body.get("refresh_token").is_none(), "{name} {access}: {body}");
+        }
+    }
+
+    /// What the refresh of `presented` (issued to `client_id`, `None`: the registered client)
+    /// sent, as `prepare` read it.
+    fn refreshed(config: &Config, presented: &str, scope: Option<&str>) -> UpstreamTokenRequest {
+        let mut pairs = vec![("grant_type", "refresh_token"), ("refresh_token", presented), ("client_id", "abc123")];
+        pairs.extend(scope.map(|scope| ("scope", scope)));
+        run(config, None, &form(&pairs)).unwrap()
+    }
+
+    #[test]
+    fn every_refresh_answer_carries_a_refresh_token_and_none_outlives_the_login() {
+        let config = test_config();
+        let issued_at = NOW - 1000;
+        let original_expiry = sealed_token::refresh_expiry(&config, issued_at);
+        let presented = sealed_for(&config, "rt-1", None, (issued_at, original_expiry));
+        let sent = refreshed(&config, &presented, None);
+        let answer = |access_refresh: Option<&str>| {
+            let tokens = upstream_tokens("a.b.c", access_refresh);
+            let response = respond(&config, &site(), tokens, None, &sent, NOW, &mut CountingEntropy(9)).unwrap();
+            let token = value(&response)["refresh_token"].as_str().unwrap().to_owned();
+            assert_ne!(token, presented, "a new token every time");
+            let opened = sealed_token::open_refresh(&config, &site(), &token, None, NOW).unwrap();
+            (opened.access_refresh.expose().to_owned(), opened.expires_at)
+        };
+        // Access rotated: its new token, for a new lifetime.
+        assert_eq!(answer(Some("rt-2")), ("rt-2".into(), NOW + config.refresh_token_ttl_seconds));
+        // Access did not rotate (no token, or the same one again): the presented one sealed
+        // anew, with its original expiry.
+        assert_eq!(answer(None), ("rt-1".into(), original_expiry));
+        assert_eq!(answer(Some("rt-1")), ("rt-1".into(), original_expiry));
+    }
+
+    #[test]
+    fn identical_refreshes_get_the_same_grace_key_and_none_without_the_grace() {
+        let config = test_config();
+        let token = sealed_refresh(&config, "rt-1");
+        let key = |sent: UpstreamTokenRequest| sent.refreshing.unwrap().grace.unwrap();
+        let url = |key: GraceKey| key.cache_url("https://mcp.example.com");
+        assert_eq!(url(key(refreshed(&config, &token, None))), url(key(refreshed(&config, &token, None))));
+        // Another scope is another refresh (the scope sent to Access is the one granted).
+        let scoped = url(key(refreshed(&config, &token, Some("email"))));
+        assert_ne!(scoped, url(key(refreshed(&config, &token, None))));
+        assert_eq!(scoped, url(key(refreshed(&config, &token, Some("email openid bogus")))));
+        let other = sealed_refresh(&config, "rt-2");
+        assert_ne!(url(key(refreshed(&config, &other, None))), url(key(refreshed(&config, &token, None))));
+        let mut v = vars();
+        v.insert("REFRESH_REUSE_GRACE_SECONDS", "0".into());
+        let off = config_from(&v).unwrap();
+        assert!(refreshed(&off, &token, None).refreshing.unwrap().grace.is_none());
+        assert!(run(&config, None, &code_request(&config, &[])).unwrap().refreshing.is_none());
+    }
+
+    /// Every refused refresh token is `invalid_grant` (RFC 6749 §5.2), never sent to Access:
+    /// a client told `invalid_request` or a 5xx keeps retrying a token that cannot work.
+    #[test]
+    fn every_refused_refresh_token_is_invalid_grant() {
+        let config = test_config();
+        let good = sealed_refresh(&config, "rt-1");
+        let mut v = vars();
+        v.insert("SEALING_KEYS", crate::seal::tests::KEY_B.into());
+        let other_deployment = sealed_refresh(&config_from(&v).unwrap(), "rt-1");
+        let until = sealed_token::refresh_expiry(&config, NOW);
+        let another_client = sealed_for(&config, "rt-1", Some("https://client.example.com/client.json"), (NOW, until));
+        let expired = sealed_for(&config, "rt-1", None, (NOW - 100, NOW));
+        let code = sealed_code(&config, None);
+        let mut flipped = good.clone().into_bytes();
+        flipped[30] = if flipped[30] == b'A' { b'B' } else { b'A' };
+        let kinds = [
+            ("garbage", "not-a-refresh-token".to_owned()),
+            ("not base64", "***".to_owned()),
+            ("truncated", good[..good.len() - 5].to_owned()),
+            ("a byte changed", String::from_utf8(flipped).unwrap()),
+            ("too long", "A".repeat(20_000)),
+            ("another deployment's", other_deployment),
+            ("another client's", another_client),
+            ("expired", expired),
+            ("a sealed code", code),
+            ("Access's own", "rt-1".to_owned()),
+        ];
+        for (kind, token) in kinds {
+            match run(&config, None, &refresh_request(&token)) {
+                Err(error @ Error::OAuth { code: ErrorCode::InvalidGrant, .. }) => {
+                    assert_eq!(error.to_response(crate::error::Surface::Json).status, 400, "{kind}")
+                }
+                other => panic!("{kind}: {other:?}"),
+            }
         }
     }
 
@@ -693,8 +857,16 @@ mod tests {
         let tokens = finish(200, r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":"300","id_token":"x.y.z","refresh_token":"r"}"#).unwrap();
         assert!(!format!("{tokens:?}").contains("a.b.c"));
         assert_eq!(tokens.id_token.as_deref(), Some("x.y.z"));
-        let ok =
-            respond(&mode("passthrough"), &site(), tokens, None, None, NOW, &mut CountingEntropy::default()).unwrap();
+        let ok = respond(
+            &mode("passthrough"),
+            &site(),
+            tokens,
+            None,
+            &code_exchange(None),
+            NOW,
+            &mut CountingEntropy::default(),
+        )
+        .unwrap();
         let json = value(&ok);
         let refresh = json["refresh_token"].as_str().unwrap();
         // Access's id_token names Access as its issuer, not the gateway: it is not passed on.

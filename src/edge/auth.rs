@@ -206,13 +206,7 @@ async fn refresh_jwks(url: &str, now: u64) {
         Ok(keys) => JWKS.with(|jwks| jwks.borrow_mut().store(keys, now)),
         Err(error) => {
             JWKS.with(|jwks| jwks.borrow_mut().fetch_failed());
-            #[derive(serde::Serialize)]
-            struct Warning {
-                event: &'static str,
-                error: String,
-            }
-            let line = Warning { event: "jwks_fetch_failed", error: error.log_reason() };
-            worker::console_warn!("{}", serde_json::to_string(&line).unwrap_or_default())
+            io::warn(&io::Event { event: "jwks_fetch_failed", error: &error.log_reason() })
         }
     }
 }

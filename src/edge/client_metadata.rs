@@ -41,7 +41,7 @@ pub async fn document(url: &str, settings: &Settings, now: u64, request_id: Opti
             error: format!("{failure:?}"),
             pinned: pinned.is_some(),
         };
-        worker::console_warn!("{}", serde_json::to_string(&line).unwrap_or_default());
+        io::warn(&line);
         outcome = pinned.ok_or(failure);
     }
     // A pinned answer is kept only as long as a failure: the live document is tried again soon.

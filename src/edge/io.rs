@@ -346,6 +346,19 @@ pub fn facts(joined: &str) -> impl Iterator<Item = Option<&str>> {
     joined.split('\n').map(|fact| Some(fact).filter(|f| !f.is_empty()))
 }
 
+/// A warning logged beside the request lines (`console.warn`): one JSON object, its members
+/// in the order `line` has them. Fixed reasons only, never input.
+pub fn warn(line: &impl serde::Serialize) {
+    worker::console_warn!("{}", serde_json::to_string(line).unwrap_or_default());
+}
+
+/// What most warnings say: what happened, and why.
+#[derive(serde::Serialize)]
+pub struct Event<'a> {
+    pub event: &'static str,
+    pub error: &'a str,
+}
+
 /// One JSON line per request ([`RequestLog`]), or per failed one (`REQUEST_LOG=errors`):
 /// never the query, headers or body, which carry codes, tokens, secrets and cookies.
 pub fn log_request(
@@ -378,6 +391,7 @@ pub fn log_request(
         mcp_name: trace.mcp_call.as_ref().and_then(|c| c.name.as_deref()),
         decision: trace.decision,
         origin_status: trace.origin_status,
+        origin_binding: trace.origin_binding,
         bytes_in: trace.bytes_in.or(declared_in),
         bytes_out: declared_out,
         error,

@@ -189,7 +189,7 @@ pub async fn filter_lists(
                     error: String,
                 }
                 let line = Warning { event: "list_filter_failed", request_id, error: error.log_reason() };
-                worker::console_warn!("{}", serde_json::to_string(&line).unwrap_or_default());
+                io::warn(&line);
             }
         }
     });

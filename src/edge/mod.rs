@@ -6,10 +6,11 @@ mod client_metadata;
 mod io;
 mod mcp;
 mod proxy;
+mod token_endpoint;
 mod upstream;
 
 use crate::access_token::Authenticated;
-use crate::config::Config;
+use crate::config::{Config, OriginBinding, ORIGIN_BINDING};
 use crate::error::{Error, JsonRpcFailure, Surface};
 use crate::http::{cors, Response};
 use crate::list_filter::Lists;
@@ -52,7 +53,16 @@ fn config(env: &Env) -> Result<Rc<Config>, Error> {
     // [vars] and secrets are both plain strings on `env`: read directly, where `Env::var`
     // and `Env::secret` would format an error message for every absent setting, twice.
     let lookup = |name: &str| js_sys::Reflect::get(env, &JsValue::from_str(name)).ok().and_then(|v| v.as_string());
-    let config = Rc::new(Config::from_lookup(lookup)?);
+    let binding = js_sys::Reflect::get(env, &JsValue::from_str(ORIGIN_BINDING)).unwrap_or(JsValue::UNDEFINED);
+    let declared = match binding.is_undefined() {
+        true => OriginBinding::Absent,
+        false if proxy::is_fetcher(&binding) => OriginBinding::Fetcher,
+        false => OriginBinding::NotFetcher,
+    };
+    let config = Rc::new(Config::from_lookup(lookup, declared)?);
+    // proxy.js keeps the binding for the isolate's life, so that no request (the synchronous
+    // start included) carries it across: the default path pays nothing for it.
+    proxy::use_origin_binding(config.proxy.binding.map(|_| &binding));
     CONFIG.with(|c| *c.borrow_mut() = Some(config.clone()));
     Ok(config)
 }
@@ -83,6 +93,8 @@ struct Trace {
     mcp_call: Option<McpCall>,
     decision: Option<Decision>,
     origin_status: Option<u16>,
+    /// The binding the request went to the origin through, once it was sent.
+    origin_binding: Option<&'static str>,
     bytes_in: Option<u64>,
     /// `REQUEST_LOG`; every request is logged until the configuration is known.
     log: LogScope,
@@ -167,8 +179,13 @@ pub fn start_forward(request: web_sys::Request, started: f64) -> Option<Forwardi
     let now = (started / 1000.0) as u64;
     let authenticated =
         auth::authenticate_now(&config, &site, request.header("authorization").as_deref(), now).ok()??;
-    let mut trace =
-        Trace { route: Some(Route::Mcp), decision: Some(Decision::Allow), log: config.request_log, ..Trace::default() };
+    let mut trace = Trace {
+        route: Some(Route::Mcp),
+        decision: Some(Decision::Allow),
+        origin_binding: config.proxy.binding,
+        log: config.request_log,
+        ..Trace::default()
+    };
     trace.identify(&authenticated);
     let origin = proxy::send(&request, &config, &authenticated, None);
     Some(Forwarding { request, trace, started, config, site, origin })
@@ -275,6 +292,7 @@ async fn protected(
     }
     mcp::rate_limit(env, settings, identity, mcp_request).await?;
     trace.decision = Some(Decision::Allow);
+    trace.origin_binding = config.proxy.binding;
     let origin = proxy::forward(request, &config, &authenticated, inspected.body.as_deref()).await?;
     trace.origin_status = Some(origin.status());
     // The lists this answer may hold: those the POST asked for, or on a GET stream (which
@@ -297,9 +315,9 @@ async fn protected(
 async fn dispatch(
     route: Route,
     request: &Incoming,
-    config: &Config,
+    config: &Rc<Config>,
     ctx: &Context,
-    site: &Site,
+    site: &Rc<Site>,
 ) -> Result<Response, Error> {
     let now = Clock::seconds();
     let mut entropy = WebEntropy;
@@ -352,18 +370,7 @@ async fn dispatch(
         Route::Token => {
             let authorization = request.header("authorization");
             let client_request = token::ClientTokenRequest { authorization: authorization.as_deref(), body: &body };
-            let sent = token::prepare(config, site, &caps, &upstream, &client_request, now)?;
-            let (status, body) = io::post_form(&sent.url, &sent.body).await?;
-            let tokens = crate::upstream::finish(status, &body)?;
-            let identity = match token::id_token_to_verify(config.token_mode, &tokens)? {
-                Some(id_token) => {
-                    Some(auth::verify_id_token(config, ctx, id_token, sent.id_token_nonce.as_deref(), now).await?)
-                }
-                None => None,
-            };
-            let client_id = sent.client_id.as_deref();
-            let answer = token::respond(config, site, tokens, identity.as_ref(), client_id, now, &mut entropy)?;
-            Ok(Response::json(200, &answer))
+            token_endpoint::answer(config, ctx, site, &caps, &upstream, &client_request, now).await
         }
         Route::Mcp | Route::Preflight { .. } | Route::ProtectedResourceMetadata | Route::Callback => {
             Err(Error::NotFound)

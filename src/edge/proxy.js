@@ -7,6 +7,9 @@ let dropNames = new Set();
 let dropPrefixes = [];
 let hopByHop = [];
 let exposedHeaders = "";
+// The ORIGIN_SERVICE binding (a Workers VPC service, any Fetcher) once the configuration
+// names it, for the isolate's life; null: fetch() to the URL.
+let originBinding = null;
 
 export function install(requestNames, requestPrefixes, responseNames, exposed) {
   dropNames = new Set(requestNames.split(" "));
@@ -34,12 +37,17 @@ function originHeaders(incoming, own, keepAuthorization) {
   return headers;
 }
 
+export function useOrigin(binding) {
+  originBinding = binding;
+}
+
 function abortRequest(controller) {
   controller.abort();
 }
 
-// Sends `request` on to `url` and resolves with the origin's answer as the client gets it
-// (see `relay`); `body` is what the gateway read of the request, or null to stream its own.
+// Sends `request` on to `url` (through the origin binding if there is one: `url` then names
+// the Host and SNI only) and resolves with the origin's answer as the client gets it (see
+// `relay`); `body` is what the gateway read of the request, or null to stream its own.
 // The abort timer runs only until the origin's headers arrive: a stream may then stay open
 // for as long as it likes. Rejects with "timeout" when the timer fired, "body on GET" for a
 // GET or HEAD request that carries a body.
@@ -59,7 +67,7 @@ export async function forward(request, url, own, body, timeoutMs, keepAuthorizat
   };
   let origin;
   try {
-    origin = await fetch(url, init);
+    origin = await (originBinding === null ? fetch(url, init) : originBinding.fetch(url, init));
   } catch (error) {
     throw controller.signal.aborted ? "timeout" : error;
   } finally {

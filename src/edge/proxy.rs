@@ -1,6 +1,8 @@
 //! The streaming proxy to the origin. Bodies are not read (unless an MCP setting
 //! needs the request's): the incoming body stream goes to the origin and the origin's
 //! body stream (SSE included) comes back as it arrives. Header decisions are the core's ([`crate::proxy`]).
+//! With the `ORIGIN_SERVICE` binding declared, the request goes through it instead of `fetch`
+//! (proxy.js's `useOrigin`), everything else the same.
 
 use super::io::{self, Incoming};
 use crate::access_token::Authenticated;
@@ -29,6 +31,20 @@ extern "C" {
     ) -> js_sys::Promise;
     #[wasm_bindgen(js_name = checkedHeaders)]
     fn checked_headers(response: &web_sys::Response) -> String;
+    #[wasm_bindgen(js_name = useOrigin)]
+    fn use_origin(binding: &JsValue);
+}
+
+/// Whether a binding can be sent requests: it has a `fetch` method (a Workers VPC service, a
+/// service binding, any Fetcher).
+pub fn is_fetcher(binding: &JsValue) -> bool {
+    js_sys::Reflect::get(binding, &"fetch".into()).is_ok_and(|fetch| fetch.is_function())
+}
+
+/// Where proxy.js sends origin requests from now on: through `binding`, or with `fetch` to the
+/// URL (`None`). Called once per isolate, when the configuration is parsed.
+pub fn use_origin_binding(binding: Option<&JsValue>) {
+    use_origin(binding.unwrap_or(&JsValue::NULL));
 }
 
 thread_local! {
@@ -86,7 +102,7 @@ pub fn relay_answer(answer: Result<JsValue, JsValue>, settings: &ProxySettings) 
         Err(reason) if reason.as_string().as_deref() == Some("body on GET") => {
             return Err(Error::invalid_request("a GET or HEAD request must not have a body"))
         }
-        Err(_) => return Err(Error::unavailable("could not reach the origin")),
+        Err(reason) => return Err(Error::unreachable("could not reach the origin", &thrown(&reason))),
     };
     let joined = checked_headers(&relayed);
     let mut checked = io::facts(&joined);
@@ -96,6 +112,15 @@ pub fn relay_answer(answer: Result<JsValue, JsValue>, settings: &ProxySettings) 
         filter_cookies(&relayed.headers());
     }
     Ok(relayed)
+}
+
+/// What a failed fetch (or binding) threw, as `String(error)` words it: `TypeError: …`,
+/// `Error: ProxyError: dns_error`.
+fn thrown(reason: &JsValue) -> String {
+    match reason.dyn_ref::<js_sys::Error>() {
+        Some(error) => error.to_string().into(),
+        None => reason.as_string().unwrap_or_else(|| "something that is not an Error".into()),
+    }
 }
 
 #[wasm_bindgen]

@@ -40,7 +40,13 @@ class Config:
     access_token_ttl: int = 300
     refresh_token_ttl: int = 30 * 24 * 3600
     refresh_tokens: bool = True
+    # Each refresh answers a new refresh token and the one presented is used up (invalid_grant after).
     rotate_refresh_tokens: bool = True
+    # Strict rotation (with rotate_refresh_tokens): a used-up refresh token presented again is taken as
+    # stolen and revokes every refresh token of that login, the one it was exchanged for included
+    # (RFC 9700 §4.14.2 reuse detection), counted in the stats as refresh_reuse_revocations. A careful
+    # IdP does this; whether Access does is not known.
+    strict_rotation: bool = False
     # Access's "allow PKCE without client secret": a client with a valid code_verifier needs no secret.
     pkce_without_secret: bool = False
     # Quirks of the discovery document and token response; False gives the standard form.

@@ -140,10 +140,11 @@ def _exchange(form: dict, state: EmulatorState) -> dict:
         return state.token_response(grant)
     if grant_type == "refresh_token" and state.config.refresh_tokens:
         refresh_token = form.get("refresh_token", "")
-        grant = state.redeem_refresh_token(refresh_token)
-        if grant is None:
+        redeemed = state.redeem_refresh_token(refresh_token)
+        if redeemed is None:
             raise TokenError("invalid_grant")
-        return state.token_response(grant, None if state.config.rotate_refresh_tokens else refresh_token)
+        grant, family = redeemed
+        return state.token_response(grant, None if state.config.rotate_refresh_tokens else refresh_token, family)
     raise TokenError("unsupported_grant_type")
 
 

@@ -60,7 +60,10 @@ class EmulatorState:
         self.stats = Stats()
         # token -> (value, expires_at)
         self._codes: dict[str, tuple[Grant, float]] = {}
-        self._refresh_tokens: dict[str, tuple[Grant, float]] = {}
+        # refresh token -> ((grant, family), expires_at); a family is one login's refresh tokens
+        self._refresh_tokens: dict[str, tuple[tuple[Grant, str], float]] = {}
+        # used-up refresh token -> its family, for strict rotation's reuse detection
+        self._used_refresh_tokens: dict[str, str] = {}
         self._opaque_tokens: dict[str, tuple[dict, float]] = {}
 
     @property
@@ -81,8 +84,20 @@ class EmulatorState:
         # Single use: a presented code is gone, whether or not the rest of the request is valid.
         return _take(self._codes, code, consume=True)
 
-    def redeem_refresh_token(self, token: str) -> Grant | None:
-        return _take(self._refresh_tokens, token, consume=self.config.rotate_refresh_tokens)
+    def redeem_refresh_token(self, token: str) -> tuple[Grant, str] | None:
+        """The grant and family of a live refresh token, used up when rotating; None otherwise.
+        Under strict rotation a used-up one presented again revokes its whole family."""
+        rotating = self.config.rotate_refresh_tokens
+        entry = _take(self._refresh_tokens, token, consume=rotating)
+        if entry is not None and rotating:
+            self._used_refresh_tokens[token] = entry[1]
+        family = self._used_refresh_tokens.get(token)
+        if entry is None and family is not None and rotating and self.config.strict_rotation:
+            revoked = [t for t, ((_, f), _) in self._refresh_tokens.items() if f == family]
+            for live in revoked:
+                del self._refresh_tokens[live]
+            self.stats.counts["refresh_reuse_revocations"] += 1
+        return entry
 
     def access_claims(self, grant: Grant) -> dict:
         now = int(time.time())
@@ -100,8 +115,9 @@ class EmulatorState:
             "exp": now + self.config.access_token_ttl,
         }
 
-    def token_response(self, grant: Grant, refresh_token: str | None = None) -> dict:
-        """The /token success body; `refresh_token` is the one being reused when rotation is off."""
+    def token_response(self, grant: Grant, refresh_token: str | None = None, family: str | None = None) -> dict:
+        """The /token success body; `refresh_token` is the one being reused when rotation is off,
+        `family` the login a rotated one belongs to (None: a new login)."""
         config = self.config
         claims = self.access_claims(grant)
         id_claims = {**claims, "aud": grant.client_id}
@@ -118,7 +134,8 @@ class EmulatorState:
             "expires_in": str(config.access_token_ttl) if config.quirk_expires_in_string else config.access_token_ttl,
         }
         if config.refresh_tokens:
-            body["refresh_token"] = refresh_token or _store(self._refresh_tokens, grant, config.refresh_token_ttl)
+            family = family or secrets.token_hex(8)
+            body["refresh_token"] = refresh_token or _store(self._refresh_tokens, (grant, family), config.refresh_token_ttl)
         if grant.scope:
             body["scope"] = grant.scope
         return body

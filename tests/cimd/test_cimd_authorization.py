@@ -4,8 +4,9 @@ document_server.py, one test per rule the Worker applies.
 
 The happy path goes authorize → consent page (the client's name, its client-id host, the
 redirect host) → Access → callback → /token with the same client_id → an MCP call. Every document
-fault is a 400 page with the sentence naming the problem, never a redirect to the unverified
-redirect URI, and Access is never asked. The fetch counts at the document server prove the cache
+fault is a 400 page with one sentence for all (what an arbitrary URL answered is not shown to
+anyone: the log line names it), never a redirect to the unverified redirect URI, and Access is
+never asked. The fetch counts at the document server prove the cache
 and the failure cache. Each test serves its documents under paths of its own, so the Worker's
 per-isolate cache, keyed by URL, carries nothing from one test to the next.
 """
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from document_server import Answer, client_metadata
 from oauth_flow import (
+    Browser,
     REDIRECT_URI,
     assert_error_page,
     assert_oauth_error,
@@ -29,6 +31,7 @@ from oauth_flow import (
     http,
     pkce_pair,
     post_token,
+    ticket_of,
 )
 from support.netns import TEST_HOSTS
 from support.stack import eventually as support_eventually
@@ -191,7 +194,7 @@ def test_a_web_redirect_on_another_host_is_shown_with_a_warning(stack, docs, pat
     assert page["host-match"]["data-match"] == "no"
 
 
-# --- Document faults: a page naming the problem, never a redirect -------------------------------------
+# --- Document faults: one page for all, the log naming the problem, never a redirect ------------------
 
 
 def _faulty(docs, path: str) -> dict[str, Answer]:
@@ -220,40 +223,46 @@ def _faulty(docs, path: str) -> dict[str, Answer]:
     }
 
 
-# The sentence on the page and the failure in the log line, per fault.
+# The failure the log line names, per fault; the page says only UNUSABLE.
 FAULTS = {
-    "wrong client_id": ("the client_id in the client's metadata document differs from its URL", "ClientIdMismatch"),
-    "client_id of another host": ("the client_id in the client's metadata document differs from its URL", "ClientIdMismatch"),
-    "no client_name": ("the client's metadata document has no client_name", "NoClientName"),
-    "blank client_name": ("the client's metadata document has no client_name", "NoClientName"),
-    "no redirect_uris": ("the client's metadata document has no redirect_uris", "NoRedirectUris"),
-    "empty redirect_uris": ("the client's metadata document has no redirect_uris", "NoRedirectUris"),
-    "not JSON": ("the client's metadata document is not valid JSON", "NotJson"),
-    "a JSON array": ("the client's metadata document is not a JSON object", "NotObject"),
-    "a client secret": ("the client's metadata document contains a client secret", "ClientSecret"),
-    "a private key": ("the client's metadata document contains private key material in jwks", "PrivateKey"),
-    "a secret auth method": ("names a token_endpoint_auth_method other than none or private_key_jwt", "AuthMethod"),
-    "too large": ("the client's metadata document is larger than 5 KiB", "TooLarge"),
-    "too large, chunked": ("the client's metadata document is larger than 5 KiB", "TooLarge"),
-    "endless": ("the client's metadata document is larger than 5 KiB", "TooLarge"),
-    "slow": ("the client's metadata document did not arrive in time", "Timeout"),
-    "a stalling body": ("the client's metadata document did not arrive in time", "Timeout"),
-    "a redirect": ("the client's metadata document URL answered with a redirect, which is not followed", "Redirected"),
-    "not found": ("the client's metadata document URL did not answer 200 OK", "BadStatus"),
+    "wrong client_id": "ClientIdMismatch",
+    "client_id of another host": "ClientIdMismatch",
+    "no client_name": "NoClientName",
+    "blank client_name": "NoClientName",
+    "no redirect_uris": "NoRedirectUris",
+    "empty redirect_uris": "NoRedirectUris",
+    "not JSON": "NotJson",
+    "a JSON array": "NotObject",
+    "a client secret": "ClientSecret",
+    "a private key": "PrivateKey",
+    "a secret auth method": "AuthMethod",
+    "too large": "TooLarge",
+    "too large, chunked": "TooLarge",
+    "endless": "TooLarge",
+    "slow": "Timeout",
+    "a stalling body": "Timeout",
+    "a redirect": "Redirected",
+    "not found": "BadStatus",
 }
+UNUSABLE = "the client's metadata document could not be used"
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_a_faulty_document_is_a_page_naming_the_problem(stack, docs, path, fault):
+def test_a_faulty_document_is_one_page_for_all_and_the_log_names_it(stack, docs, path, fault):
     docs.serve(path, _faulty(docs, path)[fault])
     # Where the redirect leads, a document a redirect-follower would accept.
     docs.serve(path + ".moved", Answer(client_metadata(docs.url(path), [REDIRECT_URI])))
     asked = counts(stack, "authorization")
 
-    assert_refused(open_authorize(stack, docs.url(path)), FAULTS[fault][0])
+    seen, ray = len(stack.worker.request_log()), ray_for("fault", path)
+    response = open_authorize(stack, docs.url(path), headers={"cf-ray": ray})
+    assert_refused(response, UNUSABLE)
+    assert FAULTS[fault] not in response.text
 
     assert counts(stack, "authorization") == asked, "Access is never asked"
     assert docs.fetches(path) == 1 and docs.fetches(path + ".moved") == 0, "one fetch, no redirect followed"
+    lines = log_lines(stack, seen, "authorize", request_id=ray)
+    assert [line["error"] for line in lines] == [f"client metadata: {FAULTS[fault]}"]
 
 
 def test_the_secret_in_a_document_is_never_shown_or_logged(stack, docs, path):
@@ -368,6 +377,26 @@ def test_a_remembered_consent_is_for_that_client_only(stack, docs, path):
     assert again.status_code == 302 and again.headers["location"].startswith(stack.emulator.issuer + "/authorization?")
 
 
+@pytest.mark.parametrize(
+    "fixture, redirect_uri, remembered",
+    [("trusting_one_host", f"https://{CLIENT_HOST}/callback", True), ("stack", WEB_CALLBACK, False)],
+    ids=["the document's own host", "another host"],
+)
+def test_a_web_callback_is_remembered_only_on_the_documents_host(request, docs, path, fixture, redirect_uri, remembered):
+    """Approved, a CIMD client's https callback on the host that published its document is
+    remembered (that host is proven by the fetch); one on another host is asked every time."""
+    stack = request.getfixturevalue(fixture)
+    client_id = publish(docs, path, redirect_uris=[redirect_uri])
+    browser = Browser()
+    url = authorization_url(stack, CHALLENGE, client_id=client_id, redirect_uri=redirect_uri)
+    approved = browser.submit_consent(stack.worker.url, ticket_of(browser.get(url)), "approve")
+    assert approved.status_code == 302 and approved.headers["location"].startswith(stack.emulator.issuer)
+    consent = [name for name in browser.client.cookies.keys() if name.startswith("mcpgw_consent_")]
+    assert bool(consent) == remembered, consent
+    again = browser.get(url)
+    assert again.status_code == (302 if remembered else 200), again.text[:300]
+
+
 # --- /token: the client id is bound to the code and the refresh token --------------------------------
 
 
@@ -439,7 +468,7 @@ def test_a_document_is_checked_against_each_request_from_the_cache(stack, docs, 
 def test_a_failing_document_is_not_fetched_again_for_a_while(stack, docs, path, fault):
     docs.serve(path, _faulty(docs, path)[fault])
     for _ in range(3):
-        assert_refused(open_authorize(stack, docs.url(path)), FAULTS[fault][0])
+        assert_refused(open_authorize(stack, docs.url(path)), UNUSABLE)
     assert docs.fetches(path) == 1
 
 
@@ -486,17 +515,8 @@ def test_a_failed_document_is_logged_once_with_its_host_and_reason(stack, docs, 
     # Both requests' log lines, and the warning (on another stream than the lines).
     eventually(lambda: len(log_lines(stack, seen, "authorize", request_id=ray)) >= 2 and failure_events(stack, ray))
     events = [{**event, "event": None} for event in failure_events(stack, ray)]
-    expected = {"event": None, "request_id": ray, "host": CLIENT_HOST, "error": FAULTS[fault][1], "pinned": False}
+    expected = {"event": None, "request_id": ray, "host": CLIENT_HOST, "error": FAULTS[fault], "pinned": False}
     assert events == [expected]
-
-
-@pytest.mark.parametrize("fault", ["not JSON", "too large", "wrong client_id"])
-def test_the_log_line_names_the_document_failure(stack, docs, path, fault):
-    docs.serve(path, _faulty(docs, path)[fault])
-    seen, ray = len(stack.worker.request_log()), ray_for("log-line", path)
-    assert_error_page(open_authorize(stack, docs.url(path), headers={"cf-ray": ray}))
-    lines = log_lines(stack, seen, "authorize", request_id=ray)
-    assert [line["error"] for line in lines] == [f"client metadata: {FAULTS[fault][1]}"]
 
 
 # --- The pinned fallback -----------------------------------------------------------------------------
@@ -525,4 +545,4 @@ def test_claude_codes_pinned_document_serves_when_its_host_is_unreachable(stack)
 
 def test_without_pinned_documents_an_unreachable_host_is_refused(without_pinned):
     response = open_authorize(without_pinned, CLAUDE_CODE, redirect_uri="http://localhost:53682/callback")
-    assert_refused(response, "the client's metadata document could not be fetched")
+    assert_refused(response, UNUSABLE)

@@ -201,6 +201,19 @@ def test_a_remembered_consent_skips_the_page_for_the_same_target_only(stack):
             assert asks(stack, browser.get(authorization_url(stack, CHALLENGE, redirect_uri=other))), other
 
 
+def test_a_registered_clients_web_callback_is_asked_every_time(stack):
+    """A web callback of the shared (DCR) client id is never remembered: any website could start
+    a login that ends there and, remembered, it would complete silently through Access SSO."""
+    web = "https://claude.ai/api/mcp/auth_callback"
+    jar = httpx.Cookies()
+    for _ in range(2):
+        assert authorize(stack, cookies=jar, redirect_uri=web).code
+        assert not [name for name in jar.keys() if name.startswith("mcpgw_consent_")], dict(jar)
+    with httpx.Client(cookies=jar) as browser:
+        page = browser.get(authorization_url(stack, CHALLENGE, redirect_uri=web))
+    assert asks(stack, page) and "any website can start a sign-in that ends there" in page.text
+
+
 def test_a_remembered_consent_copied_into_another_browser_does_not_skip_the_page(stack):
     """The remembered consent is bound to a random id only the approving browser got: its
     consent cookie alone, copied into another browser (with or without an id of its own), asks."""

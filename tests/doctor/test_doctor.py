@@ -16,6 +16,7 @@ import httpx
 import pytest
 from support.fake_origin import start_fake_origin
 from support.worker import ROOT, free_port, start_worker
+from support.workerd import PRIVATE_ORIGIN_URL, start_worker_in_workerd
 
 BROWSER = f"{sys.executable} {Path(__file__).with_name('browser.py')}"
 BINARY = ROOT / "target" / "debug" / "mcp-access-gateway"
@@ -66,14 +67,14 @@ def normalised(lines: list[str]) -> list[str]:
     return ["REGISTERED" if line.startswith("✓ 4. registered http://127.0.0.1:") else line for line in lines]
 
 
-def fresh_worker(stack, **settings):
+def fresh_worker(stack, start=start_worker, **settings):
     """Another Worker in front of the stack's emulator and origin (a fresh isolate: nothing
-    cached), its callback registered at the emulator."""
+    cached), its callback registered at the emulator; `start` may be start_worker_in_workerd."""
     port = free_port()
     callback = settings.get("PUBLIC_ORIGIN", f"http://127.0.0.1:{port}") + "/callback"
     stack.emulator.configure(redirect_uris=[*stack.emulator.redirect_uris, callback])
     settings = {"origin_url": stack.origin.base_url, **settings}
-    return start_worker(stack.emulator, port=port, **settings)
+    return start(stack.emulator, port=port, **settings)
 
 
 def test_a_healthy_deployment_passes_every_step(stack, doctor):
@@ -138,6 +139,38 @@ def test_the_origin_down(stack, doctor):
         worker.stop()
     assert failures(lines) == [
         "✗ 8. initialize → 502: the gateway could not reach the origin — fix: check ORIGIN_URL and that the Tunnel to the origin is up"
+    ]
+    assert status == 1
+
+
+def test_a_private_deployment(stack, doctor):
+    """The origin reached only through the ORIGIN_SERVICE binding (the Worker under workerd, the
+    origin bound as a service, ORIGIN_URL unresolvable): its URL not answering is the healthy
+    state, and the line names the binding. With the bound origin down, the login's MCP step says
+    what to check for a VPC service."""
+    private = fresh_worker(
+        stack, start=start_worker_in_workerd, origin_url=PRIVATE_ORIGIN_URL, origin_service=stack.origin.base_url
+    )
+    try:
+        status, lines = doctor(private.mcp_url, "--private-origin", PRIVATE_ORIGIN_URL + "/mcp")
+    finally:
+        private.stop()
+    assert normalised(lines[:-1]) == healthy_lines(private.url, stack.emulator.issuer)
+    assert re.fullmatch(
+        rf"✓ 7\. the origin {PRIVATE_ORIGIN_URL}/mcp does not answer from here \(.+\): private, reached only through the gateway's ORIGIN_SERVICE binding",
+        lines[-1],
+    ), lines[-1]
+    assert status == 0
+
+    down = fresh_worker(
+        stack, start=start_worker_in_workerd, origin_url=PRIVATE_ORIGIN_URL, origin_service=f"127.0.0.1:{free_port()}"
+    )
+    try:
+        status, lines = doctor(down.mcp_url, "--login", "--private-origin", PRIVATE_ORIGIN_URL + "/mcp")
+    finally:
+        down.stop()
+    assert failures(lines) == [
+        "✗ 8. initialize → 502: the gateway could not reach the origin — fix: check the VPC service bound as ORIGIN_SERVICE (npx wrangler vpc service get <service id>) and that its Tunnel is connected (cloudflared 2025.7.0 or later over QUIC, outbound UDP 7844); the gateway's log line says what the binding threw (npx wrangler tail)"
     ]
     assert status == 1
 

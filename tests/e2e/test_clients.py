@@ -35,8 +35,10 @@ from typing import Literal
 import httpx
 import pytest
 
-from support.stack import free_port, start_emulator, start_modern_origin
+from support.dropping_proxy import DroppingProxy
+from support.stack import free_port, start_emulator, start_modern_origin, start_origin
 from support.worker import start_worker
+from support.workerd import PRIVATE_ORIGIN_URL, start_worker_in_workerd
 
 CLIENTS_DIR = Path(__file__).resolve().parent / "clients"
 ROOT = CLIENTS_DIR.parents[2]
@@ -242,19 +244,26 @@ def test_a_client_speaking_2026_07_28(any_stack):
     assert_session(run)
 
 
-@pytest.fixture(scope="module")
-def modern_stack():
+@pytest.fixture(scope="module", params=["public", "private"])
+def modern_stack(request):
     """The Access emulator, the 2.x origin (`clients/sdk2/origin.mjs`, @modelcontextprotocol/server),
     which serves the 2026-07-28 revision only and checks the Access JWT itself, and the Worker in
-    front of it (the secret held)."""
+    front of it (the secret held): `public` reaches the origin at its URL; `private` only through
+    the ORIGIN_SERVICE binding, as a Workers VPC service (workerd, ORIGIN_URL unresolvable)."""
     port = free_port()
     callback = f"http://127.0.0.1:{port}/callback"
     with (
         start_emulator(redirect_uris=[callback]) as emulator,
         start_modern_origin(emulator.issuer, callback, emulator.configure()["config"]["email"]) as origin,
-        start_worker(emulator, origin_url=origin.base_url, port=port) as worker,
     ):
-        yield SimpleNamespace(emulator=emulator, origin=origin, worker=worker)
+        if request.param == "public":
+            worker = start_worker(emulator, origin_url=origin.base_url, port=port)
+        else:
+            worker = start_worker_in_workerd(
+                emulator, origin_url=PRIVATE_ORIGIN_URL, origin_service=origin.base_url, port=port
+            )
+        with worker:
+            yield SimpleNamespace(emulator=emulator, origin=origin, worker=worker, private=request.param == "private")
 
 
 def test_a_2026_07_28_client_and_origin_end_to_end(modern_stack):
@@ -262,7 +271,8 @@ def test_a_2026_07_28_client_and_origin_end_to_end(modern_stack):
     older. The client registers, logs in (consent, Access, the token exchange), and its stateless
     `server/discover` and `tools/call ping` reach the origin through the gateway with that
     revision's MCP-Protocol-Version, Mcp-Method and Mcp-Name headers, each with an Access JWT
-    the origin verified itself; ping answers pong. Without such a token the origin answers 401."""
+    the origin verified itself; ping answers pong. Without such a token the origin answers 401.
+    The same through the ORIGIN_SERVICE binding, whose log lines say so."""
     stack = modern_stack
     run = run_client("ts2", stack)
 
@@ -279,6 +289,9 @@ def test_a_2026_07_28_client_and_origin_end_to_end(modern_stack):
         ("tools/list", "tools/list", None, "2026-07-28", 200),
         ("tools/call", "tools/call", "ping", "2026-07-28", 200),
     ], arrived
+    proxied = [line for line in stack.worker.request_log() if line["route"] == "mcp" and line["origin_status"]]
+    binding = "ORIGIN_SERVICE" if stack.private else None
+    assert len(proxied) >= len(arrived) and {line["origin_binding"] for line in proxied} == {binding}, proxied
 
     def origin_answer(token: str | None) -> int:
         headers = {"authorization": f"Bearer {token}"} if token else {}
@@ -353,6 +366,45 @@ def test_refresh_after_the_access_token_expired(client, deployment, deployed_sta
     arrived = stack.origin.requests()[origin_seen:]
     assert arrived and all(entry["authorization"] for entry in arrived), arrived
     assert any(entry["method"] == "POST" and entry["status"] == 200 for entry in arrived), arrived
+
+
+@pytest.fixture
+def lossy_stack():
+    """The emulator, the seed's origin and the Worker, reached through a proxy that loses the
+    first refresh's answer (tests/support/dropping_proxy.py). The Worker's PUBLIC_ORIGIN is the
+    proxy's, so every URL the client learns goes through it."""
+    port = free_port()
+    with DroppingProxy(f"http://127.0.0.1:{port}", drops=1) as proxy:
+        with (
+            start_emulator(redirect_uris=[proxy.url + "/callback"]) as emulator,
+            start_origin(emulator.base_url, emulator.client_id, emulator.configure()["config"]["email"]) as origin,
+            start_worker(emulator, origin_url=origin.base_url, port=port, PUBLIC_ORIGIN=proxy.url) as worker,
+        ):
+            seen = SimpleNamespace(mcp_url=proxy.url + "/mcp", url=proxy.url, settings=worker.settings, log=worker.log)
+            yield SimpleNamespace(emulator=emulator, origin=origin, worker=seen), proxy
+
+
+def test_a_lost_refresh_answer_costs_no_new_login(lossy_stack):
+    """The Python SDK refreshes after its access token expired; the answer is lost on the way
+    back (Access has rotated the refresh token by then, strictly: a used one presented again would
+    revoke the login). The SDK's session fails on it; the app reconnects with the tokens it holds,
+    the SDK refreshes with the same refresh token again, and the gateway's reuse grace answers
+    with the lost exchange's tokens: no second login, no second exchange at Access."""
+    stack, proxy = lossy_stack
+    stack.emulator.configure(access_token_ttl=ACCESS_TOKEN_TTL["py"], strict_rotation=True)
+    run = run_client("py", stack, "--refresh-after", str(REFRESH_AFTER["py"]), "--reconnect")
+
+    expect_passed(run)
+    assert proxy.dropped == 1, str(run)
+    assert len(run.all("authorization")) == 1, f"a second login\n{run}"
+    assert run.all("reconnect"), str(run)
+    after_wait = run.steps[run.steps.index(run.one("wait")):]
+    refreshes = [s for s in after_wait if s["step"] == "http" and s.get("grant_type") == "refresh_token"]
+    assert [step["status"] for step in refreshes] == [200], f"the lost answer leaves no trace, the retry 200\n{run}"
+    assert [step["text"] for step in run.all("tools/call")] == ["pong: e2e"] * 2, str(run)
+    counts = stack.emulator.stats()["counts"]
+    assert counts["token"] == 2, f"the code and one refresh at Access: {counts}"
+    assert "refresh_reuse_revocations" not in counts, counts
 
 
 @pytest.mark.parametrize("client", CLIENTS)

@@ -9,6 +9,10 @@ on demand. Both live for the whole session:
 - `gateway`: a Worker of its own in front of tests/support/fake_origin.py, with short timings
   (`GATEWAY_SETTINGS`), the bearer withheld, a service token for the origin and an allowlist.
   `start_gateway` starts more Workers in front of the same fake origin, for a fresh isolate.
+- `private`: the same, but a private origin: the Worker under workerd with the fake origin bound
+  as ORIGIN_SERVICE (as a Workers VPC service is) and ORIGIN_URL a host that never resolves,
+  so whatever the origin answers came through the binding; no service token (a private origin
+  needs none). Tests that must hold on both paths take `edge_path`, which is each of the two.
 
 Both wrap the stack in an `EdgeStack` (edge_stack.py), which mints and forges tokens and remembers
 every credential it made, so the log-hygiene tests can look for each of them in the Workers' logs.
@@ -21,6 +25,12 @@ from edge_stack import GATEWAY_SETTINGS, JWKS_MIN_REFETCH_SECONDS, USER_EMAIL, U
 from support.fake_origin import start_fake_origin
 from support.stack import start_emulator
 from support.worker import free_port, start_worker
+from support.workerd import PRIVATE_ORIGIN_URL, start_worker_in_workerd
+
+# The gateway's settings, its origin reached through the binding instead of its service token.
+PRIVATE_SETTINGS = {
+    name: value for name, value in GATEWAY_SETTINGS.items() if not name.startswith("ORIGIN_ACCESS_CLIENT_")
+}
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +76,24 @@ def gateway(_gateway) -> EdgeStack:
     if rotated:
         response = _gateway.wait_accepted(_gateway.mint(), "/echo", timeout=2 * JWKS_MIN_REFETCH_SECONDS + 2)
         assert response.status_code == 200, "the Worker did not pick the startup key up again"
+
+
+@pytest.fixture(scope="session")
+def private(_gateway, sent):
+    """The Worker in front of the gateway's fake origin through the ORIGIN_SERVICE binding."""
+    worker = start_worker_in_workerd(
+        _gateway.emulator, origin_url=PRIVATE_ORIGIN_URL, origin_service=_gateway.origin.base_url, **PRIVATE_SETTINGS
+    )
+    edge = EdgeStack(_gateway.emulator, worker, _gateway.origin, sent.setdefault(worker.url, set()))
+    yield edge
+    edge.http.close()
+    worker.stop()
+
+
+@pytest.fixture(params=["gateway", "private"])
+def edge_path(request) -> EdgeStack:
+    """The gateway (fetch to ORIGIN_URL) and then the private one (through ORIGIN_SERVICE)."""
+    return request.getfixturevalue(request.param)
 
 
 @pytest.fixture

@@ -48,6 +48,53 @@ INITIALIZE = {
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "edge-tests", "version": "1"}},
 }
 MCP_ACCEPT = "application/json, text/event-stream"
+# Headers under the prefixes the gateway owns, as a client might forge them.
+FORGED = [
+    ("X-Gateway-User-Email", "admin@evil.example"),
+    ("x-gateway-user-email", "second@evil.example"),
+    ("X-GATEWAY-USER-SUB", "admin"),
+    ("x-gateway-user-groups", "admins,root"),
+    ("Cf-Access-Authenticated-User-Email", "admin@evil.example"),
+    ("cf-access-jwt-assertion", "forged.jwt.assertion"),
+    ("cf-access-client-id", "forged-client-id"),
+    ("cf-access-client-secret", "forged-client-secret"),
+    ("x-gateway-anything", "1"),
+]
+IDENTITY_HEADERS = ("x-gateway-user-email", "x-gateway-user-sub", "x-gateway-user-groups", "cf-access-authenticated-user-email")
+# The fields of every request log line (src/request_log.rs).
+RECORD_KEYS = {
+    "time", "request_id", "method", "route", "status", "duration_ms", "subject", "email",
+    "client", "mcp_method", "mcp_name", "decision", "origin_status", "origin_binding", "bytes_in", "bytes_out", "error",
+}
+
+
+# --- SSE as a client reads it ---
+
+EVENTS = 5
+INTERVAL_MS = 400
+
+
+def received_events(response: httpx.Response, limit: int | None = None) -> list[tuple[float, dict]]:
+    """(receive time, data) of each complete event, read incrementally, up to `limit` events."""
+    events, data = [], []
+    for line in response.iter_lines():
+        if line.startswith("data:"):
+            data.append(line.removeprefix("data:").strip())
+        elif line == "" and data:
+            events.append((time.time(), json.loads("\n".join(data))))
+            data = []
+            if len(events) == limit:
+                break
+    return events
+
+
+def assert_not_held_back(events: list[tuple[float, dict]], sent: list[float]) -> None:
+    """The fake origin's EVENTS events (`sent`: when each was sent) each arrived before the next was sent."""
+    assert [data for _, data in events] == [{"index": i} for i in range(EVENTS)]
+    assert len(sent) == EVENTS
+    for index in range(EVENTS - 1):
+        received = events[index][0]
+        assert received < sent[index + 1], f"event {index} was held back until the origin sent event {index + 1}"
 
 
 # --- JWS compact serialization ---

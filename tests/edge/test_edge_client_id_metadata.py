@@ -116,12 +116,9 @@ def test_a_failed_fetch_is_a_page_and_is_remembered(start_gateway):
     # `.invalid` never resolves (RFC 6761): the fetch fails without leaving the machine.
     edge = start_gateway()
     first = authorize(edge, "https://client.invalid/client.json")
-    assert first.status_code == 400 and "location" not in first.headers
-    sentence = next(
-        s for s in ("could not be fetched", "did not arrive in time") if s in first.text
-    )
+    assert_page(first, "the client's metadata document could not be used")
     second = authorize(edge, "https://client.invalid/client.json")
-    assert_page(second, "the client's metadata document " + sentence)
+    assert_page(second, "the client's metadata document could not be used")
     # The Worker's output reaches its log file a little after the answers.
     deadline = time.monotonic() + 10
     while sum(line["route"] == "authorize" for line in edge.worker.request_log()) < 2 and time.monotonic() < deadline:

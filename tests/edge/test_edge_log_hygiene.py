@@ -13,16 +13,13 @@ import time
 from collections import Counter
 
 import pytest
+from edge_stack import RECORD_KEYS
 from support.worker import ARGUMENT_MARKER, start_worker
 
 # wrangler dev's own access line, e.g. "[wrangler:info] POST /mcp 401 Unauthorized (12ms)"
 ACCESS_LINE = re.compile(r"\[wrangler:info\] ([A-Z]+) \S+ (\d{3}) ")
 
 
-RECORD_KEYS = {
-    "time", "request_id", "method", "route", "status", "duration_ms", "subject", "email",
-    "client", "mcp_method", "mcp_name", "decision", "origin_status", "bytes_in", "bytes_out", "error",
-}
 AUDIT_POLICY = '{"default": "allow", "rules": [{"effect": "deny", "tools": ["delete_*"]}]}'
 
 

@@ -173,7 +173,8 @@ def test_origin_cookies_are_dropped_by_default(gateway):
 
 def test_origin_cookies_forwarded_on_request_but_never_the_gateways_own(start_gateway):
     """FORWARD_ORIGIN_COOKIES=true passes the origin's cookies on, each as it was sent, but never one
-    named like the gateway's own (consent and CSRF cookies the origin could plant or overwrite)."""
+    named like the gateway's own (consent and CSRF cookies the origin could plant or overwrite), one
+    without a name, or one whose value reads as a gateway cookie (`=mcpgw_consent_x=…`)."""
     edge = start_gateway(FORWARD_ORIGIN_COOKIES="true")
     response = edge.call("GET", "/cookies", edge.mint())
     assert response.status_code == 200

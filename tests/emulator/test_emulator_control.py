@@ -32,6 +32,7 @@ def test_patch_changes_only_the_given_switches(emulator):
     [
         (b'{"nope": 1}', "unknown switch nope"),
         (b'{"refresh_tokens": "yes"}', "refresh_tokens must be a boolean"),
+        (b'{"strict_rotation": 1}', "strict_rotation must be a boolean"),
         (b'{"code_ttl": true}', "code_ttl must be a non-negative int"),
         (b'{"code_ttl": -1}', "code_ttl must be a non-negative int"),
         (b'{"redirect_uris": "http://x"}', "redirect_uris must be a list of strings"),

@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus
 
 import pytest
@@ -270,6 +271,47 @@ def test_refresh_rotates_by_default(emulator):
     assert claims(second["access_token"])["aud"] == REDIRECT_URI
     _error(_refresh(emulator, first["refresh_token"]), "invalid_grant")
     assert _refresh(emulator, second["refresh_token"]).status_code == 200
+
+
+def test_concurrent_refreshes_with_one_token_one_wins(emulator):
+    """What a strictly rotating Access does to clients that race: of three refreshes with one
+    token sent at once, one gets new tokens and the others invalid_grant."""
+    refresh_token = obtain_tokens(emulator)["refresh_token"]
+    emulator.configure(token_delay_ms=200)  # all three are in the emulator before any is answered
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: _refresh(emulator, refresh_token), range(3)))
+    assert sorted(a.status_code for a in answers) == [200, 400, 400]
+    for answer in answers:
+        if answer.status_code == 400:
+            _error(answer, "invalid_grant")
+
+
+def test_strict_rotation_revokes_the_login_when_a_used_token_comes_back(emulator):
+    """RFC 9700 §4.14.2 reuse detection: a used-up refresh token presented again revokes every
+    refresh token of its login, the one it was exchanged for too; other logins keep theirs.
+    Without strict rotation the reuse is refused and the newer token still works."""
+    for strict in (False, True):
+        emulator.configure(strict_rotation=strict)
+        first = obtain_tokens(emulator)["refresh_token"]
+        other_login = obtain_tokens(emulator)["refresh_token"]
+        second = _refresh(emulator, first).json()["refresh_token"]
+        revocations = emulator.stats()["counts"].get("refresh_reuse_revocations", 0)
+        _error(_refresh(emulator, first), "invalid_grant")
+        assert emulator.stats()["counts"].get("refresh_reuse_revocations", 0) == revocations + strict
+        newer = _refresh(emulator, second)
+        if strict:
+            _error(newer, "invalid_grant")
+        else:
+            assert newer.status_code == 200
+        assert _refresh(emulator, other_login).status_code == 200
+
+
+def test_strict_rotation_leaves_tokens_that_are_not_rotated_alone(emulator):
+    emulator.configure(strict_rotation=True, rotate_refresh_tokens=False)
+    refresh_token = obtain_tokens(emulator)["refresh_token"]
+    for _ in range(3):
+        assert _refresh(emulator, refresh_token).status_code == 200
+    assert "refresh_reuse_revocations" not in emulator.stats()["counts"]
 
 
 def test_refresh_without_rotation_reuses_the_token(emulator):

@@ -53,7 +53,15 @@ RPC_TEMPLATES = ("file:///public/{name}", "file:///secret/{name}")
 RPC_PROMPTS = ("summary", "incident_report")
 RPC_NOTIFICATION = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "working"}}
 ORIGIN_COOKIES = ("origin_session=abc; Path=/; HttpOnly", "origin_pref=dark; Path=/")
-GATEWAY_COOKIES = ("mcpgw_csrf=planted; Path=/", "__Host-mcpgw_consent_x=planted; Secure; Path=/")
+# The gateway's own cookies, by name, or nameless (a browser sends back the bare value,
+# which then reads as a gateway cookie), or with a value that reads as one.
+GATEWAY_COOKIES = (
+    "mcpgw_csrf=planted; Path=/",
+    "__Host-mcpgw_consent_x=planted; Secure; Path=/",
+    "=mcpgw_consent_x=planted; Path=/",
+    "nameless-value; Path=/",
+    "origin_pref=mcpgw_browser=planted; Path=/",
+)
 ACCESS_LOGIN_URL = "https://team.cloudflareaccess.com/cdn-cgi/access/login/mcp.example.com?kid=abc&redirect_url=%2Fmcp"
 ACCESS_LOGIN_PAGE = """<!DOCTYPE html><html><head><title>Sign in ・ Cloudflare Access</title></head>
 <body><form action="/cdn-cgi/access/login/mcp.example.com" method="post">

@@ -131,7 +131,7 @@ def worker_settings(emulator: Emulator, origin_url: str, with_secret: bool, sett
 
 def start_worker(
     emulator: Emulator, *, origin_url: str, port: int | None = None, with_secret: bool = True, ready_status: int = 200,
-    rate_limit: int | None = None, features: str = "", **settings: str,
+    rate_limit: int | None = None, features: str = "", persist_to: Path | None = None, **settings: str,
 ) -> Worker:
     """Start the Worker as the one client of `emulator`'s Access app, proxying to `origin_url`.
     `with_secret=False` runs it in "PKCE without client secret" mode. Extra `settings` are
@@ -139,7 +139,10 @@ def start_worker(
     at the emulator (pick the port with `free_port()` first). `ready_status` is what the resource
     metadata answers once the Worker runs: 500 for a configuration the Worker must refuse.
     `rate_limit=N` declares the MCP_RATE_LIMITER Workers Rate Limiting binding, N requests per
-    10 seconds (the shortest period the binding has). `features`: cargo features of a test build."""
+    10 seconds (the shortest period the binding has). `features`: cargo features of a test build.
+    `persist_to`: where the runtime keeps its local state (the Cache API's entries), to share it
+    between Workers (two isolates of one location) or keep it over a restart; by default a folder
+    of the Worker's own, `worker.state`."""
     port = port or free_port()
     values = worker_settings(emulator, origin_url, with_secret, settings)
     service = Service("worker")
@@ -156,12 +159,13 @@ def start_worker(
         "--ip", "127.0.0.1", "--port", str(port),
         "--inspector-port", str(free_port()),
         "--show-interactive-dev-session=false",
-        "--persist-to", str(service.folder / "state"),
+        "--persist-to", str(persist_to or service.folder / "state"),
     ]
     for name, value in values.items():
         argv += ["--var", f"{name}:{value}"]
     service.start(argv, {**os.environ, **TOOL_ENV}, cwd=service.folder)
     worker = Worker(service, port, values)
+    worker.state = persist_to or service.folder / "state"
 
     def ready() -> bool:
         try:

@@ -5,6 +5,9 @@ benchmarks use it; the other suites use `wrangler dev`, see support/worker.py).
 
     worker = start_worker_in_workerd(emulator, origin_url=origin.base_url)
     ...  # the same Worker as start_worker's: worker.url, worker.log(), worker.stop()
+
+    # A private origin: reached only through the ORIGIN_SERVICE binding, as a Workers VPC service is.
+    worker = start_worker_in_workerd(emulator, origin_url=PRIVATE_ORIGIN_URL, origin_service=origin.base_url)
 """
 
 import atexit
@@ -26,6 +29,11 @@ WORKERD = ROOT / "node_modules" / ".bin" / "workerd"
 WRANGLER = ROOT / "node_modules" / ".bin" / "wrangler"
 WORKERD_START_TIMEOUT = 60.0
 DRY_RUN = ROOT / "build" / "dry-run"  # where scripts/test puts the project's dry run
+# ORIGIN_URL for a Worker whose origin is bound as ORIGIN_SERVICE: a name that never resolves
+# (RFC 6761 §6.4), so every answer from the origin came through the binding. It names the Host
+# header the origin receives, as a Workers VPC binding's URL does.
+PRIVATE_ORIGIN_HOST = "mcp-origin.invalid"
+PRIVATE_ORIGIN_URL = f"http://{PRIVATE_ORIGIN_HOST}"
 # What the project's bundle is built from: a dry run older than any of these is stale.
 BUNDLE_SOURCES = ("src", "Cargo.toml", "Cargo.lock", "wrangler.toml", "scripts/build", "package-lock.json")
 
@@ -96,15 +104,25 @@ RATE_LIMITER_STUB = (
 )
 
 
-def write_capnp(bundle: Bundle, config_name: str, bindings: dict[str, str], rate_limiter: bool = False) -> Path:
+def write_capnp(
+    bundle: Bundle, config_name: str, bindings: dict[str, str], rate_limiter: bool = False, origin_service: str | None = None
+) -> Path:
     """A workerd config serving `bundle` on a socket "http" (its address is given at start),
     `bindings` as text bindings (how [vars] and secrets reach a Worker), and global fetch()
     allowed to loopback addresses; with `rate_limiter`, an MCP_RATE_LIMITER binding that
-    admits everything (RATE_LIMITER_STUB)."""
+    admits everything (RATE_LIMITER_STUB); with `origin_service` (an http://host:port origin),
+    that origin as an external service bound as ORIGIN_SERVICE, the way a Workers VPC service
+    binding reaches a private one: whatever URL a request names, it goes to that address,
+    carrying the URL's host as its Host header."""
     modules = ",\n    ".join(
         f'(name = "{m}", {"wasm" if m.endswith(".wasm") else "esModule"} = embed "{m}")' for m in bundle.modules
     )
     text_bindings = ",\n    ".join(f"(name = {capnp_text(k)}, text = {capnp_text(v)})" for k, v in bindings.items())
+    services = ""
+    if origin_service is not None:
+        address = origin_service.removeprefix("http://")
+        text_bindings += ',\n    (name = "ORIGIN_SERVICE", service = "private-origin")'
+        services = f"\n    (name = \"private-origin\", external = (address = {capnp_text(address)}, http = ())),"
     extensions = ""
     if rate_limiter:
         text_bindings += ',\n    (name = "MCP_RATE_LIMITER", wrapped = (moduleName = "bench:rate-limiter"))'
@@ -117,7 +135,7 @@ def write_capnp(bundle: Bundle, config_name: str, bindings: dict[str, str], rate
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .worker),
-    (name = "internet", network = (allow = ["public", "local"])),
+    (name = "internet", network = (allow = ["public", "local"])),{services}
   ],
   sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],  # address: see workerd_argv{extensions}
 );
@@ -180,11 +198,19 @@ def spawn_workerd(
 
 
 def start_worker_in_workerd(
-    emulator: Emulator, *, origin_url: str, port: int | None = None, with_secret: bool = True, **settings: str
+    emulator: Emulator,
+    *,
+    origin_url: str,
+    port: int | None = None,
+    with_secret: bool = True,
+    origin_service: str | None = None,
+    **settings: str,
 ) -> Worker:
     """`start_worker` (same arguments, same settings, same Worker), but the dry-run bundle under
-    workerd directly. Registered in `support.worker.STARTED` for the end-of-run log scan."""
+    workerd directly; `origin_service` binds that origin as ORIGIN_SERVICE (see write_capnp).
+    Registered in `support.worker.STARTED` for the end-of-run log scan."""
     port = port or free_port()
     values = worker_settings(emulator, origin_url, with_secret, settings)
-    workerd = spawn_workerd("workerd", write_capnp(gateway_bundle(), f"worker-{port}", values), port)
+    config = write_capnp(gateway_bundle(), f"worker-{port}", values, origin_service=origin_service)
+    workerd = spawn_workerd("workerd", config, port)
     return Worker(workerd.service, port, values)

@@ -21,6 +21,7 @@ def arguments(description: str) -> argparse.Namespace:
     parser.add_argument("--client-metadata-url", help="a Client ID Metadata Document URL as client id")
     parser.add_argument("--redirect-uri")
     parser.add_argument("--refresh-after", type=float)
+    parser.add_argument("--reconnect", action="store_true", help="when the session fails, start another once")
     parser.add_argument("--deny", action="store_true")
     parser.add_argument("--denied-tool")
     return parser.parse_args()

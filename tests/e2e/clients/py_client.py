@@ -6,6 +6,8 @@
                                                     # (used when the server advertises them)
         [--redirect-uri URI]                        # default http://localhost:<random port>/callback
         [--refresh-after SECONDS]                   # call ping again after the token expired
+        [--reconnect]                               # when the session fails, start another (as an
+                                                    # app does) with the tokens the client holds
         [--deny]                                    # refuse on the consent page; expect access_denied
         [--denied-tool NAME]                        # after ping, call NAME (the gateway's policy
                                                     # refuses it), then ping again in the same session
@@ -212,7 +214,13 @@ async def run(args) -> int:
         with anyio.fail_after(RUN_TIMEOUT):
             async with create_mcp_http_client(auth=provider) as http:
                 http.event_hooks = {"response": [trace_response]}
-                ok = await mcp_session(args.url, http, args.refresh_after, args.denied_tool)
+                try:
+                    ok = await mcp_session(args.url, http, args.refresh_after, args.denied_tool)
+                except Exception as exc:
+                    if not args.reconnect:
+                        raise
+                    emit("reconnect", error=describe(exc))
+                    ok = await mcp_session(args.url, http, None, args.denied_tool)
     except Exception as exc:  # any failure is reported as a step, then judged below
         ok, error = False, describe(exc)
     if storage.tokens:
