@@ -17,7 +17,7 @@ RESULTS = stack.BENCH / "results"
 README = stack.BENCH / "README.md"
 README_MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
 KB = 1024
-TARGETS = {"vs_passthrough": 0.85, "vs_jose": 1.15, "added_p50_ms": 0.5, "bundle_gzip_kb": 180}
+TARGETS = {"vs_passthrough": 0.85, "vs_jose": 1.15, "added_p50_ms": 0.5, "bundle_gzip_kb": 260}
 OURS = "gateway"  # the default configuration the targets are about
 
 

@@ -681,21 +681,9 @@ pub mod tests {
             (with_header(r#"{"alg":7,"kid":"test-signing"}"#), "alg a number", malformed),
             (with_header(r#"{"alg":"RS256","kid":"test-signing","cty":1}"#), "cty a number", malformed),
             // RFC 7515 §4.1.11: extensions the recipient does not understand are refused.
-            (
-                with_header(r#"{"alg":"RS256","kid":"test-signing","crit":["exp"]}"#),
-                "crit",
-                TokenFailure::CriticalExtension,
-            ),
-            (
-                with_header(r#"{"alg":"RS256","kid":"test-signing","crit":[]}"#),
-                "crit empty",
-                TokenFailure::CriticalExtension,
-            ),
-            (
-                with_header(r#"{"alg":"RS256","kid":"test-signing","crit":null}"#),
-                "crit null",
-                TokenFailure::CriticalExtension,
-            ),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","crit":["exp"]}"#), "crit", TokenFailure::CriticalExtension),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","crit":[]}"#), "crit empty", TokenFailure::CriticalExtension),
+            (with_header(r#"{"alg":"RS256","kid":"test-signing","crit":null}"#), "crit null", TokenFailure::CriticalExtension),
         ];
         for (token, why, failure) in cases {
             assert_invalid(&token, &policy(), NOW, why, failure);

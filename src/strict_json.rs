@@ -14,11 +14,10 @@
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
+use serde_json::Error;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::marker::PhantomData;
-
-pub use serde_json::Error;
 
 /// `T` from the JSON text `bytes` (one value, whitespace around it allowed), if every
 /// object in it names each member once. Two passes: the names are checked before `T`'s
