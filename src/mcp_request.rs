@@ -5,7 +5,7 @@
 //! Validation": `400` and JSON-RPC `HeaderMismatch`).
 //!
 //! One reading: the gateway decides only on what every official SDK origin reads the same
-//! way, and refuses the rest (README "MCP policy, audit and rate limits"):
+//! way, and refuses the rest (docs/mcp-policy.md, "One reading"):
 //! - the framing ([`check_framing`]): GET, POST and DELETE only, a body only on POST, and
 //!   that body `application/json` in UTF-8 without a `Content-Encoding`, as the gateway reads
 //!   it (express's `json()` decodes `charset=utf-7` and gzip; the other SDKs do not);

@@ -291,7 +291,7 @@ def test_another_isolate_answers_with_the_winners_pair(two_isolates):
     other, which finds the winner's answer in the location's cache instead of answering
     invalid_grant. (With reuse detection at Access that second exchange would revoke the login:
     isolates share nothing faster than the cache, so the grace holds across them only where
-    Access refuses a reuse without revoking; README "Refresh tokens".)"""
+    Access refuses a reuse without revoking; docs/tokens.md, "Refresh tokens".)"""
     first, second = two_isolates
     first.emulator.reset()
     held = login(first)["refresh_token"]

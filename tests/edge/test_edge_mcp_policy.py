@@ -343,7 +343,7 @@ def test_audit_lines_name_identity_call_and_decision(policed):
 
 
 # --- One reading: the gateway decides only on what the origin reads the same way -------------
-# (README "MCP policy, audit and rate limits"; the differential suite in tests/differential
+# (docs/mcp-policy.md, "One reading"; the differential suite in tests/differential
 # proves the same against real SDK origins, with their own logs as the ground truth.)
 
 def raw(edge, who: dict, method: str, body: bytes | None, headers: dict, path: str = "/rpc") -> httpx.Response:

@@ -98,7 +98,7 @@ def test_allowlists(gateway, claims, status):
 )
 def test_leeway_covers_nbf_but_never_exp(gateway, claims, status):
     """JWT_LEEWAY_SECONDS=3 on this gateway absorbs clock skew right after issuance; `exp` is
-    strict, because the origin verifies the same JWT again without leeway (README). The Worker's
+    strict, because the origin verifies the same JWT again without leeway (docs/defaults.md). The Worker's
     clock ticks in whole seconds, hence the margins."""
     t = int(time.time())
     response = gateway.call("GET", "/echo", gateway.mint(**{"iat": t - 60, **claims(t)}))
