@@ -7,7 +7,6 @@ use crate::error::Error;
 use crate::jwks::JwksPolicy;
 use crate::mcp_policy::McpPolicy;
 use crate::redirect_uri::{is_loopback_host, RedirectPolicy, DEFAULT_ALLOWLIST};
-use crate::refresh_grace;
 use crate::request_log::LogScope;
 use crate::seal::SealingKeys;
 use crate::secret::Secret;
@@ -21,6 +20,12 @@ pub const DEFAULT_CONSENT_TTL_SECONDS: u64 = 7 * 24 * 3600;
 /// Allowed clock skew for `exp`/`nbf`; small, since Access tokens live minutes.
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
 pub const DEFAULT_JWKS_TTL_SECONDS: u64 = 3600;
+/// The refresh reuse grace's default window: clients retry within seconds, and races are
+/// over in one ([`crate::refresh_grace`]).
+pub const DEFAULT_REFRESH_REUSE_GRACE_SECONDS: u64 = 60;
+/// The longest window allowed: a longer one would not help a retrying client, and within it
+/// a stolen refresh token that was already used still gets the answer.
+pub const MAX_REFRESH_REUSE_GRACE_SECONDS: u64 = 300;
 pub const DEFAULT_JWKS_MIN_REFETCH_SECONDS: u64 = 30;
 pub const DEFAULT_TOKEN_CACHE_SIZE: usize = 1024;
 /// How long the origin has to start answering (the body may then stream for as long as it likes).
@@ -365,8 +370,8 @@ impl Config {
             Some("errors") => LogScope::Errors,
             Some(_) => return Err(Error::config("REQUEST_LOG", "must be all or errors")),
         };
-        let refresh_reuse_grace_seconds = number("REFRESH_REUSE_GRACE_SECONDS", refresh_grace::DEFAULT_GRACE_SECONDS)?;
-        if refresh_reuse_grace_seconds > refresh_grace::MAX_GRACE_SECONDS {
+        let refresh_reuse_grace_seconds = number("REFRESH_REUSE_GRACE_SECONDS", DEFAULT_REFRESH_REUSE_GRACE_SECONDS)?;
+        if refresh_reuse_grace_seconds > MAX_REFRESH_REUSE_GRACE_SECONDS {
             return Err(Error::config(
                 "REFRESH_REUSE_GRACE_SECONDS",
                 "must be at most 300 (a longer window only widens the replay of a stolen refresh token)",

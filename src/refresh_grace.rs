@@ -20,17 +20,12 @@
 
 use crate::error::{Error, ErrorCode};
 use crate::seal::{Entropy, Purpose, SealingKeys};
-use crate::token::TokenResponse;
+use crate::token::{Refreshing, TokenResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The default window, in seconds: clients retry within seconds, and races are over in one.
-pub const DEFAULT_GRACE_SECONDS: u64 = 60;
-/// The longest window allowed: a longer one would not help a retrying client, and within
-/// it a stolen refresh token that was already used still gets the answer.
-pub const MAX_GRACE_SECONDS: u64 = 300;
 /// How long an exchange in the isolate may take before identical refreshes stop waiting
 /// for it: Access's 10 s, the `id_token`'s keys up to 15 s, the winner's answer 5 s.
 pub const FLIGHT_SECONDS: u64 = 35;
@@ -60,7 +55,13 @@ impl std::fmt::Debug for GraceKey {
 }
 
 impl GraceKey {
-    pub fn derive(presented: &str, scope: Option<&str>) -> Self {
+    /// Where a refresh's answer is shared: identical refreshes (the same token as sent, the
+    /// same scope sent to Access) share one; `None` when the grace is off (`grace_seconds` 0).
+    pub fn of(refreshing: &Refreshing, grace_seconds: u64) -> Option<Self> {
+        (grace_seconds > 0).then(|| Self::derive(refreshing.sent.expose(), refreshing.scope.as_deref()))
+    }
+
+    fn derive(presented: &str, scope: Option<&str>) -> Self {
         let derive = |label: &[u8]| -> [u8; 32] {
             // The token is base64url and the scope has no NUL: the separators are unambiguous.
             let mut hash = Sha256::new();
@@ -220,7 +221,9 @@ impl Flights {
 mod tests {
     use super::*;
     use crate::seal::tests::CountingEntropy;
-    use crate::token::tests::token_response;
+    use crate::config::tests::{config_from, test_config, vars};
+    use crate::token::tests::{code_request, refreshed, run, sealed_refresh, token_response};
+    use crate::token::UpstreamTokenRequest;
 
     const NOW: u64 = 1_800_000_000;
     const TOKEN: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8w";
@@ -361,5 +364,25 @@ mod tests {
         assert_eq!(flights.flights.len(), 50);
         let _ = flights.plan(&GraceKey::derive(TOKEN, None), NOW + 60);
         assert_eq!(flights.flights.len(), 1, "only the new flight is left");
+    }
+
+    #[test]
+    fn identical_refreshes_get_the_same_grace_key_and_none_without_the_grace() {
+        let config = test_config();
+        let token = sealed_refresh(&config, "rt-1");
+        let key = |sent: UpstreamTokenRequest| GraceKey::of(&sent.refreshing.unwrap(), config.refresh_reuse_grace_seconds).unwrap();
+        let url = |key: GraceKey| key.cache_url("https://mcp.example.com");
+        assert_eq!(url(key(refreshed(&config, &token, None))), url(key(refreshed(&config, &token, None))));
+        // Another scope is another refresh (the scope sent to Access is the one granted).
+        let scoped = url(key(refreshed(&config, &token, Some("email"))));
+        assert_ne!(scoped, url(key(refreshed(&config, &token, None))));
+        assert_eq!(scoped, url(key(refreshed(&config, &token, Some("email openid bogus")))));
+        let other = sealed_refresh(&config, "rt-2");
+        assert_ne!(url(key(refreshed(&config, &other, None))), url(key(refreshed(&config, &token, None))));
+        let mut v = vars();
+        v.insert("REFRESH_REUSE_GRACE_SECONDS", "0".into());
+        let off = config_from(&v).unwrap();
+        assert!(GraceKey::of(&refreshed(&off, &token, None).refreshing.unwrap(), off.refresh_reuse_grace_seconds).is_none());
+        assert!(run(&config, None, &code_request(&config, &[])).unwrap().refreshing.is_none());
     }
 }

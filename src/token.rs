@@ -10,7 +10,6 @@ use crate::config::{Config, TokenMode};
 use crate::error::{Error, ErrorCode};
 use crate::metadata::{Capabilities, Site};
 use crate::params::Params;
-use crate::refresh_grace::GraceKey;
 use crate::seal::{digest, Entropy, Purpose};
 use crate::sealed_token::{self, PresentedRefresh};
 use crate::secret::{self, constant_time_eq, Secret};
@@ -47,11 +46,12 @@ impl std::fmt::Debug for UpstreamTokenRequest {
     }
 }
 
-/// A refresh: the presented token, opened, and where its answer is shared in the reuse
-/// grace (`None` when `REFRESH_REUSE_GRACE_SECONDS` is 0).
+/// A refresh: the presented token as the client sent it and opened, and the scope sent to
+/// Access (identical refreshes share one answer in the reuse grace: [`crate::refresh_grace`]).
 pub struct Refreshing {
+    pub sent: Secret,
     pub presented: PresentedRefresh,
-    pub grace: Option<GraceKey>,
+    pub scope: Option<String>,
 }
 
 /// How the client authenticated.
@@ -192,9 +192,7 @@ pub fn prepare(
             if let Some(scope) = &scope {
                 form.append_pair("scope", scope);
             }
-            // Identical refreshes, the same token and scope, share one answer in the window.
-            let grace = (config.refresh_reuse_grace_seconds > 0).then(|| GraceKey::derive(sent, scope.as_deref()));
-            refreshing = Some(Refreshing { presented, grace });
+            refreshing = Some(Refreshing { sent: Secret::new(sent), presented, scope });
         }
         _ => return Err(Error::oauth(ErrorCode::UnsupportedGrantType, "grant_type is not supported")),
     }
@@ -347,12 +345,12 @@ pub mod tests {
         s.finish()
     }
 
-    fn run(config: &Config, authorization: Option<&str>, body: &str) -> Result<UpstreamTokenRequest, Error> {
+    pub(crate) fn run(config: &Config, authorization: Option<&str>, body: &str) -> Result<UpstreamTokenRequest, Error> {
         let caps = Capabilities::new(config, &upstream());
         prepare(config, &site(), &caps, &upstream(), &ClientTokenRequest { authorization, body }, NOW)
     }
 
-    fn code_request(config: &Config, extra: &[(&str, &str)]) -> String {
+    pub(crate) fn code_request(config: &Config, extra: &[(&str, &str)]) -> String {
         let code = sealed_code(config, Some("https://mcp.example.com/mcp"));
         let mut pairs = vec![
             ("grant_type", "authorization_code"),
@@ -469,7 +467,7 @@ pub mod tests {
         assert!(matches!(late, Err(Error::OAuth { code: InvalidGrant, .. })));
     }
 
-    fn sealed_refresh(config: &Config, access_refresh: &str) -> String {
+    pub(crate) fn sealed_refresh(config: &Config, access_refresh: &str) -> String {
         sealed_for(config, access_refresh, None, (NOW, sealed_token::refresh_expiry(config, NOW)))
     }
 
@@ -766,7 +764,7 @@ pub mod tests {
 
     /// What the refresh of `presented` (issued to `client_id`, `None`: the registered client)
     /// sent, as `prepare` read it.
-    fn refreshed(config: &Config, presented: &str, scope: Option<&str>) -> UpstreamTokenRequest {
+    pub(crate) fn refreshed(config: &Config, presented: &str, scope: Option<&str>) -> UpstreamTokenRequest {
         let mut pairs = vec![("grant_type", "refresh_token"), ("refresh_token", presented), ("client_id", "abc123")];
         pairs.extend(scope.map(|scope| ("scope", scope)));
         run(config, None, &form(&pairs)).unwrap()
@@ -793,26 +791,6 @@ pub mod tests {
         // anew, with its original expiry.
         assert_eq!(answer(None), ("rt-1".into(), original_expiry));
         assert_eq!(answer(Some("rt-1")), ("rt-1".into(), original_expiry));
-    }
-
-    #[test]
-    fn identical_refreshes_get_the_same_grace_key_and_none_without_the_grace() {
-        let config = test_config();
-        let token = sealed_refresh(&config, "rt-1");
-        let key = |sent: UpstreamTokenRequest| sent.refreshing.unwrap().grace.unwrap();
-        let url = |key: GraceKey| key.cache_url("https://mcp.example.com");
-        assert_eq!(url(key(refreshed(&config, &token, None))), url(key(refreshed(&config, &token, None))));
-        // Another scope is another refresh (the scope sent to Access is the one granted).
-        let scoped = url(key(refreshed(&config, &token, Some("email"))));
-        assert_ne!(scoped, url(key(refreshed(&config, &token, None))));
-        assert_eq!(scoped, url(key(refreshed(&config, &token, Some("email openid bogus")))));
-        let other = sealed_refresh(&config, "rt-2");
-        assert_ne!(url(key(refreshed(&config, &other, None))), url(key(refreshed(&config, &token, None))));
-        let mut v = vars();
-        v.insert("REFRESH_REUSE_GRACE_SECONDS", "0".into());
-        let off = config_from(&v).unwrap();
-        assert!(refreshed(&off, &token, None).refreshing.unwrap().grace.is_none());
-        assert!(run(&config, None, &code_request(&config, &[])).unwrap().refreshing.is_none());
     }
 
     /// Every refused refresh token is `invalid_grant` (RFC 6749 §5.2), never sent to Access:

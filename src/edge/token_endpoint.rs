@@ -39,8 +39,9 @@ pub async fn answer(
     request: &ClientTokenRequest<'_>,
     now: u64,
 ) -> Result<Response, Error> {
-    let mut sent = token::prepare(config, site, caps, upstream, request, now)?;
-    let answer = match sent.refreshing.as_mut().and_then(|refreshing| refreshing.grace.take()) {
+    let sent = token::prepare(config, site, caps, upstream, request, now)?;
+    let grace = sent.refreshing.as_ref().and_then(|r| GraceKey::of(r, config.refresh_reuse_grace_seconds));
+    let answer = match grace {
         None => exchange(config, ctx, site, &sent, now).await?,
         Some(key) => shared(config.clone(), ctx, site.clone(), Rc::new(sent), Rc::new(key), now).await?,
     };
