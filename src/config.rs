@@ -1,16 +1,17 @@
 //! Typed configuration, read from the Worker's `[vars]` and secrets. Every problem
 //! names the setting; no value is ever echoed (some are secrets).
 
-use crate::access_token::{Allowlist, TokenKind, TokenPolicy};
-use crate::client_id_metadata;
-use crate::error::Error;
-use crate::jwks::JwksPolicy;
-use crate::mcp_policy::McpPolicy;
-use crate::redirect_uri::{is_loopback_host, RedirectPolicy, DEFAULT_ALLOWLIST};
-use crate::request_log::LogScope;
-use crate::seal::SealingKeys;
-use crate::secret::Secret;
-use crate::strict_json;
+use crate::access::upstream::AccessApp;
+use crate::access::token::{Allowlist, TokenKind, TokenPolicy};
+use crate::clients::client_id_metadata;
+use crate::primitives::error::Error;
+use crate::access::jwks::JwksPolicy;
+use crate::mcp::policy::McpPolicy;
+use crate::clients::redirect_uri::{is_loopback_host, RedirectPolicy, DEFAULT_ALLOWLIST};
+use crate::mcp::request_log::LogScope;
+use crate::primitives::seal::SealingKeys;
+use crate::primitives::secret::Secret;
+use crate::primitives::strict_json;
 
 /// The default scopes requested from Access and advertised to clients.
 pub const DEFAULT_SCOPES: &str = "openid email profile";
@@ -21,7 +22,7 @@ pub const DEFAULT_CONSENT_TTL_SECONDS: u64 = 7 * 24 * 3600;
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
 pub const DEFAULT_JWKS_TTL_SECONDS: u64 = 3600;
 /// The refresh reuse grace's default window: clients retry within seconds, and races are
-/// over in one ([`crate::refresh_grace`]).
+/// over in one ([`crate::oauth::refresh_grace`]).
 pub const DEFAULT_REFRESH_REUSE_GRACE_SECONDS: u64 = 60;
 /// The longest window allowed: a longer one would not help a retrying client, and within it
 /// a stolen refresh token that was already used still gets the answer.
@@ -64,23 +65,6 @@ pub enum TokenMode {
     Auto,
 }
 
-/// The Access for SaaS application the gateway is the one client of.
-#[derive(Debug)]
-pub struct AccessApp {
-    /// The app's issuer, exactly as Access publishes it
-    /// (`https://<team>.cloudflareaccess.com/cdn-cgi/access/sso/oidc/<client_id>`).
-    pub issuer: String,
-    pub client_id: String,
-    /// Absent when the app allows "PKCE without client secret".
-    pub client_secret: Option<Secret>,
-}
-
-impl AccessApp {
-    pub fn discovery_url(&self) -> String {
-        format!("{}/.well-known/openid-configuration", self.issuer)
-    }
-}
-
 /// How bearer tokens are validated at the edge.
 #[derive(Debug)]
 pub struct EdgeAuth {
@@ -118,7 +102,7 @@ pub struct Config {
     pub access: AccessApp,
     pub token_mode: TokenMode,
     pub refresh_token_ttl_seconds: u64,
-    /// How long identical refreshes share one exchange's answer ([`crate::refresh_grace`]); 0: off.
+    /// How long identical refreshes share one exchange's answer ([`crate::oauth::refresh_grace`]); 0: off.
     pub refresh_reuse_grace_seconds: u64,
     pub edge: EdgeAuth,
     pub proxy: ProxySettings,
@@ -436,7 +420,7 @@ fn check_origin(value: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::seal::tests::KEY_A;
+    use crate::primitives::seal::tests::KEY_A;
     use std::collections::HashMap;
 
     pub const ISSUER: &str = "https://team.cloudflareaccess.com/cdn-cgi/access/sso/oidc/abc123";

@@ -2,11 +2,11 @@
 //! never part of the Worker). Each reads untrusted bytes the way the Worker does and checks
 //! what must hold whatever they are; a panic is a finding.
 
-use crate::access_token::{carries_id_token_claims, Allowlist, Identity, TokenKind, TokenPolicy, UntrustedAccessToken};
-use crate::list_filter::{Lists, SseListFilter};
-use crate::mcp_policy::McpPolicy;
-use crate::mcp_request;
-use crate::params::Params;
+use crate::access::token::{carries_id_token_claims, Allowlist, Identity, TokenKind, TokenPolicy, UntrustedAccessToken};
+use crate::mcp::list_filter::{Lists, SseListFilter};
+use crate::mcp::policy::McpPolicy;
+use crate::mcp::request;
+use crate::primitives::params::Params;
 
 /// An MCP request body: read, and if read, its calls are what a second reading gives.
 pub fn mcp_request(body: &[u8]) {

@@ -1,8 +1,8 @@
 //! Which endpoint a request is for. The edge dispatches on this; nothing else
 //! matches paths.
 
-use crate::error::{Error, Surface};
-use crate::metadata::{
+use crate::primitives::error::{Error, Surface};
+use crate::oauth::metadata::{
     AUTHORIZATION_SERVER_PATH, AUTHORIZE_PATH, CALLBACK_PATH, OPENID_CONFIGURATION_PATH, PROTECTED_RESOURCE_PATH,
     REGISTER_PATH, TOKEN_PATH,
 };
@@ -49,7 +49,7 @@ impl Route {
     pub fn body_media_type(self) -> Option<&'static str> {
         match self {
             Self::Register => Some("application/json"),
-            Self::Token | Self::ConsentDecision => Some(crate::token::FORM),
+            Self::Token | Self::ConsentDecision => Some(crate::oauth::token::FORM),
             _ => None,
         }
     }

@@ -2,17 +2,17 @@
 //! JWTs go through the per-isolate JWKS cache, WebCrypto RS256
 //! verification (native code in workerd, ~25× faster than RSA in wasm) with the
 //! imported keys kept per isolate, and the verified-token cache. All decisions are
-//! the core's ([`crate::access_token`], [`crate::jwks`], [`crate::token_cache`]).
+//! the core's ([`crate::access::token`], [`crate::access::jwks`], [`crate::access::token_cache`]).
 
 use super::io::{self, Clock, WebEntropy};
-use crate::access_token::{bearer, Authenticated, Identity, TokenPolicy, UntrustedAccessToken};
+use crate::access::token::{bearer, Authenticated, Identity, TokenPolicy, UntrustedAccessToken};
 use crate::config::Config;
-use crate::error::{Error, TokenFailure};
-use crate::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan, FETCH_TIMEOUT_SECONDS};
-use crate::metadata::Site;
-use crate::seal::Entropy;
-use crate::sealed_token::{self, BearerKind};
-use crate::token_cache::{Expiring, TokenCache, VerifiedJwt};
+use crate::primitives::error::{Error, TokenFailure};
+use crate::access::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan, FETCH_TIMEOUT_SECONDS};
+use crate::oauth::metadata::Site;
+use crate::primitives::seal::Entropy;
+use crate::oauth::sealed_token::{self, BearerKind};
+use crate::access::token_cache::{Expiring, TokenCache, VerifiedJwt};
 use futures_util::future::select;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -124,7 +124,7 @@ pub async fn verify_id_token(
 ) -> Result<Identity, Error> {
     let policy = config.id_token_policy(nonce.map(str::to_owned));
     verify_jwt(config, ctx, &policy, id_token, now).await.map(|(identity, _)| identity).map_err(|error| match error {
-        Error::InvalidToken(_) => crate::upstream::no_id_token(),
+        Error::InvalidToken(_) => crate::access::upstream::no_id_token(),
         other => other,
     })
 }

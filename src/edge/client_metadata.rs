@@ -1,12 +1,12 @@
 //! Fetching Client ID Metadata Documents, cached per isolate; what a fetch means and how
-//! long it is kept is the core's decision ([`crate::client_id_metadata`]).
+//! long it is kept is the core's decision ([`crate::clients::client_id_metadata`]).
 
 use super::io;
-use crate::authorize::Document;
-use crate::client_id_metadata::{
+use crate::oauth::authorize::Document;
+use crate::clients::client_id_metadata::{
     evaluate, pinned_fallback, DocumentCache, Fetched, Settings, FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES,
 };
-use crate::error::ClientMetadataFailure as Failure;
+use crate::primitives::error::ClientMetadataFailure as Failure;
 use std::cell::RefCell;
 use worker::web_sys;
 

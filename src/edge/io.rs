@@ -1,11 +1,11 @@
 //! Small adapters between `web_sys` and the core: request accessors, responses,
 //! upstream fetches with a timeout, the clock, entropy and the request log.
 
-use crate::error::Error;
-use crate::http::{drains, is_media_type, split_request_url, Response, MAX_BODY_BYTES};
-use crate::request_log::RequestLog;
+use crate::primitives::error::Error;
+use crate::primitives::http::{drains, is_media_type, split_request_url, Response, MAX_BODY_BYTES};
+use crate::mcp::request_log::RequestLog;
 use crate::route::Route;
-use crate::seal::Entropy;
+use crate::primitives::seal::Entropy;
 use std::cell::RefCell;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
@@ -193,7 +193,7 @@ pub fn to_web_response(
     }
     if cors && !response.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("access-control-allow-origin")) {
         headers.set("access-control-allow-origin", "*")?;
-        headers.set("access-control-expose-headers", crate::http::cors::EXPOSED_HEADERS)?;
+        headers.set("access-control-expose-headers", crate::primitives::http::cors::EXPOSED_HEADERS)?;
     }
     let init = web_sys::ResponseInit::new();
     init.set_status(response.status);
@@ -208,7 +208,7 @@ pub fn to_web_response(
 /// An answer that refuses an upload part-way, and lingers (as nginx's lingering close
 /// does): its bytes go out at once under a fixed Content-Length, so the client has all of
 /// it, but it ends only once the rest of the upload has been read and discarded (at most
-/// [`crate::http::MAX_DRAINED_BYTES`]). Cancelled instead, the upload was still arriving
+/// [`crate::primitives::http::MAX_DRAINED_BYTES`]). Cancelled instead, the upload was still arriving
 /// when the connection closed, and the reset that followed could cut the answer short.
 /// The request body cannot be read once the answer has ended, hence the drain before it.
 fn lingering(
@@ -318,7 +318,7 @@ pub async fn get(url: &str) -> Result<(u16, String), Error> {
 
 pub async fn post_form(url: &str, body: &str) -> Result<(u16, String), Error> {
     let headers = web_sys::Headers::new().map_err(|_| Error::unavailable("headers"))?;
-    let _ = headers.set("content-type", crate::token::FORM);
+    let _ = headers.set("content-type", crate::oauth::token::FORM);
     let _ = headers.set("accept", "application/json");
     let init = web_sys::RequestInit::new();
     init.set_method("POST");

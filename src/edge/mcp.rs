@@ -1,14 +1,14 @@
 //! The MCP-aware part of the MCP endpoint: reading what a request is (headers, and the
 //! body when a feature needs it), the Workers Rate Limiting binding, and list answers
-//! filtered on their way back. The decisions are the core's ([`crate::mcp_request`],
-//! [`crate::mcp_policy`]); none of this runs unless it is configured.
+//! filtered on their way back. The decisions are the core's ([`crate::mcp::request`],
+//! [`crate::mcp::policy`]); none of this runs unless it is configured.
 
 use super::io::{self, Incoming};
-use crate::access_token::Identity;
+use crate::access::token::Identity;
 use crate::config::{Config, McpSettings};
-use crate::error::{Error, JsonRpcFailure, JsonRpcReply};
-use crate::list_filter::{self, Lists, SseListFilter, MAX_LIST_ANSWER_BYTES};
-use crate::mcp_request::{self, Framing, McpRequest, MAX_MCP_BODY_BYTES};
+use crate::primitives::error::{Error, JsonRpcFailure, JsonRpcReply};
+use crate::mcp::list_filter::{self, Lists, SseListFilter, MAX_LIST_ANSWER_BYTES};
+use crate::mcp::request::{self as mcp_request, Framing, McpRequest, MAX_MCP_BODY_BYTES};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};

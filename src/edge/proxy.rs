@@ -1,15 +1,15 @@
 //! The streaming proxy to the origin. Bodies are not read (unless an MCP setting
 //! needs the request's): the incoming body stream goes to the origin and the origin's
-//! body stream (SSE included) comes back as it arrives. Header decisions are the core's ([`crate::proxy`]).
+//! body stream (SSE included) comes back as it arrives. Header decisions are the core's ([`crate::mcp::proxy`]).
 //! With the `ORIGIN_SERVICE` binding declared, the request goes through it instead of `fetch`
 //! (proxy.js's `useOrigin`), everything else the same.
 
 use super::io::{self, Incoming};
-use crate::access_token::Authenticated;
+use crate::access::token::Authenticated;
 use crate::config::{Config, ProxySettings};
-use crate::error::Error;
-use crate::http::cors::EXPOSED_HEADERS;
-use crate::proxy;
+use crate::primitives::error::Error;
+use crate::primitives::http::cors::EXPOSED_HEADERS;
+use crate::mcp::proxy;
 use std::cell::Cell;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};

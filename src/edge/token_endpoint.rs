@@ -1,19 +1,19 @@
 //! `/token` at the edge: the relay to Access, and the I/O of the refresh reuse grace (the
 //! isolate's flights, the Workers Cache API, the wait for another isolate's answer). What
-//! is sent, answered, shared and for how long is the core's ([`crate::token`],
-//! [`crate::refresh_grace`]).
+//! is sent, answered, shared and for how long is the core's ([`crate::oauth::token`],
+//! [`crate::oauth::refresh_grace`]).
 
 use super::auth;
 use super::io::{self, Clock, WebEntropy};
 use crate::config::Config;
-use crate::error::Error;
-use crate::http::Response;
-use crate::metadata::{Capabilities, Site};
-use crate::refresh_grace::{
+use crate::primitives::error::Error;
+use crate::primitives::http::Response;
+use crate::oauth::metadata::{Capabilities, Site};
+use crate::oauth::refresh_grace::{
     awaits_winner, Flights, GraceAnswer, GraceKey, Plan, CACHE_NAME, WINNER_POLLS, WINNER_POLL_MS,
 };
-use crate::token::{self, ClientTokenRequest, TokenResponse, UpstreamTokenRequest};
-use crate::upstream::UpstreamMetadata;
+use crate::oauth::token::{self, ClientTokenRequest, TokenResponse, UpstreamTokenRequest};
+use crate::access::upstream::UpstreamMetadata;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -57,7 +57,7 @@ async fn exchange(
     now: u64,
 ) -> Result<TokenResponse, Error> {
     let (status, body) = io::post_form(&sent.url, &sent.body).await?;
-    let tokens = crate::upstream::finish(status, &body)?;
+    let tokens = crate::access::upstream::finish(status, &body)?;
     let identity = match token::id_token_to_verify(config.token_mode, &tokens)? {
         Some(id_token) => {
             Some(auth::verify_id_token(config, ctx, id_token, sent.id_token_nonce.as_deref(), now).await?)

@@ -3,8 +3,8 @@
 
 use super::io;
 use crate::config::Config;
-use crate::error::Error;
-use crate::upstream::{DiscoveryCache, UpstreamMetadata};
+use crate::primitives::error::Error;
+use crate::access::upstream::{DiscoveryCache, UpstreamMetadata};
 use std::cell::RefCell;
 
 thread_local! {

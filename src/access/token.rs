@@ -7,12 +7,12 @@
 //! with serde; issuer, audience and allowlists checked here, time by jwt-compact on the
 //! gateway's clock).
 
-use crate::error::{Error, TokenFailure};
+use crate::primitives::error::{Error, TokenFailure};
 #[cfg(not(target_arch = "wasm32"))]
-use crate::jwks::Jwk;
-use crate::jwks::ALGORITHM;
-use crate::secret::Secret;
-use crate::strict_json::{self, Object};
+use crate::access::jwks::Jwk;
+use crate::access::jwks::ALGORITHM;
+use crate::primitives::secret::Secret;
+use crate::primitives::strict_json::{self, Object};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -448,7 +448,7 @@ impl TokenPolicy {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::jwks::{KeySet, Lookup};
+    use crate::access::jwks::{KeySet, Lookup};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use jwt_compact::alg::{Rsa, RsaPrivateKey};
@@ -459,7 +459,7 @@ pub mod tests {
     pub const ISSUER: &str = "https://team.cloudflareaccess.com/cdn-cgi/access/sso/oidc/abc123";
     pub const AUDIENCE: &str = "https://mcp.example.com/callback";
     pub const NOW: u64 = 1_800_000_000;
-    const VECTORS: &str = include_str!("../tests/vectors/rsa_test_keys.json");
+    const VECTORS: &str = include_str!("../../tests/vectors/rsa_test_keys.json");
 
     fn vector(name: &str) -> Value {
         serde_json::from_str::<Value>(VECTORS).unwrap()[name].clone()

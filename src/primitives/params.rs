@@ -1,6 +1,6 @@
 //! Request parameters: `application/x-www-form-urlencoded` query strings and form bodies.
 
-use crate::error::Error;
+use crate::primitives::error::Error;
 
 /// `application/x-www-form-urlencoded` parameters (query strings and form bodies).
 /// A repeated parameter is an error (RFC 6749 §3.1), and a parameter sent without a

@@ -32,7 +32,7 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 }
 
 /// A secret in JSON (sealed payloads, the token response) as the plain string, through
-/// [`Secret::expose`]: `#[serde(with = "crate::secret::exposed")]` on each field that
+/// [`Secret::expose`]: `#[serde(with = "crate::primitives::secret::exposed")]` on each field that
 /// carries one to the party it belongs to. `Secret` itself has no `Serialize`.
 pub mod exposed {
     use super::Secret;

@@ -1,16 +1,17 @@
 //! `doctor`: replays what a strict MCP client does against a deployment and names the
 //! step that breaks, with the fix. Sans-IO: every request goes through [`Io`], so the
-//! verdicts are unit-tested here with canned answers; `src/main.rs` does the HTTP, the
+//! verdicts are unit-tested here with canned answers; `src/bin/doctor.rs` does the HTTP, the
 //! browser and the loopback callback. The gateway's own rules are reused: the metadata
 //! paths, Access's discovery quirks ([`UpstreamMetadata`]), the JWKS parser and the RS256 key
 //! check, the loopback host test and the configuration error's wording.
 
-use crate::config::{AccessApp, ORIGIN_BINDING};
-use crate::http::{split_request_url, with_query};
-use crate::jwks::KeySet;
-use crate::metadata::{AUTHORIZATION_SERVER_PATH, OPENID_CONFIGURATION_PATH, PROTECTED_RESOURCE_PATH};
-use crate::redirect_uri::is_loopback_host;
-use crate::upstream::UpstreamMetadata;
+use crate::access::upstream::AccessApp;
+use crate::config::ORIGIN_BINDING;
+use crate::primitives::http::{split_request_url, with_query};
+use crate::access::jwks::KeySet;
+use crate::oauth::metadata::{AUTHORIZATION_SERVER_PATH, OPENID_CONFIGURATION_PATH, PROTECTED_RESOURCE_PATH};
+use crate::clients::redirect_uri::is_loopback_host;
+use crate::access::upstream::UpstreamMetadata;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Serialize;
@@ -1086,13 +1087,13 @@ pub fn acceptable_url(url: &str, any_http: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access_token::bearer;
+    use crate::access::token::bearer;
     use crate::config::tests::{test_config, ISSUER};
-    use crate::error::{ClientMetadataFailure, Error, Surface, TokenFailure};
-    use crate::http::Response;
-    use crate::metadata::tests::site;
-    use crate::metadata::{authorization_server, protected_resource, Capabilities};
-    use crate::upstream::tests::{access_discovery, upstream};
+    use crate::primitives::error::{ClientMetadataFailure, Error, Surface, TokenFailure};
+    use crate::primitives::http::Response;
+    use crate::oauth::metadata::tests::site;
+    use crate::oauth::metadata::{authorization_server, protected_resource, Capabilities};
+    use crate::access::upstream::tests::{access_discovery, upstream};
 
     const MCP: &str = "https://mcp.example.com/mcp";
     const REDIRECT: &str = "http://127.0.0.1:4567/callback";
@@ -1108,7 +1109,7 @@ mod tests {
     }
 
     fn jwks() -> String {
-        let vectors: Value = serde_json::from_str(include_str!("../tests/vectors/rsa_test_keys.json")).unwrap();
+        let vectors: Value = serde_json::from_str(include_str!("../../tests/vectors/rsa_test_keys.json")).unwrap();
         let key = &vectors["signing"];
         json!({"keys": [{"kty": "RSA", "kid": key["kid"], "n": key["n"], "e": key["e"], "alg": "RS256"}]}).to_string()
     }
@@ -1161,7 +1162,7 @@ mod tests {
             ("GET", "https://mcp.example.com/authorize") if query.contains("client_id=https") => {
                 Error::ClientMetadata(ClientMetadataFailure::Unreachable).to_response(Surface::Page)
             }
-            ("GET", "https://mcp.example.com/authorize") => crate::consent::tests::consent_page(&[]).0,
+            ("GET", "https://mcp.example.com/authorize") => crate::oauth::consent::tests::consent_page(&[]).0,
             ("POST", "https://mcp.example.com/authorize") if body.contains("decision=approve") => Response::redirect(
                 with_query(&format!("{ISSUER}/authorization"), &[("redirect_uri", "https://mcp.example.com/callback")]),
             ),
@@ -1549,7 +1550,7 @@ mod tests {
 
     #[test]
     fn the_gateways_own_consent_form_is_read() {
-        let (page, _) = crate::consent::tests::consent_page(&[]);
+        let (page, _) = crate::oauth::consent::tests::consent_page(&[]);
         let (action, fields) = consent_form(&page.body).unwrap();
         assert_eq!(action, "/authorize");
         assert_eq!(fields.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["ticket"]);

@@ -27,9 +27,9 @@ pub struct AuthorizationRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorize::tests::CHALLENGE;
-    use crate::seal::tests::open_text;
-    use crate::seal::{OpenError, Purpose};
+    use crate::oauth::authorize::tests::CHALLENGE;
+    use crate::primitives::seal::tests::open_text;
+    use crate::primitives::seal::{OpenError, Purpose};
 
     fn request() -> AuthorizationRequest {
         AuthorizationRequest {

@@ -9,15 +9,15 @@
 //! browser's own random id: for loopback redirects and a metadata-document client's own
 //! host, never for a forwarder or a registered client's web callback ([`target`]).
 
-use crate::authorization_request::AuthorizationRequest;
-use crate::client_id_metadata::ClientMetadata;
+use crate::oauth::authorization_request::AuthorizationRequest;
+use crate::clients::client_id_metadata::ClientMetadata;
 use crate::config::Config;
-use crate::error::{Error, ErrorCode};
-use crate::http::{cookie, escape_html, Response, PAGE_STYLE};
-use crate::metadata::{Site, AUTHORIZE_PATH};
-use crate::params::Params;
-use crate::redirect_uri::{consent_key, Destination};
-use crate::seal::{digest, Entropy, Purpose};
+use crate::primitives::error::{Error, ErrorCode};
+use crate::primitives::http::{cookie, escape_html, Response, PAGE_STYLE};
+use crate::oauth::metadata::{Site, AUTHORIZE_PATH};
+use crate::primitives::params::Params;
+use crate::clients::redirect_uri::{consent_key, Destination};
+use crate::primitives::seal::{digest, Entropy, Purpose};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -365,14 +365,14 @@ pub fn remember(
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::authorize::tests::{query, NOW};
-    use crate::authorize::Relay;
+    use crate::oauth::authorize::tests::{query, NOW};
+    use crate::oauth::authorize::Relay;
     use crate::config::tests::test_config;
-    use crate::metadata::tests::site;
-    use crate::metadata::Capabilities;
-    use crate::seal::tests::{open_text, CountingEntropy};
-    use crate::seal::OpenError;
-    use crate::upstream::tests::upstream;
+    use crate::oauth::metadata::tests::site;
+    use crate::oauth::metadata::Capabilities;
+    use crate::primitives::seal::tests::{open_text, CountingEntropy};
+    use crate::primitives::seal::OpenError;
+    use crate::access::upstream::tests::upstream;
 
     const CLAUDE: &str = "https://claude.ai/api/mcp/auth_callback";
 
@@ -437,7 +437,7 @@ pub mod tests {
     #[test]
     fn a_forwarder_page_says_where_the_result_goes_and_that_it_is_asked_every_time() {
         let state = "vscode://dynamicauthprovider/mcp.example.com/authorize?nonce=n0nce&windowId=1";
-        for redirect in crate::redirect_uri::FORWARDERS {
+        for redirect in crate::clients::redirect_uri::FORWARDERS {
             let (response, _) = consent_page(&[("redirect_uri", redirect), ("state", state)]);
             let body = &response.body;
             let host = redirect.trim_start_matches("https://").trim_end_matches("/redirect");
@@ -455,7 +455,7 @@ pub mod tests {
 
     #[test]
     fn a_document_client_page_shows_its_name_host_redirect_host_and_whether_they_match() {
-        use crate::client_id_metadata::tests::{document, CLIENT};
+        use crate::clients::client_id_metadata::tests::{document, CLIENT};
         let client = ClientMetadata::parse(CLIENT, &document(serde_json::json!({}))).unwrap();
         let (config, site) = (test_config(), site());
         let cases = [
@@ -547,7 +547,7 @@ pub mod tests {
         AuthorizationRequest {
             redirect_uri: redirect_uri.to_owned(),
             state: None,
-            code_challenge: crate::authorize::tests::CHALLENGE.to_owned(),
+            code_challenge: crate::oauth::authorize::tests::CHALLENGE.to_owned(),
             scope: "openid".to_owned(),
             resource: None,
             client_id: None,
@@ -594,7 +594,7 @@ pub mod tests {
     /// as is a document client's callback on another host; its own host and loopback are not.
     #[test]
     fn only_loopback_and_a_document_clients_own_host_are_remembered() {
-        use crate::client_id_metadata::tests::CLIENT;
+        use crate::clients::client_id_metadata::tests::CLIENT;
         let config = test_config();
         let of = |client_id: Option<&str>, redirect_uri: &str| AuthorizationRequest {
             client_id: client_id.map(str::to_owned),

@@ -2,7 +2,7 @@
 //! Only the fields named here are ever written: never a query string, header, body,
 //! tool argument, token, code or secret.
 
-use crate::error::{Error, JsonRpcFailure};
+use crate::primitives::error::{Error, JsonRpcFailure};
 use serde::{ser, Serialize, Serializer};
 use serde_json::value::RawValue;
 
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn only_the_mcp_refusals_are_decisions() {
-        use crate::error::JsonRpcReply;
+        use crate::primitives::error::JsonRpcReply;
         let refused = |failure| Decision::refusal(&Error::JsonRpc { failure, reply: JsonRpcReply::Single(None) });
         assert_eq!(refused(JsonRpcFailure::Denied), Some(Decision::Deny));
         assert_eq!(refused(JsonRpcFailure::RateLimited { retry_after_seconds: 10 }), Some(Decision::RateLimited));

@@ -3,11 +3,28 @@
 //! `code_challenge_methods_supported`) and its token endpoint's answers (HTML error
 //! pages, `expires_in` as a string). Only what the relay needs is kept.
 
-use crate::config::AccessApp;
-use crate::error::{Error, ErrorCode};
-use crate::strict_json::{self, Object};
+use crate::primitives::secret::Secret;
+use crate::primitives::error::{Error, ErrorCode};
+use crate::primitives::strict_json::{self, Object};
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
+
+/// The Access for SaaS application the gateway is the one client of.
+#[derive(Debug)]
+pub struct AccessApp {
+    /// The app's issuer, exactly as Access publishes it
+    /// (`https://<team>.cloudflareaccess.com/cdn-cgi/access/sso/oidc/<client_id>`).
+    pub issuer: String,
+    pub client_id: String,
+    /// Absent when the app allows "PKCE without client secret".
+    pub client_secret: Option<Secret>,
+}
+
+impl AccessApp {
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.issuer)
+    }
+}
 
 /// How long the discovery document is cached per isolate.
 pub const DISCOVERY_TTL_SECONDS: u64 = 3600;
@@ -408,7 +425,7 @@ pub mod tests {
         // The operator learns from the log which setting to check.
         let refused = finish(401, "<html>Unauthorized</html>").unwrap_err();
         assert!(refused.log_reason().contains("ACCESS_CLIENT_SECRET"));
-        assert_eq!(refused.to_response(crate::error::Surface::Json).status, 401);
+        assert_eq!(refused.to_response(crate::primitives::error::Surface::Json).status, 401);
         // Only Access's own failures are temporarily_unavailable.
         let failures = [
             (500, r#"{"error":"server_error"}"#),
@@ -424,7 +441,7 @@ pub mod tests {
             assert!(
                 matches!(
                     finish(status, body),
-                    Err(Error::Upstream { failure: crate::error::UpstreamFailure::Unavailable, .. })
+                    Err(Error::Upstream { failure: crate::primitives::error::UpstreamFailure::Unavailable, .. })
                 ),
                 "{status} {body}"
             );

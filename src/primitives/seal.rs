@@ -5,8 +5,8 @@
 //! associated data, so a value sealed for one purpose never opens as another.
 //! Several keys may be configured: the first seals, all of them open (rotation).
 
-use crate::error::{Error, TokenFailure};
-use crate::strict_json;
+use crate::primitives::error::{Error, TokenFailure};
+use crate::primitives::strict_json;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -39,7 +39,7 @@ pub enum Purpose {
     /// A refresh token wrapping Access's (every token mode).
     RefreshToken,
     /// A refresh answer kept for the reuse grace, under a key derived from the refresh
-    /// token it answered ([`crate::refresh_grace`]).
+    /// token it answered ([`crate::oauth::refresh_grace`]).
     RefreshGrace,
 }
 

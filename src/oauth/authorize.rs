@@ -3,17 +3,17 @@
 //! with the gateway's one registered callback, and bring Access's answer back to the
 //! client sealed. Nothing is stored: what must survive travels sealed.
 
-use crate::authorization_request::AuthorizationRequest;
-use crate::client_id_metadata::ClientMetadata;
+use crate::oauth::authorization_request::AuthorizationRequest;
+use crate::clients::client_id_metadata::ClientMetadata;
 use crate::config::Config;
-use crate::consent::{self, ConsentTicket, Submission};
-use crate::error::{ClientMetadataFailure, Error, ErrorCode, Surface};
-use crate::http::{with_query, Response};
-use crate::metadata::{Capabilities, Site};
-use crate::params::Params;
-use crate::seal::{Entropy, Purpose};
-use crate::secret::{self, Secret};
-use crate::upstream::UpstreamMetadata;
+use crate::oauth::consent::{self, ConsentTicket, Submission};
+use crate::primitives::error::{ClientMetadataFailure, Error, ErrorCode, Surface};
+use crate::primitives::http::{with_query, Response};
+use crate::oauth::metadata::{Capabilities, Site};
+use crate::primitives::params::Params;
+use crate::primitives::seal::{Entropy, Purpose};
+use crate::primitives::secret::{self, Secret};
+use crate::access::upstream::UpstreamMetadata;
 use serde::{Deserialize, Serialize};
 
 /// How long a person has to sign in at Access.
@@ -269,7 +269,7 @@ impl Relay<'_> {
 
 /// The `nonce` sent to Access, derived from the PKCE challenge so that nothing is stored.
 pub fn id_token_nonce(code_challenge: &str) -> String {
-    crate::seal::digest(&format!("mcp-access-gateway/nonce/{code_challenge}"))
+    crate::primitives::seal::digest(&format!("mcp-access-gateway/nonce/{code_challenge}"))
 }
 
 /// The scopes asked of Access: the requested ones the gateway supports (unknown
@@ -291,10 +291,10 @@ pub fn granted_scope(requested: Option<&str>, caps: &Capabilities) -> String {
 pub mod tests {
     use super::*;
     use crate::config::tests::{test_config, ISSUER};
-    use crate::metadata::tests::site;
-    use crate::seal::tests::{open_text, CountingEntropy};
-    use crate::seal::OpenError;
-    use crate::upstream::tests::upstream;
+    use crate::oauth::metadata::tests::site;
+    use crate::primitives::seal::tests::{open_text, CountingEntropy};
+    use crate::primitives::seal::OpenError;
+    use crate::access::upstream::tests::upstream;
 
     pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     pub const NOW: u64 = 1_800_000_000;
@@ -605,7 +605,7 @@ pub mod tests {
 
     #[test]
     fn without_randomness_nothing_is_issued() {
-        use crate::seal::tests::NoEntropy;
+        use crate::primitives::seal::tests::NoEntropy;
         let (config, site) = (test_config(), site());
         let relay = Relay { config: &config, site: &site, now: NOW };
         let failure = Error::Internal { reason: "no randomness" };
@@ -631,8 +631,8 @@ pub mod tests {
 
     mod client_id_metadata_documents {
         use super::*;
-        use crate::client_id_metadata::tests::{document, CLIENT};
-        use crate::error::ClientMetadataFailure as Failure;
+        use crate::clients::client_id_metadata::tests::{document, CLIENT};
+        use crate::primitives::error::ClientMetadataFailure as Failure;
         use serde_json::json;
 
         const LOOPBACK: &str = "http://127.0.0.1:5555/callback";
@@ -650,7 +650,7 @@ pub mod tests {
             assert_eq!(response.status, 400);
             assert!(response.header("location").is_none(), "never a redirect: {sentence}");
             assert!(response.header("content-type").unwrap().starts_with("text/html"));
-            assert!(response.body.contains(&crate::http::escape_html(sentence)), "{sentence}: {}", response.body);
+            assert!(response.body.contains(&crate::primitives::http::escape_html(sentence)), "{sentence}: {}", response.body);
         }
 
         #[test]

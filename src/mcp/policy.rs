@@ -1,6 +1,6 @@
 //! Which identities may call which tools, read which resources and get which prompts
 //! (`MCP_POLICY`). The list answers are cut down with the same decisions
-//! ([`crate::list_filter`]).
+//! ([`crate::mcp::list_filter`]).
 //!
 //! A policy is one JSON value: an ordered list of rules and a default. The first rule
 //! that matches both the identity and the call decides; no rule matching means the
@@ -16,9 +16,9 @@
 //!  ]}
 //! ```
 
-use crate::access_token::Identity;
-use crate::mcp_request::{McpCall, Target};
-use crate::strict_json::{self, Object};
+use crate::access::token::Identity;
+use crate::mcp::request::{McpCall, Target};
+use crate::primitives::strict_json::{self, Object};
 use serde::{de, Deserialize, Deserializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +147,7 @@ impl McpPolicy {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::error::Error;
+    use crate::primitives::error::Error;
 
     /// An identity with this email and these groups (the list filter's tests use it too).
     pub(crate) fn identity(email: &str, groups: &[&str]) -> Identity {
@@ -229,7 +229,7 @@ pub(crate) mod tests {
             "resources/read" => Some(Target::Resource),
             _ => None,
         };
-        McpCall { id: Some(crate::error::tests::id("1")), method: method.into(), target, name: name.map(Into::into) }
+        McpCall { id: Some(crate::primitives::error::tests::id("1")), method: method.into(), target, name: name.map(Into::into) }
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! are trusted, what a fetched document must say, and how long an answer is kept. The
 //! edge only fetches (`redirect: manual`, [`FETCH_TIMEOUT_MS`], [`MAX_DOCUMENT_BYTES`]).
 
-use crate::error::{ClientMetadataFailure as Failure, Error};
-use crate::redirect_uri::{consent_key, Destination};
-use crate::strict_json::{self, Members};
+use crate::primitives::error::{ClientMetadataFailure as Failure, Error};
+use crate::clients::redirect_uri::{consent_key, Destination};
+use crate::primitives::strict_json::{self, Members};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -476,14 +476,14 @@ pub mod tests {
             Failure::RedirectUriNotListed,
         ];
         let (generic, own): (Vec<_>, Vec<_>) =
-            failures.iter().partition(|f| f.description() == crate::error::DOCUMENT_UNUSABLE);
+            failures.iter().partition(|f| f.description() == crate::primitives::error::DOCUMENT_UNUSABLE);
         assert_eq!(generic.len(), 13, "every fetch and document failure: {generic:?}");
         assert_eq!(&generic[..2], [&Failure::Unreachable, &Failure::Timeout]);
         assert!(own.contains(&&Failure::HostNotAllowed) && own.contains(&&Failure::RedirectUriNotListed));
         let sentences: std::collections::HashSet<_> = own.iter().map(|f| f.description()).collect();
         assert_eq!(sentences.len(), own.len());
         for failure in generic {
-            let page = Error::ClientMetadata(*failure).to_response(crate::error::Surface::Page);
+            let page = Error::ClientMetadata(*failure).to_response(crate::primitives::error::Surface::Page);
             assert_eq!((page.status, page.header("location")), (400, None));
             assert!(page.body.contains("could not be used") && page.body.contains("invalid_client"));
             assert!(!page.body.contains(&format!("{failure:?}")));

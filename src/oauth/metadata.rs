@@ -3,7 +3,7 @@
 //! authorization server metadata, and the same superset as OpenID Connect Discovery.
 
 use crate::config::Config;
-use crate::upstream::UpstreamMetadata;
+use crate::access::upstream::UpstreamMetadata;
 use serde::Serialize;
 
 pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -193,7 +193,7 @@ pub fn authorization_server<'a>(
 pub mod tests {
     use super::*;
     use crate::config::tests::{test_config, ISSUER};
-    use crate::upstream::tests::upstream;
+    use crate::access::upstream::tests::upstream;
     use serde_json::json;
 
     pub fn site() -> Site {
@@ -233,7 +233,7 @@ pub mod tests {
         let caps = Capabilities::new(&config, &upstream());
         let doc = value(authorization_server(&site(), &caps, &upstream()));
         assert_eq!(doc["scopes_supported"], json!(["openid", "email", "offline_access"]));
-        assert_eq!(crate::authorize::granted_scope(None, &caps), "openid email offline_access");
+        assert_eq!(crate::oauth::authorize::granted_scope(None, &caps), "openid email offline_access");
     }
 
     #[test]

@@ -9,11 +9,11 @@
 //! origins echo ids ([`same_id`]); on a stream no request of which the gateway read (a GET,
 //! which may replay earlier answers), every result that holds a list's array.
 
-use crate::access_token::Identity;
-use crate::error::{Error, RequestId};
-use crate::mcp_policy::{Effect, McpPolicy};
-use crate::mcp_request::{same_id, McpRequest, Target};
-use crate::strict_json::{self, Members};
+use crate::access::token::Identity;
+use crate::primitives::error::{Error, RequestId};
+use crate::mcp::policy::{Effect, McpPolicy};
+use crate::mcp::request::{same_id, McpRequest, Target};
+use crate::primitives::strict_json::{self, Members};
 use serde_json::value::{to_raw_value, RawValue};
 
 /// The largest list answer (JSON) or SSE event the gateway holds to filter it. A list of a
@@ -308,8 +308,8 @@ impl SseListFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp_policy::tests::identity;
-    use crate::mcp_request::parse_body;
+    use crate::mcp::policy::tests::identity;
+    use crate::mcp::request::parse_body;
     use serde_json::{json, Value};
 
     fn policy() -> McpPolicy {
@@ -448,7 +448,7 @@ mod tests {
         for body in [&b"not json"[..], b"", b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": {\"tools\": []}, \"id\": 2}"] {
             assert!(matches!(
                 filter_json(&policy(), &staff(), &lists, body),
-                Err(Error::Upstream { failure: crate::error::UpstreamFailure::Unavailable, .. })
+                Err(Error::Upstream { failure: crate::primitives::error::UpstreamFailure::Unavailable, .. })
             ));
         }
         let huge = vec![b' '; MAX_LIST_ANSWER_BYTES + 1];

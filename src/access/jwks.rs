@@ -1,8 +1,8 @@
 //! The Access JWKS: parsing, key lookup by `kid`, and the per-isolate cache policy.
 //! The policy decides when to fetch; the edge only performs the fetch it is told to.
 
-use crate::error::Error;
-use crate::strict_json::{self, Object};
+use crate::primitives::error::Error;
+use crate::primitives::strict_json::{self, Object};
 use serde::Deserialize;
 
 /// The only algorithm accepted; Access for SaaS signs with RS256.
@@ -21,7 +21,7 @@ impl Jwk {
     /// The key for pure-Rust RS256 verification (native builds; the Worker imports it
     /// into WebCrypto instead).
     pub fn public_key(&self) -> Result<jwt_compact::alg::RsaPublicKey, Error> {
-        use crate::error::TokenFailure;
+        use crate::primitives::error::TokenFailure;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use base64::Engine;
         use jwt_compact::jwk::JsonWebKey;
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn public_keys_decode_as_jwt_compact_reads_a_jwk() {
         use jwt_compact::jwk::JsonWebKey;
-        let test_key = crate::access_token::tests::test_jwks().keys()[0].clone();
+        let test_key = crate::access::token::tests::test_jwks().keys()[0].clone();
         let by_jwt_compact = |key: &Jwk| {
             let jwk = serde_json::json!({"kty": "RSA", "n": key.n, "e": key.e});
             let jwk: JsonWebKey<'_> = serde_json::from_value(jwk).ok()?;

@@ -16,8 +16,8 @@
 //!   the TypeScript and Python SDKs look resources up by (dot segments resolved, scheme and
 //!   host lower-cased, `file://localhost/` as `file:///`).
 
-use crate::error::{Error, JsonRpcFailure, JsonRpcReply, RequestId};
-use crate::strict_json::{self, Members};
+use crate::primitives::error::{Error, JsonRpcFailure, JsonRpcReply, RequestId};
+use crate::primitives::strict_json::{self, Members};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::value::RawValue;
@@ -308,7 +308,7 @@ pub fn rate_limit_keys(subject: &str, request: Option<&McpRequest>, by_tool: boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::tests::id;
+    use crate::primitives::error::tests::id;
     use serde_json::json;
 
     fn call(id: Option<RequestId>, method: &str, name: Option<&str>) -> McpCall {
@@ -506,7 +506,7 @@ mod tests {
             (framing("POST", json, Some("br"), true), 415),
             (framing("POST", json, Some("identity, gzip"), true), 415),
         ] {
-            let response = check_framing(&refused).unwrap_err().to_response(crate::error::Surface::Json);
+            let response = check_framing(&refused).unwrap_err().to_response(crate::primitives::error::Surface::Json);
             assert_eq!(response.status, status, "{refused:?}");
         }
     }
@@ -518,7 +518,7 @@ mod tests {
                 format!(r#"{{"jsonrpc": "2.0", "id": {id}, "method": "tools/call", "params": {{"name": "x"}}}}"#);
             let reply = parse_body(body.as_bytes()).unwrap().reply();
             let denied = Error::JsonRpc { failure: JsonRpcFailure::Denied, reply };
-            let answer = denied.to_response(crate::error::Surface::Json).body;
+            let answer = denied.to_response(crate::primitives::error::Surface::Json).body;
             assert!(answer.contains(&format!(r#""id":{id},"#)), "{answer}");
         }
         let null_id = json!({"jsonrpc": "2.0", "id": null, "method": "ping"});

@@ -8,14 +8,14 @@
 //! unseals it: no RSA work. In every mode the refresh token is sealed around Access's,
 //! so only this deployment can use it.
 
-use crate::access_token::{Authenticated, Identity};
+use crate::access::token::{Authenticated, Identity};
 use crate::config::{Config, TokenMode};
-use crate::error::{Error, TokenFailure};
-use crate::metadata::Site;
-use crate::seal::{Entropy, Purpose};
-use crate::secret::{self, Secret};
-use crate::token_cache::Expiring;
-use crate::upstream::{is_jwt, no_id_token, UpstreamTokens};
+use crate::primitives::error::{Error, TokenFailure};
+use crate::oauth::metadata::Site;
+use crate::primitives::seal::{Entropy, Purpose};
+use crate::primitives::secret::{self, Secret};
+use crate::access::token_cache::Expiring;
+use crate::access::upstream::{is_jwt, no_id_token, UpstreamTokens};
 use serde::{Deserialize, Serialize};
 
 /// What a sealed access token carries. Its member names (`em`, `gr`, `cr`, `ci`, …) are
@@ -169,7 +169,7 @@ pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Resul
 
 /// Whether a sealed access token [`open_access`] opened would still open at `now`: the
 /// seal's expiry is the identity's; the audience and allowlists are the isolate's and do
-/// not change (the opened token cache, [`crate::token_cache`], holds it per site).
+/// not change (the opened token cache, [`crate::access::token_cache`], holds it per site).
 pub fn still_open(opened: &Authenticated, now: u64) -> bool {
     now < opened.identity.expires_at
 }
@@ -204,11 +204,11 @@ pub fn open_refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authorize::CodeGrant;
+    use crate::oauth::authorize::CodeGrant;
     use crate::config::tests::{config_from, vars};
-    use crate::metadata::tests::site;
-    use crate::seal::tests::{open_text, CountingEntropy, KEY_B};
-    use crate::seal::OpenError;
+    use crate::oauth::metadata::tests::site;
+    use crate::primitives::seal::tests::{open_text, CountingEntropy, KEY_B};
+    use crate::primitives::seal::OpenError;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 
@@ -241,12 +241,12 @@ mod tests {
     }
 
     fn minted(config: &Config, access_token: &str) -> serde_json::Value {
-        let response = crate::token::respond(
+        let response = crate::oauth::token::respond(
             config,
             &site(),
             upstream(access_token),
             Some(&identity()),
-            &crate::token::tests::code_exchange(None),
+            &crate::oauth::token::tests::code_exchange(None),
             NOW,
             &mut CountingEntropy::default(),
         )

@@ -2,10 +2,10 @@
 //! endpoint and one client per app, so every registration receives the configured
 //! Access client id, as a public client: the secret stays at the edge.
 
-use crate::error::{Error, ErrorCode};
-use crate::metadata::Capabilities;
-use crate::redirect_uri::{is_loopback_host, Destination, RedirectPolicy};
-use crate::strict_json::{self, Members};
+use crate::primitives::error::{Error, ErrorCode};
+use crate::oauth::metadata::Capabilities;
+use crate::clients::redirect_uri::{is_loopback_host, Destination, RedirectPolicy};
+use crate::primitives::strict_json::{self, Members};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -91,7 +91,7 @@ pub fn register(
     if let Some(method) = &meta.token_endpoint_auth_method {
         // A client asking for a secret gets a public registration instead (RFC 7591
         // §3.2.1 lets the server replace values); unknown methods are errors.
-        if !crate::metadata::TOKEN_AUTH_METHODS.contains(&method.as_str()) {
+        if !crate::oauth::metadata::TOKEN_AUTH_METHODS.contains(&method.as_str()) {
             return Err(metadata_error("unsupported token_endpoint_auth_method"));
         }
     }
@@ -167,7 +167,7 @@ fn check_application_type(application_type: &str, redirect_uris: &[String]) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::redirect_uri::DEFAULT_ALLOWLIST;
+    use crate::clients::redirect_uri::DEFAULT_ALLOWLIST;
     use serde_json::json;
 
     fn run(body: serde_json::Value) -> Result<serde_json::Value, Error> {
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn application_type_is_checked_against_the_redirect_uris_and_echoed() {
-        for case in crate::redirect_uri::tests::vectors()["registration_accepted"].as_array().unwrap() {
+        for case in crate::clients::redirect_uri::tests::vectors()["registration_accepted"].as_array().unwrap() {
             let info = run(case["body"].clone()).unwrap_or_else(|e| panic!("{}: {e:?}", case["name"]));
             assert_eq!(info.get("application_type"), case["body"].get("application_type"), "{}", case["name"]);
         }
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_metadata() {
-        for case in crate::redirect_uri::tests::vectors()["registration_refused"].as_array().unwrap() {
+        for case in crate::clients::redirect_uri::tests::vectors()["registration_refused"].as_array().unwrap() {
             let expected = case["error"].as_str().unwrap();
             assert_eq!(code_of(run(case["body"].clone())).as_str(), expected, "{}", case["name"]);
         }

@@ -3,17 +3,17 @@
 //! authenticates to Access with the secret it alone holds, rewrites the sealed code
 //! and redirect URI to what Access issued them for, and normalises the answer.
 
-use crate::access_token::{carries_id_token_claims, Identity};
-use crate::authorize::CodeGrant;
-use crate::client_id_metadata;
+use crate::access::token::{carries_id_token_claims, Identity};
+use crate::oauth::authorize::CodeGrant;
+use crate::clients::client_id_metadata;
 use crate::config::{Config, TokenMode};
-use crate::error::{Error, ErrorCode};
-use crate::metadata::{Capabilities, Site};
-use crate::params::Params;
-use crate::seal::{digest, Entropy, Purpose};
-use crate::sealed_token::{self, PresentedRefresh};
-use crate::secret::{self, constant_time_eq, Secret};
-use crate::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTokens};
+use crate::primitives::error::{Error, ErrorCode};
+use crate::oauth::metadata::{Capabilities, Site};
+use crate::primitives::params::Params;
+use crate::primitives::seal::{digest, Entropy, Purpose};
+use crate::oauth::sealed_token::{self, PresentedRefresh};
+use crate::primitives::secret::{self, constant_time_eq, Secret};
+use crate::access::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTokens};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -47,7 +47,7 @@ impl std::fmt::Debug for UpstreamTokenRequest {
 }
 
 /// A refresh: the presented token as the client sent it and opened, and the scope sent to
-/// Access (identical refreshes share one answer in the reuse grace: [`crate::refresh_grace`]).
+/// Access (identical refreshes share one answer in the reuse grace: [`crate::oauth::refresh_grace`]).
 pub struct Refreshing {
     pub sent: Secret,
     pub presented: PresentedRefresh,
@@ -154,7 +154,7 @@ pub fn prepare(
             if grant.client_id != client_id {
                 return Err(Error::invalid_grant("the code was issued to another client"));
             }
-            id_token_nonce = Some(crate::authorize::id_token_nonce(&grant.code_challenge));
+            id_token_nonce = Some(crate::oauth::authorize::id_token_nonce(&grant.code_challenge));
             if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
                 return Err(Error::invalid_grant("redirect_uri does not match the authorization request"));
             }
@@ -188,7 +188,7 @@ pub fn prepare(
             let presented = sealed_token::open_refresh(config, site, sent, client_id.as_deref(), now)?;
             form.append_pair("grant_type", "refresh_token")
                 .append_pair("refresh_token", presented.access_refresh.expose());
-            let scope = params.get("scope").map(|scope| crate::authorize::granted_scope(Some(scope), caps));
+            let scope = params.get("scope").map(|scope| crate::oauth::authorize::granted_scope(Some(scope), caps));
             if let Some(scope) = &scope {
                 form.append_pair("scope", scope);
             }
@@ -310,12 +310,12 @@ pub fn respond(
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::authorize::tests::{CHALLENGE, NOW};
+    use crate::oauth::authorize::tests::{CHALLENGE, NOW};
     use crate::config::tests::{config_from, test_config, vars, ISSUER};
-    use crate::metadata::tests::site;
-    use crate::seal::tests::CountingEntropy;
-    use crate::upstream::finish;
-    use crate::upstream::tests::upstream;
+    use crate::oauth::metadata::tests::site;
+    use crate::primitives::seal::tests::CountingEntropy;
+    use crate::access::upstream::finish;
+    use crate::access::upstream::tests::upstream;
 
     /// RFC 7636 appendix B: the verifier of `CHALLENGE`.
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -383,7 +383,7 @@ pub mod tests {
         );
         assert!(!format!("{sent:?}").contains("s3cret"));
         // Access's id_token must answer this code's authorization request, if it says.
-        assert_eq!(sent.id_token_nonce, Some(crate::authorize::id_token_nonce(CHALLENGE)));
+        assert_eq!(sent.id_token_nonce, Some(crate::oauth::authorize::id_token_nonce(CHALLENGE)));
     }
 
     #[test]
@@ -423,7 +423,7 @@ pub mod tests {
         let config = test_config();
         let other_key = {
             let mut v = vars();
-            v.insert("SEALING_KEYS", crate::seal::tests::KEY_B.into());
+            v.insert("SEALING_KEYS", crate::primitives::seal::tests::KEY_B.into());
             config_from(&v).unwrap()
         };
         let foreign_code = sealed_code(&other_key, None);
@@ -523,7 +523,7 @@ pub mod tests {
             let mut v = vars();
             v.insert("TOKEN_MODE", mode.into());
             let config = config_from(&v).unwrap();
-            v.insert("SEALING_KEYS", crate::seal::tests::KEY_B.into());
+            v.insert("SEALING_KEYS", crate::primitives::seal::tests::KEY_B.into());
             let other_deployment = config_from(&v).unwrap();
             let sealed = sealed_refresh(&config, "rt-1");
             let state =
@@ -543,7 +543,7 @@ pub mod tests {
 
     mod client_id_metadata_documents {
         use super::*;
-        use crate::client_id_metadata::tests::CLIENT;
+        use crate::clients::client_id_metadata::tests::CLIENT;
 
         const OTHER: &str = "https://other.example.com/client.json";
 
@@ -719,9 +719,9 @@ pub mod tests {
             Err(Error::Config { setting: "TOKEN_MODE", .. })
         ));
         // An access token with id_token claims would be refused at /mcp: auto seals it.
-        let id_token_shaped = crate::access_token::tests::sign_with(
+        let id_token_shaped = crate::access::token::tests::sign_with(
             "signing",
-            &crate::access_token::tests::header(),
+            &crate::access::token::tests::header(),
             &serde_json::json!({"sub": "s", "nonce": "n"}),
         );
         assert_eq!(id_token_to_verify(TokenMode::Auto, &tokens(&id_token_shaped)), Ok(Some("h.c.s")));
@@ -800,7 +800,7 @@ pub mod tests {
         let config = test_config();
         let good = sealed_refresh(&config, "rt-1");
         let mut v = vars();
-        v.insert("SEALING_KEYS", crate::seal::tests::KEY_B.into());
+        v.insert("SEALING_KEYS", crate::primitives::seal::tests::KEY_B.into());
         let other_deployment = sealed_refresh(&config_from(&v).unwrap(), "rt-1");
         let until = sealed_token::refresh_expiry(&config, NOW);
         let another_client = sealed_for(&config, "rt-1", Some("https://client.example.com/client.json"), (NOW, until));
@@ -823,7 +823,7 @@ pub mod tests {
         for (kind, token) in kinds {
             match run(&config, None, &refresh_request(&token)) {
                 Err(error @ Error::OAuth { code: ErrorCode::InvalidGrant, .. }) => {
-                    assert_eq!(error.to_response(crate::error::Surface::Json).status, 400, "{kind}")
+                    assert_eq!(error.to_response(crate::primitives::error::Surface::Json).status, 400, "{kind}")
                 }
                 other => panic!("{kind}: {other:?}"),
             }

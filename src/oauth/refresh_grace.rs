@@ -18,9 +18,9 @@
 //! The cache may drop an entry at any time: the window only ever gets shorter. After it,
 //! Access decides again, and a rotating Access refuses the old token.
 
-use crate::error::{Error, ErrorCode};
-use crate::seal::{Entropy, Purpose, SealingKeys};
-use crate::token::{Refreshing, TokenResponse};
+use crate::primitives::error::{Error, ErrorCode};
+use crate::primitives::seal::{Entropy, Purpose, SealingKeys};
+use crate::oauth::token::{Refreshing, TokenResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -220,10 +220,10 @@ impl Flights {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seal::tests::CountingEntropy;
+    use crate::primitives::seal::tests::CountingEntropy;
     use crate::config::tests::{config_from, test_config, vars};
-    use crate::token::tests::{code_request, refreshed, run, sealed_refresh, token_response};
-    use crate::token::UpstreamTokenRequest;
+    use crate::oauth::token::tests::{code_request, refreshed, run, sealed_refresh, token_response};
+    use crate::oauth::token::UpstreamTokenRequest;
 
     const NOW: u64 = 1_800_000_000;
     const TOKEN: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8w";

@@ -2,8 +2,8 @@
 //! both ways); this decides which headers cross, which identity the origin is told,
 //! and which origin answers must not reach the client as they are.
 
-use crate::access_token::Identity;
-use crate::error::{Error, TokenFailure, UpstreamFailure};
+use crate::access::token::Identity;
+use crate::primitives::error::{Error, TokenFailure, UpstreamFailure};
 
 /// Identity headers the gateway sets for the origin. Any inbound header with their
 /// prefixes (`x-gateway-`, `cf-access-`) is removed first, so a client can never forge them.
@@ -169,7 +169,7 @@ pub fn origin_url(origin: &str, path: &str, query: Option<&str>) -> String {
 pub fn check_origin_response(status: u16, content_type: Option<&str>, location: Option<&str>) -> Result<(), Error> {
     let access_login =
         location.is_some_and(|l| l.contains("/cdn-cgi/access/login") || l.contains(".cloudflareaccess.com"));
-    if access_login || (crate::http::is_media_type(content_type, "text/html") && (status == 200 || status == 403)) {
+    if access_login || (crate::primitives::http::is_media_type(content_type, "text/html") && (status == 200 || status == 403)) {
         return Err(Error::Upstream {
             failure: UpstreamFailure::Unavailable,
             reason: "origin answered with a Cloudflare Access login page (set ORIGIN_ACCESS_CLIENT_ID/SECRET)",

@@ -3,10 +3,10 @@
 //! by a keyed hash of the site and the token (the token itself is never kept; the site is
 //! part of the key because the accepted audiences depend on the hostname a request came
 //! to), bounded, and consulted only under the checks a fresh validation would still fail
-//! ([`VerifiedJwt::still_valid`], [`crate::sealed_token::still_open`]).
+//! ([`VerifiedJwt::still_valid`], [`crate::oauth::sealed_token::still_open`]).
 
-use crate::access_token::{check_time, Identity};
-use crate::jwks::{Jwk, KeySet, Lookup};
+use crate::access::token::{check_time, Identity};
+use crate::access::jwks::{Jwk, KeySet, Lookup};
 use siphasher::sip128::{Hasher128, SipHasher24};
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hasher;

@@ -2,7 +2,7 @@
 //! against a fixed list, so the gateway registers only its own `/callback` there and
 //! decides about client redirect URIs itself, with this allowlist.
 
-use crate::error::{Error, ErrorCode};
+use crate::primitives::error::{Error, ErrorCode};
 
 /// The default allowlist: loopback on any port (RFC 8252 §7.3) and the hosted
 /// callbacks of the well-known MCP clients.
@@ -178,7 +178,7 @@ pub mod tests {
 
     /// The cases shared with the black-box tests (tests/vectors/redirect_uris.json).
     pub fn vectors() -> serde_json::Value {
-        serde_json::from_str(include_str!("../tests/vectors/redirect_uris.json")).unwrap()
+        serde_json::from_str(include_str!("../../tests/vectors/redirect_uris.json")).unwrap()
     }
 
     fn uris(list: &serde_json::Value) -> Vec<&str> {

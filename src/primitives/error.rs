@@ -2,7 +2,7 @@
 //! on the wire ([`Error::to_response`]). Descriptions sent to clients are fixed
 //! strings chosen here; internal reasons are only ever logged.
 
-use crate::http::{escape_html, Response};
+use crate::primitives::http::{escape_html, Response};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
@@ -231,7 +231,7 @@ impl From<&RawValue> for RequestId {
     }
 }
 
-/// Ids written alike (the origins' echoes are compared as values: [`crate::mcp_request::same_id`]).
+/// Ids written alike (the origins' echoes are compared as values: [`crate::mcp::request::same_id`]).
 impl PartialEq for RequestId {
     fn eq(&self, other: &Self) -> bool {
         self.0.get() == other.0.get()
@@ -441,7 +441,7 @@ impl Error {
             let mut params = vec![("error", code.as_str()), ("error_description", description.as_str())];
             params.extend(state.map(|s| ("state", s)));
             params.push(("iss", issuer));
-            return Response::redirect(crate::http::with_query(redirect_uri, &params));
+            return Response::redirect(crate::primitives::http::with_query(redirect_uri, &params));
         }
         let response = match surface {
             Surface::Page => Response::html(status, error_page(status, code, &description)),
@@ -540,7 +540,7 @@ fn error_page(status: u16, code: ErrorCode, description: &str) -> String {
          <h1>Sign-in cannot continue</h1><p>{}</p><p class=\"code\">{} · {}</p>\
          <p>Close this window and start the connection again from your MCP client.</p>\
          </main></body></html>",
-        crate::http::PAGE_STYLE,
+        crate::primitives::http::PAGE_STYLE,
         escape_html(description),
         status,
         code.as_str()

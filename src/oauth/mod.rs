@@ -1,0 +1,21 @@
+//! The authorization server the MCP clients expect, in front of Access: what it publishes,
+//! registration, consent, the authorize/callback relay, the token relay, the gateway's own
+//! sealed tokens and the refresh reuse grace.
+
+/// The client's authorization request as it travels sealed through Access (`state`).
+pub(crate) mod authorization_request;
+/// `/authorize` and `/callback`: the relay to Access's authorization endpoint.
+pub(crate) mod authorize;
+/// The consent page and what a browser's approval is remembered for.
+pub(crate) mod consent;
+/// What the gateway publishes (RFC 9728, RFC 8414, OpenID Connect Discovery), from one
+/// [`metadata::Capabilities`].
+pub(crate) mod metadata;
+/// The refresh reuse grace: identical refreshes share one answer for a short window.
+pub(crate) mod refresh_grace;
+/// `/register`: the Dynamic Client Registration shim.
+pub(crate) mod registration;
+/// The gateway's own sealed access and refresh tokens.
+pub(crate) mod sealed_token;
+/// `/token`: the relay to Access's token endpoint.
+pub(crate) mod token;
