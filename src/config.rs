@@ -1,14 +1,14 @@
 //! Typed configuration, read from the Worker's `[vars]` and secrets. Every problem
 //! names the setting; no value is ever echoed (some are secrets).
 
-use crate::access::upstream::AccessApp;
-use crate::access::token::{Allowlist, TokenKind, TokenPolicy};
-use crate::clients::client_id_metadata;
-use crate::primitives::error::Error;
 use crate::access::jwks::JwksPolicy;
-use crate::mcp::policy::McpPolicy;
+use crate::access::token::{Allowlist, TokenKind, TokenPolicy};
+use crate::access::upstream::AccessApp;
+use crate::clients::client_id_metadata;
 use crate::clients::redirect_uri::{is_loopback_host, RedirectPolicy, DEFAULT_ALLOWLIST};
+use crate::mcp::policy::McpPolicy;
 use crate::mcp::request_log::LogScope;
+use crate::primitives::error::Error;
 use crate::primitives::seal::SealingKeys;
 use crate::primitives::secret::Secret;
 use crate::primitives::strict_json;

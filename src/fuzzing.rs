@@ -2,7 +2,9 @@
 //! never part of the Worker). Each reads untrusted bytes the way the Worker does and checks
 //! what must hold whatever they are; a panic is a finding.
 
-use crate::access::token::{carries_id_token_claims, Allowlist, Identity, TokenKind, TokenPolicy, UntrustedAccessToken};
+use crate::access::token::{
+    carries_id_token_claims, Allowlist, Identity, TokenKind, TokenPolicy, UntrustedAccessToken,
+};
 use crate::mcp::list_filter::{Lists, SseListFilter};
 use crate::mcp::policy::McpPolicy;
 use crate::mcp::request;

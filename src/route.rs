@@ -1,11 +1,11 @@
 //! Which endpoint a request is for. The edge dispatches on this; nothing else
 //! matches paths.
 
-use crate::primitives::error::{Error, Surface};
 use crate::oauth::metadata::{
     AUTHORIZATION_SERVER_PATH, AUTHORIZE_PATH, CALLBACK_PATH, OPENID_CONFIGURATION_PATH, PROTECTED_RESOURCE_PATH,
     REGISTER_PATH, TOKEN_PATH,
 };
+use crate::primitives::error::{Error, Surface};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {

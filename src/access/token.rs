@@ -7,10 +7,10 @@
 //! with serde; issuer, audience and allowlists checked here, time by jwt-compact on the
 //! gateway's clock).
 
-use crate::primitives::error::{Error, TokenFailure};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::access::jwks::Jwk;
 use crate::access::jwks::ALGORITHM;
+use crate::primitives::error::{Error, TokenFailure};
 use crate::primitives::secret::Secret;
 use crate::primitives::strict_json::{self, Object};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -681,9 +681,21 @@ pub mod tests {
             (with_header(r#"{"alg":7,"kid":"test-signing"}"#), "alg a number", malformed),
             (with_header(r#"{"alg":"RS256","kid":"test-signing","cty":1}"#), "cty a number", malformed),
             // RFC 7515 §4.1.11: extensions the recipient does not understand are refused.
-            (with_header(r#"{"alg":"RS256","kid":"test-signing","crit":["exp"]}"#), "crit", TokenFailure::CriticalExtension),
-            (with_header(r#"{"alg":"RS256","kid":"test-signing","crit":[]}"#), "crit empty", TokenFailure::CriticalExtension),
-            (with_header(r#"{"alg":"RS256","kid":"test-signing","crit":null}"#), "crit null", TokenFailure::CriticalExtension),
+            (
+                with_header(r#"{"alg":"RS256","kid":"test-signing","crit":["exp"]}"#),
+                "crit",
+                TokenFailure::CriticalExtension,
+            ),
+            (
+                with_header(r#"{"alg":"RS256","kid":"test-signing","crit":[]}"#),
+                "crit empty",
+                TokenFailure::CriticalExtension,
+            ),
+            (
+                with_header(r#"{"alg":"RS256","kid":"test-signing","crit":null}"#),
+                "crit null",
+                TokenFailure::CriticalExtension,
+            ),
         ];
         for (token, why, failure) in cases {
             assert_invalid(&token, &policy(), NOW, why, failure);

@@ -5,8 +5,8 @@
 //! to), bounded, and consulted only under the checks a fresh validation would still fail
 //! ([`VerifiedJwt::still_valid`], [`crate::oauth::sealed_token::still_open`]).
 
-use crate::access::token::{check_time, Identity};
 use crate::access::jwks::{Jwk, KeySet, Lookup};
+use crate::access::token::{check_time, Identity};
 use siphasher::sip128::{Hasher128, SipHasher24};
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hasher;

@@ -3,8 +3,8 @@
 //! `code_challenge_methods_supported`) and its token endpoint's answers (HTML error
 //! pages, `expires_in` as a string). Only what the relay needs is kept.
 
-use crate::primitives::secret::Secret;
 use crate::primitives::error::{Error, ErrorCode};
+use crate::primitives::secret::Secret;
 use crate::primitives::strict_json::{self, Object};
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;

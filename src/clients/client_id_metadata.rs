@@ -5,8 +5,8 @@
 //! are trusted, what a fetched document must say, and how long an answer is kept. The
 //! edge only fetches (`redirect: manual`, [`FETCH_TIMEOUT_MS`], [`MAX_DOCUMENT_BYTES`]).
 
-use crate::primitives::error::{ClientMetadataFailure as Failure, Error};
 use crate::clients::redirect_uri::{consent_key, Destination};
+use crate::primitives::error::{ClientMetadataFailure as Failure, Error};
 use crate::primitives::strict_json::{self, Members};
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -5,13 +5,13 @@
 //! paths, Access's discovery quirks ([`UpstreamMetadata`]), the JWKS parser and the RS256 key
 //! check, the loopback host test and the configuration error's wording.
 
-use crate::access::upstream::AccessApp;
-use crate::config::ORIGIN_BINDING;
-use crate::primitives::http::{split_request_url, with_query};
 use crate::access::jwks::KeySet;
-use crate::oauth::metadata::{AUTHORIZATION_SERVER_PATH, OPENID_CONFIGURATION_PATH, PROTECTED_RESOURCE_PATH};
-use crate::clients::redirect_uri::is_loopback_host;
+use crate::access::upstream::AccessApp;
 use crate::access::upstream::UpstreamMetadata;
+use crate::clients::redirect_uri::is_loopback_host;
+use crate::config::ORIGIN_BINDING;
+use crate::oauth::metadata::{AUTHORIZATION_SERVER_PATH, OPENID_CONFIGURATION_PATH, PROTECTED_RESOURCE_PATH};
+use crate::primitives::http::{split_request_url, with_query};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Serialize;
@@ -1088,12 +1088,12 @@ pub fn acceptable_url(url: &str, any_http: bool) -> bool {
 mod tests {
     use super::*;
     use crate::access::token::bearer;
+    use crate::access::upstream::tests::{access_discovery, upstream};
     use crate::config::tests::{test_config, ISSUER};
-    use crate::primitives::error::{ClientMetadataFailure, Error, Surface, TokenFailure};
-    use crate::primitives::http::Response;
     use crate::oauth::metadata::tests::site;
     use crate::oauth::metadata::{authorization_server, protected_resource, Capabilities};
-    use crate::access::upstream::tests::{access_discovery, upstream};
+    use crate::primitives::error::{ClientMetadataFailure, Error, Surface, TokenFailure};
+    use crate::primitives::http::Response;
 
     const MCP: &str = "https://mcp.example.com/mcp";
     const REDIRECT: &str = "http://127.0.0.1:4567/callback";

@@ -5,14 +5,14 @@
 //! the core's ([`crate::access::token`], [`crate::access::jwks`], [`crate::access::token_cache`]).
 
 use super::io::{self, Clock, WebEntropy};
-use crate::access::token::{bearer, Authenticated, Identity, TokenPolicy, UntrustedAccessToken};
-use crate::config::Config;
-use crate::primitives::error::{Error, TokenFailure};
 use crate::access::jwks::{Jwk, JwksCache, KeySet, Lookup, Plan, FETCH_TIMEOUT_SECONDS};
-use crate::oauth::metadata::Site;
-use crate::primitives::seal::Entropy;
-use crate::oauth::sealed_token::{self, BearerKind};
+use crate::access::token::{bearer, Authenticated, Identity, TokenPolicy, UntrustedAccessToken};
 use crate::access::token_cache::{Expiring, TokenCache, VerifiedJwt};
+use crate::config::Config;
+use crate::oauth::metadata::Site;
+use crate::oauth::sealed_token::{self, BearerKind};
+use crate::primitives::error::{Error, TokenFailure};
+use crate::primitives::seal::Entropy;
 use futures_util::future::select;
 use std::cell::RefCell;
 use std::collections::HashMap;

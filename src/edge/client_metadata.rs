@@ -2,10 +2,10 @@
 //! long it is kept is the core's decision ([`crate::clients::client_id_metadata`]).
 
 use super::io;
-use crate::oauth::authorize::Document;
 use crate::clients::client_id_metadata::{
     evaluate, pinned_fallback, DocumentCache, Fetched, Settings, FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES,
 };
+use crate::oauth::authorize::Document;
 use crate::primitives::error::ClientMetadataFailure as Failure;
 use std::cell::RefCell;
 use worker::web_sys;

@@ -1,11 +1,11 @@
 //! Small adapters between `web_sys` and the core: request accessors, responses,
 //! upstream fetches with a timeout, the clock, entropy and the request log.
 
+use crate::mcp::request_log::RequestLog;
 use crate::primitives::error::Error;
 use crate::primitives::http::{drains, is_media_type, split_request_url, Response, MAX_BODY_BYTES};
-use crate::mcp::request_log::RequestLog;
-use crate::route::Route;
 use crate::primitives::seal::Entropy;
+use crate::route::Route;
 use std::cell::RefCell;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;

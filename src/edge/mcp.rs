@@ -6,9 +6,9 @@
 use super::io::{self, Incoming};
 use crate::access::token::Identity;
 use crate::config::{Config, McpSettings};
-use crate::primitives::error::{Error, JsonRpcFailure, JsonRpcReply};
 use crate::mcp::list_filter::{self, Lists, SseListFilter, MAX_LIST_ANSWER_BYTES};
 use crate::mcp::request::{self as mcp_request, Framing, McpRequest, MAX_MCP_BODY_BYTES};
+use crate::primitives::error::{Error, JsonRpcFailure, JsonRpcReply};
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};

@@ -7,9 +7,9 @@
 use super::io::{self, Incoming};
 use crate::access::token::Authenticated;
 use crate::config::{Config, ProxySettings};
+use crate::mcp::proxy;
 use crate::primitives::error::Error;
 use crate::primitives::http::cors::EXPOSED_HEADERS;
-use crate::mcp::proxy;
 use std::cell::Cell;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};

@@ -5,15 +5,15 @@
 
 use super::auth;
 use super::io::{self, Clock, WebEntropy};
+use crate::access::upstream::UpstreamMetadata;
 use crate::config::Config;
-use crate::primitives::error::Error;
-use crate::primitives::http::Response;
 use crate::oauth::metadata::{Capabilities, Site};
 use crate::oauth::refresh_grace::{
     awaits_winner, Flights, GraceAnswer, GraceKey, Plan, CACHE_NAME, WINNER_POLLS, WINNER_POLL_MS,
 };
 use crate::oauth::token::{self, ClientTokenRequest, TokenResponse, UpstreamTokenRequest};
-use crate::access::upstream::UpstreamMetadata;
+use crate::primitives::error::Error;
+use crate::primitives::http::Response;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;

@@ -2,9 +2,9 @@
 //! ([`DiscoveryCache`]).
 
 use super::io;
+use crate::access::upstream::{DiscoveryCache, UpstreamMetadata};
 use crate::config::Config;
 use crate::primitives::error::Error;
-use crate::access::upstream::{DiscoveryCache, UpstreamMetadata};
 use std::cell::RefCell;
 
 thread_local! {

@@ -10,9 +10,9 @@
 //! which may replay earlier answers), every result that holds a list's array.
 
 use crate::access::token::Identity;
-use crate::primitives::error::{Error, RequestId};
 use crate::mcp::policy::{Effect, McpPolicy};
 use crate::mcp::request::{same_id, McpRequest, Target};
+use crate::primitives::error::{Error, RequestId};
 use crate::primitives::strict_json::{self, Members};
 use serde_json::value::{to_raw_value, RawValue};
 
@@ -135,7 +135,12 @@ fn filter_message(
 
 /// Filters a JSON answer (a message or a batch of them): `Ok(None)` when nothing changed
 /// (send the bytes as they are), an error when it is no JSON (never passed unfiltered).
-pub fn filter_json(policy: &McpPolicy, identity: &Identity, lists: &Lists, body: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+pub fn filter_json(
+    policy: &McpPolicy,
+    identity: &Identity,
+    lists: &Lists,
+    body: &[u8],
+) -> Result<Option<Vec<u8>>, Error> {
     if body.len() > MAX_LIST_ANSWER_BYTES {
         return Err(Error::unavailable("the origin's list answer is larger than the gateway filters"));
     }
@@ -189,15 +194,7 @@ pub struct SseListFilter {
 
 impl SseListFilter {
     pub fn new(identity: Identity, lists: Lists) -> Self {
-        Self {
-            identity,
-            lists,
-            event: Vec::new(),
-            lines: Vec::new(),
-            line_start: 0,
-            after_cr: false,
-            first_line: true,
-        }
+        Self { identity, lists, event: Vec::new(), lines: Vec::new(), line_start: 0, after_cr: false, first_line: true }
     }
 
     /// Takes the next chunk; returns the complete events seen so far, rewritten.
@@ -358,12 +355,18 @@ mod tests {
         let lists = asked(list_request("tools/list", json!(3)));
         let answer = filtered(&lists, &tools_list(json!(3))).unwrap();
         let mut expected = tools_list(json!(3));
-        expected["result"]["tools"] = json!([{"name": "ping", "description": "p"}, {"name": "search", "inputSchema": {}}]);
+        expected["result"]["tools"] =
+            json!([{"name": "ping", "description": "p"}, {"name": "search", "inputSchema": {}}]);
         expected["result"]["cacheScope"] = json!("private");
         assert_eq!(answer, expected);
         let finance = identity("f@corp.example", &["Finance Admins"]);
-        let everything = json!({"jsonrpc": "2.0", "id": 3, "result": {"tools": [{"name": "export"}], "cacheScope": "private"}});
-        assert_eq!(filter_json(&policy(), &finance, &lists, everything.to_string().as_bytes()).unwrap(), None, "unchanged");
+        let everything =
+            json!({"jsonrpc": "2.0", "id": 3, "result": {"tools": [{"name": "export"}], "cacheScope": "private"}});
+        assert_eq!(
+            filter_json(&policy(), &finance, &lists, everything.to_string().as_bytes()).unwrap(),
+            None,
+            "unchanged"
+        );
         let error = json!({"jsonrpc": "2.0", "id": 3, "error": {"code": -1, "message": "x"}});
         assert_eq!(filtered(&lists, &error), None);
     }
@@ -414,7 +417,11 @@ mod tests {
         let tool_result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "export"}]}});
         let answer = filtered(&lists, &json!([tools_list(json!(0)), prompts, tool_result])).unwrap();
         assert_eq!(tool_names(&answer[0]), ["ping", "search"]);
-        assert_eq!(answer[1]["result"]["tools"], json!([{"name": "export"}]), "a prompts/list answer is not a tool list");
+        assert_eq!(
+            answer[1]["result"]["tools"],
+            json!([{"name": "export"}]),
+            "a prompts/list answer is not a tool list"
+        );
         assert_eq!(answer[2]["result"]["tools"], json!([{"name": "export"}]), "a tool's own result is its own");
         // A request without lists has nothing to filter.
         assert_eq!(Lists::asked_by(&parse_body(br#"{"jsonrpc": "2.0", "id": 1, "method": "ping"}"#).unwrap()), None);
@@ -433,11 +440,18 @@ mod tests {
         let lists = asked(list_request("prompts/list", json!(1)));
         let modern = json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [{"name": "summary"}], "ttlMs": 60000, "cacheScope": "public"}});
         let answer = filtered(&lists, &modern).unwrap();
-        assert_eq!(answer["result"], json!({"prompts": [{"name": "summary"}], "ttlMs": 60000, "cacheScope": "private"}));
-        let private = json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [], "ttlMs": 0, "cacheScope": "private"}});
+        assert_eq!(
+            answer["result"],
+            json!({"prompts": [{"name": "summary"}], "ttlMs": 60000, "cacheScope": "private"})
+        );
+        let private =
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [], "ttlMs": 0, "cacheScope": "private"}});
         assert_eq!(filtered(&lists, &private), None);
         let legacy = json!({"jsonrpc": "2.0", "id": 1, "result": {"prompts": [{"name": "summary"}]}});
-        assert_eq!(filtered(&lists, &legacy).unwrap()["result"], json!({"prompts": [{"name": "summary"}], "cacheScope": "private"}));
+        assert_eq!(
+            filtered(&lists, &legacy).unwrap()["result"],
+            json!({"prompts": [{"name": "summary"}], "cacheScope": "private"})
+        );
         let not_a_list = json!({"jsonrpc": "2.0", "id": 1, "result": {"other": []}});
         assert_eq!(filtered(&lists, &not_a_list), None, "a result without the list's array is left alone");
     }
@@ -445,7 +459,9 @@ mod tests {
     #[test]
     fn an_unreadable_list_answer_is_an_error() {
         let lists = asked(list_request("tools/list", json!(1)));
-        for body in [&b"not json"[..], b"", b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": {\"tools\": []}, \"id\": 2}"] {
+        for body in
+            [&b"not json"[..], b"", b"{\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": {\"tools\": []}, \"id\": 2}"]
+        {
             assert!(matches!(
                 filter_json(&policy(), &staff(), &lists, body),
                 Err(Error::Upstream { failure: crate::primitives::error::UpstreamFailure::Unavailable, .. })
@@ -467,7 +483,10 @@ mod tests {
 
     fn sse_data(out: &[u8]) -> Vec<Value> {
         let text = String::from_utf8(out.to_vec()).unwrap();
-        text.split(['\r', '\n']).filter_map(|l| l.strip_prefix("data: ")).filter_map(|d| serde_json::from_str(d).ok()).collect()
+        text.split(['\r', '\n'])
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect()
     }
 
     #[test]
@@ -482,7 +501,9 @@ mod tests {
             let whole = sse(&lists, stream.as_bytes(), stream.len()).unwrap();
             let text = String::from_utf8(whole.clone()).unwrap();
             assert!(
-                text.starts_with(&format!(": keep-alive{end}{end}event: message{end}id: 1{end}data: {progress}{end}{end}")),
+                text.starts_with(&format!(
+                    ": keep-alive{end}{end}event: message{end}id: 1{end}data: {progress}{end}{end}"
+                )),
                 "untouched events pass byte for byte ({end:?})"
             );
             assert!(text.ends_with(&format!("{end}{end}")));

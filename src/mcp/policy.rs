@@ -229,7 +229,12 @@ pub(crate) mod tests {
             "resources/read" => Some(Target::Resource),
             _ => None,
         };
-        McpCall { id: Some(crate::primitives::error::tests::id("1")), method: method.into(), target, name: name.map(Into::into) }
+        McpCall {
+            id: Some(crate::primitives::error::tests::id("1")),
+            method: method.into(),
+            target,
+            name: name.map(Into::into),
+        }
     }
 
     #[test]

@@ -169,7 +169,9 @@ pub fn origin_url(origin: &str, path: &str, query: Option<&str>) -> String {
 pub fn check_origin_response(status: u16, content_type: Option<&str>, location: Option<&str>) -> Result<(), Error> {
     let access_login =
         location.is_some_and(|l| l.contains("/cdn-cgi/access/login") || l.contains(".cloudflareaccess.com"));
-    if access_login || (crate::primitives::http::is_media_type(content_type, "text/html") && (status == 200 || status == 403)) {
+    if access_login
+        || (crate::primitives::http::is_media_type(content_type, "text/html") && (status == 200 || status == 403))
+    {
         return Err(Error::Upstream {
             failure: UpstreamFailure::Unavailable,
             reason: "origin answered with a Cloudflare Access login page (set ORIGIN_ACCESS_CLIENT_ID/SECRET)",

@@ -329,7 +329,8 @@ mod tests {
 
     #[test]
     fn reads_method_target_and_name_from_the_body() {
-        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ping", "arguments": {}}});
+        let body =
+            json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ping", "arguments": {}}});
         assert_eq!(
             parse(body).unwrap(),
             McpRequest { calls: vec![call(Some(id("7")), "tools/call", Some("ping"))], batch: false }
@@ -337,7 +338,8 @@ mod tests {
         let read = json!({"jsonrpc": "2.0", "id": "r", "method": "resources/read", "params": {"uri": "file:///a"}});
         let read = &parse(read).unwrap().calls[0];
         assert_eq!((read.target, read.name.as_deref()), (Some(Target::Resource), Some("file:///a")));
-        let subscribe = json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "file:///a"}});
+        let subscribe =
+            json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "file:///a"}});
         assert_eq!(parse(subscribe).unwrap().calls[0].target, Some(Target::Resource));
         let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"name": "ignored"}});
         let list = &parse(list).unwrap().calls[0];
@@ -360,13 +362,18 @@ mod tests {
             let call = parse(body).unwrap().calls.remove(0);
             (call.target, call.name)
         };
-        assert_eq!(complete(json!({"type": "ref/prompt", "name": "payroll"})), (Some(Target::Prompt), Some("payroll".into())));
+        assert_eq!(
+            complete(json!({"type": "ref/prompt", "name": "payroll"})),
+            (Some(Target::Prompt), Some("payroll".into()))
+        );
         assert_eq!(
             complete(json!({"type": "ref/resource", "uri": "file:///finance/{name}"})),
             (Some(Target::Resource), Some("file:///finance/{name}".into())),
             "a URI template, not a URL: matched as written"
         );
-        for unknown in [json!({"type": "ref/tool", "name": "x"}), json!({"name": "x"}), json!("ref/prompt"), json!(null)] {
+        for unknown in
+            [json!({"type": "ref/tool", "name": "x"}), json!({"name": "x"}), json!("ref/prompt"), json!(null)]
+        {
             assert_eq!(complete(unknown.clone()).1, None, "{unknown}: names nothing, so a policy denies it");
         }
     }
@@ -430,7 +437,8 @@ mod tests {
         // Many members: the sorted check still finds the pair.
         let mut params: Vec<String> = (0..500).map(|i| format!("\"m{i}\": {i}")).collect();
         params.push("\"M7\": 0".into());
-        let body = format!(r#"{{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {{{}}}}}"#, params.join(","));
+        let body =
+            format!(r#"{{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {{{}}}}}"#, params.join(","));
         assert_eq!(failure(parse_body(body.as_bytes())), Some(JsonRpcFailure::ParseError));
     }
 
@@ -477,7 +485,12 @@ mod tests {
 
     #[test]
     fn framing_is_checked_before_the_body_is_read() {
-        let framing = |method, content_type, content_encoding, has_body| Framing { method, content_type, content_encoding, has_body };
+        let framing = |method, content_type, content_encoding, has_body| Framing {
+            method,
+            content_type,
+            content_encoding,
+            has_body,
+        };
         let json = Some("application/json");
         for ok in [
             framing("POST", json, None, true),
@@ -567,7 +580,10 @@ mod tests {
             (Some("tools/call"), Some("=?base64?%%?=")),
         ] {
             assert!(
-                matches!(from_headers(method, name), Err(Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, .. })),
+                matches!(
+                    from_headers(method, name),
+                    Err(Error::JsonRpc { failure: JsonRpcFailure::HeaderMismatch, .. })
+                ),
                 "{method:?} {name:?}"
             );
         }
@@ -588,9 +604,13 @@ mod tests {
         assert!(reconcile(other_method, Some(body("ping"))).is_err());
         // Only one source: it is what the request is.
         assert_eq!(reconcile(None, Some(body("ping"))).unwrap(), Some(body("ping")));
-        assert_eq!(reconcile(header.clone(), None).unwrap().unwrap().calls, vec![call(None, "tools/call", Some("ping"))]);
+        assert_eq!(
+            reconcile(header.clone(), None).unwrap().unwrap().calls,
+            vec![call(None, "tools/call", Some("ping"))]
+        );
         assert_eq!(reconcile(None, None).unwrap(), None);
-        let batch = parse(json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ping"}}])).unwrap();
+        let batch =
+            parse(json!([{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ping"}}])).unwrap();
         assert!(reconcile(header, Some(batch)).is_err(), "headers describe one call, never a batch");
         // A method that acts on something without an Mcp-Name (a completion) agrees by method.
         let completion = parse(json!({"jsonrpc": "2.0", "id": 2, "method": "completion/complete",

@@ -3,17 +3,17 @@
 //! with the gateway's one registered callback, and bring Access's answer back to the
 //! client sealed. Nothing is stored: what must survive travels sealed.
 
-use crate::oauth::authorization_request::AuthorizationRequest;
+use crate::access::upstream::UpstreamMetadata;
 use crate::clients::client_id_metadata::ClientMetadata;
 use crate::config::Config;
+use crate::oauth::authorization_request::AuthorizationRequest;
 use crate::oauth::consent::{self, ConsentTicket, Submission};
+use crate::oauth::metadata::{Capabilities, Site};
 use crate::primitives::error::{ClientMetadataFailure, Error, ErrorCode, Surface};
 use crate::primitives::http::{with_query, Response};
-use crate::oauth::metadata::{Capabilities, Site};
 use crate::primitives::params::Params;
 use crate::primitives::seal::{Entropy, Purpose};
 use crate::primitives::secret::{self, Secret};
-use crate::access::upstream::UpstreamMetadata;
 use serde::{Deserialize, Serialize};
 
 /// How long a person has to sign in at Access.
@@ -290,11 +290,11 @@ pub fn granted_scope(requested: Option<&str>, caps: &Capabilities) -> String {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::access::upstream::tests::upstream;
     use crate::config::tests::{test_config, ISSUER};
     use crate::oauth::metadata::tests::site;
     use crate::primitives::seal::tests::{open_text, CountingEntropy};
     use crate::primitives::seal::OpenError;
-    use crate::access::upstream::tests::upstream;
 
     pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     pub const NOW: u64 = 1_800_000_000;
@@ -650,7 +650,11 @@ pub mod tests {
             assert_eq!(response.status, 400);
             assert!(response.header("location").is_none(), "never a redirect: {sentence}");
             assert!(response.header("content-type").unwrap().starts_with("text/html"));
-            assert!(response.body.contains(&crate::primitives::http::escape_html(sentence)), "{sentence}: {}", response.body);
+            assert!(
+                response.body.contains(&crate::primitives::http::escape_html(sentence)),
+                "{sentence}: {}",
+                response.body
+            );
         }
 
         #[test]

@@ -9,14 +9,14 @@
 //! browser's own random id: for loopback redirects and a metadata-document client's own
 //! host, never for a forwarder or a registered client's web callback ([`target`]).
 
-use crate::oauth::authorization_request::AuthorizationRequest;
 use crate::clients::client_id_metadata::ClientMetadata;
+use crate::clients::redirect_uri::{consent_key, Destination};
 use crate::config::Config;
+use crate::oauth::authorization_request::AuthorizationRequest;
+use crate::oauth::metadata::{Site, AUTHORIZE_PATH};
 use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::http::{cookie, escape_html, Response, PAGE_STYLE};
-use crate::oauth::metadata::{Site, AUTHORIZE_PATH};
 use crate::primitives::params::Params;
-use crate::clients::redirect_uri::{consent_key, Destination};
 use crate::primitives::seal::{digest, Entropy, Purpose};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -365,14 +365,14 @@ pub fn remember(
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::access::upstream::tests::upstream;
+    use crate::config::tests::test_config;
     use crate::oauth::authorize::tests::{query, NOW};
     use crate::oauth::authorize::Relay;
-    use crate::config::tests::test_config;
     use crate::oauth::metadata::tests::site;
     use crate::oauth::metadata::Capabilities;
     use crate::primitives::seal::tests::{open_text, CountingEntropy};
     use crate::primitives::seal::OpenError;
-    use crate::access::upstream::tests::upstream;
 
     const CLAUDE: &str = "https://claude.ai/api/mcp/auth_callback";
 

@@ -2,8 +2,8 @@
 //! that the endpoints also enforce: RFC 9728 protected resource metadata, RFC 8414
 //! authorization server metadata, and the same superset as OpenID Connect Discovery.
 
-use crate::config::Config;
 use crate::access::upstream::UpstreamMetadata;
+use crate::config::Config;
 use serde::Serialize;
 
 pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -192,8 +192,8 @@ pub fn authorization_server<'a>(
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::config::tests::{test_config, ISSUER};
     use crate::access::upstream::tests::upstream;
+    use crate::config::tests::{test_config, ISSUER};
     use serde_json::json;
 
     pub fn site() -> Site {

@@ -18,9 +18,9 @@
 //! The cache may drop an entry at any time: the window only ever gets shorter. After it,
 //! Access decides again, and a rotating Access refuses the old token.
 
+use crate::oauth::token::{Refreshing, TokenResponse};
 use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::seal::{Entropy, Purpose, SealingKeys};
-use crate::oauth::token::{Refreshing, TokenResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -220,10 +220,10 @@ impl Flights {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::primitives::seal::tests::CountingEntropy;
     use crate::config::tests::{config_from, test_config, vars};
     use crate::oauth::token::tests::{code_request, refreshed, run, sealed_refresh, token_response};
     use crate::oauth::token::UpstreamTokenRequest;
+    use crate::primitives::seal::tests::CountingEntropy;
 
     const NOW: u64 = 1_800_000_000;
     const TOKEN: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSYnKCkqKywtLi8w";
@@ -370,7 +370,9 @@ mod tests {
     fn identical_refreshes_get_the_same_grace_key_and_none_without_the_grace() {
         let config = test_config();
         let token = sealed_refresh(&config, "rt-1");
-        let key = |sent: UpstreamTokenRequest| GraceKey::of(&sent.refreshing.unwrap(), config.refresh_reuse_grace_seconds).unwrap();
+        let key = |sent: UpstreamTokenRequest| {
+            GraceKey::of(&sent.refreshing.unwrap(), config.refresh_reuse_grace_seconds).unwrap()
+        };
         let url = |key: GraceKey| key.cache_url("https://mcp.example.com");
         assert_eq!(url(key(refreshed(&config, &token, None))), url(key(refreshed(&config, &token, None))));
         // Another scope is another refresh (the scope sent to Access is the one granted).
@@ -382,7 +384,9 @@ mod tests {
         let mut v = vars();
         v.insert("REFRESH_REUSE_GRACE_SECONDS", "0".into());
         let off = config_from(&v).unwrap();
-        assert!(GraceKey::of(&refreshed(&off, &token, None).refreshing.unwrap(), off.refresh_reuse_grace_seconds).is_none());
+        assert!(
+            GraceKey::of(&refreshed(&off, &token, None).refreshing.unwrap(), off.refresh_reuse_grace_seconds).is_none()
+        );
         assert!(run(&config, None, &code_request(&config, &[])).unwrap().refreshing.is_none());
     }
 }

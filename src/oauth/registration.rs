@@ -2,9 +2,9 @@
 //! endpoint and one client per app, so every registration receives the configured
 //! Access client id, as a public client: the secret stays at the edge.
 
-use crate::primitives::error::{Error, ErrorCode};
-use crate::oauth::metadata::Capabilities;
 use crate::clients::redirect_uri::{is_loopback_host, Destination, RedirectPolicy};
+use crate::oauth::metadata::Capabilities;
+use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::strict_json::{self, Members};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;

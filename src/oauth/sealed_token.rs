@@ -9,13 +9,13 @@
 //! so only this deployment can use it.
 
 use crate::access::token::{Authenticated, Identity};
-use crate::config::{Config, TokenMode};
-use crate::primitives::error::{Error, TokenFailure};
-use crate::oauth::metadata::Site;
-use crate::primitives::seal::{Entropy, Purpose};
-use crate::primitives::secret::{self, Secret};
 use crate::access::token_cache::Expiring;
 use crate::access::upstream::{is_jwt, no_id_token, UpstreamTokens};
+use crate::config::{Config, TokenMode};
+use crate::oauth::metadata::Site;
+use crate::primitives::error::{Error, TokenFailure};
+use crate::primitives::seal::{Entropy, Purpose};
+use crate::primitives::secret::{self, Secret};
 use serde::{Deserialize, Serialize};
 
 /// What a sealed access token carries. Its member names (`em`, `gr`, `cr`, `ci`, …) are
@@ -204,8 +204,8 @@ pub fn open_refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::authorize::CodeGrant;
     use crate::config::tests::{config_from, vars};
+    use crate::oauth::authorize::CodeGrant;
     use crate::oauth::metadata::tests::site;
     use crate::primitives::seal::tests::{open_text, CountingEntropy, KEY_B};
     use crate::primitives::seal::OpenError;

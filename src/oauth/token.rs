@@ -4,16 +4,16 @@
 //! and redirect URI to what Access issued them for, and normalises the answer.
 
 use crate::access::token::{carries_id_token_claims, Identity};
-use crate::oauth::authorize::CodeGrant;
+use crate::access::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTokens};
 use crate::clients::client_id_metadata;
 use crate::config::{Config, TokenMode};
-use crate::primitives::error::{Error, ErrorCode};
+use crate::oauth::authorize::CodeGrant;
 use crate::oauth::metadata::{Capabilities, Site};
+use crate::oauth::sealed_token::{self, PresentedRefresh};
+use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::params::Params;
 use crate::primitives::seal::{digest, Entropy, Purpose};
-use crate::oauth::sealed_token::{self, PresentedRefresh};
 use crate::primitives::secret::{self, constant_time_eq, Secret};
-use crate::access::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTokens};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -310,12 +310,12 @@ pub fn respond(
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::oauth::authorize::tests::{CHALLENGE, NOW};
-    use crate::config::tests::{config_from, test_config, vars, ISSUER};
-    use crate::oauth::metadata::tests::site;
-    use crate::primitives::seal::tests::CountingEntropy;
     use crate::access::upstream::finish;
     use crate::access::upstream::tests::upstream;
+    use crate::config::tests::{config_from, test_config, vars, ISSUER};
+    use crate::oauth::authorize::tests::{CHALLENGE, NOW};
+    use crate::oauth::metadata::tests::site;
+    use crate::primitives::seal::tests::CountingEntropy;
 
     /// RFC 7636 appendix B: the verifier of `CHALLENGE`.
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
