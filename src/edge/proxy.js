@@ -1,7 +1,7 @@
 // The proxy's per-request header and fetch work, done on the JavaScript side in one call each
 // way: every call from wasm into JavaScript costs a crossing and every string a copy, so the
 // headers never cross one by one. Which headers go where is the core's decision
-// (src/proxy.rs): `install` receives its lists once per isolate.
+// (src/mcp/proxy.rs): `install` receives its lists once per isolate.
 
 let dropNames = new Set();
 let dropPrefixes = [];

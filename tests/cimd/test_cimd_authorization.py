@@ -534,7 +534,7 @@ def without_pinned(stack):
 
 def test_claude_codes_pinned_document_serves_when_its_host_is_unreachable(stack):
     """The namespace has no route out, so claude.ai cannot be fetched: the copy compiled into the
-    Worker (src/pinned_client_metadata.json) stands in, and the warning says so."""
+    Worker (src/clients/pinned_client_metadata.json) stands in, and the warning says so."""
     ray = "pinned-claude-code"
     answer = open_authorize(stack, CLAUDE_CODE, redirect_uri="http://localhost:53682/callback", headers={"cf-ray": ray})
     page = consent_page(answer)

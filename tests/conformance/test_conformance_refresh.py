@@ -312,7 +312,7 @@ def test_another_isolate_answers_with_the_winners_pair(two_isolates):
 
 def grace_key(presented: str) -> tuple[str, bytes]:
     """The cache entry's name and the key its answer is sealed under, as the Worker derives them
-    from the refresh token presented (src/refresh_grace.rs, no scope): only a holder of that
+    from the refresh token presented (src/oauth/refresh_grace.rs, no scope): only a holder of that
     token can compute either."""
     derive = lambda label: hashlib.sha256(label + b"\0" + presented.encode()).digest()  # noqa: E731
     name = base64.urlsafe_b64encode(derive(b"mcp-access-gateway/refresh-grace/name")).rstrip(b"=").decode()
@@ -320,7 +320,7 @@ def grace_key(presented: str) -> tuple[str, bytes]:
 
 
 def open_sealed(sealed: str, key: bytes) -> dict:
-    """A sealed value (src/seal.rs: version, key id, XChaCha20-Poly1305 nonce, ciphertext) opened."""
+    """A sealed value (src/primitives/seal.rs: version, key id, XChaCha20-Poly1305 nonce, ciphertext) opened."""
     raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
     version, key_id, nonce, ciphertext = raw[:1], raw[1:5], raw[5:29], raw[29:]
     plaintext = crypto_aead_xchacha20poly1305_ietf_decrypt(

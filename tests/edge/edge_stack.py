@@ -61,7 +61,7 @@ FORGED = [
     ("x-gateway-anything", "1"),
 ]
 IDENTITY_HEADERS = ("x-gateway-user-email", "x-gateway-user-sub", "x-gateway-user-groups", "cf-access-authenticated-user-email")
-# The fields of every request log line (src/request_log.rs).
+# The fields of every request log line (src/mcp/request_log.rs).
 RECORD_KEYS = {
     "time", "request_id", "method", "route", "status", "duration_ms", "subject", "email",
     "client", "mcp_method", "mcp_name", "decision", "origin_status", "origin_binding", "bytes_in", "bytes_out", "error",

@@ -81,7 +81,7 @@ def test_kid_spray_does_not_turn_the_worker_into_a_jwks_amplifier(gateway):
     assert status(gateway, gateway.mint()) == 200, "good tokens still pass after the spray"
 
 
-# Requests that arrive while the isolate's JWKS fetch is in flight: JwksCache::plan (src/jwks.rs)
+# Requests that arrive while the isolate's JWKS fetch is in flight: JwksCache::plan (src/access/jwks.rs)
 # records the attempt before the fetch answers, so they neither fetch nor wait for the one under way.
 def test_concurrent_first_requests_of_an_isolate_wait_for_the_jwks(gateway, start_gateway):
     """A fresh isolate (every deploy, every new colo) gets a burst: an MCP client opens its SSE
@@ -106,7 +106,7 @@ def test_a_client_leaving_mid_fetch_does_not_stall_the_isolate(gateway, start_ga
     next request is answered with them, instead of waiting out a fetch no one finishes and then
     finding no keys at all. (`wrangler dev` lets a request whose client left run on, so this
     guards the waitUntil wiring rather than reproducing the cancellation; the deadline for a
-    fetch that never ends is src/jwks.rs's a_fetch_that_never_ends_is_dead_after_the_deadline.)"""
+    fetch that never ends is src/access/jwks.rs's a_fetch_that_never_ends_is_dead_after_the_deadline.)"""
     cold = start_gateway()
     gateway.emulator.configure(jwks_delay_ms=1500)
     fetches = gateway.jwks_fetches()

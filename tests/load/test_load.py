@@ -71,7 +71,7 @@ def lane(worker_url: str, tokens: list[str], first: int) -> Counter:
 
 def test_the_runtime_frames_each_answer_itself(load_stack):
     """The Worker leaves the origin's Connection and Transfer-Encoding to workerd, which frames
-    each answer on its own connection (src/proxy.rs, FRAMED_BY_THE_RUNTIME): a streamed answer
+    each answer on its own connection (src/mcp/proxy.rs, FRAMED_BY_THE_RUNTIME): a streamed answer
     has exactly one Transfer-Encoding on the wire, its events arrive whole, and the connection
     stays open for the next request."""
     worker, _, tokens = load_stack
