@@ -20,6 +20,7 @@ use jwt_compact::{Claims, ParseError, TimeOptions, UntrustedToken};
 use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// Real Access tokens are ~1 KB; anything far larger is refused before parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -56,7 +57,7 @@ fn not_null<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error
 struct CompactJws<'a> {
     token: UntrustedToken<'a, HeaderExtensions>,
     /// The JWS signing input (`header.claims`, as sent).
-    signed_data: &'a str,
+    signed_data: Cow<'a, str>,
     claims: Vec<u8>,
 }
 
@@ -77,7 +78,7 @@ impl<'a> CompactJws<'a> {
         if token.header().other_fields.crit {
             return Err(TokenFailure::CriticalExtension);
         }
-        Ok(Self { token, signed_data, claims: decode(claims)? })
+        Ok(Self { token, signed_data: Cow::Borrowed(signed_data), claims: decode(claims)? })
     }
 
     /// The claims as `T`, if they are a JSON object with each name once that fits `T`
@@ -110,6 +111,17 @@ impl<'a> UntrustedAccessToken<'a> {
             return Err(Error::InvalidToken(TokenFailure::NoKeyId));
         }
         Ok(Self(jws))
+    }
+
+    /// The token with its parts copied, for a check that outlives the request's borrow (the
+    /// Worker's signature check, awaited by its entry).
+    pub fn into_owned(self) -> UntrustedAccessToken<'static> {
+        let CompactJws { token, signed_data, claims } = self.0;
+        UntrustedAccessToken(CompactJws {
+            token: token.into_owned(),
+            signed_data: Cow::Owned(signed_data.into_owned()),
+            claims,
+        })
     }
 
     pub fn key_id(&self) -> &str {

@@ -117,12 +117,9 @@ pub fn authenticate_now(
 /// the cached JWKS (no fetch due) and already imported into WebCrypto, so all that is left to
 /// await is the signature check itself, which the entry does ([`Self::verify`]).
 pub struct PendingSignature {
-    token: String,
+    untrusted: UntrustedAccessToken<'static>,
     key: Jwk,
     crypto_key: web_sys::CryptoKey,
-    /// The signature, and the length of the signing input (`header.claims`, the token's start).
-    signature: Vec<u8>,
-    signed_length: usize,
 }
 
 impl PendingSignature {
@@ -141,25 +138,19 @@ impl PendingSignature {
             }
         })?;
         let crypto_key = CRYPTO_KEYS.with(|keys| keys.borrow().get(&(key.kid.clone(), key.n.clone())).cloned())?;
-        let (signature, signed_length) = (untrusted.signature().to_vec(), untrusted.signed_data().len());
-        Some(Self { token: token.to_owned(), key, crypto_key, signature, signed_length })
+        Some(Self { untrusted: untrusted.into_owned(), key, crypto_key })
     }
 
     /// WebCrypto's RS256 check of the signature: settles with whether it holds.
     pub fn verify(&self) -> Result<js_sys::Promise, Error> {
-        let signed_data = &self.token.as_bytes()[..self.signed_length];
+        let (signature, signed_data) = (self.untrusted.signature(), self.untrusted.signed_data());
         subtle()?
-            .verify_with_object_and_u8_array_and_u8_array(
-                &rs256_algorithm(),
-                &self.crypto_key,
-                &self.signature,
-                signed_data,
-            )
+            .verify_with_object_and_u8_array_and_u8_array(&rs256_algorithm(), &self.crypto_key, signature, signed_data)
             .map_err(|_| Error::InvalidToken(TokenFailure::BadSignature))
     }
 
     /// The token once [`Self::verify`] settled: `valid` whether the signature held. Its claims
-    /// are checked as on the awaited path, and a valid token is remembered.
+    /// are checked as on the awaited path, and a valid token is remembered under `token`.
     pub fn verified(
         self,
         valid: bool,
@@ -171,10 +162,10 @@ impl PendingSignature {
         if !valid {
             return Err(Error::InvalidToken(TokenFailure::BadSignature));
         }
-        let untrusted = UntrustedAccessToken::parse(&self.token)?;
-        let identity = config.token_policy(&site.callback_url()).check(&untrusted.signature_verified(), now)?;
-        remember(&VERIFIED, config, site, &self.token, VerifiedJwt { identity: identity.clone(), key: self.key }, now)?;
-        Ok(Authenticated::access_jwt(identity, authorization, &self.token))
+        let token = bearer(authorization).ok_or(Error::MissingToken)?;
+        let identity = config.token_policy(&site.callback_url()).check(&self.untrusted.signature_verified(), now)?;
+        remember(&VERIFIED, config, site, token, VerifiedJwt { identity: identity.clone(), key: self.key }, now)?;
+        Ok(Authenticated::access_jwt(identity, authorization, token))
     }
 }
 

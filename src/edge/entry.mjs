@@ -52,26 +52,31 @@ export default {
   },
 };
 
+// The steps Forwarding.steps asks the entry for (src/edge/forward.rs has the same bits).
+const VERIFY = 1;
+const READ = 2;
+const LIMIT = 4;
+
 // The synchronous path's awaits, in the order Forwarding (src/edge/forward.rs) asks for them:
 // the signature of a token not seen before, the body a setting reads, the rate limiter, the
 // origin, and a JSON list answer read whole. Each step that refuses returns the answer.
 async function forward(forwarding, request, env) {
   try {
-    if (forwarding.verifying) {
+    const steps = forwarding.steps;
+    if (steps & VERIFY) {
       const valid = await forwarding.verify().then(Boolean, () => false);
       const refused = forwarding.verified(valid);
       if (refused !== undefined) return refused;
     }
-    const size = forwarding.body_size;
-    if (size !== undefined) {
-      const body = await request.arrayBuffer().then((read) => new Uint8Array(read), () => undefined);
+    let body = null;
+    if (steps & READ) {
+      body = await request.arrayBuffer().then((read) => new Uint8Array(read), () => undefined);
       const refused = forwarding.read(body);
       if (refused !== undefined) return refused;
     }
-    const keys = forwarding.rate_limit_keys();
-    if (keys.length > 0) {
+    if (steps & LIMIT) {
       const limiter = env[gateway.rate_limiter_binding()];
-      for (const key of keys) {
+      for (const key of forwarding.rate_limit_keys()) {
         // Only an explicit refusal counts: the limiter guards capacity, not access.
         const outcome = await limiter.limit({ key }).catch(() => undefined);
         if (outcome?.success === false) return forwarding.rate_limited();
@@ -80,7 +85,7 @@ async function forward(forwarding, request, env) {
     let outcome;
     let failed = false;
     try {
-      outcome = await forwarding.send();
+      outcome = await forwarding.send(body);
     } catch (reason) {
       outcome = reason;
       failed = true;

@@ -36,7 +36,7 @@ pub fn start_forward(request: web_sys::Request, started: f64) -> Option<Forwardi
     let reads_body = reads_body(&config);
     // A refusal of the framing, or an upload too large or of no declared size, goes the awaited
     // way, which drains what it refuses and counts a chunked body as it arrives.
-    if reads_body && (mcp::check_framing(&request).is_err() || body_limit(&request).is_none()) {
+    if reads_body && (mcp::check_framing(&request).is_err() || !body_within_limit(&request)) {
         return None;
     }
     let site = site(&config, request.origin());
@@ -60,21 +60,23 @@ pub fn start_forward(request: web_sys::Request, started: f64) -> Option<Forwardi
     Some(forwarding)
 }
 
-/// The size of the body a setting reads, if it is declared and within the limit (`0` for none).
-fn body_limit(request: &Incoming) -> Option<u32> {
-    if request.method() != "POST" {
-        return Some(0);
-    }
-    let declared = request.mcp_headers().content_length?;
-    (declared <= MAX_MCP_BODY_BYTES as u64).then_some(declared as u32)
+/// The entry's steps ([`Forwarding::steps`]).
+const VERIFY: u32 = 1;
+const READ: u32 = 2;
+const LIMIT: u32 = 4;
+
+/// Whether the body a setting reads is of a declared size within the limit (or there is none).
+fn body_within_limit(request: &Incoming) -> bool {
+    request.method() != "POST"
+        || request.mcp_headers().content_length.is_some_and(|declared| declared <= MAX_MCP_BODY_BYTES as u64)
 }
 
 /// An MCP request on its way, from [`start_forward`]. The entry calls, in order and each only
-/// when the one before let the request go on: [`Self::verify`] and [`Self::verified`] while
-/// [`Self::verifying`]; [`Self::read`] while [`Self::body_size`] says a body is to be read;
-/// the rate limiter with [`Self::rate_limit_keys`] ([`Self::rate_limited`] when one refuses);
-/// [`Self::send`]; [`Self::answer`], and [`Self::filtered`] when a JSON list answer must be read
-/// first. A method that returns an answer ends the request; the entry frees the object after.
+/// when the one before let the request go on and [`Self::steps`] asks for it: [`Self::verify`]
+/// and [`Self::verified`]; [`Self::read`]; the rate limiter with [`Self::rate_limit_keys`]
+/// ([`Self::rate_limited`] when one refuses); then [`Self::send`], [`Self::answer`], and
+/// [`Self::filtered`] when a JSON list answer must be read first. A method that returns an
+/// answer ends the request; the entry frees the object after.
 #[wasm_bindgen]
 pub struct Forwarding {
     request: Incoming,
@@ -90,10 +92,13 @@ pub struct Forwarding {
 
 #[wasm_bindgen]
 impl Forwarding {
-    /// Whether an Access JWT's signature is still to be checked.
+    /// What the entry awaits before [`Self::send`], as bits (src/edge/entry.mjs has the same):
+    /// [`VERIFY`] a signature to check, [`READ`] a body to read, [`LIMIT`] the rate limiter.
     #[wasm_bindgen(getter)]
-    pub fn verifying(&self) -> bool {
-        self.unverified.is_some()
+    pub fn steps(&self) -> u32 {
+        let reads = self.inspected.is_none() && reads_body(&self.config) && self.request.method() == "POST";
+        let limits = mcp::has_rate_limiter() == Some(true);
+        (self.unverified.is_some() as u32 * VERIFY) | (reads as u32 * READ) | (limits as u32 * LIMIT)
     }
 
     /// WebCrypto's check of the signature: settles with whether it holds.
@@ -113,16 +118,6 @@ impl Forwarding {
                 Ok(None)
             }
             Err(error) => self.refuse(error).map(Some),
-        }
-    }
-
-    /// The size of the body to read and hand to [`Self::read`] (its declared length), if a
-    /// setting reads it.
-    #[wasm_bindgen(getter)]
-    pub fn body_size(&self) -> Option<u32> {
-        match self.inspected.is_none() && reads_body(&self.config) {
-            true => body_limit(&self.request),
-            false => None,
         }
     }
 
@@ -156,13 +151,13 @@ impl Forwarding {
         self.refuse(refused)
     }
 
-    /// Sends the request on to the origin: settles with the origin's answer as the client gets
-    /// it, or rejects with why there is none.
-    pub fn send(&mut self) -> Result<js_sys::Promise, JsValue> {
+    /// Sends the request on to the origin, with the body the entry read for [`Self::read`]
+    /// (`null` when none was read: the request's own streams on). Settles with the origin's
+    /// answer as the client gets it, or rejects with why there is none.
+    pub fn send(&mut self, body: JsValue) -> Result<js_sys::Promise, JsValue> {
         let authenticated = self.authenticated.as_ref().ok_or_else(|| JsValue::from_str("not authenticated"))?;
         self.trace.decision = Some(Decision::Allow);
         self.trace.origin_binding = self.config.proxy.binding;
-        let body = self.inspected.as_ref().and_then(|inspected| inspected.body.as_deref());
         Ok(proxy::send(&self.request, &self.config, authenticated, body))
     }
 

@@ -68,14 +68,16 @@ pub async fn forward(
     auth: &Authenticated,
     read_body: Option<&[u8]>,
 ) -> Result<web_sys::Response, Error> {
-    let answer = JsFuture::from(send(request, config, auth, read_body)).await;
+    let body = read_body.map_or(JsValue::NULL, |bytes| js_sys::Uint8Array::from(bytes).into());
+    let answer = JsFuture::from(send(request, config, auth, body)).await;
     relay_answer(answer, &config.proxy)
 }
 
 /// Starts the request to the origin; the promise settles with the origin's answer as the
 /// client gets it (hop-by-hop headers dropped, CORS for a browser: proxy.js's `relay`), or
-/// rejects with why there is none. For [`relay_answer`], whoever awaits it.
-pub fn send(request: &Incoming, config: &Config, auth: &Authenticated, read_body: Option<&[u8]>) -> js_sys::Promise {
+/// rejects with why there is none. For [`relay_answer`], whoever awaits it. `body` is what the
+/// gateway read of the request (a `Uint8Array`), or `null` to stream the request's own.
+pub fn send(request: &Incoming, config: &Config, auth: &Authenticated, body: JsValue) -> js_sys::Promise {
     install_rules();
     let settings = &config.proxy;
     let url = proxy::origin_url(&settings.origin_url, request.path(), request.raw_query());
@@ -86,7 +88,6 @@ pub fn send(request: &Incoming, config: &Config, auth: &Authenticated, read_body
     };
     let service_token = settings.service_token.as_ref().map(|(id, secret)| (id.as_str(), secret.expose()));
     let own = proxy::gateway_headers(&auth.identity, authorization.as_deref(), service_token);
-    let body = read_body.map_or(JsValue::NULL, |bytes| js_sys::Uint8Array::from(bytes).into());
     let timeout_ms = (settings.timeout_seconds * 1000) as f64;
     let keep_cookies = settings.forward_origin_cookies;
     fetch_origin(request.raw(), &url, &own, body, timeout_ms, keep_authorization, keep_cookies)
