@@ -26,12 +26,15 @@ def mcp_headers(token: str | None) -> dict[str, str]:
     return headers
 
 
-def _request(url: str, path: str, token: str | None, keep_alive: bool) -> bytes:
+LIST_BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, separators=(",", ":"))
+
+
+def _request(url: str, path: str, token: str | None, keep_alive: bool, body: str = MCP_BODY) -> bytes:
     parts = urlsplit(url)
-    head = [f"POST {path} HTTP/1.1", f"host: {parts.netloc}", f"content-length: {len(MCP_BODY)}"]
+    head = [f"POST {path} HTTP/1.1", f"host: {parts.netloc}", f"content-length: {len(body)}"]
     head += [] if keep_alive else ["connection: close"]
     head += [f"{name}: {value}" for name, value in mcp_headers(token).items()]
-    return ("\r\n".join(head) + "\r\n\r\n" + MCP_BODY).encode()
+    return ("\r\n".join(head) + "\r\n\r\n" + body).encode()
 
 
 def _connect(url: str) -> socket.socket:
@@ -77,6 +80,46 @@ class SseClient:
         if _status(received) != 200 or first is None:
             raise RuntimeError(f"{self.url}/sse: no event stream: {received[:300]!r}")
         return first, ended
+
+    def close(self) -> None:
+        if self.sock:
+            self.sock.close()
+        self.sock = None
+
+
+class ListClient:
+    """POST tools/list to `path` on one keep-alive connection: the time to the answer's first
+    body byte, and the answer's body (for the check that the gateway filtered it)."""
+
+    def __init__(self, url: str, token: str | None, path: str):
+        self.url, self.token, self.path, self.sock = url, token, path, None
+
+    def first_byte(self) -> tuple[float, bytes]:
+        self.sock = self.sock or _connect(self.url)
+        started = time.perf_counter()
+        self.sock.sendall(_request(self.url, self.path, self.token, keep_alive=True, body=LIST_BODY))
+        received, first = b"", None
+        while True:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError(f"{self.url}{self.path}: the connection closed mid-answer")
+            received += chunk
+            head, separator, body = received.partition(b"\r\n\r\n")
+            if not separator:
+                continue
+            if first is None and body:
+                first = time.perf_counter() - started
+            lowered = head.lower()
+            if b"transfer-encoding: chunked" in lowered:
+                if body.endswith(b"\r\n0\r\n\r\n"):
+                    break
+            elif b"content-length:" in lowered:
+                length = int(lowered.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+                if len(body) >= length:
+                    break
+        if _status(received) != 200:
+            raise RuntimeError(f"{self.url}{self.path}: {received[:300]!r}")
+        return first, body
 
     def close(self) -> None:
         if self.sock:

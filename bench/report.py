@@ -255,6 +255,20 @@ def build(variants, params, points, sse, cold, bursts, profiles, bundles) -> dic
     }
 
 
+LIST_TARGET_MS = 0.3  # a filtered tools/list answer's first byte over the unfiltered one's, p50
+
+
+def lists_summary(lists: dict) -> dict:
+    """The tools/list first byte per variant and format, and the filtered answers' p50 over the
+    unfiltered ones' (the target: at most LIST_TARGET_MS)."""
+    summary = {key: {kind: {"p50_ms": median(ms), "samples_ms": ms} for kind, ms in kinds.items()} for key, kinds in lists.items()}
+    if "gateway" in lists and "gateway-policy" in lists:
+        summary["added_p50_ms"] = {
+            kind: summary["gateway-policy"][kind]["p50_ms"] - summary["gateway"][kind]["p50_ms"] for kind in ("json", "sse")
+        }
+    return summary
+
+
 # --- output ---
 
 
@@ -369,6 +383,24 @@ def markdown(results: dict) -> str:
             ],
         )
     )
+    lists = results.get("lists") or {}
+    if "added_p50_ms" in lists:
+        out += [
+            "",
+            f"**tools/list first byte** (24 tools, 16 denied to the benchmark's user; {params['sse_samples']} answers "
+            "per variant and format, each variant on its own keep-alive connection; target: the filtered answer's "
+            f"first byte at most {LIST_TARGET_MS} ms after the unfiltered one's, p50)",
+            "",
+        ]
+        rows = [
+            [labels[key], f"{lists[key]['json']['p50_ms']:.3f}", f"{lists[key]['sse']['p50_ms']:.3f}"]
+            for key in ("gateway", "gateway-policy")
+        ]
+        added = lists["added_p50_ms"]
+        rows.append(["filtered − unfiltered", f"{added['json']:+.3f}", f"{added['sse']:+.3f}"])
+        verdict = lambda v: "met" if v <= LIST_TARGET_MS else "**missed**"  # noqa: E731
+        rows.append(["target ≤ +0.3 ms", verdict(added["json"]), verdict(added["sse"])])
+        out.append(_table(["variant", "JSON p50 ms", "SSE p50 ms"], rows))
     out += ["", "**Bundles** (`wrangler deploy --dry-run` output; gzip -9)", ""]
     out.append(
         _table(

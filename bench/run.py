@@ -183,7 +183,7 @@ class Run:
             "ORIGIN_URL": origins.url,
             "SEALING_KEYS": base64.b64encode(secrets.token_bytes(32)).decode(),
             "PUBLIC_ORIGIN": public_origin,
-            "PROXY_PATHS": "/sse",
+            "PROXY_PATHS": "/sse /list /list-sse",
         }
         bindings = {
             "passthrough": {"ORIGIN_URL": origins.url},
@@ -282,6 +282,31 @@ class Run:
             for key, s in samples.items()
         }
 
+    def lists(self) -> dict[str, dict[str, list[float]]]:
+        """The first byte of a tools/list answer, JSON and SSE, through the default gateway (no
+        policy: passed as it comes) and the policy gateway (filtered: a JSON answer is read whole
+        first), alternating, each on its own keep-alive connection; the filtered answers are
+        checked to hold none of the denied tools."""
+        keys = [key for key in ("gateway", "gateway-policy") if key in self.urls]
+        log(f"tools/list first byte: {SSE_SAMPLES} answers per variant and format")
+        clients = {
+            (key, kind): probe.ListClient(self.urls[key], self.tokens["jwt"], path)
+            for key in keys
+            for kind, path in (("json", "/list"), ("sse", "/list-sse"))
+        }
+        samples: dict[str, dict[str, list[float]]] = {key: {"json": [], "sse": []} for key in keys}
+        try:
+            for _ in range(SSE_SAMPLES):
+                for (key, kind), client in clients.items():
+                    first, body = client.first_byte()
+                    if key == "gateway-policy" and b"delete_item" in body:
+                        raise RuntimeError(f"{key}: a {kind} tools/list answer came back unfiltered")
+                    samples[key][kind].append(first * 1000)
+        finally:
+            for client in clients.values():
+                client.close()
+        return samples
+
     def cold_starts(self) -> dict[str, list[float]]:
         log(f"local cold start: {COLD_STARTS} fresh workerd processes per Worker variant")
         times: dict[str, list[float]] = {v.key: [] for v in WORKERS}
@@ -376,6 +401,7 @@ def main() -> int:
         log(f"load: {REPEATS} × {len(CONCURRENCY)} concurrencies × {len(VARIANTS)} variants, {REQUESTS} requests each")
         points = run.throughput()
         sse = run.sse()
+        lists = run.lists()
         log(f"CPU profiles: {PROFILE_REQUESTS} requests per Worker variant under V8's sampling profiler")
         profiles = {v.key: run.profile(v) for v in WORKERS}
         logins = run.logins() if LOGINS else None
@@ -398,6 +424,7 @@ def main() -> int:
     variants = [{"key": v.key, "label": v.label, "token": v.token, "settings": v.settings} for v in VARIANTS]
     results = report.build(variants, params, points, sse, cold, bursts, profiles, run.bundles)
     results["logins"] = logins
+    results["lists"] = report.lists_summary(lists)
     report.write(results, os.environ.get("BENCH_RESULTS_DIR"))
     print(report.markdown(results))
     return 0

@@ -34,6 +34,20 @@ TOOLS_CALL_RESULT = {
     "id": 1,
     "result": {"content": [{"type": "text", "text": "pong"}], "isError": False},
 }
+# A tools/list answer of 24 tools, two thirds of which BENCH_POLICY (bench/run.py) denies the
+# benchmark's user: the "tools/list first byte" figure, unfiltered and filtered. Small schemas:
+# nginx serves it from its configuration, where a string may hold at most 4 KB.
+TOOLS_LIST_RESULT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "result": {
+        "tools": [
+            {"name": name, "description": f"The {name} tool.", "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}}}
+            for prefix in ("get_", "search_", "delete_")
+            for name in (f"{prefix}item_{n}" for n in range(8))
+        ]
+    },
+}
 SSE_SECOND_EVENT_DELAY_MS = 50
 # The release profile's opt-level (Cargo.toml): the opt-level build variants measure the others.
 DEFAULT_OPT_LEVEL = "z"
@@ -67,6 +81,17 @@ http {{
       proxy_pass http://127.0.0.1:{sse_port};
       proxy_buffering off;
     }}
+    location = /list {{
+      default_type application/json;
+      return 200 '{tools_list}';
+    }}
+    location = /list-sse {{
+      default_type text/event-stream;
+      return 200 'event: message
+data: {tools_list}
+
+';
+    }}
   }}
 }}
 """
@@ -74,7 +99,8 @@ http {{
 
 @dataclass
 class Origins:
-    """nginx on `url` (POST /mcp → the canned result; /sse → the SSE origin, unbuffered)."""
+    """nginx on `url` (POST /mcp → the canned result; /sse → the SSE origin, unbuffered;
+    /list and /list-sse → a canned tools/list answer, JSON and one SSE event)."""
 
     nginx: Service
     sse: Service
@@ -95,7 +121,8 @@ def start_origins() -> Origins:
     nginx = Service("bench-nginx")
     conf = nginx.folder / "nginx.conf"
     body = json.dumps(TOOLS_CALL_RESULT, separators=(",", ":"))
-    conf.write_text(NGINX_CONF.format(dir=nginx.folder, port=port, sse_port=sse_port, body=body))
+    tools_list = json.dumps(TOOLS_LIST_RESULT, separators=(",", ":"))
+    conf.write_text(NGINX_CONF.format(dir=nginx.folder, port=port, sse_port=sse_port, body=body, tools_list=tools_list))
     nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
     nginx.start([nginx_bin, "-p", str(nginx.folder), "-c", str(conf)], dict(os.environ))
     nginx.wait_until(lambda: accepts_connections(port))
