@@ -12,18 +12,18 @@ use crate::primitives::params::Params;
 
 /// An MCP request body: read, and if read, its calls are what a second reading gives.
 pub fn mcp_request(body: &[u8]) {
-    if let Ok(request) = mcp_request::parse_body(body) {
-        assert_eq!(mcp_request::parse_body(body).ok(), Some(request.clone()));
-        let _ = mcp_request::rate_limit_keys("subject", Some(&request), true);
+    if let Ok(request) = request::parse_body(body) {
+        assert_eq!(request::parse_body(body).ok(), Some(request.clone()));
+        let _ = request::rate_limit_keys("subject", Some(&request), true);
         for call in &request.calls {
             if let Some(name) = &call.name {
-                let _ = mcp_request::canonical_uri(name);
+                let _ = request::canonical_uri(name);
             }
         }
     }
     if let Ok(text) = std::str::from_utf8(body) {
-        let _ = mcp_request::is_utf8_json(Some(text));
-        let _ = mcp_request::decode_header_value(text);
+        let _ = request::is_utf8_json(Some(text));
+        let _ = request::decode_header_value(text);
     }
 }
 
