@@ -41,6 +41,7 @@ pub fn is_url(client_id: &str) -> bool {
 /// The `CIMD`, `CIMD_ALLOWED_HOSTS` and `CIMD_PINNED` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    /// Read by [`crate::oauth::capabilities::Capabilities`], which the endpoints enforce.
     pub enabled: bool,
     /// `None`: any https host (the person still consents, seeing the host).
     allowed_hosts: Option<Vec<String>>,
@@ -94,11 +95,11 @@ impl Settings {
         })
     }
 
-    /// The URL to fetch for `client_id`: `None` when it is not URL-shaped or documents are
-    /// off (then it is just an unknown client), an error when it is a URL the gateway will
-    /// not fetch.
+    /// The URL to fetch for a `client_id` a request names (where documents are accepted
+    /// at all: the endpoints ask their capabilities first): `None` when it is not URL-shaped
+    /// (an ordinary client id), an error when it is a URL the gateway will not fetch.
     pub fn document_url<'a>(&self, client_id: &'a str) -> Result<Option<&'a str>, Error> {
-        if !self.enabled || !is_url(client_id) {
+        if !is_url(client_id) {
             return Ok(None);
         }
         let host = check_url(client_id).map_err(Error::ClientMetadata)?;
@@ -489,13 +490,6 @@ pub mod tests {
             assert!(!page.body.contains(&format!("{failure:?}")));
             assert_eq!(Error::ClientMetadata(*failure).log_reason(), format!("client metadata: {failure:?}"));
         }
-    }
-
-    #[test]
-    fn documents_off_make_url_client_ids_ordinary_unknown_ids() {
-        let off = Settings::new(false, None, true);
-        assert_eq!(off.document_url(CLIENT), Ok(None));
-        assert_eq!(off.document_url("http://127.0.0.1/x"), Ok(None));
     }
 
     #[test]

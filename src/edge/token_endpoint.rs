@@ -7,7 +7,8 @@ use super::auth;
 use super::io::{self, Clock, WebEntropy};
 use crate::access::upstream::UpstreamMetadata;
 use crate::config::Config;
-use crate::oauth::metadata::{Capabilities, Site};
+use crate::oauth::capabilities::Capabilities;
+use crate::oauth::metadata::Site;
 use crate::oauth::refresh_grace::{
     awaits_winner, Flights, GraceAnswer, GraceKey, Plan, CACHE_NAME, WINNER_POLLS, WINNER_POLL_MS,
 };

@@ -7,8 +7,9 @@ use crate::access::upstream::UpstreamMetadata;
 use crate::clients::client_id_metadata::ClientMetadata;
 use crate::config::Config;
 use crate::oauth::authorization_request::AuthorizationRequest;
+use crate::oauth::capabilities::{Capabilities, PkceMethod, ResponseType};
 use crate::oauth::consent::{self, ConsentTicket, Submission};
-use crate::oauth::metadata::{Capabilities, Site};
+use crate::oauth::metadata::Site;
 use crate::primitives::error::{ClientMetadataFailure, Error, ErrorCode, Surface};
 use crate::primitives::http::{with_query, Response};
 use crate::primitives::params::Params;
@@ -70,11 +71,20 @@ impl Relay<'_> {
     /// The metadata document URL the edge must fetch before [`Self::authorize`], when the
     /// request's `client_id` is one the gateway accepts and its `redirect_uri` passes
     /// `ALLOWED_REDIRECT_URIS`: a request refused anyway costs no fetch.
-    pub fn document_url(&self, query: &str) -> Option<String> {
+    pub fn document_url(&self, query: &str, caps: &Capabilities) -> Option<String> {
         let params = Params::parse(query).ok()?;
         let client_id = params.get("client_id")?;
         self.config.redirect_policy.check(params.get("redirect_uri")?).ok()?;
-        self.config.client_metadata.document_url(client_id).ok().flatten().map(str::to_owned)
+        self.document_client(client_id, caps).ok().flatten().map(str::to_owned)
+    }
+
+    /// A `client_id` that is a metadata document's URL, where `caps` accept such clients;
+    /// `None`: an ordinary client id.
+    fn document_client<'a>(&self, client_id: &'a str, caps: &Capabilities) -> Result<Option<&'a str>, Error> {
+        match caps.client_id_metadata {
+            true => self.config.client_metadata.document_url(client_id),
+            false => Ok(None),
+        }
     }
 
     /// Validates `GET /authorize`. Until `client_id` and `redirect_uri` are known to be
@@ -90,7 +100,7 @@ impl Relay<'_> {
         let page = Refusal::Page;
         let params = Params::parse(query).map_err(page)?;
         let client_id = params.require("client_id", "client_id is missing").map_err(page)?;
-        let document_url = self.config.client_metadata.document_url(client_id).map_err(page)?;
+        let document_url = self.document_client(client_id, caps).map_err(page)?;
         if document_url.is_none() && client_id != self.config.access.client_id {
             return Err(page(Error::invalid_request("unknown client_id")));
         }
@@ -118,14 +128,16 @@ impl Relay<'_> {
             Err(Refusal::Redirect(self.redirect_error(redirect_uri, state, Error::oauth(code, description))))
         };
         match params.get("response_type") {
-            Some("code") => {}
             None => return fail(ErrorCode::InvalidRequest, "response_type is missing"),
-            Some(_) => return fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"),
+            Some(requested) if caps.response_type(requested).is_none() => {
+                return fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")
+            }
+            Some(_) => {}
         }
         let Some(code_challenge) = params.get("code_challenge") else {
             return fail(ErrorCode::InvalidRequest, "PKCE is required: send code_challenge with S256");
         };
-        if params.get("code_challenge_method") != Some("S256") {
+        if params.get("code_challenge_method").and_then(|method| caps.code_challenge_method(method)).is_none() {
             return fail(ErrorCode::InvalidRequest, "code_challenge_method must be S256");
         }
         // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
@@ -142,7 +154,7 @@ impl Relay<'_> {
             redirect_uri: redirect_uri.to_owned(),
             state: state.map(str::to_owned),
             code_challenge: code_challenge.to_owned(),
-            scope: granted_scope(params.get("scope"), caps),
+            scope: caps.grant_scope(params.get("scope")),
             resource: resource.map(str::to_owned),
             client_id: document.map(|document| document.client_id.clone()),
         })
@@ -206,13 +218,13 @@ impl Relay<'_> {
         Ok(Response::redirect(with_query(
             &upstream.authorization_endpoint,
             &[
-                ("response_type", "code"),
+                ("response_type", ResponseType::Code.as_str()),
                 ("client_id", &self.config.access.client_id),
                 ("redirect_uri", &callback),
                 ("scope", &request.scope),
                 ("state", &state),
                 ("code_challenge", &request.code_challenge),
-                ("code_challenge_method", "S256"),
+                ("code_challenge_method", PkceMethod::S256.as_str()),
                 // Access echoes it in the id_token (OIDC Core §3.1.2.1), which tells an
                 // id_token apart from an access token whatever their audiences.
                 ("nonce", &id_token_nonce(&request.code_challenge)),
@@ -272,26 +284,12 @@ pub fn id_token_nonce(code_challenge: &str) -> String {
     crate::primitives::seal::digest(&format!("mcp-access-gateway/nonce/{code_challenge}"))
 }
 
-/// The scopes asked of Access: the requested ones the gateway supports (unknown
-/// ones are ignored, RFC 6749 §3.3), always with `openid`; all of them if none.
-pub fn granted_scope(requested: Option<&str>, caps: &Capabilities) -> String {
-    let Some(requested) = requested else {
-        return caps.default_scope();
-    };
-    let mut granted: Vec<&str> = vec!["openid"];
-    for scope in requested.split_whitespace() {
-        if caps.scopes.iter().any(|s| s == scope) && !granted.contains(&scope) {
-            granted.push(scope);
-        }
-    }
-    granted.join(" ")
-}
-
 #[cfg(test)]
 pub mod tests {
     use super::*;
     use crate::access::upstream::tests::upstream;
     use crate::config::tests::{test_config, ISSUER};
+    use crate::oauth::capabilities::tests::caps;
     use crate::oauth::metadata::tests::site;
     use crate::primitives::seal::tests::{open_text, CountingEntropy};
     use crate::primitives::seal::OpenError;
@@ -313,10 +311,6 @@ pub mod tests {
         params.retain(|(n, _)| !without.contains(n) && !extra.iter().any(|(e, _)| e == n));
         params.extend_from_slice(extra);
         with_query("", &params).trim_start_matches('?').to_owned()
-    }
-
-    fn caps() -> Capabilities {
-        Capabilities::new(&test_config(), &upstream())
     }
 
     impl Relay<'_> {
@@ -621,14 +615,6 @@ pub mod tests {
         assert!(!response.body.contains("randomness"), "the reason is logged, not shown");
     }
 
-    #[test]
-    fn scope_mapping() {
-        let caps = caps();
-        assert_eq!(granted_scope(None, &caps), "openid email profile");
-        assert_eq!(granted_scope(Some("email"), &caps), "openid email");
-        assert_eq!(granted_scope(Some("mcp:tools email email"), &caps), "openid email");
-    }
-
     mod client_id_metadata_documents {
         use super::*;
         use crate::clients::client_id_metadata::tests::{document, CLIENT};
@@ -661,7 +647,7 @@ pub mod tests {
         fn the_edge_is_asked_to_fetch_only_good_trusted_urls() {
             let (config, site) = (test_config(), site());
             let relay = Relay { config: &config, site: &site, now: NOW };
-            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)).as_deref(), Some(CLIENT));
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK), &caps()).as_deref(), Some(CLIENT));
             for q in [
                 cimd_query("https://attacker.example/callback"),
                 query(&[("client_id", CLIENT)], &["redirect_uri"]),
@@ -671,13 +657,13 @@ pub mod tests {
                 query(&[], &["client_id"]),
                 "client_id=%ZZ".to_owned(),
             ] {
-                assert_eq!(relay.document_url(&q), None, "{q}");
+                assert_eq!(relay.document_url(&q, &caps()), None, "{q}");
             }
             let mut vars = crate::config::tests::vars();
             vars.insert("CIMD_ALLOWED_HOSTS", r#"["*.other.example"]"#.into());
             let trusting_others = crate::config::tests::config_from(&vars).unwrap();
             let relay = Relay { config: &trusting_others, site: &site, now: NOW };
-            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)), None);
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK), &caps()), None);
         }
 
         #[test]
@@ -777,14 +763,17 @@ pub mod tests {
             vars.insert("CIMD", "off".into());
             let (config, site) = (crate::config::tests::config_from(&vars).unwrap(), site());
             let relay = Relay { config: &config, site: &site, now: NOW };
-            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)), None);
+            // The capabilities of this configuration are what the relay enforces.
+            let caps = Capabilities::new(&config, &upstream());
+            assert!(!caps.client_id_metadata);
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK), &caps), None);
             let good = fetched(json!({}));
-            refused_page(relay.validate(&cimd_query(LOOPBACK), &caps(), Some(&good)).unwrap_err(), "unknown client_id");
+            refused_page(relay.validate(&cimd_query(LOOPBACK), &caps, Some(&good)).unwrap_err(), "unknown client_id");
             refused_page(
-                relay.validate(&query(&[("client_id", "http://127.0.0.1/x")], &[]), &caps(), None).unwrap_err(),
+                relay.validate(&query(&[("client_id", "http://127.0.0.1/x")], &[]), &caps, None).unwrap_err(),
                 "unknown client_id",
             );
-            assert!(relay.validate(&query(&[], &[]), &caps(), None).is_ok(), "the registered client goes on");
+            assert!(relay.validate(&query(&[], &[]), &caps, None).is_ok(), "the registered client goes on");
         }
 
         /// The document client at [`LOOPBACK`] asks, and the person approves on the consent page.

@@ -369,8 +369,8 @@ pub mod tests {
     use crate::config::tests::test_config;
     use crate::oauth::authorize::tests::{query, NOW};
     use crate::oauth::authorize::Relay;
+    use crate::oauth::capabilities::Capabilities;
     use crate::oauth::metadata::tests::site;
-    use crate::oauth::metadata::Capabilities;
     use crate::primitives::seal::tests::{open_text, CountingEntropy};
     use crate::primitives::seal::OpenError;
 

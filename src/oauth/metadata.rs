@@ -4,6 +4,7 @@
 
 use crate::access::upstream::UpstreamMetadata;
 use crate::config::Config;
+use crate::oauth::capabilities::{Capabilities, ClientAuthMethod, GrantType, PkceMethod, ResponseType};
 use serde::Serialize;
 
 pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -47,56 +48,6 @@ impl Site {
     /// The one redirect URI registered at Access.
     pub fn callback_url(&self) -> String {
         self.url(CALLBACK_PATH)
-    }
-}
-
-/// The single source of truth for what the gateway supports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Capabilities {
-    pub scopes: Vec<String>,
-    pub refresh: bool,
-    /// Whether the gateway holds the client secret, so clients given it may present it.
-    pub client_secret: bool,
-    /// Whether a `client_id` may be a Client ID Metadata Document's URL (`CIMD`).
-    pub client_id_metadata: bool,
-}
-
-/// PKCE methods accepted at `/authorize` (RFC 7636; `plain` is refused, per RFC 9700).
-pub const CODE_CHALLENGE_METHODS: [&str; 1] = ["S256"];
-/// Client authentication methods known at `/token`.
-pub const TOKEN_AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
-
-impl Capabilities {
-    pub fn new(config: &Config, upstream: &UpstreamMetadata) -> Self {
-        Self {
-            scopes: config.scopes.clone(),
-            refresh: upstream.supports_refresh,
-            client_secret: config.access.client_secret.is_some(),
-            client_id_metadata: config.client_metadata.enabled,
-        }
-    }
-
-    pub fn grant_types(&self) -> Vec<&'static str> {
-        let mut grants = vec!["authorization_code"];
-        if self.refresh {
-            grants.push("refresh_token");
-        }
-        grants
-    }
-
-    /// Client authentication accepted at `/token`: a secret only where there is one
-    /// to compare it with.
-    pub fn token_auth_methods(&self) -> Vec<&'static str> {
-        if self.client_secret {
-            TOKEN_AUTH_METHODS.to_vec()
-        } else {
-            vec!["none"]
-        }
-    }
-
-    /// The scope string of challenges and of requests that name no scope.
-    pub fn default_scope(&self) -> String {
-        self.scopes.join(" ")
     }
 }
 
@@ -148,11 +99,11 @@ pub struct AuthorizationServerMetadata<'a> {
     token_endpoint: String,
     registration_endpoint: String,
     scopes_supported: &'a [String],
-    response_types_supported: [&'static str; 1],
+    response_types_supported: &'a [ResponseType],
     response_modes_supported: [&'static str; 1],
-    grant_types_supported: Vec<&'static str>,
-    token_endpoint_auth_methods_supported: Vec<&'static str>,
-    code_challenge_methods_supported: [&'static str; 1],
+    grant_types_supported: &'a [GrantType],
+    token_endpoint_auth_methods_supported: &'a [ClientAuthMethod],
+    code_challenge_methods_supported: &'a [PkceMethod],
     authorization_response_iss_parameter_supported: bool,
     /// draft-ietf-oauth-client-id-metadata-document §5; absent when `CIMD` is off. Clients
     /// (claude.ai) use it only alongside `none` among the token endpoint auth methods,
@@ -176,11 +127,11 @@ pub fn authorization_server<'a>(
         token_endpoint: site.url(TOKEN_PATH),
         registration_endpoint: site.url(REGISTER_PATH),
         scopes_supported: &caps.scopes,
-        response_types_supported: ["code"],
+        response_types_supported: caps.response_types,
         response_modes_supported: ["query"],
-        grant_types_supported: caps.grant_types(),
-        token_endpoint_auth_methods_supported: caps.token_auth_methods(),
-        code_challenge_methods_supported: CODE_CHALLENGE_METHODS,
+        grant_types_supported: caps.grant_types,
+        token_endpoint_auth_methods_supported: caps.token_auth_methods,
+        code_challenge_methods_supported: caps.code_challenge_methods,
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: caps.client_id_metadata.then_some(true),
         jwks_uri: &upstream.jwks_uri,
@@ -233,7 +184,7 @@ pub mod tests {
         let caps = Capabilities::new(&config, &upstream());
         let doc = value(authorization_server(&site(), &caps, &upstream()));
         assert_eq!(doc["scopes_supported"], json!(["openid", "email", "offline_access"]));
-        assert_eq!(crate::oauth::authorize::granted_scope(None, &caps), "openid email offline_access");
+        assert_eq!(caps.grant_scope(None), "openid email offline_access");
     }
 
     #[test]
@@ -260,18 +211,6 @@ pub mod tests {
                 "id_token_signing_alg_values_supported": ["RS256"]
             })
         );
-    }
-
-    #[test]
-    fn refresh_is_advertised_only_when_access_supports_it() {
-        let caps = Capabilities {
-            scopes: vec!["openid".into()],
-            refresh: false,
-            client_secret: false,
-            client_id_metadata: true,
-        };
-        assert_eq!(caps.grant_types(), ["authorization_code"]);
-        assert_eq!(caps.token_auth_methods(), ["none"], "no secret held: none to compare a presented one with");
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::access::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTok
 use crate::clients::client_id_metadata;
 use crate::config::{Config, TokenMode};
 use crate::oauth::authorize::CodeGrant;
-use crate::oauth::metadata::{Capabilities, Site};
+use crate::oauth::capabilities::{Capabilities, ClientAuthMethod, GrantType};
+use crate::oauth::metadata::Site;
 use crate::oauth::sealed_token::{self, PresentedRefresh};
 use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::params::Params;
@@ -54,14 +55,6 @@ pub struct Refreshing {
     pub scope: Option<String>,
 }
 
-/// How the client authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ClientAuth {
-    None,
-    Basic,
-    Post,
-}
-
 /// Decodes `Authorization: Basic` credentials (RFC 6749 §2.3.1: each part form-urlencoded).
 fn basic_credentials(header: &str) -> Option<(String, String)> {
     let (scheme, encoded) = header.trim().split_once(' ')?;
@@ -77,21 +70,27 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
 
 /// Checks client authentication: the one Access client (as DCR handed it out), or a client
 /// with a metadata document, which is public (the draft forbids shared secrets for it),
-/// so presents none. Returns the latter's `client_id`.
-fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -> Result<Option<String>, Error> {
+/// so presents none. Returns the latter's `client_id`. A method `caps` leave out is refused.
+fn authenticate(
+    config: &Config,
+    caps: &Capabilities,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<Option<String>, Error> {
+    use ClientAuthMethod::{ClientSecretBasic, ClientSecretPost};
     let basic = match authorization {
         Some(header) => Some(basic_credentials(header).ok_or(Error::InvalidClientBasic)?),
         None => None,
     };
     let posted_secret = params.get("client_secret");
-    let (auth, client_id, secret) = match (&basic, posted_secret) {
+    let (method, client_id, secret) = match (&basic, posted_secret) {
         (Some(_), Some(_)) => return Err(Error::invalid_request("use only one client authentication method")),
-        (Some((id, secret)), None) => (ClientAuth::Basic, Some(id.as_str()), Some(secret.as_str())),
-        (None, Some(secret)) => (ClientAuth::Post, params.get("client_id"), Some(secret)),
-        (None, None) => (ClientAuth::None, params.get("client_id"), None),
+        (Some((id, secret)), None) => (ClientSecretBasic, Some(id.as_str()), Some(secret.as_str())),
+        (None, Some(secret)) => (ClientSecretPost, params.get("client_id"), Some(secret)),
+        (None, None) => (ClientAuthMethod::None, params.get("client_id"), None),
     };
     let failed = || {
-        if auth == ClientAuth::Basic {
+        if method == ClientSecretBasic {
             Error::InvalidClientBasic
         } else {
             Error::oauth(ErrorCode::InvalidClient, "client authentication failed")
@@ -100,17 +99,17 @@ fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -
     if params.get("client_id").is_some_and(|posted| Some(posted) != client_id) {
         return Err(Error::invalid_request("client_id differs from the authenticated client"));
     }
-    if let Some(url) = client_id.filter(|id| config.client_metadata.enabled && client_id_metadata::is_url(id)) {
-        return match auth {
-            ClientAuth::None => Ok(Some(url.to_owned())),
-            ClientAuth::Basic => Err(Error::InvalidClientBasic),
-            ClientAuth::Post => Err(Error::oauth(
+    if let Some(url) = client_id.filter(|id| caps.client_id_metadata && client_id_metadata::is_url(id)) {
+        return match method {
+            ClientAuthMethod::None => Ok(Some(url.to_owned())),
+            ClientSecretBasic => Err(Error::InvalidClientBasic),
+            ClientSecretPost => Err(Error::oauth(
                 ErrorCode::InvalidClient,
                 "a client with a metadata document is public: it must not present a client secret",
             )),
         };
     }
-    if client_id != Some(config.access.client_id.as_str()) {
+    if client_id != Some(config.access.client_id.as_str()) || !caps.accepts(method) {
         return Err(failed());
     }
     match (secret, &config.access.client_secret) {
@@ -138,14 +137,14 @@ pub fn prepare(
 ) -> Result<UpstreamTokenRequest, Error> {
     let ClientTokenRequest { authorization, body } = *request;
     let params = Params::parse(body)?;
-    let client_id = authenticate(config, authorization, &params)?;
+    let client_id = authenticate(config, caps, authorization, &params)?;
     if params.get("resource").is_some_and(|r| r != site.resource()) {
         return Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server"));
     }
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     let (mut id_token_nonce, mut refreshing) = (None, None);
-    match params.require("grant_type", "grant_type is missing")? {
-        "authorization_code" => {
+    match caps.grant_type(params.require("grant_type", "grant_type is missing")?) {
+        Some(GrantType::AuthorizationCode) => {
             let sealed = params.require("code", "code is missing")?;
             let grant: CodeGrant = config
                 .sealing_keys
@@ -178,23 +177,23 @@ pub fn prepare(
             if !constant_time_eq(&digest(verifier), &grant.code_challenge) {
                 return Err(Error::invalid_grant("code_verifier does not match the code_challenge"));
             }
-            form.append_pair("grant_type", "authorization_code")
+            form.append_pair("grant_type", GrantType::AuthorizationCode.as_str())
                 .append_pair("code", grant.access_code.expose())
                 .append_pair("redirect_uri", &site.callback_url())
                 .append_pair("code_verifier", verifier);
         }
-        "refresh_token" if caps.refresh => {
+        Some(GrantType::RefreshToken) => {
             let sent = params.require("refresh_token", "refresh_token is missing")?;
             let presented = sealed_token::open_refresh(config, site, sent, client_id.as_deref(), now)?;
-            form.append_pair("grant_type", "refresh_token")
+            form.append_pair("grant_type", GrantType::RefreshToken.as_str())
                 .append_pair("refresh_token", presented.access_refresh.expose());
-            let scope = params.get("scope").map(|scope| crate::oauth::authorize::granted_scope(Some(scope), caps));
+            let scope = params.get("scope").map(|scope| caps.grant_scope(Some(scope)));
             if let Some(scope) = &scope {
                 form.append_pair("scope", scope);
             }
             refreshing = Some(Refreshing { sent: Secret::new(sent), presented, scope });
         }
-        _ => return Err(Error::oauth(ErrorCode::UnsupportedGrantType, "grant_type is not supported")),
+        None => return Err(Error::oauth(ErrorCode::UnsupportedGrantType, "grant_type is not supported")),
     }
     form.append_pair("client_id", &config.access.client_id);
     if let Some(secret) = &config.access.client_secret {
@@ -318,7 +317,7 @@ pub mod tests {
     use crate::primitives::seal::tests::CountingEntropy;
 
     /// RFC 7636 appendix B: the verifier of `CHALLENGE`.
-    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const REDIRECT: &str = "http://localhost:4567/callback";
 
     fn sealed_code(config: &Config, resource: Option<&str>) -> String {
@@ -326,7 +325,7 @@ pub mod tests {
     }
 
     /// A code issued to `client_id` (a document client; `None`: the registered client).
-    fn code_for(config: &Config, resource: Option<&str>, client_id: Option<&str>) -> String {
+    pub(crate) fn code_for(config: &Config, resource: Option<&str>, client_id: Option<&str>) -> String {
         let grant = CodeGrant {
             access_code: Secret::new("access-code"),
             redirect_uri: REDIRECT.into(),
@@ -337,7 +336,7 @@ pub mod tests {
         config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut CountingEntropy::default()).unwrap()
     }
 
-    fn form(pairs: &[(&str, &str)]) -> String {
+    pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs {
             s.append_pair(k, v);
@@ -500,12 +499,8 @@ pub mod tests {
                 ("client_secret", "s3cret")
             ])
         );
-        let no_refresh = Capabilities {
-            scopes: config.scopes.clone(),
-            refresh: false,
-            client_secret: true,
-            client_id_metadata: true,
-        };
+        let no_refresh =
+            Capabilities { grant_types: &[GrantType::AuthorizationCode], ..Capabilities::new(&config, &upstream()) };
         let refused = prepare(
             &config,
             &site(),
