@@ -4,12 +4,14 @@
 //! client sealed. Nothing is stored: what must survive travels sealed.
 
 use crate::access::upstream::UpstreamMetadata;
-use crate::clients::client_id_metadata::ClientMetadata;
+use crate::clients::client_id_metadata::{ClientIdUrl, ClientMetadata};
+use crate::clients::redirect_uri::RedirectUri;
 use crate::config::Config;
-use crate::oauth::authorization_request::AuthorizationRequest;
-use crate::oauth::capabilities::{Capabilities, PkceMethod, ResponseType};
+use crate::oauth::authorization_request::{AuthorizationRequest, ClientState};
+use crate::oauth::capabilities::{Capabilities, ResponseType};
 use crate::oauth::consent::{self, ConsentTicket, Submission};
-use crate::oauth::metadata::Site;
+use crate::oauth::metadata::{Resource, Site};
+use crate::oauth::pkce::PkceChallenge;
 use crate::primitives::error::{ClientMetadataFailure, Error, ErrorCode, Surface};
 use crate::primitives::http::{with_query, Response};
 use crate::primitives::params::Params;
@@ -22,9 +24,6 @@ pub const STATE_TTL_SECONDS: u64 = 15 * 60;
 /// How long the client has to redeem the code (Access's own code expires sooner).
 pub const CODE_TTL_SECONDS: u64 = 5 * 60;
 
-/// Longer client `state` values are refused (real clients send tens of characters).
-pub const MAX_STATE_LEN: usize = 2048;
-
 /// What the sealed `code` given to the client wraps (member names `ac`, `ru`, … as in the
 /// codes already out there). `Debug` never shows Access's code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,17 +32,17 @@ pub struct CodeGrant {
     #[serde(rename = "ac", with = "secret::exposed")]
     pub access_code: Secret,
     #[serde(rename = "ru")]
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     /// The client's S256 `code_challenge`: the gateway checks the verifier itself
     /// before it vouches for the code with its client secret (RFC 7636 §4.6).
     #[serde(rename = "cc")]
-    pub code_challenge: String,
+    pub code_challenge: PkceChallenge,
     #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
-    pub resource: Option<String>,
+    pub resource: Option<Resource>,
     /// The client the code was issued to, if it has a metadata document: `/token` takes
     /// the code from that client only.
     #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientIdUrl>,
 }
 
 /// What the edge fetched (or found cached) for a `client_id` URL.
@@ -71,16 +70,16 @@ impl Relay<'_> {
     /// The metadata document URL the edge must fetch before [`Self::authorize`], when the
     /// request's `client_id` is one the gateway accepts and its `redirect_uri` passes
     /// `ALLOWED_REDIRECT_URIS`: a request refused anyway costs no fetch.
-    pub fn document_url(&self, query: &str, caps: &Capabilities) -> Option<String> {
+    pub fn document_url(&self, query: &str, caps: &Capabilities) -> Option<ClientIdUrl> {
         let params = Params::parse(query).ok()?;
         let client_id = params.get("client_id")?;
         self.config.redirect_policy.check(params.get("redirect_uri")?).ok()?;
-        self.document_client(client_id, caps).ok().flatten().map(str::to_owned)
+        self.document_client(client_id, caps).ok().flatten()
     }
 
     /// A `client_id` that is a metadata document's URL, where `caps` accept such clients;
     /// `None`: an ordinary client id.
-    fn document_client<'a>(&self, client_id: &'a str, caps: &Capabilities) -> Result<Option<&'a str>, Error> {
+    fn document_client(&self, client_id: &str, caps: &Capabilities) -> Result<Option<ClientIdUrl>, Error> {
         match caps.client_id_metadata {
             true => self.config.client_metadata.document_url(client_id),
             false => Ok(None),
@@ -106,7 +105,7 @@ impl Relay<'_> {
         }
         // Before the document: a redirect_uri refused anyway is not worth a fetch.
         let redirect_uri = params.require("redirect_uri", "redirect_uri is missing").map_err(page)?;
-        self.config.redirect_policy.check(redirect_uri).map_err(page)?;
+        let redirect_uri = self.config.redirect_policy.check(redirect_uri).map_err(page)?;
         let document = match (document_url, document) {
             (None, _) => None,
             (Some(url), Some(Ok(document))) if document.client_id == url => Some(document),
@@ -116,46 +115,28 @@ impl Relay<'_> {
             }
         };
         if let Some(document) = document {
-            document.check_redirect_uri(redirect_uri).map_err(|failure| page(Error::ClientMetadata(failure)))?;
+            document.check_redirect_uri(&redirect_uri).map_err(|failure| page(Error::ClientMetadata(failure)))?;
         }
 
-        let state = params.get("state");
-        // The state travels back in redirects; an absurd one is refused rather than echoed.
-        if state.is_some_and(|s| s.len() > MAX_STATE_LEN) {
-            return Err(page(Error::invalid_request("state is too long")));
-        }
-        let fail = |code, description| {
-            Err(Refusal::Redirect(self.redirect_error(redirect_uri, state, Error::oauth(code, description))))
+        let state = ClientState::parse(params.get("state")).map_err(page)?;
+        let back = |error| Refusal::Redirect(self.redirect_error(&redirect_uri, state.as_deref(), error));
+        let Some(response_type) = params.get("response_type") else {
+            return Err(back(Error::invalid_request("response_type is missing")));
         };
-        match params.get("response_type") {
-            None => return fail(ErrorCode::InvalidRequest, "response_type is missing"),
-            Some(requested) if caps.response_type(requested).is_none() => {
-                return fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")
-            }
-            Some(_) => {}
+        if caps.response_type(response_type).is_none() {
+            let unsupported = Error::oauth(ErrorCode::UnsupportedResponseType, "only response_type=code is supported");
+            return Err(back(unsupported));
         }
-        let Some(code_challenge) = params.get("code_challenge") else {
-            return fail(ErrorCode::InvalidRequest, "PKCE is required: send code_challenge with S256");
-        };
-        if params.get("code_challenge_method").and_then(|method| caps.code_challenge_method(method)).is_none() {
-            return fail(ErrorCode::InvalidRequest, "code_challenge_method must be S256");
-        }
-        // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
-        if code_challenge.len() != 43
-            || !code_challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return fail(ErrorCode::InvalidRequest, "code_challenge is not an S256 challenge");
-        }
-        let resource = params.get("resource");
-        if resource.is_some_and(|r| r != self.site.resource()) {
-            return fail(ErrorCode::InvalidTarget, "resource is not this MCP server");
-        }
+        let code_challenge =
+            PkceChallenge::parse(params.get("code_challenge"), params.get("code_challenge_method"), caps)
+                .map_err(back)?;
+        let resource = self.site.requested_resource(params.get("resource")).map_err(back)?;
         Ok(AuthorizationRequest {
-            redirect_uri: redirect_uri.to_owned(),
-            state: state.map(str::to_owned),
-            code_challenge: code_challenge.to_owned(),
+            redirect_uri,
+            state,
+            code_challenge,
             scope: caps.grant_scope(params.get("scope")),
-            resource: resource.map(str::to_owned),
+            resource,
             client_id: document.map(|document| document.client_id.clone()),
         })
     }
@@ -224,7 +205,7 @@ impl Relay<'_> {
                 ("scope", &request.scope),
                 ("state", &state),
                 ("code_challenge", &request.code_challenge),
-                ("code_challenge_method", PkceMethod::S256.as_str()),
+                ("code_challenge_method", request.code_challenge.method().as_str()),
                 // Access echoes it in the id_token (OIDC Core §3.1.2.1), which tells an
                 // id_token apart from an access token whatever their audiences.
                 ("nonce", &id_token_nonce(&request.code_challenge)),
@@ -280,7 +261,7 @@ impl Relay<'_> {
 }
 
 /// The `nonce` sent to Access, derived from the PKCE challenge so that nothing is stored.
-pub fn id_token_nonce(code_challenge: &str) -> String {
+pub fn id_token_nonce(code_challenge: &PkceChallenge) -> String {
     crate::primitives::seal::digest(&format!("mcp-access-gateway/nonce/{code_challenge}"))
 }
 
@@ -289,12 +270,13 @@ pub mod tests {
     use super::*;
     use crate::access::upstream::tests::upstream;
     use crate::config::tests::{test_config, ISSUER};
+    use crate::oauth::authorization_request::MAX_STATE_LEN;
     use crate::oauth::capabilities::tests::caps;
     use crate::oauth::metadata::tests::site;
+    use crate::oauth::pkce::tests::CHALLENGE;
     use crate::primitives::seal::tests::{open_text, CountingEntropy};
     use crate::primitives::seal::OpenError;
 
-    pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     pub const NOW: u64 = 1_800_000_000;
 
     pub fn query(extra: &[(&str, &str)], without: &[&str]) -> String {
@@ -552,6 +534,9 @@ pub mod tests {
             OLD_GRANT_MINIMAL.replace(r#""http://localhost:4567/callback""#, r#"["http://localhost:4567/callback"]"#),
             OLD_GRANT.replace(r#""https://mcp.example.com/mcp""#, "1"),
             OLD_GRANT.replace(r#""https://client.example.com/client.json""#, "false"),
+            OLD_GRANT_MINIMAL
+                .replace("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw"),
+            OLD_GRANT_MINIMAL.replace("http://localhost:4567/callback", "http://localhost:4567/\ncallback"),
         ];
         for payload in malformed {
             assert_eq!(
@@ -617,7 +602,8 @@ pub mod tests {
 
     mod client_id_metadata_documents {
         use super::*;
-        use crate::clients::client_id_metadata::tests::{document, CLIENT};
+        use crate::clients::client_id_metadata::tests::{client, document, CLIENT};
+        use crate::clients::client_id_metadata::Settings;
         use crate::primitives::error::ClientMetadataFailure as Failure;
         use serde_json::json;
 
@@ -625,7 +611,7 @@ pub mod tests {
 
         /// The document the edge would have fetched for [`CLIENT`], with `changes`.
         pub fn fetched(changes: serde_json::Value) -> Document {
-            ClientMetadata::parse(CLIENT, &document(changes))
+            ClientMetadata::parse(&client(), &document(changes))
         }
 
         fn cimd_query(redirect_uri: &str) -> String {
@@ -728,7 +714,8 @@ pub mod tests {
                 relay.validate(&cimd_query("https://client.example.com/callback"), &caps(), None).unwrap_err();
             refused_page(response, "the redirect_uri is not allowed by this server");
             // A document for another URL, or none at all, is the gateway's own failure.
-            let other = ClientMetadata { client_id: "https://x.example/y".into(), ..good.clone().unwrap() };
+            let other_url = Settings::default().document_url("https://x.example/y").unwrap().unwrap();
+            let other = ClientMetadata { client_id: other_url, ..good.clone().unwrap() };
             for document in [None, Some(Ok(other))] {
                 let response = relay.validate(&cimd_query(LOOPBACK), &caps(), document.as_ref()).unwrap_err();
                 assert_eq!((response.status, response.header("location")), (500, None));
@@ -819,7 +806,10 @@ pub mod tests {
             assert_eq!(again(&query(&[("redirect_uri", LOOPBACK)], &[]), None, &mut entropy), 200);
             // Another document client listing the same target: asked.
             let other_url = "https://other.example.com/client.json";
-            let other = ClientMetadata { client_id: other_url.into(), ..document.clone().unwrap() };
+            let other = ClientMetadata {
+                client_id: Settings::default().document_url(other_url).unwrap().unwrap(),
+                ..document.clone().unwrap()
+            };
             let other_query = query(&[("client_id", other_url), ("redirect_uri", LOOPBACK)], &[]);
             assert_eq!(again(&other_query, Some(&Ok(other)), &mut entropy), 200);
         }

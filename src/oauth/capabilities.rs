@@ -4,6 +4,7 @@
 
 use crate::access::upstream::UpstreamMetadata;
 use crate::config::Config;
+use crate::primitives::strict_json::checked_string;
 use serde::Serialize;
 
 /// An enum of protocol names, each variant written as its specification spells it: read
@@ -131,9 +132,9 @@ impl Capabilities {
     /// The scope asked of Access (RFC 6749 §3.3): the requested scopes the gateway supports
     /// (unknown ones are ignored), each once, always with `openid`; all of them if the
     /// request names none.
-    pub fn grant_scope(&self, requested: Option<&str>) -> String {
+    pub fn grant_scope(&self, requested: Option<&str>) -> Scope {
         let Some(requested) = requested else {
-            return self.scopes.join(" ");
+            return Scope(self.scopes.join(" "));
         };
         let mut granted: Vec<&str> = vec!["openid"];
         for scope in requested.split_whitespace() {
@@ -141,9 +142,20 @@ impl Capabilities {
                 granted.push(scope);
             }
         }
-        granted.join(" ")
+        Scope(granted.join(" "))
     }
 }
+
+/// A scope the gateway granted ([`Capabilities::grant_scope`]): scope tokens separated by
+/// single spaces, as asked of Access and shown on the consent page. Every token is one of
+/// `SCOPES`, which has no whitespace in a token, so that is what one read back is checked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Scope(String);
+
+checked_string!(Scope, |scope| {
+    scope.split(' ').all(|token| !token.is_empty() && !token.contains(char::is_whitespace))
+});
 
 #[cfg(test)]
 pub mod tests {
@@ -165,6 +177,19 @@ pub mod tests {
     }
 
     #[test]
+    fn a_scope_is_read_back_only_as_space_separated_tokens() {
+        let scope = caps().grant_scope(Some("email"));
+        let written = serde_json::to_string(&scope).unwrap();
+        assert_eq!(written, r#""openid email""#);
+        assert_eq!(serde_json::from_str::<Scope>(&written).unwrap(), scope);
+        for malformed in
+            [r#""""#, r#""openid  email""#, r#"" openid""#, r#""openid\temail""#, r#""openid\u00a0email""#, "[]"]
+        {
+            assert!(serde_json::from_str::<Scope>(malformed).is_err(), "{malformed}");
+        }
+    }
+
+    #[test]
     fn refresh_and_secrets_are_supported_only_where_access_and_the_configuration_allow() {
         let mut vars = crate::config::tests::vars();
         vars.remove("ACCESS_CLIENT_SECRET");
@@ -180,7 +205,7 @@ pub mod tests {
 
     mod published_is_enforced {
         use super::*;
-        use crate::clients::client_id_metadata::tests::{document, CLIENT};
+        use crate::clients::client_id_metadata::tests::{client, document, CLIENT};
         use crate::clients::client_id_metadata::ClientMetadata;
         use crate::config::Config;
         use crate::oauth::authorize::tests::{query, NOW};
@@ -248,7 +273,7 @@ pub mod tests {
             let refused = relay.validate(&query(&[("response_type", "token")], &[]), caps, None).unwrap_err();
             assert_eq!(location(&refused).get("iss"), published["issuer"].as_str(), "in the query, with iss");
 
-            let listed = ClientMetadata::parse(CLIENT, &document(json!({"redirect_uris": ["http://127.0.0.1/cb"]})));
+            let listed = ClientMetadata::parse(&client(), &document(json!({"redirect_uris": ["http://127.0.0.1/cb"]})));
             let from_document = query(&[("client_id", CLIENT), ("redirect_uri", "http://127.0.0.1:1/cb")], &[]);
             let taken = relay.validate(&from_document, caps, Some(&listed));
             assert_eq!(taken.is_ok(), published["client_id_metadata_document_supported"] == true);
@@ -296,7 +321,7 @@ pub mod tests {
                 ("grant_type", "authorization_code"),
                 ("code", &code),
                 ("redirect_uri", "http://localhost:4567/callback"),
-                ("code_verifier", crate::oauth::token::tests::VERIFIER),
+                ("code_verifier", crate::oauth::pkce::tests::VERIFIER),
                 ("client_id", CLIENT),
             ]);
             assert_eq!(exchange(None, &body).is_ok(), published["client_id_metadata_document_supported"] == true);

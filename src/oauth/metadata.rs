@@ -1,10 +1,13 @@
 //! What the gateway publishes about itself, derived from one [`Capabilities`] value
 //! that the endpoints also enforce: RFC 9728 protected resource metadata, RFC 8414
-//! authorization server metadata, and the same superset as OpenID Connect Discovery.
+//! authorization server metadata, and the same superset as OpenID Connect Discovery; and
+//! the gateway's own URLs, the MCP server's ([`Resource`]) among them.
 
 use crate::access::upstream::UpstreamMetadata;
 use crate::config::Config;
 use crate::oauth::capabilities::{Capabilities, ClientAuthMethod, GrantType, PkceMethod, ResponseType};
+use crate::primitives::error::{Error, ErrorCode};
+use crate::primitives::strict_json::checked_string;
 use serde::Serialize;
 
 pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -36,8 +39,19 @@ impl Site {
     }
 
     /// The canonical MCP server URL (RFC 8707 resource, RFC 9728 `resource`).
-    pub fn resource(&self) -> String {
-        self.url(&self.mcp_path)
+    pub fn resource(&self) -> Resource {
+        Resource(self.url(&self.mcp_path))
+    }
+
+    /// The `resource` a client's request names (RFC 8707 §2), if it names one: this MCP
+    /// server's, exactly as published, or `invalid_target`.
+    pub fn requested_resource(&self, requested: Option<&str>) -> Result<Option<Resource>, Error> {
+        let Some(requested) = requested else { return Ok(None) };
+        let resource = self.resource();
+        if resource != requested {
+            return Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server"));
+        }
+        Ok(Some(resource))
     }
 
     /// Where the resource metadata for the MCP endpoint lives (path-inserted, RFC 9728 §3.1).
@@ -50,6 +64,15 @@ impl Site {
         self.url(CALLBACK_PATH)
     }
 }
+
+/// An RFC 8707 resource indicator: this MCP server's URL ([`Site::resource`]), compared as
+/// written (a trailing slash is another resource). Read back from a sealed payload, it must be
+/// an absolute URL without a fragment (RFC 8707 §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Resource(String);
+
+checked_string!(Resource, |resource| !resource.contains('#') && url::Url::parse(resource).is_ok());
 
 /// Scopes only the authorization server acts on. The 2026-07-28 MCP revision keeps
 /// `offline_access` out of what the resource asks for: a client wanting refresh tokens
@@ -69,7 +92,7 @@ pub fn challenge_scope(scopes: &[String]) -> String {
 /// RFC 9728 protected resource metadata.
 #[derive(Serialize)]
 pub struct ProtectedResourceMetadata<'a> {
-    resource: String,
+    resource: Resource,
     authorization_servers: [&'a str; 1],
     scopes_supported: Vec<String>,
     bearer_methods_supported: [&'static str; 1],
@@ -211,6 +234,33 @@ pub mod tests {
                 "id_token_signing_alg_values_supported": ["RS256"]
             })
         );
+    }
+
+    #[test]
+    fn a_resource_is_this_mcp_server_exactly_as_published() {
+        let site = site();
+        assert_eq!(site.requested_resource(None), Ok(None));
+        assert_eq!(site.requested_resource(Some("https://mcp.example.com/mcp")), Ok(Some(site.resource())));
+        for other in [
+            "https://mcp.example.com/mcp/",
+            "https://MCP.example.com/mcp",
+            "https://mcp.example.com:443/mcp",
+            "https://mcp.example.com/MCP",
+            "https://mcp.example.com",
+            "https://other.example/mcp",
+        ] {
+            assert_eq!(
+                site.requested_resource(Some(other)),
+                Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server")),
+                "{other}"
+            );
+        }
+        let written = serde_json::to_string(&site.resource()).unwrap();
+        assert_eq!(written, r#""https://mcp.example.com/mcp""#);
+        assert_eq!(serde_json::from_str::<Resource>(&written).unwrap(), site.resource());
+        for malformed in [r#""/mcp""#, r#""https://mcp.example.com/mcp#x""#, r#""""#, "null"] {
+            assert!(serde_json::from_str::<Resource>(malformed).is_err(), "{malformed}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! endpoint and one client per app, so every registration receives the configured
 //! Access client id, as a public client: the secret stays at the edge.
 
-use crate::clients::redirect_uri::{is_loopback_host, Destination, RedirectPolicy};
+use crate::clients::redirect_uri::{is_loopback_host, Destination, RedirectPolicy, RedirectUri};
 use crate::oauth::capabilities::{Capabilities, ClientAuthMethod, GrantType, ResponseType};
 use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::strict_json::{self, Members};
@@ -31,7 +31,7 @@ struct ClientMetadata {
 pub struct ClientInformation {
     client_id: String,
     client_id_issued_at: u64,
-    redirect_uris: Vec<String>,
+    redirect_uris: Vec<RedirectUri>,
     grant_types: Vec<GrantType>,
     response_types: &'static [ResponseType],
     token_endpoint_auth_method: ClientAuthMethod,
@@ -82,9 +82,7 @@ pub fn register(
     if redirect_uris.len() > MAX_REDIRECT_URIS {
         return Err(Error::oauth(ErrorCode::InvalidRedirectUri, "too many redirect_uris"));
     }
-    for uri in &redirect_uris {
-        policy.check(uri)?;
-    }
+    let redirect_uris = redirect_uris.iter().map(|uri| policy.check(uri)).collect::<Result<Vec<_>, _>>()?;
     if let Some(application_type) = &meta.application_type {
         check_application_type(application_type, &redirect_uris)?;
     }
@@ -136,7 +134,7 @@ pub fn register(
 /// receives the result on its own computer: loopback or a private-use scheme, plus the
 /// hosted forwarders, which hand it to the application (VS Code registers its forwarder
 /// as a native client). A web client receives it on an `https` page that is not loopback.
-fn check_application_type(application_type: &str, redirect_uris: &[String]) -> Result<(), Error> {
+fn check_application_type(application_type: &str, redirect_uris: &[RedirectUri]) -> Result<(), Error> {
     let native = match application_type {
         "native" => true,
         "web" => false,

@@ -11,8 +11,9 @@
 use crate::access::token::{Authenticated, Identity};
 use crate::access::token_cache::Expiring;
 use crate::access::upstream::{is_jwt, no_id_token, UpstreamTokens};
+use crate::clients::client_id_metadata::ClientIdUrl;
 use crate::config::{Config, TokenMode};
-use crate::oauth::metadata::Site;
+use crate::oauth::metadata::{Resource, Site};
 use crate::primitives::error::{Error, TokenFailure};
 use crate::primitives::seal::{Entropy, Purpose};
 use crate::primitives::secret::{self, Secret};
@@ -29,14 +30,14 @@ struct SealedAccess {
     #[serde(rename = "gr", default, skip_serializing_if = "Vec::is_empty")]
     groups: Vec<String>,
     /// The resource (RFC 8707) the token is for: this deployment's MCP URL.
-    aud: String,
+    aud: Resource,
     exp: u64,
     /// The Access-signed JWT forwarded to the origin.
     #[serde(rename = "cr", with = "secret::exposed")]
     credential: Secret,
     /// The client with a metadata document it was issued to; `None`: the registered client.
     #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
-    client_id: Option<String>,
+    client_id: Option<ClientIdUrl>,
 }
 
 /// What a sealed refresh token carries.
@@ -45,10 +46,10 @@ struct SealedRefresh {
     /// Access's refresh token.
     #[serde(with = "secret::exposed")]
     rt: Secret,
-    aud: String,
+    aud: Resource,
     /// As in [`SealedAccess`]: only this client may refresh with it.
     #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
-    client_id: Option<String>,
+    client_id: Option<ClientIdUrl>,
 }
 
 /// A sealed refresh token as written: with `iat`, the time it was sealed. The gateway reads
@@ -68,6 +69,8 @@ pub struct PresentedRefresh {
     pub access_refresh: Secret,
     /// Its expiry, which a token sealed again around the same Access token keeps.
     pub expires_at: u64,
+    /// The client with a metadata document it was issued to; `None`: the registered client.
+    pub client_id: Option<ClientIdUrl>,
 }
 
 /// Seals the client's access token around Access's answer and the validated `id_token`
@@ -77,7 +80,7 @@ pub fn seal_access(
     site: &Site,
     tokens: &UpstreamTokens,
     identity: &Identity,
-    client_id: Option<&str>,
+    client_id: Option<&ClientIdUrl>,
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Result<(String, u64), Error> {
@@ -100,7 +103,7 @@ pub fn seal_access(
         aud: site.resource(),
         exp: expires_at,
         credential: Secret::new(credential.as_str()),
-        client_id: client_id.map(str::to_owned),
+        client_id: client_id.cloned(),
     };
     Ok((config.sealing_keys.seal(Purpose::AccessToken, &sealed, expires_at, entropy)?, expires_at - now))
 }
@@ -111,11 +114,11 @@ pub fn seal_refresh(
     config: &Config,
     site: &Site,
     access_refresh: Secret,
-    client_id: Option<&str>,
+    client_id: Option<&ClientIdUrl>,
     (now, expires_at): (u64, u64),
     entropy: &mut dyn Entropy,
 ) -> Result<String, Error> {
-    let sealed = SealedRefresh { rt: access_refresh, aud: site.resource(), client_id: client_id.map(str::to_owned) };
+    let sealed = SealedRefresh { rt: access_refresh, aud: site.resource(), client_id: client_id.cloned() };
     config.sealing_keys.seal(Purpose::RefreshToken, &Issued { sealed: &sealed, iat: now }, expires_at, entropy)
 }
 
@@ -163,7 +166,7 @@ pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Resul
         return Err(Error::Forbidden { reason: "identity not in the allowlists" });
     }
     // Registered clients all share the Access client's id.
-    let client = sealed.client_id.unwrap_or_else(|| config.access.client_id.clone());
+    let client = sealed.client_id.as_deref().unwrap_or(&config.access.client_id).to_owned();
     Ok(Authenticated { identity, credential: sealed.credential, credential_as_sent: false, client: Some(client) })
 }
 
@@ -181,8 +184,9 @@ impl Expiring for Authenticated {
 }
 
 /// The Access refresh token to relay, unwrapped from the gateway's sealed one for this
-/// MCP URL and this client (`client_id` as in [`seal_refresh`]). Anything else, a raw
-/// Access refresh token included, is refused in every mode and never reaches Access.
+/// MCP URL and this client (`client_id`: the one a client with a metadata document
+/// presented; `None`: the registered client). Anything else, a raw Access refresh token
+/// included, is refused in every mode and never reaches Access.
 pub fn open_refresh(
     config: &Config,
     site: &Site,
@@ -192,7 +196,7 @@ pub fn open_refresh(
 ) -> Result<PresentedRefresh, Error> {
     match config.sealing_keys.open_expiring::<SealedRefresh>(Purpose::RefreshToken, presented, now) {
         Ok((sealed, expires_at)) if sealed.aud == site.resource() && sealed.client_id.as_deref() == client_id => {
-            Ok(PresentedRefresh { access_refresh: sealed.rt, expires_at })
+            Ok(PresentedRefresh { access_refresh: sealed.rt, expires_at, client_id: sealed.client_id })
         }
         Ok((sealed, _)) if sealed.aud == site.resource() => {
             Err(Error::invalid_grant("the refresh token was issued to another client"))
@@ -301,7 +305,7 @@ mod tests {
         let sealed = open_access_text(OLD_ACCESS).unwrap();
         assert_eq!((sealed.sub.as_str(), sealed.email.as_deref()), ("sub-1", Some("user@example.com")));
         assert_eq!(sealed.groups, ["eng", "ops"]);
-        assert_eq!((sealed.aud.as_str(), sealed.exp), ("https://mcp.example.com/mcp", 1_800_000_600));
+        assert_eq!((&*sealed.aud, sealed.exp), ("https://mcp.example.com/mcp", 1_800_000_600));
         assert_eq!(sealed.credential.expose(), "id.token.jwt");
         assert_eq!(sealed.client_id.as_deref(), Some("https://client.example.com/client.json"));
         assert_eq!(serde_json::to_string(&sealed).unwrap(), OLD_ACCESS);
@@ -342,6 +346,9 @@ mod tests {
             OLD_ACCESS.replace(r#"["eng","ops"]"#, r#"["eng",1]"#),
             OLD_ACCESS.replace(r#"["eng","ops"]"#, r#""eng""#),
             OLD_ACCESS.replace(r#""https://client.example.com/client.json""#, "{}"),
+            // Read back, the audience and the client are checked for their shape again.
+            OLD_ACCESS_MINIMAL.replace("https://mcp.example.com/mcp", "mcp.example.com/mcp"),
+            OLD_ACCESS.replace("https://client.example.com/client.json", "https://10.0.0.1/client.json"),
         ] {
             assert_eq!(open_access_text(&payload).map(|_| ()), Err(OpenError::Malformed), "{payload}");
         }
@@ -380,8 +387,8 @@ mod tests {
         let other_resource = Site::new(&config, "https://other.example.com");
         let grant = CodeGrant {
             access_code: Secret::new("c"),
-            redirect_uri: "http://localhost/cb".into(),
-            code_challenge: "x".into(),
+            redirect_uri: crate::clients::redirect_uri::tests::redirect_uri("http://localhost/cb"),
+            code_challenge: crate::oauth::pkce::tests::challenge(),
             resource: None,
             client_id: None,
         };

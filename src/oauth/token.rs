@@ -5,16 +5,16 @@
 
 use crate::access::token::{carries_id_token_claims, Identity};
 use crate::access::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTokens};
-use crate::clients::client_id_metadata;
+use crate::clients::client_id_metadata::{self, ClientIdUrl};
 use crate::config::{Config, TokenMode};
-use crate::oauth::authorize::CodeGrant;
-use crate::oauth::capabilities::{Capabilities, ClientAuthMethod, GrantType};
+use crate::oauth::authorize::{id_token_nonce, CodeGrant};
+use crate::oauth::capabilities::{Capabilities, ClientAuthMethod, GrantType, Scope};
 use crate::oauth::metadata::Site;
 use crate::oauth::sealed_token::{self, PresentedRefresh};
 use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::params::Params;
-use crate::primitives::seal::{digest, Entropy, Purpose};
-use crate::primitives::secret::{self, constant_time_eq, Secret};
+use crate::primitives::seal::{Entropy, Purpose};
+use crate::primitives::secret::{self, Secret};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -29,9 +29,9 @@ pub struct UpstreamTokenRequest {
     /// The `nonce` Access's `id_token` must carry if it carries one: the one sent with
     /// the authorization request of the code being exchanged.
     pub id_token_nonce: Option<String>,
-    /// The client with a metadata document that asked (`None`: the registered client),
-    /// which the tokens issued are bound to.
-    pub client_id: Option<String>,
+    /// The client with a metadata document that asked (`None`: the registered client), as
+    /// the code or refresh token it presented names it: the tokens issued are bound to it.
+    pub client_id: Option<ClientIdUrl>,
     /// The refresh token being exchanged, for a refresh.
     pub refreshing: Option<Refreshing>,
 }
@@ -52,7 +52,7 @@ impl std::fmt::Debug for UpstreamTokenRequest {
 pub struct Refreshing {
     pub sent: Secret,
     pub presented: PresentedRefresh,
-    pub scope: Option<String>,
+    pub scope: Option<Scope>,
 }
 
 /// Decodes `Authorization: Basic` credentials (RFC 6749 §2.3.1: each part form-urlencoded).
@@ -70,7 +70,8 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
 
 /// Checks client authentication: the one Access client (as DCR handed it out), or a client
 /// with a metadata document, which is public (the draft forbids shared secrets for it),
-/// so presents none. Returns the latter's `client_id`. A method `caps` leave out is refused.
+/// so presents none. Returns the `client_id` the latter presented, which the code or refresh
+/// token it redeems must have been issued to. A method `caps` leave out is refused.
 fn authenticate(
     config: &Config,
     caps: &Capabilities,
@@ -137,27 +138,24 @@ pub fn prepare(
 ) -> Result<UpstreamTokenRequest, Error> {
     let ClientTokenRequest { authorization, body } = *request;
     let params = Params::parse(body)?;
-    let client_id = authenticate(config, caps, authorization, &params)?;
-    if params.get("resource").is_some_and(|r| r != site.resource()) {
-        return Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server"));
-    }
+    let presented_client = authenticate(config, caps, authorization, &params)?;
+    let resource = site.requested_resource(params.get("resource"))?;
     let mut form = url::form_urlencoded::Serializer::new(String::new());
-    let (mut id_token_nonce, mut refreshing) = (None, None);
-    match caps.grant_type(params.require("grant_type", "grant_type is missing")?) {
+    let grant_type = params.require("grant_type", "grant_type is missing")?;
+    let (client_id, id_token_nonce, refreshing) = match caps.grant_type(grant_type) {
         Some(GrantType::AuthorizationCode) => {
             let sealed = params.require("code", "code is missing")?;
             let grant: CodeGrant = config
                 .sealing_keys
                 .open(Purpose::Code, sealed, now)
                 .map_err(|_| Error::invalid_grant("the code is invalid or expired"))?;
-            if grant.client_id != client_id {
+            if grant.client_id.as_deref() != presented_client.as_deref() {
                 return Err(Error::invalid_grant("the code was issued to another client"));
             }
-            id_token_nonce = Some(crate::oauth::authorize::id_token_nonce(&grant.code_challenge));
-            if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+            if params.get("redirect_uri") != Some(&*grant.redirect_uri) {
                 return Err(Error::invalid_grant("redirect_uri does not match the authorization request"));
             }
-            if let (Some(requested), Some(granted)) = (params.get("resource"), &grant.resource) {
+            if let (Some(requested), Some(granted)) = (&resource, &grant.resource) {
                 if requested != granted {
                     return Err(Error::oauth(
                         ErrorCode::InvalidTarget,
@@ -165,36 +163,28 @@ pub fn prepare(
                     ));
                 }
             }
-            let verifier = params.require("code_verifier", "code_verifier is missing (PKCE is required)")?;
-            // RFC 7636 §4.1: 43 to 128 unreserved characters.
-            if !(43..=128).contains(&verifier.len())
-                || !verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-            {
-                return Err(Error::invalid_grant("code_verifier is malformed"));
-            }
-            // RFC 7636 §4.6, checked here too: the gateway's secret never vouches for a
-            // code presented with the wrong verifier, whatever Access does with it.
-            if !constant_time_eq(&digest(verifier), &grant.code_challenge) {
-                return Err(Error::invalid_grant("code_verifier does not match the code_challenge"));
-            }
+            let verifier = grant.code_challenge.verify(params.get("code_verifier"))?;
             form.append_pair("grant_type", GrantType::AuthorizationCode.as_str())
                 .append_pair("code", grant.access_code.expose())
                 .append_pair("redirect_uri", &site.callback_url())
-                .append_pair("code_verifier", verifier);
+                .append_pair("code_verifier", verifier.expose());
+            // Access's id_token must answer this code's authorization request, if it says.
+            (grant.client_id, Some(id_token_nonce(&grant.code_challenge)), None)
         }
         Some(GrantType::RefreshToken) => {
             let sent = params.require("refresh_token", "refresh_token is missing")?;
-            let presented = sealed_token::open_refresh(config, site, sent, client_id.as_deref(), now)?;
+            let presented = sealed_token::open_refresh(config, site, sent, presented_client.as_deref(), now)?;
             form.append_pair("grant_type", GrantType::RefreshToken.as_str())
                 .append_pair("refresh_token", presented.access_refresh.expose());
             let scope = params.get("scope").map(|scope| caps.grant_scope(Some(scope)));
             if let Some(scope) = &scope {
                 form.append_pair("scope", scope);
             }
-            refreshing = Some(Refreshing { sent: Secret::new(sent), presented, scope });
+            let client_id = presented.client_id.clone();
+            (client_id, None, Some(Refreshing { sent: Secret::new(sent), presented, scope }))
         }
         None => return Err(Error::oauth(ErrorCode::UnsupportedGrantType, "grant_type is not supported")),
-    }
+    };
     form.append_pair("client_id", &config.access.client_id);
     if let Some(secret) = &config.access.client_secret {
         form.append_pair("client_secret", secret.expose());
@@ -282,7 +272,7 @@ pub fn respond(
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Result<TokenResponse, Error> {
-    let client_id = sent.client_id.as_deref();
+    let client_id = sent.client_id.as_ref();
     let (access_token, expires_in) = if seals_access(config.token_mode, &tokens)? {
         let identity = identity.ok_or_else(no_id_token)?;
         let (sealed, expires_in) = sealed_token::seal_access(config, site, &tokens, identity, client_id, now, entropy)?;
@@ -312,26 +302,30 @@ pub mod tests {
     use crate::access::upstream::finish;
     use crate::access::upstream::tests::upstream;
     use crate::config::tests::{config_from, test_config, vars, ISSUER};
-    use crate::oauth::authorize::tests::{CHALLENGE, NOW};
+    use crate::oauth::authorize::tests::NOW;
     use crate::oauth::metadata::tests::site;
+    use crate::oauth::pkce::tests::{challenge, VERIFIER};
     use crate::primitives::seal::tests::CountingEntropy;
 
-    /// RFC 7636 appendix B: the verifier of `CHALLENGE`.
-    pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const REDIRECT: &str = "http://localhost:4567/callback";
 
     fn sealed_code(config: &Config, resource: Option<&str>) -> String {
         code_for(config, resource, None)
     }
 
+    /// A value as a sealed payload gives it back.
+    fn sealed<T: serde::de::DeserializeOwned>(text: &str) -> T {
+        serde_json::from_value(text.into()).unwrap()
+    }
+
     /// A code issued to `client_id` (a document client; `None`: the registered client).
     pub(crate) fn code_for(config: &Config, resource: Option<&str>, client_id: Option<&str>) -> String {
         let grant = CodeGrant {
             access_code: Secret::new("access-code"),
-            redirect_uri: REDIRECT.into(),
-            code_challenge: CHALLENGE.into(),
-            resource: resource.map(Into::into),
-            client_id: client_id.map(Into::into),
+            redirect_uri: sealed(REDIRECT),
+            code_challenge: challenge(),
+            resource: resource.map(sealed),
+            client_id: client_id.map(sealed),
         };
         config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut CountingEntropy::default()).unwrap()
     }
@@ -382,7 +376,7 @@ pub mod tests {
         );
         assert!(!format!("{sent:?}").contains("s3cret"));
         // Access's id_token must answer this code's authorization request, if it says.
-        assert_eq!(sent.id_token_nonce, Some(crate::oauth::authorize::id_token_nonce(CHALLENGE)));
+        assert_eq!(sent.id_token_nonce, Some(id_token_nonce(&challenge())));
     }
 
     #[test]
@@ -472,8 +466,9 @@ pub mod tests {
 
     /// Access's `access_refresh` sealed for `client` (`None`: the registered client), issued and expiring at `times`.
     fn sealed_for(config: &Config, access_refresh: &str, client: Option<&str>, times: (u64, u64)) -> String {
-        let rt = Secret::new(access_refresh);
-        sealed_token::seal_refresh(config, &site(), rt, client, times, &mut CountingEntropy::default()).unwrap()
+        let (rt, client) = (Secret::new(access_refresh), client.map(sealed::<ClientIdUrl>));
+        sealed_token::seal_refresh(config, &site(), rt, client.as_ref(), times, &mut CountingEntropy::default())
+            .unwrap()
     }
     fn refresh_request(refresh_token: &str) -> String {
         form(&[
@@ -654,7 +649,7 @@ pub mod tests {
             url: String::new(),
             body: String::new(),
             id_token_nonce: None,
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.map(sealed),
             refreshing: None,
         }
     }
