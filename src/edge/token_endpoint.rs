@@ -46,7 +46,7 @@ pub async fn answer(
         None => exchange(config, ctx, site, &sent, now).await?,
         Some(key) => shared(config.clone(), ctx, site.clone(), Rc::new(sent), Rc::new(key), now).await?,
     };
-    Ok(Response::json(200, &answer))
+    Ok(Response::json(200, &answer.expose()))
 }
 
 /// Relays the token request to Access and makes the client's answer of Access's.

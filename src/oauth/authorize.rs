@@ -16,7 +16,7 @@ use crate::primitives::error::{ClientMetadataFailure, Error, ErrorCode, Surface}
 use crate::primitives::http::{with_query, Response};
 use crate::primitives::params::Params;
 use crate::primitives::seal::{Entropy, Purpose};
-use crate::primitives::secret::{self, Secret};
+use crate::primitives::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 /// How long a person has to sign in at Access.
@@ -25,12 +25,13 @@ pub const STATE_TTL_SECONDS: u64 = 15 * 60;
 pub const CODE_TTL_SECONDS: u64 = 5 * 60;
 
 /// What the sealed `code` given to the client wraps (member names `ac`, `ru`, … as in the
-/// codes already out there). `Debug` never shows Access's code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeGrant {
+/// codes already out there). `S` is Access's code: a [`Secret`] as `/token` reads it, and as
+/// the callback writes it the `&str` Access sent, sealed at once.
+#[derive(Serialize, Deserialize)]
+pub struct CodeGrant<S = Secret> {
     /// Access's authorization code.
-    #[serde(rename = "ac", with = "secret::exposed")]
-    pub access_code: Secret,
+    #[serde(rename = "ac")]
+    pub access_code: S,
     #[serde(rename = "ru")]
     pub redirect_uri: RedirectUri,
     /// The client's S256 `code_challenge`: the gateway checks the verifier itself
@@ -246,7 +247,7 @@ impl Relay<'_> {
             return back(Error::oauth(ErrorCode::ServerError, "Cloudflare Access returned no code"));
         };
         let grant = CodeGrant {
-            access_code: Secret::new(access_code),
+            access_code,
             redirect_uri: request.redirect_uri.clone(),
             code_challenge: request.code_challenge.clone(),
             resource: request.resource.clone(),
@@ -494,11 +495,23 @@ pub mod tests {
         assert_eq!(grant.access_code.expose(), "access-code-1");
         assert_eq!(grant.redirect_uri, "http://localhost:4567/callback");
         assert_eq!(grant.code_challenge, CHALLENGE, "the client's challenge travels in the code");
-        assert!(!format!("{grant:?}").contains("access-code-1"), "Debug shows no code");
         assert!(config
             .sealing_keys
             .open::<CodeGrant>(Purpose::Code, params.get("code").unwrap(), NOW + CODE_TTL_SECONDS)
             .is_err());
+    }
+
+    /// A code grant as the callback writes it.
+    fn written(grant: &CodeGrant) -> String {
+        let CodeGrant { access_code, redirect_uri, code_challenge, resource, client_id } = grant;
+        let grant = CodeGrant {
+            access_code: access_code.expose(),
+            redirect_uri: redirect_uri.clone(),
+            code_challenge: code_challenge.clone(),
+            resource: resource.clone(),
+            client_id: client_id.clone(),
+        };
+        serde_json::to_string(&grant).unwrap()
     }
 
     /// What the serde derive wrote for a code grant: every member, and the required ones only.
@@ -513,10 +526,10 @@ pub mod tests {
         assert_eq!(grant.code_challenge, CHALLENGE);
         assert_eq!(grant.resource.as_deref(), Some("https://mcp.example.com/mcp"));
         assert_eq!(grant.client_id.as_deref(), Some("https://client.example.com/client.json"));
-        assert_eq!(serde_json::to_string(&grant).unwrap(), OLD_GRANT);
+        assert_eq!(written(&grant), OLD_GRANT);
         let minimal: CodeGrant = open_text(Purpose::Code, OLD_GRANT_MINIMAL).unwrap();
         assert_eq!((minimal.resource.as_deref(), minimal.client_id.as_deref()), (None, None));
-        assert_eq!(serde_json::to_string(&minimal).unwrap(), OLD_GRANT_MINIMAL);
+        assert_eq!(written(&minimal), OLD_GRANT_MINIMAL);
     }
 
     #[test]

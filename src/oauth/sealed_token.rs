@@ -16,13 +16,14 @@ use crate::config::{Config, TokenMode};
 use crate::oauth::metadata::{Resource, Site};
 use crate::primitives::error::{Error, TokenFailure};
 use crate::primitives::seal::{Entropy, Purpose};
-use crate::primitives::secret::{self, Secret};
+use crate::primitives::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 /// What a sealed access token carries. Its member names (`em`, `gr`, `cr`, `ci`, …) are
-/// those of the tokens already out there.
+/// those of the tokens already out there. `S` is the Access JWT: a [`Secret`] as read, the
+/// `&str` of [`Secret::expose`] as written.
 #[derive(Serialize, Deserialize)]
-struct SealedAccess {
+struct SealedAccess<S = Secret> {
     sub: String,
     #[serde(rename = "em", skip_serializing_if = "Option::is_none")]
     email: Option<String>,
@@ -33,19 +34,18 @@ struct SealedAccess {
     aud: Resource,
     exp: u64,
     /// The Access-signed JWT forwarded to the origin.
-    #[serde(rename = "cr", with = "secret::exposed")]
-    credential: Secret,
+    #[serde(rename = "cr")]
+    credential: S,
     /// The client with a metadata document it was issued to; `None`: the registered client.
     #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
     client_id: Option<ClientIdUrl>,
 }
 
-/// What a sealed refresh token carries.
+/// What a sealed refresh token carries; `S` as in [`SealedAccess`].
 #[derive(Serialize, Deserialize)]
-struct SealedRefresh {
+struct SealedRefresh<S = Secret> {
     /// Access's refresh token.
-    #[serde(with = "secret::exposed")]
-    rt: Secret,
+    rt: S,
     aud: Resource,
     /// As in [`SealedAccess`]: only this client may refresh with it.
     #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
@@ -59,7 +59,7 @@ struct SealedRefresh {
 #[derive(Serialize)]
 struct Issued<'a> {
     #[serde(flatten)]
-    sealed: &'a SealedRefresh,
+    sealed: &'a SealedRefresh<&'a str>,
     iat: u64,
 }
 
@@ -86,7 +86,7 @@ pub fn seal_access(
 ) -> Result<(String, u64), Error> {
     // What the origin's Access verifier accepts: the access token when it is a JWT,
     // otherwise the id_token.
-    let credential = match (is_jwt(&tokens.access_token), &tokens.id_token) {
+    let credential = match (is_jwt(tokens.access_token.expose()), &tokens.id_token) {
         (true, _) => &tokens.access_token,
         (false, Some(id_token)) => id_token,
         (false, None) => return Err(no_id_token()),
@@ -102,7 +102,7 @@ pub fn seal_access(
         groups: identity.groups.clone(),
         aud: site.resource(),
         exp: expires_at,
-        credential: Secret::new(credential.as_str()),
+        credential: credential.expose(),
         client_id: client_id.cloned(),
     };
     Ok((config.sealing_keys.seal(Purpose::AccessToken, &sealed, expires_at, entropy)?, expires_at - now))
@@ -113,12 +113,12 @@ pub fn seal_access(
 pub fn seal_refresh(
     config: &Config,
     site: &Site,
-    access_refresh: Secret,
+    access_refresh: &Secret,
     client_id: Option<&ClientIdUrl>,
     (now, expires_at): (u64, u64),
     entropy: &mut dyn Entropy,
 ) -> Result<String, Error> {
-    let sealed = SealedRefresh { rt: access_refresh, aud: site.resource(), client_id: client_id.cloned() };
+    let sealed = SealedRefresh { rt: access_refresh.expose(), aud: site.resource(), client_id: client_id.cloned() };
     config.sealing_keys.seal(Purpose::RefreshToken, &Issued { sealed: &sealed, iat: now }, expires_at, entropy)
 }
 
@@ -236,10 +236,10 @@ mod tests {
 
     fn upstream(access_token: &str) -> UpstreamTokens {
         UpstreamTokens {
-            access_token: access_token.into(),
-            id_token: Some("id.token.jwt".into()),
+            access_token: Secret::new(access_token),
+            id_token: Some(Secret::new("id.token.jwt")),
             expires_in: Some(300),
-            refresh_token: Some("access-refresh".into()),
+            refresh_token: Some(Secret::new("access-refresh")),
             scope: Some("openid email".into()),
         }
     }
@@ -255,7 +255,7 @@ mod tests {
             &mut CountingEntropy::default(),
         )
         .unwrap();
-        serde_json::to_value(&response).unwrap()
+        serde_json::to_value(response.expose()).unwrap()
     }
 
     #[test]
@@ -292,6 +292,33 @@ mod tests {
         r#"{"rt":"access-refresh","aud":"https://mcp.example.com/mcp","ci":"https://client.example.com/client.json"}"#;
     const OLD_REFRESH_MINIMAL: &str = r#"{"rt":"access-refresh","aud":"https://mcp.example.com/mcp"}"#;
 
+    impl SealedAccess {
+        /// As [`seal_access`] writes it.
+        fn written(&self) -> String {
+            let SealedAccess { sub, email, groups, aud, exp, credential, client_id } = self;
+            let (sub, email, groups, aud, exp) = (sub.clone(), email.clone(), groups.clone(), aud.clone(), *exp);
+            let exposed = SealedAccess {
+                sub,
+                email,
+                groups,
+                aud,
+                exp,
+                credential: credential.expose(),
+                client_id: client_id.clone(),
+            };
+            serde_json::to_string(&exposed).unwrap()
+        }
+    }
+
+    impl SealedRefresh {
+        /// As [`seal_refresh`] writes it, issued at `iat`.
+        fn written(&self, iat: u64) -> String {
+            let SealedRefresh { rt, aud, client_id } = self;
+            let exposed = SealedRefresh { rt: rt.expose(), aud: aud.clone(), client_id: client_id.clone() };
+            serde_json::to_string(&Issued { sealed: &exposed, iat }).unwrap()
+        }
+    }
+
     fn open_access_text(payload: &str) -> Result<SealedAccess, OpenError> {
         open_text(Purpose::AccessToken, payload)
     }
@@ -308,11 +335,21 @@ mod tests {
         assert_eq!((&*sealed.aud, sealed.exp), ("https://mcp.example.com/mcp", 1_800_000_600));
         assert_eq!(sealed.credential.expose(), "id.token.jwt");
         assert_eq!(sealed.client_id.as_deref(), Some("https://client.example.com/client.json"));
-        assert_eq!(serde_json::to_string(&sealed).unwrap(), OLD_ACCESS);
+        assert_eq!(sealed.written(), OLD_ACCESS);
         let minimal = open_access_text(OLD_ACCESS_MINIMAL).unwrap();
         assert_eq!((minimal.email.as_deref(), minimal.groups.len(), minimal.client_id.as_deref()), (None, 0, None));
         assert_eq!(minimal.credential.expose(), "a.b.c");
-        assert_eq!(serde_json::to_string(&minimal).unwrap(), OLD_ACCESS_MINIMAL);
+        assert_eq!(minimal.written(), OLD_ACCESS_MINIMAL);
+    }
+
+    #[test]
+    fn sealed_tokens_are_written_only_with_their_secret_exposed() {
+        use crate::primitives::secret::tests::{NotSerializable, Probe};
+        use std::marker::PhantomData;
+        assert!(!Probe::<SealedAccess>(PhantomData).serializable());
+        assert!(!Probe::<SealedRefresh>(PhantomData).serializable());
+        assert!(Probe::<SealedAccess<&str>>(PhantomData).serializable());
+        assert!(Probe::<Issued<'_>>(PhantomData).serializable());
     }
 
     #[test]
@@ -322,11 +359,10 @@ mod tests {
         assert_eq!(sealed.aud, "https://mcp.example.com/mcp");
         assert_eq!(sealed.client_id.as_deref(), Some("https://client.example.com/client.json"));
         // Written the same, with the issue time after.
-        let written = |sealed| serde_json::to_string(&Issued { sealed, iat: 7 }).unwrap();
-        assert_eq!(written(&sealed), OLD_REFRESH.replace('}', r#","iat":7}"#));
+        assert_eq!(sealed.written(7), OLD_REFRESH.replace('}', r#","iat":7}"#));
         let minimal = open_refresh_text(OLD_REFRESH_MINIMAL).unwrap();
         assert_eq!(minimal.client_id, None);
-        assert_eq!(written(&minimal), OLD_REFRESH_MINIMAL.replace('}', r#","iat":7}"#));
+        assert_eq!(minimal.written(7), OLD_REFRESH_MINIMAL.replace('}', r#","iat":7}"#));
     }
 
     #[test]
@@ -386,7 +422,7 @@ mod tests {
         };
         let other_resource = Site::new(&config, "https://other.example.com");
         let grant = CodeGrant {
-            access_code: Secret::new("c"),
+            access_code: "c",
             redirect_uri: crate::clients::redirect_uri::tests::redirect_uri("http://localhost/cb"),
             code_challenge: crate::oauth::pkce::tests::challenge(),
             resource: None,

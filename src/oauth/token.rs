@@ -14,7 +14,7 @@ use crate::oauth::sealed_token::{self, PresentedRefresh};
 use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::params::Params;
 use crate::primitives::seal::{Entropy, Purpose};
-use crate::primitives::secret::{self, Secret};
+use crate::primitives::secret::Secret;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -199,19 +199,31 @@ pub fn prepare(
 }
 
 /// The normalised successful answer (RFC 6749 §5.1). Access's `id_token` is not
-/// passed on: it names Access as issuer, not this gateway. Read back only as the gateway
-/// wrote it (an answer kept for the reuse grace).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TokenResponse {
-    #[serde(with = "secret::exposed")]
-    access_token: Secret,
+/// passed on: it names Access as issuer, not this gateway. `S` is a token: a [`Secret`] as
+/// the gateway holds the answer, exposed as it writes it ([`Self::expose`]). Read back only
+/// as the gateway wrote it (an answer kept for the reuse grace).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenResponse<S = Secret> {
+    access_token: S,
     token_type: TokenType,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_in: Option<u64>,
-    #[serde(default, with = "secret::exposed::option", skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<S>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+}
+
+/// `Debug` never shows a token, exposed or not.
+impl<S> std::fmt::Debug for TokenResponse<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// The only token type the gateway issues (RFC 6750).
@@ -225,24 +237,38 @@ impl TokenResponse {
     pub fn aged(&self, seconds: u64) -> Self {
         Self { expires_in: self.expires_in.map(|left| left.saturating_sub(seconds)), ..self.clone() }
     }
+
+    /// The answer with its tokens exposed, to be written for the client it belongs to (or,
+    /// sealed, for the reuse grace).
+    pub fn expose(&self) -> TokenResponse<&str> {
+        TokenResponse {
+            access_token: self.access_token.expose(),
+            token_type: self.token_type,
+            expires_in: self.expires_in,
+            refresh_token: self.refresh_token.as_ref().map(Secret::expose),
+            scope: self.scope.clone(),
+        }
+    }
 }
+
 /// Whether the client gets an access token sealed by the gateway rather than Access's own.
 fn seals_access(mode: TokenMode, tokens: &UpstreamTokens) -> Result<bool, Error> {
+    let access_token = tokens.access_token.expose();
     match mode {
         // An opaque token would fail every MCP request and send the client round a
         // login loop, so say so here.
-        TokenMode::Passthrough if !is_jwt(&tokens.access_token) => Err(Error::config(
+        TokenMode::Passthrough if !is_jwt(access_token) => Err(Error::config(
             "TOKEN_MODE",
             "is passthrough, but Access issues opaque access tokens (use auto or sealed)",
         )),
         // One with id_token claims would be refused at the MCP endpoint just the same.
-        TokenMode::Passthrough if carries_id_token_claims(&tokens.access_token) => Err(Error::config(
+        TokenMode::Passthrough if carries_id_token_claims(access_token) => Err(Error::config(
             "TOKEN_MODE",
             "is passthrough, but Access's access tokens carry id_token claims (use auto or sealed)",
         )),
         TokenMode::Passthrough => Ok(false),
         TokenMode::Sealed => Ok(true),
-        TokenMode::Auto => Ok(!is_jwt(&tokens.access_token) || carries_id_token_claims(&tokens.access_token)),
+        TokenMode::Auto => Ok(!is_jwt(access_token) || carries_id_token_claims(access_token)),
     }
 }
 
@@ -252,7 +278,7 @@ pub fn id_token_to_verify(mode: TokenMode, tokens: &UpstreamTokens) -> Result<Op
     if !seals_access(mode, tokens)? {
         return Ok(None);
     }
-    tokens.id_token.as_deref().map(Some).ok_or_else(no_id_token)
+    tokens.id_token.as_ref().map(|id_token| Some(id_token.expose())).ok_or_else(no_id_token)
 }
 
 /// The client's token response in every token mode. The access token is Access's own
@@ -278,19 +304,19 @@ pub fn respond(
         let (sealed, expires_in) = sealed_token::seal_access(config, site, &tokens, identity, client_id, now, entropy)?;
         (Secret::new(sealed), Some(expires_in))
     } else {
-        (Secret::new(tokens.access_token), tokens.expires_in)
+        (tokens.access_token, tokens.expires_in)
     };
     let presented = sent.refreshing.as_ref().map(|refreshing| &refreshing.presented);
     let renewed = match (tokens.refresh_token, presented) {
-        (Some(new), Some(presented)) if presented.access_refresh.matches(&new) => {
+        (Some(new), Some(presented)) if presented.access_refresh.matches(new.expose()) => {
             Some((presented.access_refresh.clone(), presented.expires_at))
         }
-        (Some(new), _) => Some((Secret::new(new), sealed_token::refresh_expiry(config, now))),
+        (Some(new), _) => Some((new, sealed_token::refresh_expiry(config, now))),
         (None, Some(presented)) => Some((presented.access_refresh.clone(), presented.expires_at)),
         (None, None) => None,
     };
     let refresh_token = renewed
-        .map(|(rt, until)| sealed_token::seal_refresh(config, site, rt, client_id, (now, until), entropy))
+        .map(|(rt, until)| sealed_token::seal_refresh(config, site, &rt, client_id, (now, until), entropy))
         .transpose()?
         .map(Secret::new);
     Ok(TokenResponse { access_token, token_type: TokenType::Bearer, expires_in, refresh_token, scope: tokens.scope })
@@ -321,7 +347,7 @@ pub mod tests {
     /// A code issued to `client_id` (a document client; `None`: the registered client).
     pub(crate) fn code_for(config: &Config, resource: Option<&str>, client_id: Option<&str>) -> String {
         let grant = CodeGrant {
-            access_code: Secret::new("access-code"),
+            access_code: "access-code",
             redirect_uri: sealed(REDIRECT),
             code_challenge: challenge(),
             resource: resource.map(sealed),
@@ -467,7 +493,7 @@ pub mod tests {
     /// Access's `access_refresh` sealed for `client` (`None`: the registered client), issued and expiring at `times`.
     fn sealed_for(config: &Config, access_refresh: &str, client: Option<&str>, times: (u64, u64)) -> String {
         let (rt, client) = (Secret::new(access_refresh), client.map(sealed::<ClientIdUrl>));
-        sealed_token::seal_refresh(config, &site(), rt, client.as_ref(), times, &mut CountingEntropy::default())
+        sealed_token::seal_refresh(config, &site(), &rt, client.as_ref(), times, &mut CountingEntropy::default())
             .unwrap()
     }
     fn refresh_request(refresh_token: &str) -> String {
@@ -667,10 +693,10 @@ pub mod tests {
 
     fn upstream_tokens(access: &str, refresh_token: Option<&str>) -> UpstreamTokens {
         UpstreamTokens {
-            access_token: access.into(),
-            id_token: Some("h.c.s".into()),
+            access_token: Secret::new(access),
+            id_token: Some(Secret::new("h.c.s")),
             expires_in: Some(300),
-            refresh_token: refresh_token.map(Into::into),
+            refresh_token: refresh_token.map(Secret::new),
             scope: Some("openid email".into()),
         }
     }
@@ -687,7 +713,7 @@ pub mod tests {
 
     /// The answer as serde_json reads it.
     fn value(response: &TokenResponse) -> serde_json::Value {
-        serde_json::to_value(response).unwrap()
+        serde_json::to_value(response.expose()).unwrap()
     }
 
     fn respond_json(config: &Config, tokens: UpstreamTokens, identity: Option<&Identity>) -> serde_json::Value {
@@ -824,7 +850,7 @@ pub mod tests {
     fn normalises_access_answers() {
         let tokens = finish(200, r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":"300","id_token":"x.y.z","refresh_token":"r"}"#).unwrap();
         assert!(!format!("{tokens:?}").contains("a.b.c"));
-        assert_eq!(tokens.id_token.as_deref(), Some("x.y.z"));
+        assert_eq!(tokens.id_token.as_ref().map(Secret::expose), Some("x.y.z"));
         let ok = respond(
             &mode("passthrough"),
             &site(),
@@ -843,6 +869,23 @@ pub mod tests {
             serde_json::json!({"access_token":"a.b.c","token_type":"Bearer","expires_in":300,"refresh_token":refresh})
         );
         assert!(!format!("{ok:?}").contains("a.b.c") && !format!("{ok:?}").contains(refresh));
+        let exposed = format!("{:?}", ok.expose());
+        assert!(!exposed.contains("a.b.c") && !exposed.contains(refresh), "nor once exposed: {exposed}");
+    }
+
+    /// A value that carries a secret is written only in its exposed form: as held, it has
+    /// no `Serialize`.
+    #[test]
+    fn what_carries_a_secret_is_written_only_exposed() {
+        use crate::oauth::refresh_grace::GraceAnswer;
+        use crate::primitives::secret::tests::{NotSerializable, Probe};
+        use std::marker::PhantomData;
+        assert!(!Probe::<TokenResponse>(PhantomData).serializable());
+        assert!(!Probe::<CodeGrant>(PhantomData).serializable());
+        assert!(!Probe::<GraceAnswer>(PhantomData).serializable());
+        assert!(Probe::<TokenResponse<&str>>(PhantomData).serializable());
+        assert!(Probe::<CodeGrant<&str>>(PhantomData).serializable());
+        assert!(Probe::<GraceAnswer<&str>>(PhantomData).serializable());
     }
 
     proptest::proptest! {
