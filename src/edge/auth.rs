@@ -113,6 +113,72 @@ pub fn authenticate_now(
     }
 }
 
+/// An Access JWT that needs a full validation, ready for the synchronous path: its key is in
+/// the cached JWKS (no fetch due) and already imported into WebCrypto, so all that is left to
+/// await is the signature check itself, which the entry does ([`Self::verify`]).
+pub struct PendingSignature {
+    token: String,
+    key: Jwk,
+    crypto_key: web_sys::CryptoKey,
+    /// The signature, and the length of the signing input (`header.claims`, the token's start).
+    signature: Vec<u8>,
+    signed_length: usize,
+}
+
+impl PendingSignature {
+    /// `None` when the token needs what only the awaited path does: a JWKS fetch or refresh,
+    /// a key import, or an answer to a token that does not parse (its error is answered there).
+    pub fn of(config: &Config, token: &str, now: u64) -> Option<Self> {
+        let untrusted = UntrustedAccessToken::parse(token).ok()?;
+        let key = JWKS.with(|jwks| {
+            let jwks = jwks.borrow();
+            if jwks.refresh_due(now, config.edge.jwks) {
+                return None;
+            }
+            match jwks.keys().ok()?.find(untrusted.key_id()) {
+                Lookup::Found(key) => Some(key.clone()),
+                Lookup::Unknown | Lookup::Ambiguous => None,
+            }
+        })?;
+        let crypto_key = CRYPTO_KEYS.with(|keys| keys.borrow().get(&(key.kid.clone(), key.n.clone())).cloned())?;
+        let (signature, signed_length) = (untrusted.signature().to_vec(), untrusted.signed_data().len());
+        Some(Self { token: token.to_owned(), key, crypto_key, signature, signed_length })
+    }
+
+    /// WebCrypto's RS256 check of the signature: settles with whether it holds.
+    pub fn verify(&self) -> Result<js_sys::Promise, Error> {
+        let signed_data = &self.token.as_bytes()[..self.signed_length];
+        subtle()?
+            .verify_with_object_and_u8_array_and_u8_array(
+                &rs256_algorithm(),
+                &self.crypto_key,
+                &self.signature,
+                signed_data,
+            )
+            .map_err(|_| Error::InvalidToken(TokenFailure::BadSignature))
+    }
+
+    /// The token once [`Self::verify`] settled: `valid` whether the signature held. Its claims
+    /// are checked as on the awaited path, and a valid token is remembered.
+    pub fn verified(
+        self,
+        valid: bool,
+        config: &Config,
+        site: &Site,
+        authorization: Option<&str>,
+        now: u64,
+    ) -> Result<Authenticated, Error> {
+        if !valid {
+            return Err(Error::InvalidToken(TokenFailure::BadSignature));
+        }
+        let untrusted = UntrustedAccessToken::parse(&self.token)?;
+        let identity =
+            config.token_policy(&site.callback_url()).check(&untrusted.insecure_assume_signature_verified(), now)?;
+        remember(&VERIFIED, config, site, &self.token, VerifiedJwt { identity: identity.clone(), key: self.key }, now)?;
+        Ok(Authenticated::access_jwt(identity, authorization, &self.token))
+    }
+}
+
 /// Validates Access's `id_token` at `/token` (sealed token mode). A bad one is
 /// Access's failure, not the client's.
 pub async fn verify_id_token(

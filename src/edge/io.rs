@@ -47,6 +47,8 @@ pub struct Incoming {
     inner: web_sys::Request,
     url: String,
     method: String,
+    /// The headers the MCP endpoint reads, read once in one call ([`Self::mcp_headers`]).
+    mcp_headers: std::cell::OnceCell<McpHeaders>,
     /// The rest of an upload a refusal left unread, for the answer to drain ([`to_web_response`]).
     refused: RefCell<Option<web_sys::ReadableStream>>,
 }
@@ -54,7 +56,7 @@ pub struct Incoming {
 impl Incoming {
     pub fn new(inner: web_sys::Request) -> Self {
         let (url, method) = (inner.url(), inner.method());
-        Self { inner, url, method, refused: RefCell::new(None) }
+        Self { inner, url, method, mcp_headers: std::cell::OnceCell::new(), refused: RefCell::new(None) }
     }
 
     pub fn method(&self) -> &str {
@@ -82,6 +84,24 @@ impl Incoming {
         self.inner.headers().get(name).ok().flatten()
     }
 
+    /// The headers the MCP endpoint reads of every request, crossing from JavaScript once.
+    pub fn mcp_headers(&self) -> &McpHeaders {
+        self.mcp_headers.get_or_init(|| {
+            let joined = mcp_headers(&self.inner);
+            let mut values = facts(&joined).map(|value| value.map(str::to_owned));
+            let mut next = || values.next().flatten();
+            McpHeaders {
+                authorization: next(),
+                content_type: next(),
+                content_encoding: next(),
+                content_length: next().and_then(|length| length.parse().ok()),
+                mcp_method: next(),
+                mcp_name: next(),
+                body_stream: next().is_some(),
+            }
+        })
+    }
+
     pub fn raw(&self) -> &web_sys::Request {
         &self.inner
     }
@@ -103,7 +123,8 @@ impl Incoming {
 
     /// Whether the request carries a body: chunks, or a declared length other than zero.
     pub fn has_body(&self) -> bool {
-        self.inner.body().is_some() && self.declared_length() != Some(0)
+        let headers = self.mcp_headers();
+        headers.body_stream && headers.content_length != Some(0)
     }
 
     /// Refuses the body unread: the answer drains it ([`Self::take_refused_upload`]).
@@ -114,7 +135,7 @@ impl Incoming {
     }
 
     fn declared_length(&self) -> Option<u64> {
-        self.header("content-length").and_then(|v| v.parse().ok())
+        self.mcp_headers().content_length
     }
 
     /// The body as text, if its media type is `expected` (checked before anything is
@@ -338,6 +359,20 @@ extern "C" {
 extern "C" {
     #[wasm_bindgen(js_name = logFacts)]
     fn log_facts(request: &web_sys::Request, response: &web_sys::Response) -> String;
+    #[wasm_bindgen(js_name = mcpHeaders)]
+    fn mcp_headers(request: &web_sys::Request) -> String;
+}
+
+/// The request headers the MCP endpoint reads ([`Incoming::mcp_headers`]).
+pub struct McpHeaders {
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_length: Option<u64>,
+    pub mcp_method: Option<String>,
+    pub mcp_name: Option<String>,
+    /// Whether the request has a body stream (its length may be zero).
+    pub body_stream: bool,
 }
 
 /// The values a JavaScript helper read in one call, one per line (header values never hold a

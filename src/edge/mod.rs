@@ -3,17 +3,18 @@
 
 mod auth;
 mod client_metadata;
+mod forward;
 mod io;
 mod mcp;
 mod proxy;
 mod token_endpoint;
 mod upstream;
 
-use crate::access::token::Authenticated;
+use crate::access::token::{Authenticated, Identity};
 use crate::config::{Config, OriginBinding, ORIGIN_BINDING};
 use crate::mcp::list_filter::Lists;
 use crate::mcp::policy::Effect;
-use crate::mcp::request::McpCall;
+use crate::mcp::request::{McpCall, McpRequest};
 use crate::mcp::request_log::{Decision, LogScope};
 use crate::oauth::capabilities::Capabilities;
 use crate::oauth::metadata::{self, Site};
@@ -24,7 +25,6 @@ use crate::route::{route, Route};
 use io::{Clock, Incoming, WebEntropy};
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{event, js_sys, web_sys, Context, Env};
 
@@ -61,6 +61,7 @@ fn config(env: &Env) -> Result<Rc<Config>, Error> {
         false => OriginBinding::NotFetcher,
     };
     let config = Rc::new(Config::from_lookup(lookup, declared)?);
+    mcp::look_for_rate_limiter(env);
     // proxy.js keeps the binding for the isolate's life, so that no request (the synchronous
     // start included) carries it across: the default path pays nothing for it.
     proxy::use_origin_binding(config.proxy.binding.map(|_| &binding));
@@ -155,79 +156,6 @@ fn answer(
     Ok(response)
 }
 
-/// The MCP endpoint's common case, started without awaiting anything in wasm (every await
-/// costs the wasm-bindgen executor a task, a microtask and two closures): the configuration
-/// is parsed, the bearer is a sealed token or an Access JWT the verified-token cache knows,
-/// and no MCP setting needs the body or the rate-limit binding. The entry
-/// (scripts/entry.mjs) awaits [`Forwarding::origin`] and hands the outcome to
-/// [`Forwarding::finish`]. `None`: anything else, which goes through [`fetch`] and the same
-/// functions, awaited there.
-#[wasm_bindgen]
-pub fn start_forward(request: web_sys::Request, started: f64) -> Option<Forwarding> {
-    let config = CONFIG.with(|c| c.borrow().clone())?;
-    let request = Incoming::new(request);
-    #[cfg(feature = "panic-probe")]
-    if request.path() == "/__panic" && request.query() == "sync" {
-        panic!("panic probe in the synchronous start");
-    }
-    if config.mcp.reads_body() || mcp::may_rate_limit() {
-        return None;
-    }
-    if !matches!(route(request.method(), request.path(), &config.mcp_path, &config.proxy.extra_paths), Ok(Route::Mcp)) {
-        return None;
-    }
-    let site = site(&config, request.origin());
-    let now = (started / 1000.0) as u64;
-    let authenticated =
-        auth::authenticate_now(&config, &site, request.header("authorization").as_deref(), now).ok()??;
-    let mut trace = Trace {
-        route: Some(Route::Mcp),
-        decision: Some(Decision::Allow),
-        origin_binding: config.proxy.binding,
-        log: config.request_log,
-        ..Trace::default()
-    };
-    trace.identify(&authenticated);
-    let origin = proxy::send(&request, &config, &authenticated, None);
-    Some(Forwarding { request, trace, started, config, site, origin })
-}
-
-/// An MCP request on its way to the origin, from [`start_forward`].
-#[wasm_bindgen]
-pub struct Forwarding {
-    request: Incoming,
-    trace: Trace,
-    started: f64,
-    config: Rc<Config>,
-    site: Rc<Site>,
-    origin: js_sys::Promise,
-}
-
-#[wasm_bindgen]
-impl Forwarding {
-    /// Settles with the origin's answer, or rejects with why there is none.
-    #[wasm_bindgen(getter)]
-    pub fn origin(&self) -> js_sys::Promise {
-        self.origin.clone()
-    }
-
-    /// The client's answer: `outcome` is what [`Self::origin`] settled with, `failed` whether it rejected.
-    pub fn finish(mut self, outcome: JsValue, failed: bool) -> Result<web_sys::Response, JsValue> {
-        let relayed = proxy::relay_answer(if failed { Err(outcome) } else { Ok(outcome) }, &self.config.proxy);
-        let result = match relayed {
-            Ok(origin) => {
-                self.trace.origin_status = Some(origin.status());
-                Ok(Reply::Origin(origin))
-            }
-            Err(error) => {
-                self.trace.challenge = Some(mcp_challenge(&self.config, &self.site));
-                Err(error)
-            }
-        };
-        Ok(answer(&self.request, self.trace, result, self.started, None)?)
-    }
-}
-
 /// The MCP endpoint's RFC 6750 challenge parameters: only failures need these strings.
 fn mcp_challenge(config: &Config, site: &Site) -> (String, String) {
     (site.resource_metadata_url(), metadata::challenge_scope(&config.scopes))
@@ -264,7 +192,8 @@ async fn handle(request: &Incoming, env: &Env, ctx: &Context, trace: &mut Trace,
 }
 
 /// The MCP endpoint: authenticate, decide what the MCP settings ask for, then stream
-/// to the origin (and back, with lists filtered under a policy).
+/// to the origin (and back, with lists filtered under a policy). The awaited path; the
+/// synchronous one ([`Forwarding`]) takes the same steps with the entry awaiting for it.
 async fn protected(
     request: &Incoming,
     config: Rc<Config>,
@@ -274,43 +203,59 @@ async fn protected(
     trace: &mut Trace,
     now: u64,
 ) -> Result<Reply, Error> {
-    let authenticated = auth::authenticate(&config, ctx, site, request.header("authorization").as_deref(), now).await?;
+    let authorization = request.mcp_headers().authorization.as_deref();
+    let authenticated = auth::authenticate(&config, ctx, site, authorization, now).await?;
     trace.identify(&authenticated);
-    let identity = &authenticated.identity;
-    let settings = &config.mcp;
-    // The rate limiter counts calls (each member of a batch), so it reads the body too.
-    let inspected = match settings.reads_body() || mcp::has_rate_limiter(env) {
+    let inspected = match reads_body(&config) {
         true => mcp::inspect(request).await?,
         false => mcp::Inspected { request: None, body: None },
     };
-    let mcp_request = inspected.request.as_ref();
-    trace.mcp_call = mcp_request.and_then(|r| r.calls.first().cloned());
-    trace.bytes_in = inspected.body.as_ref().map(|b| b.len() as u64);
-    if let (Some(policy), Some(mcp_request)) = (&settings.policy, mcp_request) {
-        if policy.decide_calls(identity, &mcp_request.calls) == Effect::Deny {
-            return Err(Error::JsonRpc { failure: JsonRpcFailure::Denied, reply: mcp_request.reply() });
-        }
-    }
-    mcp::rate_limit(env, settings, identity, mcp_request).await?;
+    decide(&config, &authenticated.identity, &inspected, trace)?;
+    mcp::rate_limit(env, &config.mcp, &authenticated.identity, inspected.request.as_ref()).await?;
     trace.decision = Some(Decision::Allow);
     trace.origin_binding = config.proxy.binding;
     let origin = proxy::forward(request, &config, &authenticated, inspected.body.as_deref()).await?;
     trace.origin_status = Some(origin.status());
-    // The lists this answer may hold: those the POST asked for, or on a GET stream (which
-    // may replay earlier answers) any result that holds one.
-    let lists = match (settings.policy.is_some(), request.method(), mcp_request) {
-        (false, _, _) => None,
-        (true, "GET", _) => Some(Lists::AnyResult),
-        (true, _, Some(mcp_request)) => Lists::asked_by(mcp_request),
-        (true, _, None) => None,
-    };
-    match lists {
-        Some(lists) => {
-            let request_id = request.header("cf-ray");
-            mcp::filter_lists(origin, config, authenticated.identity, lists, ctx, request_id).await.map(Reply::Origin)
-        }
+    match lists_for(request, config, authenticated.identity, inspected.request.as_ref()) {
+        Some(lists) => mcp::filter_lists(origin, lists).await.map(Reply::Origin),
         None => Ok(Reply::Origin(origin)),
     }
+}
+
+/// Whether the MCP settings read requests: a policy, the audit, counting by tool, or the
+/// rate limiter (which counts calls, each member of a batch, so it reads the body too).
+fn reads_body(config: &Config) -> bool {
+    config.mcp.reads_body() || mcp::has_rate_limiter() == Some(true)
+}
+
+/// The policy's decision on what was read, and what the log line says of it.
+fn decide(config: &Config, identity: &Identity, inspected: &mcp::Inspected, trace: &mut Trace) -> Result<(), Error> {
+    let mcp_request = inspected.request.as_ref();
+    trace.mcp_call = mcp_request.and_then(|r| r.calls.first().cloned());
+    trace.bytes_in = inspected.body.as_ref().map(|b| b.len() as u64);
+    match (&config.mcp.policy, mcp_request) {
+        (Some(policy), Some(mcp_request)) if policy.decide_calls(identity, &mcp_request.calls) == Effect::Deny => {
+            Err(Error::JsonRpc { failure: JsonRpcFailure::Denied, reply: mcp_request.reply() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The lists this answer may hold: those the POST asked for, or on a GET stream (which may
+/// replay earlier answers) any result that holds one; `None` without a policy.
+fn lists_for(
+    request: &Incoming,
+    config: Rc<Config>,
+    identity: Identity,
+    mcp_request: Option<&McpRequest>,
+) -> Option<mcp::ListsFor> {
+    config.mcp.policy.as_ref()?;
+    let lists = match (request.method(), mcp_request) {
+        ("GET", _) => Lists::AnyResult,
+        (_, Some(mcp_request)) => Lists::asked_by(mcp_request)?,
+        (_, None) => return None,
+    };
+    Some(mcp::ListsFor { config, identity, lists, request_id: request.header("cf-ray") })
 }
 
 async fn dispatch(
