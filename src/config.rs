@@ -696,7 +696,7 @@ pub mod tests {
     fn client_id_metadata_settings() {
         let defaults = test_config().client_metadata;
         assert!(defaults.enabled && defaults.pinned);
-        assert_eq!(defaults.document_url("https://any.example/doc"), Ok(Some("https://any.example/doc")));
+        assert_eq!(defaults.document_url("https://any.example/doc").unwrap().unwrap(), "https://any.example/doc");
         let mut v = vars();
         v.insert("CIMD", "off".into());
         v.insert("CIMD_PINNED", "off".into());

@@ -41,7 +41,7 @@ pub fn access_token(token: &[u8]) {
         leeway_seconds: 30,
         allowlist: Allowlist::default(),
     };
-    let _ = policy.check(&untrusted.signature_verified(), 1_800_000_000);
+    let _ = policy.check(&untrusted.insecure_assume_signature_verified(), 1_800_000_000);
 }
 
 /// A form body or query string.

@@ -11,7 +11,7 @@
 //! | [`mcp`] | MCP requests as the gateway reads them, `MCP_POLICY`, list filtering, the proxy's header rules, the request log line |
 //! | [`clients`] | who a client may be: redirect URIs, Client ID Metadata Documents |
 //! | [`config`] | every setting, parsed once |
-//! | [`oauth`] | the authorization server: metadata, registration, consent, authorize, token, sealed tokens, the refresh grace |
+//! | [`oauth`] | the authorization server: what it supports (one value it publishes and enforces), metadata, registration, consent, authorize, PKCE, token, sealed tokens, the refresh grace |
 //! | [`route`] | which endpoint a request is for |
 //! | `edge` | the Worker (wasm32 only): the I/O the floors below ask for |
 //!

@@ -116,18 +116,13 @@ impl DiscoveryCache {
 }
 
 /// Access's successful answer, before the gateway decides what the client gets.
+#[derive(Debug)]
 pub struct UpstreamTokens {
-    pub access_token: String,
-    pub id_token: Option<String>,
+    pub access_token: Secret,
+    pub id_token: Option<Secret>,
     pub expires_in: Option<u64>,
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     pub scope: Option<String>,
-}
-
-impl std::fmt::Debug for UpstreamTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamTokens").field("expires_in", &self.expires_in).finish_non_exhaustive()
-    }
 }
 
 /// A JWS compact token (`header.claims.signature`) rather than an opaque one.
@@ -236,10 +231,10 @@ pub fn finish(status: u16, body: &str) -> Result<UpstreamTokens, Error> {
         None => None,
     };
     Ok(UpstreamTokens {
-        access_token,
-        id_token: parsed.id_token,
+        access_token: Secret::new(access_token),
+        id_token: parsed.id_token.map(Secret::new),
         expires_in,
-        refresh_token: parsed.refresh_token,
+        refresh_token: parsed.refresh_token.map(Secret::new),
         scope: parsed.scope,
     })
 }
@@ -368,8 +363,12 @@ pub mod tests {
             finish(200, r#"{"access_token":"a","id_token":null,"refresh_token":"r","scope":null,"error":null}"#)
                 .unwrap();
         assert_eq!(
-            (tokens.access_token.as_str(), tokens.id_token, tokens.refresh_token.as_deref()),
-            ("a", None, Some("r"))
+            (
+                tokens.access_token.expose(),
+                tokens.id_token.is_none(),
+                tokens.refresh_token.as_ref().map(Secret::expose)
+            ),
+            ("a", true, Some("r"))
         );
         for body in [
             r#"{"access_token":null}"#,

@@ -7,8 +7,8 @@
 
 use crate::clients::redirect_uri::{consent_key, Destination};
 use crate::primitives::error::{ClientMetadataFailure as Failure, Error};
-use crate::primitives::strict_json::{self, Members};
-use serde::Deserialize;
+use crate::primitives::strict_json::{self, checked_string, Members};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 
@@ -38,9 +38,21 @@ pub fn is_url(client_id: &str) -> bool {
     client_id.contains("://")
 }
 
+/// A `client_id` that is the URL of the client's metadata document, as [`check_url`] admits
+/// it: the URL fetched, byte for byte the `client_id` the document repeats, and the client
+/// the gateway's codes and tokens are bound to. Where it enters from a request, the trusted
+/// hosts are checked too ([`Settings::document_url`]); read back from a sealed payload, its
+/// shape is checked again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ClientIdUrl(String);
+
+checked_string!(ClientIdUrl, |url| check_url(url).is_ok());
+
 /// The `CIMD`, `CIMD_ALLOWED_HOSTS` and `CIMD_PINNED` settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    /// Read by [`crate::oauth::capabilities::Capabilities`], which the endpoints enforce.
     pub enabled: bool,
     /// `None`: any https host (the person still consents, seeing the host).
     allowed_hosts: Option<Vec<String>>,
@@ -94,18 +106,18 @@ impl Settings {
         })
     }
 
-    /// The URL to fetch for `client_id`: `None` when it is not URL-shaped or documents are
-    /// off (then it is just an unknown client), an error when it is a URL the gateway will
-    /// not fetch.
-    pub fn document_url<'a>(&self, client_id: &'a str) -> Result<Option<&'a str>, Error> {
-        if !self.enabled || !is_url(client_id) {
+    /// The URL to fetch for a `client_id` a request names (where documents are accepted
+    /// at all: the endpoints ask their capabilities first): `None` when it is not URL-shaped
+    /// (an ordinary client id), an error when it is a URL the gateway will not fetch.
+    pub fn document_url(&self, client_id: &str) -> Result<Option<ClientIdUrl>, Error> {
+        if !is_url(client_id) {
             return Ok(None);
         }
         let host = check_url(client_id).map_err(Error::ClientMetadata)?;
         if !self.admits(&host) {
             return Err(Error::ClientMetadata(Failure::HostNotAllowed));
         }
-        Ok(Some(client_id))
+        Ok(Some(ClientIdUrl(client_id.to_owned())))
     }
 }
 
@@ -161,22 +173,22 @@ pub fn check_url(raw: &str) -> Result<String, Failure> {
 /// What the gateway keeps of a client's document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientMetadata {
-    pub client_id: String,
+    pub client_id: ClientIdUrl,
     pub client_name: String,
     pub redirect_uris: Vec<String>,
 }
 
 impl ClientMetadata {
     /// Checks a fetched document for the client whose `client_id` is `url`.
-    pub fn parse(url: &str, body: &[u8]) -> Result<Self, Failure> {
+    pub fn parse(url: &ClientIdUrl, body: &[u8]) -> Result<Self, Failure> {
         Self::from_document(url, strict_json::from_slice(body).map_err(|_| Failure::NotJson)?)
     }
 
     /// Each member the rules name is read on its own, so that each has its own failure.
-    fn from_document(url: &str, document: &RawValue) -> Result<Self, Failure> {
+    fn from_document(url: &ClientIdUrl, document: &RawValue) -> Result<Self, Failure> {
         let document = Members::of(document).ok_or(Failure::NotObject)?;
         let string = |name| strict_json::read::<String>(document.get(name)?).ok();
-        if string("client_id").as_deref() != Some(url) {
+        if string("client_id").as_deref() != Some(&**url) {
             return Err(Failure::ClientIdMismatch);
         }
         // A document is public: a secret in it is no secret, and shared-secret methods are
@@ -203,7 +215,7 @@ impl ClientMetadata {
             .and_then(|uris| strict_json::read::<Vec<String>>(uris).ok())
             .filter(|uris| !uris.is_empty())
             .ok_or(Failure::NoRedirectUris)?;
-        Ok(Self { client_id: url.to_owned(), client_name, redirect_uris })
+        Ok(Self { client_id: url.clone(), client_name, redirect_uris })
     }
 
     /// Whether the document lists the request's redirect URI: exactly, except that a
@@ -242,7 +254,7 @@ pub struct Fetched {
 }
 
 /// The outcome of a fetch for `url`, and how many seconds to keep it.
-pub fn evaluate(url: &str, fetched: Result<Fetched, Failure>) -> (Result<ClientMetadata, Failure>, u64) {
+pub fn evaluate(url: &ClientIdUrl, fetched: Result<Fetched, Failure>) -> (Result<ClientMetadata, Failure>, u64) {
     let outcome = fetched.and_then(|fetched| match fetched.status {
         200 if fetched.body.len() > MAX_DOCUMENT_BYTES => Err(Failure::TooLarge),
         200 => ClientMetadata::parse(url, &fetched.body).map(|document| (document, fetched.cache_control)),
@@ -276,7 +288,7 @@ struct PinnedDocument<'a> {
 /// the live fetch got no document at all (no answer, an error status, a redirect, an HTML
 /// challenge page: some of these hosts challenge datacenter traffic). A document that was
 /// fetched and breaks a rule is its publisher's word and is never overridden.
-pub fn pinned_fallback(url: &str, failure: Failure, settings: &Settings) -> Option<ClientMetadata> {
+pub fn pinned_fallback(url: &ClientIdUrl, failure: Failure, settings: &Settings) -> Option<ClientMetadata> {
     let no_document = matches!(
         failure,
         Failure::Unreachable
@@ -291,7 +303,7 @@ pub fn pinned_fallback(url: &str, failure: Failure, settings: &Settings) -> Opti
         return None;
     }
     let pinned: Pinned = strict_json::from_slice(PINNED.as_bytes()).ok()?;
-    let entry = pinned.documents.into_iter().find(|entry| entry.source == url)?;
+    let entry = pinned.documents.into_iter().find(|entry| *url == *entry.source)?;
     ClientMetadata::from_document(url, entry.document).ok()
 }
 
@@ -351,6 +363,16 @@ pub mod tests {
 
     pub const CLIENT: &str = "https://client.example.com/oauth/metadata.json";
 
+    /// [`CLIENT`] as a request naming it gives it.
+    pub fn client() -> ClientIdUrl {
+        Settings::default().document_url(CLIENT).unwrap().unwrap()
+    }
+
+    /// What [`Settings::document_url`] makes of `id`, as a string.
+    fn url_of(settings: &Settings, id: &str) -> Result<Option<String>, Error> {
+        settings.document_url(id).map(|url| url.map(|url| url.to_string()))
+    }
+
     /// A valid document for [`CLIENT`], with `changes` merged in (`null` removes a member).
     pub fn document(changes: serde_json::Value) -> Vec<u8> {
         let mut document = json!({
@@ -375,9 +397,9 @@ pub mod tests {
     #[test]
     fn url_shaped_client_ids_are_checked_and_others_are_ordinary_ids() {
         let settings = Settings::default();
-        assert_eq!(settings.document_url(CLIENT), Ok(Some(CLIENT)));
+        assert_eq!(url_of(&settings, CLIENT), Ok(Some(CLIENT.to_owned())));
         for id in ["abc123", "urn:client:1", "client.example.com/metadata"] {
-            assert_eq!(settings.document_url(id), Ok(None), "{id}");
+            assert_eq!(url_of(&settings, id), Ok(None), "{id}");
         }
         let long = format!("https://client.example.com/{}", "a".repeat(MAX_URL_LEN));
         let cases = [
@@ -418,7 +440,7 @@ pub mod tests {
             ("https://client.example.com/a\\doc", Failure::UrlNotCanonical),
         ];
         for (id, failure) in cases {
-            assert_eq!(settings.document_url(id), Err(Error::ClientMetadata(failure)), "{id}");
+            assert_eq!(url_of(&settings, id), Err(Error::ClientMetadata(failure)), "{id}");
         }
         // What stays allowed: a port, a query, a long path.
         for id in [
@@ -426,7 +448,7 @@ pub mod tests {
             "https://client.example.com/doc?v=1",
             "https://a.b.example/x/y.json",
         ] {
-            assert_eq!(settings.document_url(id), Ok(Some(id)), "{id}");
+            assert_eq!(url_of(&settings, id), Ok(Some(id.to_owned())), "{id}");
         }
     }
 
@@ -436,7 +458,7 @@ pub mod tests {
     fn internationalised_hosts_only_in_their_xn_form() {
         let settings = Settings::default();
         let punycode = "https://xn--mnchen-3ya.example/client.json";
-        assert_eq!(settings.document_url(punycode), Ok(Some(punycode)));
+        assert_eq!(url_of(&settings, punycode), Ok(Some(punycode.to_owned())));
         for raw in ["https://münchen.example/client.json", "https://MÜNCHEN.example/client.json"] {
             assert_eq!(check_url(raw), Err(Failure::UrlMalformed), "{raw}");
         }
@@ -492,10 +514,19 @@ pub mod tests {
     }
 
     #[test]
-    fn documents_off_make_url_client_ids_ordinary_unknown_ids() {
-        let off = Settings::new(false, None, true);
-        assert_eq!(off.document_url(CLIENT), Ok(None));
-        assert_eq!(off.document_url("http://127.0.0.1/x"), Ok(None));
+    fn a_client_id_url_is_written_as_it_came_and_read_back_only_if_it_passes_the_url_checks() {
+        let url = client();
+        let written = serde_json::to_string(&url).unwrap();
+        assert_eq!(written, format!("\"{CLIENT}\""));
+        assert_eq!(serde_json::from_str::<ClientIdUrl>(&written).unwrap(), url);
+        for malformed in
+            ["http://client.example.com/doc", "https://10.0.0.1/doc", "https://client.example.com/", "abc123"]
+        {
+            assert!(serde_json::from_value::<ClientIdUrl>(json!(malformed)).is_err(), "{malformed}");
+        }
+        // The trusted hosts are the request's check, not the seal's: a sealed URL stays good.
+        let trusting_others = Settings::new(true, Some(vec!["other.example".into()]), true);
+        assert_eq!(url_of(&trusting_others, CLIENT), Err(Error::ClientMetadata(Failure::HostNotAllowed)));
     }
 
     #[test]
@@ -504,7 +535,7 @@ pub mod tests {
         assert_eq!(hosts, ["claude.ai", "*.example.com"]);
         let settings = Settings::new(true, Some(hosts), true);
         for id in ["https://claude.ai/oauth/x", "https://client.example.com/doc", "https://a.b.example.com/doc"] {
-            assert_eq!(settings.document_url(id), Ok(Some(id)), "{id}");
+            assert_eq!(url_of(&settings, id), Ok(Some(id.to_owned())), "{id}");
         }
         for id in [
             "https://example.com/doc",
@@ -514,10 +545,10 @@ pub mod tests {
             "https://sub.claude.ai/doc",
             "https://chatgpt.com/oauth/client.json",
         ] {
-            assert_eq!(settings.document_url(id), Err(Error::ClientMetadata(Failure::HostNotAllowed)), "{id}");
+            assert_eq!(url_of(&settings, id), Err(Error::ClientMetadata(Failure::HostNotAllowed)), "{id}");
         }
         // The URL's own problems come first.
-        assert_eq!(settings.document_url("http://claude.ai/x"), Err(Error::ClientMetadata(Failure::UrlNotHttps)));
+        assert_eq!(url_of(&settings, "http://claude.ai/x"), Err(Error::ClientMetadata(Failure::UrlNotHttps)));
         for refused in ["[]", "claude.ai", "[\"\"]", r#"["*"]"#, r#"["*.*.example"]"#, r#"["a..example"]"#, "[1]"] {
             assert!(Settings::parse_hosts(refused).is_err(), "{refused}");
         }
@@ -525,7 +556,7 @@ pub mod tests {
 
     #[test]
     fn a_valid_document_is_kept_with_its_name_and_redirects() {
-        let document = ClientMetadata::parse(CLIENT, &document(json!({"client_name": "  Example  "}))).unwrap();
+        let document = ClientMetadata::parse(&client(), &document(json!({"client_name": "  Example  "}))).unwrap();
         assert_eq!(document.client_name, "Example");
         assert_eq!(document.client_id, CLIENT);
         assert_eq!(document.redirect_uris.len(), 2);
@@ -533,9 +564,9 @@ pub mod tests {
             let body = self::document(
                 json!({"token_endpoint_auth_method": method, "jwks": {"keys": [{"kty": "EC", "x": "a", "y": "b"}]}}),
             );
-            assert!(ClientMetadata::parse(CLIENT, &body).is_ok(), "{method}");
+            assert!(ClientMetadata::parse(&client(), &body).is_ok(), "{method}");
         }
-        assert!(ClientMetadata::parse(CLIENT, &self::document(json!({"token_endpoint_auth_method": null}))).is_ok());
+        assert!(ClientMetadata::parse(&client(), &self::document(json!({"token_endpoint_auth_method": null}))).is_ok());
     }
 
     #[test]
@@ -575,14 +606,14 @@ pub mod tests {
             (document(json!({"token_endpoint_auth_method": ["none"]})), Failure::AuthMethod),
         ];
         for (body, failure) in cases {
-            assert_eq!(ClientMetadata::parse(CLIENT, &body), Err(failure), "{}", String::from_utf8_lossy(&body));
+            assert_eq!(ClientMetadata::parse(&client(), &body), Err(failure), "{}", String::from_utf8_lossy(&body));
         }
     }
 
     #[test]
     fn redirect_uris_match_exactly_except_for_the_loopback_port() {
         let document = ClientMetadata::parse(
-            CLIENT,
+            &client(),
             &document(json!({"redirect_uris": ["https://client.example.com/callback", "http://127.0.0.1/callback", "http://localhost:33418/"]})),
         )
         .unwrap();
@@ -611,7 +642,7 @@ pub mod tests {
 
     #[test]
     fn what_a_fetch_brought_back_is_judged_and_given_a_lifetime() {
-        let ok = evaluate(CLIENT, fetched(200, Some("public, max-age=3600"), document(json!({}))));
+        let ok = evaluate(&client(), fetched(200, Some("public, max-age=3600"), document(json!({}))));
         assert_eq!((ok.0.is_ok(), ok.1), (true, 3600));
         let cases = [
             (fetched(301, None, Vec::new()), Failure::Redirected),
@@ -625,12 +656,12 @@ pub mod tests {
             (Err(Failure::Unreachable), Failure::Unreachable),
         ];
         for (fetched, failure) in cases {
-            assert_eq!(evaluate(CLIENT, fetched), (Err(failure), FAILURE_CACHE_SECONDS));
+            assert_eq!(evaluate(&client(), fetched), (Err(failure), FAILURE_CACHE_SECONDS));
         }
         // A document just under the cap is read.
         let mut padded = document(json!({}));
         padded.resize(MAX_DOCUMENT_BYTES, b' ');
-        assert!(evaluate(CLIENT, fetched(200, None, padded)).0.is_ok());
+        assert!(evaluate(&client(), fetched(200, None, padded)).0.is_ok());
     }
 
     #[test]
@@ -658,7 +689,7 @@ pub mod tests {
     fn the_cache_keeps_outcomes_for_their_lifetime_and_stays_bounded() {
         const NOW: u64 = 1_800_000_000;
         let mut cache = DocumentCache::default();
-        let document = ClientMetadata::parse(CLIENT, &document(json!({}))).unwrap();
+        let document = ClientMetadata::parse(&client(), &document(json!({}))).unwrap();
         cache.store(CLIENT, Ok(document.clone()), 120, NOW);
         cache.store("https://bad.example/doc", Err(Failure::Timeout), FAILURE_CACHE_SECONDS, NOW);
         assert_eq!(cache.get(CLIENT, NOW + 119), Some(Ok(document)));
@@ -675,7 +706,9 @@ pub mod tests {
         assert!(cache.get("https://c0.example/doc", NOW).is_none());
     }
 
-    const CLAUDE_CODE: &str = "https://claude.ai/oauth/claude-code-client-metadata";
+    fn claude_code() -> ClientIdUrl {
+        Settings::default().document_url("https://claude.ai/oauth/claude-code-client-metadata").unwrap().unwrap()
+    }
 
     #[test]
     fn every_pinned_document_passes_the_rules_under_its_own_url() {
@@ -684,31 +717,32 @@ pub mod tests {
         assert!(!entries.is_empty());
         for entry in entries {
             let source = entry["source"].as_str().unwrap();
-            assert_eq!(Settings::default().document_url(source), Ok(Some(source)));
+            let url = Settings::default().document_url(source).unwrap().unwrap();
+            assert_eq!(url, source);
             assert!(entry["as_of"].as_str().is_some_and(|date| date.len() == 10), "{source}");
-            let document = ClientMetadata::parse(source, entry["document"].to_string().as_bytes()).unwrap();
-            assert_eq!(pinned_fallback(source, Failure::Timeout, &Settings::default()), Some(document));
+            let document = ClientMetadata::parse(&url, entry["document"].to_string().as_bytes()).unwrap();
+            assert_eq!(pinned_fallback(&url, Failure::Timeout, &Settings::default()), Some(document));
         }
     }
 
     #[test]
     fn a_pinned_copy_answers_only_when_no_document_was_fetched_and_it_is_allowed() {
         let settings = Settings::default();
-        let claude_code = pinned_fallback(CLAUDE_CODE, Failure::BadStatus, &settings).unwrap();
-        assert_eq!(claude_code.client_name, "Claude Code");
-        assert_eq!(claude_code.check_redirect_uri("http://127.0.0.1:51234/callback"), Ok(()));
+        let pinned = pinned_fallback(&claude_code(), Failure::BadStatus, &settings).unwrap();
+        assert_eq!(pinned.client_name, "Claude Code");
+        assert_eq!(pinned.check_redirect_uri("http://127.0.0.1:51234/callback"), Ok(()));
         for failure in
             [Failure::Unreachable, Failure::Timeout, Failure::Redirected, Failure::TooLarge, Failure::NotJson]
         {
-            assert!(pinned_fallback(CLAUDE_CODE, failure, &settings).is_some(), "{failure:?}");
+            assert!(pinned_fallback(&claude_code(), failure, &settings).is_some(), "{failure:?}");
         }
         // A fetched document that breaks a rule is its publisher's word.
         for failure in [Failure::ClientIdMismatch, Failure::ClientSecret, Failure::NoRedirectUris, Failure::AuthMethod]
         {
-            assert_eq!(pinned_fallback(CLAUDE_CODE, failure, &settings), None, "{failure:?}");
+            assert_eq!(pinned_fallback(&claude_code(), failure, &settings), None, "{failure:?}");
         }
-        assert_eq!(pinned_fallback(CLIENT, Failure::Timeout, &settings), None, "nothing pinned for it");
-        assert_eq!(pinned_fallback(CLAUDE_CODE, Failure::Timeout, &Settings::new(true, None, false)), None);
+        assert_eq!(pinned_fallback(&client(), Failure::Timeout, &settings), None, "nothing pinned for it");
+        assert_eq!(pinned_fallback(&claude_code(), Failure::Timeout, &Settings::new(true, None, false)), None);
     }
 
     proptest::proptest! {
@@ -716,7 +750,10 @@ pub mod tests {
         fn arbitrary_client_ids_and_documents_never_panic(id in "\\PC{0,120}", body in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let _ = Settings::default().document_url(&id);
             let _ = Settings::default().document_url(&format!("https://{id}"));
-            let _ = ClientMetadata::parse(&id, &body);
+            if let Ok(Some(url)) = Settings::default().document_url(&format!("https://{id}")) {
+                let _ = ClientMetadata::parse(&url, &body);
+            }
+            let _ = ClientMetadata::parse(&client(), &body);
             let _ = lifetime(Some(&id));
         }
     }

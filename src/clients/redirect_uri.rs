@@ -3,6 +3,8 @@
 //! decides about client redirect URIs itself, with this allowlist.
 
 use crate::primitives::error::{Error, ErrorCode};
+use crate::primitives::strict_json::checked_string;
+use serde::Serialize;
 
 /// The default allowlist: loopback on any port (RFC 8252 §7.3) and the hosted
 /// callbacks of the well-known MCP clients.
@@ -27,6 +29,22 @@ enum Rule {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectPolicy(Vec<Rule>);
+
+/// A client redirect URI that [`RedirectPolicy::check`] admitted, kept exactly as the client
+/// sent it: compared, and sent back to, as written. Read back from a sealed payload, its shape
+/// is checked again ([`well_formed`]); the allowlist admitted it when it was sealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RedirectUri(String);
+
+checked_string!(RedirectUri, well_formed);
+
+/// What every redirect URI the gateway takes is, whatever the allowlist: not too long, no
+/// fragment (RFC 6749 §3.1.2), and nothing a URL parser would silently drop (tabs, line
+/// breaks), so that the string matched is the one that ends up in a `Location` header.
+fn well_formed(uri: &str) -> bool {
+    uri.len() <= MAX_REDIRECT_URI_LEN && !uri.contains('#') && !uri.chars().any(|c| c.is_control() || c.is_whitespace())
+}
 
 impl RedirectPolicy {
     /// Parses a comma- or whitespace-separated list of `loopback`, exact URIs and
@@ -56,16 +74,13 @@ impl RedirectPolicy {
         Ok(Self(rules))
     }
 
-    /// Checks a client redirect URI, compared as the exact string it was sent as.
-    pub fn check(&self, uri: &str) -> Result<(), Error> {
+    /// Checks a client redirect URI, compared as the exact string it was sent as: the one
+    /// way a [`RedirectUri`] enters from a request.
+    pub fn check(&self, uri: &str) -> Result<RedirectUri, Error> {
         let rejected =
             Err(Error::oauth(ErrorCode::InvalidRedirectUri, "the redirect_uri is not allowed by this server"));
-        // Before any parsing: URL parsers silently drop tabs and line breaks, so a string
-        // that differs from what is matched here could end up in a Location header.
-        if uri.len() > MAX_REDIRECT_URI_LEN
-            || uri.contains('#')
-            || uri.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
+        // Before any parsing.
+        if !well_formed(uri) {
             return rejected;
         }
         let allowed = self.0.iter().any(|rule| match rule {
@@ -79,7 +94,7 @@ impl RedirectPolicy {
             }),
         });
         if allowed {
-            Ok(())
+            Ok(RedirectUri(uri.to_owned()))
         } else {
             rejected
         }
@@ -176,6 +191,12 @@ pub mod tests {
         RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap()
     }
 
+    /// `uri` as a sealed payload gives it back: its shape checked, not the allowlist (for the
+    /// tests of what comes after [`RedirectPolicy::check`]).
+    pub fn redirect_uri(uri: &str) -> RedirectUri {
+        serde_json::from_value(serde_json::Value::from(uri)).unwrap()
+    }
+
     /// The cases shared with the black-box tests (tests/vectors/redirect_uris.json).
     pub fn vectors() -> serde_json::Value {
         serde_json::from_str(include_str!("../../tests/vectors/redirect_uris.json")).unwrap()
@@ -200,6 +221,27 @@ pub mod tests {
             assert!(policy.check(uri).is_err(), "{uri} should be rejected");
         }
         assert!(policy.check(&format!("http://localhost/{}", "a".repeat(3000))).is_err());
+    }
+
+    #[test]
+    fn an_admitted_redirect_uri_is_kept_as_sent_and_read_back_only_well_formed() {
+        let sent = "http://localhost:1/callback?x=%20";
+        let uri = default_policy().check(sent).unwrap();
+        assert_eq!((&*uri, uri.to_string()), (sent, sent.to_owned()));
+        let written = serde_json::to_string(&uri).unwrap();
+        assert_eq!(written, format!("\"{sent}\""));
+        assert_eq!(serde_json::from_str::<RedirectUri>(&written).unwrap(), uri);
+        let long = format!("\"http://localhost/{}\"", "a".repeat(MAX_REDIRECT_URI_LEN));
+        for malformed in [
+            r#""http://localhost/cb#x""#,
+            r#""http://localhost/\tcb""#,
+            r#""http://localhost/c b""#,
+            &long,
+            "1",
+            "null",
+        ] {
+            assert!(serde_json::from_str::<RedirectUri>(malformed).is_err(), "{malformed}");
+        }
     }
 
     #[test]

@@ -1090,8 +1090,9 @@ mod tests {
     use crate::access::token::bearer;
     use crate::access::upstream::tests::{access_discovery, upstream};
     use crate::config::tests::{test_config, ISSUER};
+    use crate::oauth::capabilities::Capabilities;
     use crate::oauth::metadata::tests::site;
-    use crate::oauth::metadata::{authorization_server, protected_resource, Capabilities};
+    use crate::oauth::metadata::{authorization_server, protected_resource};
     use crate::primitives::error::{ClientMetadataFailure, Error, Surface, TokenFailure};
     use crate::primitives::http::Response;
 

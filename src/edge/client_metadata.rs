@@ -3,7 +3,7 @@
 
 use super::io;
 use crate::clients::client_id_metadata::{
-    evaluate, pinned_fallback, DocumentCache, Fetched, Settings, FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES,
+    evaluate, pinned_fallback, ClientIdUrl, DocumentCache, Fetched, Settings, FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES,
 };
 use crate::oauth::authorize::Document;
 use crate::primitives::error::ClientMetadataFailure as Failure;
@@ -17,7 +17,7 @@ thread_local! {
 /// The document at `url`, from the cache or fetched (and then cached, failures too), or
 /// its pinned copy when the fetch got none and `settings` allow it. `request_id`: the
 /// request's `cf-ray`, which its warning carries as the request's log line does.
-pub async fn document(url: &str, settings: &Settings, now: u64, request_id: Option<&str>) -> Document {
+pub async fn document(url: &ClientIdUrl, settings: &Settings, now: u64, request_id: Option<&str>) -> Document {
     if let Some(cached) = CACHE.with(|cache| cache.borrow().get(url, now)) {
         return cached;
     }

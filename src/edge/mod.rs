@@ -16,7 +16,8 @@ use crate::mcp::list_filter::Lists;
 use crate::mcp::policy::Effect;
 use crate::mcp::request::{McpCall, McpRequest};
 use crate::mcp::request_log::{Decision, LogScope};
-use crate::oauth::metadata::{self, Capabilities, Site};
+use crate::oauth::capabilities::Capabilities;
+use crate::oauth::metadata::{self, Site};
 use crate::oauth::{authorize, consent, registration, token};
 use crate::primitives::error::{Error, JsonRpcFailure, Surface};
 use crate::primitives::http::{cors, Response};
@@ -293,7 +294,7 @@ async fn dispatch(
             Ok(Response::json(201, &info))
         }
         Route::Authorize => {
-            let document = match relay.document_url(request.query()) {
+            let document = match relay.document_url(request.query(), &caps) {
                 Some(url) => {
                     let request_id = request.header("cf-ray");
                     Some(client_metadata::document(&url, &config.client_metadata, now, request_id.as_deref()).await)

@@ -7,7 +7,8 @@ use super::auth;
 use super::io::{self, Clock, WebEntropy};
 use crate::access::upstream::UpstreamMetadata;
 use crate::config::Config;
-use crate::oauth::metadata::{Capabilities, Site};
+use crate::oauth::capabilities::Capabilities;
+use crate::oauth::metadata::Site;
 use crate::oauth::refresh_grace::{
     awaits_winner, Flights, GraceAnswer, GraceKey, Plan, CACHE_NAME, WINNER_POLLS, WINNER_POLL_MS,
 };
@@ -45,7 +46,7 @@ pub async fn answer(
         None => exchange(config, ctx, site, &sent, now).await?,
         Some(key) => shared(config.clone(), ctx, site.clone(), Rc::new(sent), Rc::new(key), now).await?,
     };
-    Ok(Response::json(200, &answer))
+    Ok(Response::json(200, &answer.expose()))
 }
 
 /// Relays the token request to Access and makes the client's answer of Access's.

@@ -4,16 +4,19 @@
 //! client sealed. Nothing is stored: what must survive travels sealed.
 
 use crate::access::upstream::UpstreamMetadata;
-use crate::clients::client_id_metadata::ClientMetadata;
+use crate::clients::client_id_metadata::{ClientIdUrl, ClientMetadata};
+use crate::clients::redirect_uri::RedirectUri;
 use crate::config::Config;
-use crate::oauth::authorization_request::AuthorizationRequest;
+use crate::oauth::authorization_request::{AuthorizationRequest, ClientState};
+use crate::oauth::capabilities::{Capabilities, ResponseType};
 use crate::oauth::consent::{self, ConsentTicket, Submission};
-use crate::oauth::metadata::{Capabilities, Site};
+use crate::oauth::metadata::{Resource, Site};
+use crate::oauth::pkce::PkceChallenge;
 use crate::primitives::error::{ClientMetadataFailure, Error, ErrorCode, Surface};
 use crate::primitives::http::{with_query, Response};
 use crate::primitives::params::Params;
 use crate::primitives::seal::{Entropy, Purpose};
-use crate::primitives::secret::{self, Secret};
+use crate::primitives::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 /// How long a person has to sign in at Access.
@@ -21,28 +24,26 @@ pub const STATE_TTL_SECONDS: u64 = 15 * 60;
 /// How long the client has to redeem the code (Access's own code expires sooner).
 pub const CODE_TTL_SECONDS: u64 = 5 * 60;
 
-/// Longer client `state` values are refused (real clients send tens of characters).
-pub const MAX_STATE_LEN: usize = 2048;
-
 /// What the sealed `code` given to the client wraps (member names `ac`, `ru`, … as in the
-/// codes already out there). `Debug` never shows Access's code.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CodeGrant {
+/// codes already out there). `S` is Access's code: a [`Secret`] as `/token` reads it, and as
+/// the callback writes it the `&str` Access sent, sealed at once.
+#[derive(Serialize, Deserialize)]
+pub struct CodeGrant<S = Secret> {
     /// Access's authorization code.
-    #[serde(rename = "ac", with = "secret::exposed")]
-    pub access_code: Secret,
+    #[serde(rename = "ac")]
+    pub access_code: S,
     #[serde(rename = "ru")]
-    pub redirect_uri: String,
+    pub redirect_uri: RedirectUri,
     /// The client's S256 `code_challenge`: the gateway checks the verifier itself
     /// before it vouches for the code with its client secret (RFC 7636 §4.6).
     #[serde(rename = "cc")]
-    pub code_challenge: String,
+    pub code_challenge: PkceChallenge,
     #[serde(rename = "rs", skip_serializing_if = "Option::is_none")]
-    pub resource: Option<String>,
+    pub resource: Option<Resource>,
     /// The client the code was issued to, if it has a metadata document: `/token` takes
     /// the code from that client only.
     #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+    pub client_id: Option<ClientIdUrl>,
 }
 
 /// What the edge fetched (or found cached) for a `client_id` URL.
@@ -70,11 +71,20 @@ impl Relay<'_> {
     /// The metadata document URL the edge must fetch before [`Self::authorize`], when the
     /// request's `client_id` is one the gateway accepts and its `redirect_uri` passes
     /// `ALLOWED_REDIRECT_URIS`: a request refused anyway costs no fetch.
-    pub fn document_url(&self, query: &str) -> Option<String> {
+    pub fn document_url(&self, query: &str, caps: &Capabilities) -> Option<ClientIdUrl> {
         let params = Params::parse(query).ok()?;
         let client_id = params.get("client_id")?;
         self.config.redirect_policy.check(params.get("redirect_uri")?).ok()?;
-        self.config.client_metadata.document_url(client_id).ok().flatten().map(str::to_owned)
+        self.document_client(client_id, caps).ok().flatten()
+    }
+
+    /// A `client_id` that is a metadata document's URL, where `caps` accept such clients;
+    /// `None`: an ordinary client id.
+    fn document_client(&self, client_id: &str, caps: &Capabilities) -> Result<Option<ClientIdUrl>, Error> {
+        match caps.client_id_metadata {
+            true => self.config.client_metadata.document_url(client_id),
+            false => Ok(None),
+        }
     }
 
     /// Validates `GET /authorize`. Until `client_id` and `redirect_uri` are known to be
@@ -90,13 +100,13 @@ impl Relay<'_> {
         let page = Refusal::Page;
         let params = Params::parse(query).map_err(page)?;
         let client_id = params.require("client_id", "client_id is missing").map_err(page)?;
-        let document_url = self.config.client_metadata.document_url(client_id).map_err(page)?;
+        let document_url = self.document_client(client_id, caps).map_err(page)?;
         if document_url.is_none() && client_id != self.config.access.client_id {
             return Err(page(Error::invalid_request("unknown client_id")));
         }
         // Before the document: a redirect_uri refused anyway is not worth a fetch.
         let redirect_uri = params.require("redirect_uri", "redirect_uri is missing").map_err(page)?;
-        self.config.redirect_policy.check(redirect_uri).map_err(page)?;
+        let redirect_uri = self.config.redirect_policy.check(redirect_uri).map_err(page)?;
         let document = match (document_url, document) {
             (None, _) => None,
             (Some(url), Some(Ok(document))) if document.client_id == url => Some(document),
@@ -106,44 +116,28 @@ impl Relay<'_> {
             }
         };
         if let Some(document) = document {
-            document.check_redirect_uri(redirect_uri).map_err(|failure| page(Error::ClientMetadata(failure)))?;
+            document.check_redirect_uri(&redirect_uri).map_err(|failure| page(Error::ClientMetadata(failure)))?;
         }
 
-        let state = params.get("state");
-        // The state travels back in redirects; an absurd one is refused rather than echoed.
-        if state.is_some_and(|s| s.len() > MAX_STATE_LEN) {
-            return Err(page(Error::invalid_request("state is too long")));
-        }
-        let fail = |code, description| {
-            Err(Refusal::Redirect(self.redirect_error(redirect_uri, state, Error::oauth(code, description))))
+        let state = ClientState::parse(params.get("state")).map_err(page)?;
+        let back = |error| Refusal::Redirect(self.redirect_error(&redirect_uri, state.as_deref(), error));
+        let Some(response_type) = params.get("response_type") else {
+            return Err(back(Error::invalid_request("response_type is missing")));
         };
-        match params.get("response_type") {
-            Some("code") => {}
-            None => return fail(ErrorCode::InvalidRequest, "response_type is missing"),
-            Some(_) => return fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"),
+        if caps.response_type(response_type).is_none() {
+            let unsupported = Error::oauth(ErrorCode::UnsupportedResponseType, "only response_type=code is supported");
+            return Err(back(unsupported));
         }
-        let Some(code_challenge) = params.get("code_challenge") else {
-            return fail(ErrorCode::InvalidRequest, "PKCE is required: send code_challenge with S256");
-        };
-        if params.get("code_challenge_method") != Some("S256") {
-            return fail(ErrorCode::InvalidRequest, "code_challenge_method must be S256");
-        }
-        // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
-        if code_challenge.len() != 43
-            || !code_challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return fail(ErrorCode::InvalidRequest, "code_challenge is not an S256 challenge");
-        }
-        let resource = params.get("resource");
-        if resource.is_some_and(|r| r != self.site.resource()) {
-            return fail(ErrorCode::InvalidTarget, "resource is not this MCP server");
-        }
+        let code_challenge =
+            PkceChallenge::parse(params.get("code_challenge"), params.get("code_challenge_method"), caps)
+                .map_err(back)?;
+        let resource = self.site.requested_resource(params.get("resource")).map_err(back)?;
         Ok(AuthorizationRequest {
-            redirect_uri: redirect_uri.to_owned(),
-            state: state.map(str::to_owned),
-            code_challenge: code_challenge.to_owned(),
-            scope: granted_scope(params.get("scope"), caps),
-            resource: resource.map(str::to_owned),
+            redirect_uri,
+            state,
+            code_challenge,
+            scope: caps.grant_scope(params.get("scope")),
+            resource,
             client_id: document.map(|document| document.client_id.clone()),
         })
     }
@@ -206,13 +200,13 @@ impl Relay<'_> {
         Ok(Response::redirect(with_query(
             &upstream.authorization_endpoint,
             &[
-                ("response_type", "code"),
+                ("response_type", ResponseType::Code.as_str()),
                 ("client_id", &self.config.access.client_id),
                 ("redirect_uri", &callback),
                 ("scope", &request.scope),
                 ("state", &state),
                 ("code_challenge", &request.code_challenge),
-                ("code_challenge_method", "S256"),
+                ("code_challenge_method", request.code_challenge.method().as_str()),
                 // Access echoes it in the id_token (OIDC Core §3.1.2.1), which tells an
                 // id_token apart from an access token whatever their audiences.
                 ("nonce", &id_token_nonce(&request.code_challenge)),
@@ -253,7 +247,7 @@ impl Relay<'_> {
             return back(Error::oauth(ErrorCode::ServerError, "Cloudflare Access returned no code"));
         };
         let grant = CodeGrant {
-            access_code: Secret::new(access_code),
+            access_code,
             redirect_uri: request.redirect_uri.clone(),
             code_challenge: request.code_challenge.clone(),
             resource: request.resource.clone(),
@@ -268,23 +262,8 @@ impl Relay<'_> {
 }
 
 /// The `nonce` sent to Access, derived from the PKCE challenge so that nothing is stored.
-pub fn id_token_nonce(code_challenge: &str) -> String {
+pub fn id_token_nonce(code_challenge: &PkceChallenge) -> String {
     crate::primitives::seal::digest(&format!("mcp-access-gateway/nonce/{code_challenge}"))
-}
-
-/// The scopes asked of Access: the requested ones the gateway supports (unknown
-/// ones are ignored, RFC 6749 §3.3), always with `openid`; all of them if none.
-pub fn granted_scope(requested: Option<&str>, caps: &Capabilities) -> String {
-    let Some(requested) = requested else {
-        return caps.default_scope();
-    };
-    let mut granted: Vec<&str> = vec!["openid"];
-    for scope in requested.split_whitespace() {
-        if caps.scopes.iter().any(|s| s == scope) && !granted.contains(&scope) {
-            granted.push(scope);
-        }
-    }
-    granted.join(" ")
 }
 
 #[cfg(test)]
@@ -292,11 +271,13 @@ pub mod tests {
     use super::*;
     use crate::access::upstream::tests::upstream;
     use crate::config::tests::{test_config, ISSUER};
+    use crate::oauth::authorization_request::MAX_STATE_LEN;
+    use crate::oauth::capabilities::tests::caps;
     use crate::oauth::metadata::tests::site;
+    use crate::oauth::pkce::tests::CHALLENGE;
     use crate::primitives::seal::tests::{open_text, CountingEntropy};
     use crate::primitives::seal::OpenError;
 
-    pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
     pub const NOW: u64 = 1_800_000_000;
 
     pub fn query(extra: &[(&str, &str)], without: &[&str]) -> String {
@@ -313,10 +294,6 @@ pub mod tests {
         params.retain(|(n, _)| !without.contains(n) && !extra.iter().any(|(e, _)| e == n));
         params.extend_from_slice(extra);
         with_query("", &params).trim_start_matches('?').to_owned()
-    }
-
-    fn caps() -> Capabilities {
-        Capabilities::new(&test_config(), &upstream())
     }
 
     impl Relay<'_> {
@@ -518,11 +495,23 @@ pub mod tests {
         assert_eq!(grant.access_code.expose(), "access-code-1");
         assert_eq!(grant.redirect_uri, "http://localhost:4567/callback");
         assert_eq!(grant.code_challenge, CHALLENGE, "the client's challenge travels in the code");
-        assert!(!format!("{grant:?}").contains("access-code-1"), "Debug shows no code");
         assert!(config
             .sealing_keys
             .open::<CodeGrant>(Purpose::Code, params.get("code").unwrap(), NOW + CODE_TTL_SECONDS)
             .is_err());
+    }
+
+    /// A code grant as the callback writes it.
+    fn written(grant: &CodeGrant) -> String {
+        let CodeGrant { access_code, redirect_uri, code_challenge, resource, client_id } = grant;
+        let grant = CodeGrant {
+            access_code: access_code.expose(),
+            redirect_uri: redirect_uri.clone(),
+            code_challenge: code_challenge.clone(),
+            resource: resource.clone(),
+            client_id: client_id.clone(),
+        };
+        serde_json::to_string(&grant).unwrap()
     }
 
     /// What the serde derive wrote for a code grant: every member, and the required ones only.
@@ -537,10 +526,10 @@ pub mod tests {
         assert_eq!(grant.code_challenge, CHALLENGE);
         assert_eq!(grant.resource.as_deref(), Some("https://mcp.example.com/mcp"));
         assert_eq!(grant.client_id.as_deref(), Some("https://client.example.com/client.json"));
-        assert_eq!(serde_json::to_string(&grant).unwrap(), OLD_GRANT);
+        assert_eq!(written(&grant), OLD_GRANT);
         let minimal: CodeGrant = open_text(Purpose::Code, OLD_GRANT_MINIMAL).unwrap();
         assert_eq!((minimal.resource.as_deref(), minimal.client_id.as_deref()), (None, None));
-        assert_eq!(serde_json::to_string(&minimal).unwrap(), OLD_GRANT_MINIMAL);
+        assert_eq!(written(&minimal), OLD_GRANT_MINIMAL);
     }
 
     #[test]
@@ -558,6 +547,9 @@ pub mod tests {
             OLD_GRANT_MINIMAL.replace(r#""http://localhost:4567/callback""#, r#"["http://localhost:4567/callback"]"#),
             OLD_GRANT.replace(r#""https://mcp.example.com/mcp""#, "1"),
             OLD_GRANT.replace(r#""https://client.example.com/client.json""#, "false"),
+            OLD_GRANT_MINIMAL
+                .replace("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw"),
+            OLD_GRANT_MINIMAL.replace("http://localhost:4567/callback", "http://localhost:4567/\ncallback"),
         ];
         for payload in malformed {
             assert_eq!(
@@ -621,17 +613,10 @@ pub mod tests {
         assert!(!response.body.contains("randomness"), "the reason is logged, not shown");
     }
 
-    #[test]
-    fn scope_mapping() {
-        let caps = caps();
-        assert_eq!(granted_scope(None, &caps), "openid email profile");
-        assert_eq!(granted_scope(Some("email"), &caps), "openid email");
-        assert_eq!(granted_scope(Some("mcp:tools email email"), &caps), "openid email");
-    }
-
     mod client_id_metadata_documents {
         use super::*;
-        use crate::clients::client_id_metadata::tests::{document, CLIENT};
+        use crate::clients::client_id_metadata::tests::{client, document, CLIENT};
+        use crate::clients::client_id_metadata::Settings;
         use crate::primitives::error::ClientMetadataFailure as Failure;
         use serde_json::json;
 
@@ -639,7 +624,7 @@ pub mod tests {
 
         /// The document the edge would have fetched for [`CLIENT`], with `changes`.
         pub fn fetched(changes: serde_json::Value) -> Document {
-            ClientMetadata::parse(CLIENT, &document(changes))
+            ClientMetadata::parse(&client(), &document(changes))
         }
 
         fn cimd_query(redirect_uri: &str) -> String {
@@ -661,7 +646,7 @@ pub mod tests {
         fn the_edge_is_asked_to_fetch_only_good_trusted_urls() {
             let (config, site) = (test_config(), site());
             let relay = Relay { config: &config, site: &site, now: NOW };
-            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)).as_deref(), Some(CLIENT));
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK), &caps()).as_deref(), Some(CLIENT));
             for q in [
                 cimd_query("https://attacker.example/callback"),
                 query(&[("client_id", CLIENT)], &["redirect_uri"]),
@@ -671,13 +656,13 @@ pub mod tests {
                 query(&[], &["client_id"]),
                 "client_id=%ZZ".to_owned(),
             ] {
-                assert_eq!(relay.document_url(&q), None, "{q}");
+                assert_eq!(relay.document_url(&q, &caps()), None, "{q}");
             }
             let mut vars = crate::config::tests::vars();
             vars.insert("CIMD_ALLOWED_HOSTS", r#"["*.other.example"]"#.into());
             let trusting_others = crate::config::tests::config_from(&vars).unwrap();
             let relay = Relay { config: &trusting_others, site: &site, now: NOW };
-            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)), None);
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK), &caps()), None);
         }
 
         #[test]
@@ -742,7 +727,8 @@ pub mod tests {
                 relay.validate(&cimd_query("https://client.example.com/callback"), &caps(), None).unwrap_err();
             refused_page(response, "the redirect_uri is not allowed by this server");
             // A document for another URL, or none at all, is the gateway's own failure.
-            let other = ClientMetadata { client_id: "https://x.example/y".into(), ..good.clone().unwrap() };
+            let other_url = Settings::default().document_url("https://x.example/y").unwrap().unwrap();
+            let other = ClientMetadata { client_id: other_url, ..good.clone().unwrap() };
             for document in [None, Some(Ok(other))] {
                 let response = relay.validate(&cimd_query(LOOPBACK), &caps(), document.as_ref()).unwrap_err();
                 assert_eq!((response.status, response.header("location")), (500, None));
@@ -777,14 +763,17 @@ pub mod tests {
             vars.insert("CIMD", "off".into());
             let (config, site) = (crate::config::tests::config_from(&vars).unwrap(), site());
             let relay = Relay { config: &config, site: &site, now: NOW };
-            assert_eq!(relay.document_url(&cimd_query(LOOPBACK)), None);
+            // The capabilities of this configuration are what the relay enforces.
+            let caps = Capabilities::new(&config, &upstream());
+            assert!(!caps.client_id_metadata);
+            assert_eq!(relay.document_url(&cimd_query(LOOPBACK), &caps), None);
             let good = fetched(json!({}));
-            refused_page(relay.validate(&cimd_query(LOOPBACK), &caps(), Some(&good)).unwrap_err(), "unknown client_id");
+            refused_page(relay.validate(&cimd_query(LOOPBACK), &caps, Some(&good)).unwrap_err(), "unknown client_id");
             refused_page(
-                relay.validate(&query(&[("client_id", "http://127.0.0.1/x")], &[]), &caps(), None).unwrap_err(),
+                relay.validate(&query(&[("client_id", "http://127.0.0.1/x")], &[]), &caps, None).unwrap_err(),
                 "unknown client_id",
             );
-            assert!(relay.validate(&query(&[], &[]), &caps(), None).is_ok(), "the registered client goes on");
+            assert!(relay.validate(&query(&[], &[]), &caps, None).is_ok(), "the registered client goes on");
         }
 
         /// The document client at [`LOOPBACK`] asks, and the person approves on the consent page.
@@ -830,7 +819,10 @@ pub mod tests {
             assert_eq!(again(&query(&[("redirect_uri", LOOPBACK)], &[]), None, &mut entropy), 200);
             // Another document client listing the same target: asked.
             let other_url = "https://other.example.com/client.json";
-            let other = ClientMetadata { client_id: other_url.into(), ..document.clone().unwrap() };
+            let other = ClientMetadata {
+                client_id: Settings::default().document_url(other_url).unwrap().unwrap(),
+                ..document.clone().unwrap()
+            };
             let other_query = query(&[("client_id", other_url), ("redirect_uri", LOOPBACK)], &[]);
             assert_eq!(again(&other_query, Some(&Ok(other)), &mut entropy), 200);
         }

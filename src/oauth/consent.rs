@@ -230,7 +230,7 @@ pub fn page(
     let csrf = random_value(entropy)?;
     let claims = TicketClaims { request: request.clone(), csrf: digest(&csrf) };
     let ticket = config.sealing_keys.seal(Purpose::ConsentTicket, &claims, now + TICKET_TTL_SECONDS, entropy)?;
-    let server = config.server_name.clone().unwrap_or_else(|| site.resource());
+    let server = config.server_name.clone().unwrap_or_else(|| site.resource().to_string());
     let who = match client {
         Some(client) => format!("{} ({})", client.client_name, host_of(&client.client_id)),
         None => describe_target(&request.redirect_uri),
@@ -369,8 +369,8 @@ pub mod tests {
     use crate::config::tests::test_config;
     use crate::oauth::authorize::tests::{query, NOW};
     use crate::oauth::authorize::Relay;
+    use crate::oauth::capabilities::Capabilities;
     use crate::oauth::metadata::tests::site;
-    use crate::oauth::metadata::Capabilities;
     use crate::primitives::seal::tests::{open_text, CountingEntropy};
     use crate::primitives::seal::OpenError;
 
@@ -455,8 +455,8 @@ pub mod tests {
 
     #[test]
     fn a_document_client_page_shows_its_name_host_redirect_host_and_whether_they_match() {
-        use crate::clients::client_id_metadata::tests::{document, CLIENT};
-        let client = ClientMetadata::parse(CLIENT, &document(serde_json::json!({}))).unwrap();
+        use crate::clients::client_id_metadata::tests::{client, document};
+        let client = ClientMetadata::parse(&client(), &document(serde_json::json!({}))).unwrap();
         let (config, site) = (test_config(), site());
         let cases = [
             ("https://client.example.com/callback", "client.example.com", "yes", "note"),
@@ -464,7 +464,7 @@ pub mod tests {
             ("https://claude.ai/api/mcp/auth_callback", "claude.ai", "no", "warn"),
         ];
         for (redirect_uri, redirect_host, matched, class) in cases {
-            let request = AuthorizationRequest { client_id: Some(CLIENT.into()), ..to(redirect_uri) };
+            let request = AuthorizationRequest { client_id: Some(client.client_id.clone()), ..to(redirect_uri) };
             let page = page(&config, &site, &request, Some(&client), NOW, &mut CountingEntropy::default()).unwrap();
             let body = &page.body;
             assert!(body.contains("<dd id=\"client-name\">Example &lt;Client&gt;</dd>"), "{body}");
@@ -478,7 +478,10 @@ pub mod tests {
         let warning = page(
             &config,
             &site,
-            &AuthorizationRequest { client_id: Some(CLIENT.into()), ..to("https://claude.ai/api/mcp/auth_callback") },
+            &AuthorizationRequest {
+                client_id: Some(client.client_id.clone()),
+                ..to("https://claude.ai/api/mcp/auth_callback")
+            },
             Some(&client),
             NOW,
             &mut CountingEntropy::default(),
@@ -545,10 +548,10 @@ pub mod tests {
     /// An authorization request of the registered client to `redirect_uri`.
     pub fn to(redirect_uri: &str) -> AuthorizationRequest {
         AuthorizationRequest {
-            redirect_uri: redirect_uri.to_owned(),
+            redirect_uri: crate::clients::redirect_uri::tests::redirect_uri(redirect_uri),
             state: None,
-            code_challenge: crate::oauth::authorize::tests::CHALLENGE.to_owned(),
-            scope: "openid".to_owned(),
+            code_challenge: crate::oauth::pkce::tests::challenge(),
+            scope: crate::oauth::capabilities::tests::caps().grant_scope(Some("openid")),
             resource: None,
             client_id: None,
         }
@@ -594,10 +597,10 @@ pub mod tests {
     /// as is a document client's callback on another host; its own host and loopback are not.
     #[test]
     fn only_loopback_and_a_document_clients_own_host_are_remembered() {
-        use crate::clients::client_id_metadata::tests::CLIENT;
+        use crate::clients::client_id_metadata::tests::{client, CLIENT};
         let config = test_config();
         let of = |client_id: Option<&str>, redirect_uri: &str| AuthorizationRequest {
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.map(|_| client()),
             ..to(redirect_uri)
         };
         let cases = [
@@ -665,9 +668,9 @@ pub mod tests {
     fn a_ticket_sealed_by_the_serde_version_opens() {
         let claims = open_ticket_text(OLD_TICKET).unwrap();
         let request = AuthorizationRequest {
-            state: Some("client-state".into()),
-            scope: "openid email".into(),
-            resource: Some("https://mcp.example.com/mcp".into()),
+            state: crate::oauth::authorization_request::ClientState::parse(Some("client-state")).unwrap(),
+            scope: crate::oauth::capabilities::tests::caps().grant_scope(Some("openid email")),
+            resource: Some(site().resource()),
             ..to("http://localhost:4567/callback")
         };
         assert_eq!(claims.request, request);

@@ -1,9 +1,13 @@
 //! What the gateway publishes about itself, derived from one [`Capabilities`] value
 //! that the endpoints also enforce: RFC 9728 protected resource metadata, RFC 8414
-//! authorization server metadata, and the same superset as OpenID Connect Discovery.
+//! authorization server metadata, and the same superset as OpenID Connect Discovery; and
+//! the gateway's own URLs, the MCP server's ([`Resource`]) among them.
 
 use crate::access::upstream::UpstreamMetadata;
 use crate::config::Config;
+use crate::oauth::capabilities::{Capabilities, ClientAuthMethod, GrantType, PkceMethod, ResponseType};
+use crate::primitives::error::{Error, ErrorCode};
+use crate::primitives::strict_json::checked_string;
 use serde::Serialize;
 
 pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -35,8 +39,19 @@ impl Site {
     }
 
     /// The canonical MCP server URL (RFC 8707 resource, RFC 9728 `resource`).
-    pub fn resource(&self) -> String {
-        self.url(&self.mcp_path)
+    pub fn resource(&self) -> Resource {
+        Resource(self.url(&self.mcp_path))
+    }
+
+    /// The `resource` a client's request names (RFC 8707 §2), if it names one: this MCP
+    /// server's, exactly as published, or `invalid_target`.
+    pub fn requested_resource(&self, requested: Option<&str>) -> Result<Option<Resource>, Error> {
+        let Some(requested) = requested else { return Ok(None) };
+        let resource = self.resource();
+        if resource != requested {
+            return Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server"));
+        }
+        Ok(Some(resource))
     }
 
     /// Where the resource metadata for the MCP endpoint lives (path-inserted, RFC 9728 §3.1).
@@ -50,55 +65,14 @@ impl Site {
     }
 }
 
-/// The single source of truth for what the gateway supports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Capabilities {
-    pub scopes: Vec<String>,
-    pub refresh: bool,
-    /// Whether the gateway holds the client secret, so clients given it may present it.
-    pub client_secret: bool,
-    /// Whether a `client_id` may be a Client ID Metadata Document's URL (`CIMD`).
-    pub client_id_metadata: bool,
-}
+/// An RFC 8707 resource indicator: this MCP server's URL ([`Site::resource`]), compared as
+/// written (a trailing slash is another resource). Read back from a sealed payload, it must be
+/// an absolute URL without a fragment (RFC 8707 §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Resource(String);
 
-/// PKCE methods accepted at `/authorize` (RFC 7636; `plain` is refused, per RFC 9700).
-pub const CODE_CHALLENGE_METHODS: [&str; 1] = ["S256"];
-/// Client authentication methods known at `/token`.
-pub const TOKEN_AUTH_METHODS: [&str; 3] = ["none", "client_secret_basic", "client_secret_post"];
-
-impl Capabilities {
-    pub fn new(config: &Config, upstream: &UpstreamMetadata) -> Self {
-        Self {
-            scopes: config.scopes.clone(),
-            refresh: upstream.supports_refresh,
-            client_secret: config.access.client_secret.is_some(),
-            client_id_metadata: config.client_metadata.enabled,
-        }
-    }
-
-    pub fn grant_types(&self) -> Vec<&'static str> {
-        let mut grants = vec!["authorization_code"];
-        if self.refresh {
-            grants.push("refresh_token");
-        }
-        grants
-    }
-
-    /// Client authentication accepted at `/token`: a secret only where there is one
-    /// to compare it with.
-    pub fn token_auth_methods(&self) -> Vec<&'static str> {
-        if self.client_secret {
-            TOKEN_AUTH_METHODS.to_vec()
-        } else {
-            vec!["none"]
-        }
-    }
-
-    /// The scope string of challenges and of requests that name no scope.
-    pub fn default_scope(&self) -> String {
-        self.scopes.join(" ")
-    }
-}
+checked_string!(Resource, |resource| !resource.contains('#') && url::Url::parse(resource).is_ok());
 
 /// Scopes only the authorization server acts on. The 2026-07-28 MCP revision keeps
 /// `offline_access` out of what the resource asks for: a client wanting refresh tokens
@@ -118,7 +92,7 @@ pub fn challenge_scope(scopes: &[String]) -> String {
 /// RFC 9728 protected resource metadata.
 #[derive(Serialize)]
 pub struct ProtectedResourceMetadata<'a> {
-    resource: String,
+    resource: Resource,
     authorization_servers: [&'a str; 1],
     scopes_supported: Vec<String>,
     bearer_methods_supported: [&'static str; 1],
@@ -148,11 +122,11 @@ pub struct AuthorizationServerMetadata<'a> {
     token_endpoint: String,
     registration_endpoint: String,
     scopes_supported: &'a [String],
-    response_types_supported: [&'static str; 1],
+    response_types_supported: &'a [ResponseType],
     response_modes_supported: [&'static str; 1],
-    grant_types_supported: Vec<&'static str>,
-    token_endpoint_auth_methods_supported: Vec<&'static str>,
-    code_challenge_methods_supported: [&'static str; 1],
+    grant_types_supported: &'a [GrantType],
+    token_endpoint_auth_methods_supported: &'a [ClientAuthMethod],
+    code_challenge_methods_supported: &'a [PkceMethod],
     authorization_response_iss_parameter_supported: bool,
     /// draft-ietf-oauth-client-id-metadata-document §5; absent when `CIMD` is off. Clients
     /// (claude.ai) use it only alongside `none` among the token endpoint auth methods,
@@ -176,11 +150,11 @@ pub fn authorization_server<'a>(
         token_endpoint: site.url(TOKEN_PATH),
         registration_endpoint: site.url(REGISTER_PATH),
         scopes_supported: &caps.scopes,
-        response_types_supported: ["code"],
+        response_types_supported: caps.response_types,
         response_modes_supported: ["query"],
-        grant_types_supported: caps.grant_types(),
-        token_endpoint_auth_methods_supported: caps.token_auth_methods(),
-        code_challenge_methods_supported: CODE_CHALLENGE_METHODS,
+        grant_types_supported: caps.grant_types,
+        token_endpoint_auth_methods_supported: caps.token_auth_methods,
+        code_challenge_methods_supported: caps.code_challenge_methods,
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: caps.client_id_metadata.then_some(true),
         jwks_uri: &upstream.jwks_uri,
@@ -233,7 +207,7 @@ pub mod tests {
         let caps = Capabilities::new(&config, &upstream());
         let doc = value(authorization_server(&site(), &caps, &upstream()));
         assert_eq!(doc["scopes_supported"], json!(["openid", "email", "offline_access"]));
-        assert_eq!(crate::oauth::authorize::granted_scope(None, &caps), "openid email offline_access");
+        assert_eq!(caps.grant_scope(None), "openid email offline_access");
     }
 
     #[test]
@@ -263,15 +237,30 @@ pub mod tests {
     }
 
     #[test]
-    fn refresh_is_advertised_only_when_access_supports_it() {
-        let caps = Capabilities {
-            scopes: vec!["openid".into()],
-            refresh: false,
-            client_secret: false,
-            client_id_metadata: true,
-        };
-        assert_eq!(caps.grant_types(), ["authorization_code"]);
-        assert_eq!(caps.token_auth_methods(), ["none"], "no secret held: none to compare a presented one with");
+    fn a_resource_is_this_mcp_server_exactly_as_published() {
+        let site = site();
+        assert_eq!(site.requested_resource(None), Ok(None));
+        assert_eq!(site.requested_resource(Some("https://mcp.example.com/mcp")), Ok(Some(site.resource())));
+        for other in [
+            "https://mcp.example.com/mcp/",
+            "https://MCP.example.com/mcp",
+            "https://mcp.example.com:443/mcp",
+            "https://mcp.example.com/MCP",
+            "https://mcp.example.com",
+            "https://other.example/mcp",
+        ] {
+            assert_eq!(
+                site.requested_resource(Some(other)),
+                Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server")),
+                "{other}"
+            );
+        }
+        let written = serde_json::to_string(&site.resource()).unwrap();
+        assert_eq!(written, r#""https://mcp.example.com/mcp""#);
+        assert_eq!(serde_json::from_str::<Resource>(&written).unwrap(), site.resource());
+        for malformed in [r#""/mcp""#, r#""https://mcp.example.com/mcp#x""#, r#""""#, "null"] {
+            assert!(serde_json::from_str::<Resource>(malformed).is_err(), "{malformed}");
+        }
     }
 
     #[test]

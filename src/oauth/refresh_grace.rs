@@ -21,6 +21,7 @@
 use crate::oauth::token::{Refreshing, TokenResponse};
 use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::seal::{Entropy, Purpose, SealingKeys};
+use crate::primitives::secret::Secret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -87,7 +88,9 @@ impl GraceKey {
 
     /// The answer sealed for the cache, readable until its window closes.
     pub fn seal(&self, answer: &GraceAnswer, entropy: &mut dyn Entropy) -> Result<String, Error> {
-        self.key.seal(Purpose::RefreshGrace, answer, answer.until, entropy)
+        let exposed =
+            GraceAnswer { exchanged_at: answer.exchanged_at, until: answer.until, response: answer.response.expose() };
+        self.key.seal(Purpose::RefreshGrace, &exposed, answer.until, entropy)
     }
 
     /// A cache entry opened, while its window is open; anything else is no answer.
@@ -96,15 +99,16 @@ impl GraceKey {
     }
 }
 
-/// A refresh's answer, shared by the identical refreshes of its window.
+/// A refresh's answer, shared by the identical refreshes of its window. `S` as in
+/// [`TokenResponse`]: its tokens are exposed only as it is sealed for the cache.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GraceAnswer {
+pub struct GraceAnswer<S = Secret> {
     #[serde(rename = "at")]
     exchanged_at: u64,
     /// When the window closes.
     until: u64,
     #[serde(rename = "r")]
-    response: TokenResponse,
+    response: TokenResponse<S>,
 }
 
 impl GraceAnswer {
@@ -233,7 +237,7 @@ mod tests {
     }
 
     fn wire(response: &TokenResponse) -> serde_json::Value {
-        serde_json::to_value(response).unwrap()
+        serde_json::to_value(response.expose()).unwrap()
     }
 
     #[test]

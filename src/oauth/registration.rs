@@ -2,8 +2,8 @@
 //! endpoint and one client per app, so every registration receives the configured
 //! Access client id, as a public client: the secret stays at the edge.
 
-use crate::clients::redirect_uri::{is_loopback_host, Destination, RedirectPolicy};
-use crate::oauth::metadata::Capabilities;
+use crate::clients::redirect_uri::{is_loopback_host, Destination, RedirectPolicy, RedirectUri};
+use crate::oauth::capabilities::{Capabilities, ClientAuthMethod, GrantType, ResponseType};
 use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::strict_json::{self, Members};
 use serde::{Deserialize, Serialize};
@@ -31,10 +31,10 @@ struct ClientMetadata {
 pub struct ClientInformation {
     client_id: String,
     client_id_issued_at: u64,
-    redirect_uris: Vec<String>,
-    grant_types: Vec<&'static str>,
-    response_types: [&'static str; 1],
-    token_endpoint_auth_method: &'static str,
+    redirect_uris: Vec<RedirectUri>,
+    grant_types: Vec<GrantType>,
+    response_types: &'static [ResponseType],
+    token_endpoint_auth_method: ClientAuthMethod,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,36 +82,31 @@ pub fn register(
     if redirect_uris.len() > MAX_REDIRECT_URIS {
         return Err(Error::oauth(ErrorCode::InvalidRedirectUri, "too many redirect_uris"));
     }
-    for uri in &redirect_uris {
-        policy.check(uri)?;
-    }
+    let redirect_uris = redirect_uris.iter().map(|uri| policy.check(uri)).collect::<Result<Vec<_>, _>>()?;
     if let Some(application_type) = &meta.application_type {
         check_application_type(application_type, &redirect_uris)?;
     }
     if let Some(method) = &meta.token_endpoint_auth_method {
         // A client asking for a secret gets a public registration instead (RFC 7591
         // §3.2.1 lets the server replace values); unknown methods are errors.
-        if !crate::oauth::metadata::TOKEN_AUTH_METHODS.contains(&method.as_str()) {
+        if ClientAuthMethod::parse(method).is_none() {
             return Err(metadata_error("unsupported token_endpoint_auth_method"));
         }
     }
-    let supported_grants = caps.grant_types();
     let grant_types = match meta.grant_types {
-        None => vec!["authorization_code"],
+        None => vec![GrantType::AuthorizationCode],
         Some(requested) => {
-            let mut granted = Vec::new();
-            for grant in &requested {
-                let known =
-                    supported_grants.iter().find(|g| **g == grant).ok_or(metadata_error("unsupported grant_types"))?;
-                granted.push(*known);
-            }
-            if !granted.contains(&"authorization_code") {
+            let granted = requested
+                .iter()
+                .map(|grant| caps.grant_type(grant).ok_or(metadata_error("unsupported grant_types")))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !granted.contains(&GrantType::AuthorizationCode) {
                 return Err(metadata_error("grant_types must include authorization_code"));
             }
             granted
         }
     };
-    if meta.response_types.is_some_and(|types| types.iter().any(|t| t != "code")) {
+    if meta.response_types.is_some_and(|types| types.iter().any(|t| caps.response_type(t).is_none())) {
         return Err(metadata_error("only the code response type is supported"));
     }
     let scope = meta.scope.map(|requested| {
@@ -122,8 +117,8 @@ pub fn register(
         client_id_issued_at: now,
         redirect_uris,
         grant_types,
-        response_types: ["code"],
-        token_endpoint_auth_method: "none",
+        response_types: caps.response_types,
+        token_endpoint_auth_method: ClientAuthMethod::None,
         client_name: meta.client_name,
         client_uri: meta.client_uri,
         logo_uri: meta.logo_uri,
@@ -139,7 +134,7 @@ pub fn register(
 /// receives the result on its own computer: loopback or a private-use scheme, plus the
 /// hosted forwarders, which hand it to the application (VS Code registers its forwarder
 /// as a native client). A web client receives it on an `https` page that is not loopback.
-fn check_application_type(application_type: &str, redirect_uris: &[String]) -> Result<(), Error> {
+fn check_application_type(application_type: &str, redirect_uris: &[RedirectUri]) -> Result<(), Error> {
     let native = match application_type {
         "native" => true,
         "web" => false,
@@ -168,16 +163,21 @@ fn check_application_type(application_type: &str, redirect_uris: &[String]) -> R
 mod tests {
     use super::*;
     use crate::clients::redirect_uri::DEFAULT_ALLOWLIST;
+    use crate::oauth::capabilities::tests::caps;
     use serde_json::json;
+
+    /// Capabilities with `scopes`, and the refresh grant where `refresh`.
+    fn supporting(scopes: &[&str], refresh: bool) -> Capabilities {
+        let grant_types: &'static [GrantType] = match refresh {
+            true => &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+            false => &[GrantType::AuthorizationCode],
+        };
+        Capabilities { scopes: scopes.iter().map(|s| s.to_string()).collect(), grant_types, ..caps() }
+    }
 
     fn run(body: serde_json::Value) -> Result<serde_json::Value, Error> {
         let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
-        let caps = Capabilities {
-            scopes: vec!["openid".into(), "email".into()],
-            refresh: true,
-            client_secret: true,
-            client_id_metadata: true,
-        };
+        let caps = supporting(&["openid", "email"], true);
         register(&body.to_string(), "abc123", &policy, &caps, 1000).map(|c| serde_json::to_value(c).unwrap())
     }
 
@@ -237,7 +237,7 @@ mod tests {
         let policy =
             RedirectPolicy::parse("https://localhost/cb http://app.example/cb https://app.example/cb x-app:/cb")
                 .unwrap();
-        let caps = Capabilities { scopes: vec![], refresh: false, client_secret: false, client_id_metadata: true };
+        let caps = supporting(&[], false);
         let fits = |application_type: &str, uri: &str| {
             let body = json!({"redirect_uris": [uri], "application_type": application_type}).to_string();
             register(&body, "c", &policy, &caps, 0).is_ok()
@@ -257,7 +257,7 @@ mod tests {
             assert_eq!(code_of(run(case["body"].clone())).as_str(), expected, "{}", case["name"]);
         }
         let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
-        let caps = Capabilities { scopes: vec![], refresh: false, client_secret: true, client_id_metadata: true };
+        let caps = supporting(&[], false);
         assert!(register("not json", "c", &policy, &caps, 0).is_err());
     }
 
@@ -284,7 +284,7 @@ mod tests {
         assert!(info.get("client_name").is_none());
         // A name twice is not JSON the gateway reads (which one would the client mean?).
         let policy = RedirectPolicy::parse(DEFAULT_ALLOWLIST).unwrap();
-        let caps = Capabilities { scopes: vec![], refresh: false, client_secret: true, client_id_metadata: true };
+        let caps = supporting(&[], false);
         let twice = r#"{"redirect_uris": ["http://localhost:1/cb"], "client_name": "a", "client_name": "b"}"#;
         assert_eq!(
             register(twice, "c", &policy, &caps, 0),

@@ -11,17 +11,19 @@
 use crate::access::token::{Authenticated, Identity};
 use crate::access::token_cache::Expiring;
 use crate::access::upstream::{is_jwt, no_id_token, UpstreamTokens};
+use crate::clients::client_id_metadata::ClientIdUrl;
 use crate::config::{Config, TokenMode};
-use crate::oauth::metadata::Site;
+use crate::oauth::metadata::{Resource, Site};
 use crate::primitives::error::{Error, TokenFailure};
 use crate::primitives::seal::{Entropy, Purpose};
-use crate::primitives::secret::{self, Secret};
+use crate::primitives::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 /// What a sealed access token carries. Its member names (`em`, `gr`, `cr`, `ci`, …) are
-/// those of the tokens already out there.
+/// those of the tokens already out there. `S` is the Access JWT: a [`Secret`] as read, the
+/// `&str` of [`Secret::expose`] as written.
 #[derive(Serialize, Deserialize)]
-struct SealedAccess {
+struct SealedAccess<S = Secret> {
     sub: String,
     #[serde(rename = "em", skip_serializing_if = "Option::is_none")]
     email: Option<String>,
@@ -29,26 +31,25 @@ struct SealedAccess {
     #[serde(rename = "gr", default, skip_serializing_if = "Vec::is_empty")]
     groups: Vec<String>,
     /// The resource (RFC 8707) the token is for: this deployment's MCP URL.
-    aud: String,
+    aud: Resource,
     exp: u64,
     /// The Access-signed JWT forwarded to the origin.
-    #[serde(rename = "cr", with = "secret::exposed")]
-    credential: Secret,
+    #[serde(rename = "cr")]
+    credential: S,
     /// The client with a metadata document it was issued to; `None`: the registered client.
     #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
-    client_id: Option<String>,
+    client_id: Option<ClientIdUrl>,
 }
 
-/// What a sealed refresh token carries.
+/// What a sealed refresh token carries; `S` as in [`SealedAccess`].
 #[derive(Serialize, Deserialize)]
-struct SealedRefresh {
+struct SealedRefresh<S = Secret> {
     /// Access's refresh token.
-    #[serde(with = "secret::exposed")]
-    rt: Secret,
-    aud: String,
+    rt: S,
+    aud: Resource,
     /// As in [`SealedAccess`]: only this client may refresh with it.
     #[serde(rename = "ci", skip_serializing_if = "Option::is_none")]
-    client_id: Option<String>,
+    client_id: Option<ClientIdUrl>,
 }
 
 /// A sealed refresh token as written: with `iat`, the time it was sealed. The gateway reads
@@ -58,7 +59,7 @@ struct SealedRefresh {
 #[derive(Serialize)]
 struct Issued<'a> {
     #[serde(flatten)]
-    sealed: &'a SealedRefresh,
+    sealed: &'a SealedRefresh<&'a str>,
     iat: u64,
 }
 
@@ -68,6 +69,8 @@ pub struct PresentedRefresh {
     pub access_refresh: Secret,
     /// Its expiry, which a token sealed again around the same Access token keeps.
     pub expires_at: u64,
+    /// The client with a metadata document it was issued to; `None`: the registered client.
+    pub client_id: Option<ClientIdUrl>,
 }
 
 /// Seals the client's access token around Access's answer and the validated `id_token`
@@ -77,13 +80,13 @@ pub fn seal_access(
     site: &Site,
     tokens: &UpstreamTokens,
     identity: &Identity,
-    client_id: Option<&str>,
+    client_id: Option<&ClientIdUrl>,
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Result<(String, u64), Error> {
     // What the origin's Access verifier accepts: the access token when it is a JWT,
     // otherwise the id_token.
-    let credential = match (is_jwt(&tokens.access_token), &tokens.id_token) {
+    let credential = match (is_jwt(tokens.access_token.expose()), &tokens.id_token) {
         (true, _) => &tokens.access_token,
         (false, Some(id_token)) => id_token,
         (false, None) => return Err(no_id_token()),
@@ -99,8 +102,8 @@ pub fn seal_access(
         groups: identity.groups.clone(),
         aud: site.resource(),
         exp: expires_at,
-        credential: Secret::new(credential.as_str()),
-        client_id: client_id.map(str::to_owned),
+        credential: credential.expose(),
+        client_id: client_id.cloned(),
     };
     Ok((config.sealing_keys.seal(Purpose::AccessToken, &sealed, expires_at, entropy)?, expires_at - now))
 }
@@ -110,12 +113,12 @@ pub fn seal_access(
 pub fn seal_refresh(
     config: &Config,
     site: &Site,
-    access_refresh: Secret,
-    client_id: Option<&str>,
+    access_refresh: &Secret,
+    client_id: Option<&ClientIdUrl>,
     (now, expires_at): (u64, u64),
     entropy: &mut dyn Entropy,
 ) -> Result<String, Error> {
-    let sealed = SealedRefresh { rt: access_refresh, aud: site.resource(), client_id: client_id.map(str::to_owned) };
+    let sealed = SealedRefresh { rt: access_refresh.expose(), aud: site.resource(), client_id: client_id.cloned() };
     config.sealing_keys.seal(Purpose::RefreshToken, &Issued { sealed: &sealed, iat: now }, expires_at, entropy)
 }
 
@@ -163,7 +166,7 @@ pub fn open_access(config: &Config, site: &Site, token: &str, now: u64) -> Resul
         return Err(Error::Forbidden { reason: "identity not in the allowlists" });
     }
     // Registered clients all share the Access client's id.
-    let client = sealed.client_id.unwrap_or_else(|| config.access.client_id.clone());
+    let client = sealed.client_id.as_deref().unwrap_or(&config.access.client_id).to_owned();
     Ok(Authenticated { identity, credential: sealed.credential, credential_as_sent: false, client: Some(client) })
 }
 
@@ -181,8 +184,9 @@ impl Expiring for Authenticated {
 }
 
 /// The Access refresh token to relay, unwrapped from the gateway's sealed one for this
-/// MCP URL and this client (`client_id` as in [`seal_refresh`]). Anything else, a raw
-/// Access refresh token included, is refused in every mode and never reaches Access.
+/// MCP URL and this client (`client_id`: the one a client with a metadata document
+/// presented; `None`: the registered client). Anything else, a raw Access refresh token
+/// included, is refused in every mode and never reaches Access.
 pub fn open_refresh(
     config: &Config,
     site: &Site,
@@ -192,7 +196,7 @@ pub fn open_refresh(
 ) -> Result<PresentedRefresh, Error> {
     match config.sealing_keys.open_expiring::<SealedRefresh>(Purpose::RefreshToken, presented, now) {
         Ok((sealed, expires_at)) if sealed.aud == site.resource() && sealed.client_id.as_deref() == client_id => {
-            Ok(PresentedRefresh { access_refresh: sealed.rt, expires_at })
+            Ok(PresentedRefresh { access_refresh: sealed.rt, expires_at, client_id: sealed.client_id })
         }
         Ok((sealed, _)) if sealed.aud == site.resource() => {
             Err(Error::invalid_grant("the refresh token was issued to another client"))
@@ -232,10 +236,10 @@ mod tests {
 
     fn upstream(access_token: &str) -> UpstreamTokens {
         UpstreamTokens {
-            access_token: access_token.into(),
-            id_token: Some("id.token.jwt".into()),
+            access_token: Secret::new(access_token),
+            id_token: Some(Secret::new("id.token.jwt")),
             expires_in: Some(300),
-            refresh_token: Some("access-refresh".into()),
+            refresh_token: Some(Secret::new("access-refresh")),
             scope: Some("openid email".into()),
         }
     }
@@ -251,7 +255,7 @@ mod tests {
             &mut CountingEntropy::default(),
         )
         .unwrap();
-        serde_json::to_value(&response).unwrap()
+        serde_json::to_value(response.expose()).unwrap()
     }
 
     #[test]
@@ -288,6 +292,33 @@ mod tests {
         r#"{"rt":"access-refresh","aud":"https://mcp.example.com/mcp","ci":"https://client.example.com/client.json"}"#;
     const OLD_REFRESH_MINIMAL: &str = r#"{"rt":"access-refresh","aud":"https://mcp.example.com/mcp"}"#;
 
+    impl SealedAccess {
+        /// As [`seal_access`] writes it.
+        fn written(&self) -> String {
+            let SealedAccess { sub, email, groups, aud, exp, credential, client_id } = self;
+            let (sub, email, groups, aud, exp) = (sub.clone(), email.clone(), groups.clone(), aud.clone(), *exp);
+            let exposed = SealedAccess {
+                sub,
+                email,
+                groups,
+                aud,
+                exp,
+                credential: credential.expose(),
+                client_id: client_id.clone(),
+            };
+            serde_json::to_string(&exposed).unwrap()
+        }
+    }
+
+    impl SealedRefresh {
+        /// As [`seal_refresh`] writes it, issued at `iat`.
+        fn written(&self, iat: u64) -> String {
+            let SealedRefresh { rt, aud, client_id } = self;
+            let exposed = SealedRefresh { rt: rt.expose(), aud: aud.clone(), client_id: client_id.clone() };
+            serde_json::to_string(&Issued { sealed: &exposed, iat }).unwrap()
+        }
+    }
+
     fn open_access_text(payload: &str) -> Result<SealedAccess, OpenError> {
         open_text(Purpose::AccessToken, payload)
     }
@@ -301,14 +332,24 @@ mod tests {
         let sealed = open_access_text(OLD_ACCESS).unwrap();
         assert_eq!((sealed.sub.as_str(), sealed.email.as_deref()), ("sub-1", Some("user@example.com")));
         assert_eq!(sealed.groups, ["eng", "ops"]);
-        assert_eq!((sealed.aud.as_str(), sealed.exp), ("https://mcp.example.com/mcp", 1_800_000_600));
+        assert_eq!((&*sealed.aud, sealed.exp), ("https://mcp.example.com/mcp", 1_800_000_600));
         assert_eq!(sealed.credential.expose(), "id.token.jwt");
         assert_eq!(sealed.client_id.as_deref(), Some("https://client.example.com/client.json"));
-        assert_eq!(serde_json::to_string(&sealed).unwrap(), OLD_ACCESS);
+        assert_eq!(sealed.written(), OLD_ACCESS);
         let minimal = open_access_text(OLD_ACCESS_MINIMAL).unwrap();
         assert_eq!((minimal.email.as_deref(), minimal.groups.len(), minimal.client_id.as_deref()), (None, 0, None));
         assert_eq!(minimal.credential.expose(), "a.b.c");
-        assert_eq!(serde_json::to_string(&minimal).unwrap(), OLD_ACCESS_MINIMAL);
+        assert_eq!(minimal.written(), OLD_ACCESS_MINIMAL);
+    }
+
+    #[test]
+    fn sealed_tokens_are_written_only_with_their_secret_exposed() {
+        use crate::primitives::secret::tests::{NotSerializable, Probe};
+        use std::marker::PhantomData;
+        assert!(!Probe::<SealedAccess>(PhantomData).serializable());
+        assert!(!Probe::<SealedRefresh>(PhantomData).serializable());
+        assert!(Probe::<SealedAccess<&str>>(PhantomData).serializable());
+        assert!(Probe::<Issued<'_>>(PhantomData).serializable());
     }
 
     #[test]
@@ -318,11 +359,10 @@ mod tests {
         assert_eq!(sealed.aud, "https://mcp.example.com/mcp");
         assert_eq!(sealed.client_id.as_deref(), Some("https://client.example.com/client.json"));
         // Written the same, with the issue time after.
-        let written = |sealed| serde_json::to_string(&Issued { sealed, iat: 7 }).unwrap();
-        assert_eq!(written(&sealed), OLD_REFRESH.replace('}', r#","iat":7}"#));
+        assert_eq!(sealed.written(7), OLD_REFRESH.replace('}', r#","iat":7}"#));
         let minimal = open_refresh_text(OLD_REFRESH_MINIMAL).unwrap();
         assert_eq!(minimal.client_id, None);
-        assert_eq!(written(&minimal), OLD_REFRESH_MINIMAL.replace('}', r#","iat":7}"#));
+        assert_eq!(minimal.written(7), OLD_REFRESH_MINIMAL.replace('}', r#","iat":7}"#));
     }
 
     #[test]
@@ -342,6 +382,9 @@ mod tests {
             OLD_ACCESS.replace(r#"["eng","ops"]"#, r#"["eng",1]"#),
             OLD_ACCESS.replace(r#"["eng","ops"]"#, r#""eng""#),
             OLD_ACCESS.replace(r#""https://client.example.com/client.json""#, "{}"),
+            // Read back, the audience and the client are checked for their shape again.
+            OLD_ACCESS_MINIMAL.replace("https://mcp.example.com/mcp", "mcp.example.com/mcp"),
+            OLD_ACCESS.replace("https://client.example.com/client.json", "https://10.0.0.1/client.json"),
         ] {
             assert_eq!(open_access_text(&payload).map(|_| ()), Err(OpenError::Malformed), "{payload}");
         }
@@ -379,9 +422,9 @@ mod tests {
         };
         let other_resource = Site::new(&config, "https://other.example.com");
         let grant = CodeGrant {
-            access_code: Secret::new("c"),
-            redirect_uri: "http://localhost/cb".into(),
-            code_challenge: "x".into(),
+            access_code: "c",
+            redirect_uri: crate::clients::redirect_uri::tests::redirect_uri("http://localhost/cb"),
+            code_challenge: crate::oauth::pkce::tests::challenge(),
             resource: None,
             client_id: None,
         };

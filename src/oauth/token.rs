@@ -5,15 +5,16 @@
 
 use crate::access::token::{carries_id_token_claims, Identity};
 use crate::access::upstream::{is_jwt, no_id_token, UpstreamMetadata, UpstreamTokens};
-use crate::clients::client_id_metadata;
+use crate::clients::client_id_metadata::{self, ClientIdUrl};
 use crate::config::{Config, TokenMode};
-use crate::oauth::authorize::CodeGrant;
-use crate::oauth::metadata::{Capabilities, Site};
+use crate::oauth::authorize::{id_token_nonce, CodeGrant};
+use crate::oauth::capabilities::{Capabilities, ClientAuthMethod, GrantType, Scope};
+use crate::oauth::metadata::Site;
 use crate::oauth::sealed_token::{self, PresentedRefresh};
 use crate::primitives::error::{Error, ErrorCode};
 use crate::primitives::params::Params;
-use crate::primitives::seal::{digest, Entropy, Purpose};
-use crate::primitives::secret::{self, constant_time_eq, Secret};
+use crate::primitives::seal::{Entropy, Purpose};
+use crate::primitives::secret::Secret;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -28,9 +29,9 @@ pub struct UpstreamTokenRequest {
     /// The `nonce` Access's `id_token` must carry if it carries one: the one sent with
     /// the authorization request of the code being exchanged.
     pub id_token_nonce: Option<String>,
-    /// The client with a metadata document that asked (`None`: the registered client),
-    /// which the tokens issued are bound to.
-    pub client_id: Option<String>,
+    /// The client with a metadata document that asked (`None`: the registered client), as
+    /// the code or refresh token it presented names it: the tokens issued are bound to it.
+    pub client_id: Option<ClientIdUrl>,
     /// The refresh token being exchanged, for a refresh.
     pub refreshing: Option<Refreshing>,
 }
@@ -51,15 +52,7 @@ impl std::fmt::Debug for UpstreamTokenRequest {
 pub struct Refreshing {
     pub sent: Secret,
     pub presented: PresentedRefresh,
-    pub scope: Option<String>,
-}
-
-/// How the client authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ClientAuth {
-    None,
-    Basic,
-    Post,
+    pub scope: Option<Scope>,
 }
 
 /// Decodes `Authorization: Basic` credentials (RFC 6749 §2.3.1: each part form-urlencoded).
@@ -77,21 +70,28 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
 
 /// Checks client authentication: the one Access client (as DCR handed it out), or a client
 /// with a metadata document, which is public (the draft forbids shared secrets for it),
-/// so presents none. Returns the latter's `client_id`.
-fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -> Result<Option<String>, Error> {
+/// so presents none. Returns the `client_id` the latter presented, which the code or refresh
+/// token it redeems must have been issued to. A method `caps` leave out is refused.
+fn authenticate(
+    config: &Config,
+    caps: &Capabilities,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<Option<String>, Error> {
+    use ClientAuthMethod::{ClientSecretBasic, ClientSecretPost};
     let basic = match authorization {
         Some(header) => Some(basic_credentials(header).ok_or(Error::InvalidClientBasic)?),
         None => None,
     };
     let posted_secret = params.get("client_secret");
-    let (auth, client_id, secret) = match (&basic, posted_secret) {
+    let (method, client_id, secret) = match (&basic, posted_secret) {
         (Some(_), Some(_)) => return Err(Error::invalid_request("use only one client authentication method")),
-        (Some((id, secret)), None) => (ClientAuth::Basic, Some(id.as_str()), Some(secret.as_str())),
-        (None, Some(secret)) => (ClientAuth::Post, params.get("client_id"), Some(secret)),
-        (None, None) => (ClientAuth::None, params.get("client_id"), None),
+        (Some((id, secret)), None) => (ClientSecretBasic, Some(id.as_str()), Some(secret.as_str())),
+        (None, Some(secret)) => (ClientSecretPost, params.get("client_id"), Some(secret)),
+        (None, None) => (ClientAuthMethod::None, params.get("client_id"), None),
     };
     let failed = || {
-        if auth == ClientAuth::Basic {
+        if method == ClientSecretBasic {
             Error::InvalidClientBasic
         } else {
             Error::oauth(ErrorCode::InvalidClient, "client authentication failed")
@@ -100,17 +100,17 @@ fn authenticate(config: &Config, authorization: Option<&str>, params: &Params) -
     if params.get("client_id").is_some_and(|posted| Some(posted) != client_id) {
         return Err(Error::invalid_request("client_id differs from the authenticated client"));
     }
-    if let Some(url) = client_id.filter(|id| config.client_metadata.enabled && client_id_metadata::is_url(id)) {
-        return match auth {
-            ClientAuth::None => Ok(Some(url.to_owned())),
-            ClientAuth::Basic => Err(Error::InvalidClientBasic),
-            ClientAuth::Post => Err(Error::oauth(
+    if let Some(url) = client_id.filter(|id| caps.client_id_metadata && client_id_metadata::is_url(id)) {
+        return match method {
+            ClientAuthMethod::None => Ok(Some(url.to_owned())),
+            ClientSecretBasic => Err(Error::InvalidClientBasic),
+            ClientSecretPost => Err(Error::oauth(
                 ErrorCode::InvalidClient,
                 "a client with a metadata document is public: it must not present a client secret",
             )),
         };
     }
-    if client_id != Some(config.access.client_id.as_str()) {
+    if client_id != Some(config.access.client_id.as_str()) || !caps.accepts(method) {
         return Err(failed());
     }
     match (secret, &config.access.client_secret) {
@@ -138,27 +138,24 @@ pub fn prepare(
 ) -> Result<UpstreamTokenRequest, Error> {
     let ClientTokenRequest { authorization, body } = *request;
     let params = Params::parse(body)?;
-    let client_id = authenticate(config, authorization, &params)?;
-    if params.get("resource").is_some_and(|r| r != site.resource()) {
-        return Err(Error::oauth(ErrorCode::InvalidTarget, "resource is not this MCP server"));
-    }
+    let presented_client = authenticate(config, caps, authorization, &params)?;
+    let resource = site.requested_resource(params.get("resource"))?;
     let mut form = url::form_urlencoded::Serializer::new(String::new());
-    let (mut id_token_nonce, mut refreshing) = (None, None);
-    match params.require("grant_type", "grant_type is missing")? {
-        "authorization_code" => {
+    let grant_type = params.require("grant_type", "grant_type is missing")?;
+    let (client_id, id_token_nonce, refreshing) = match caps.grant_type(grant_type) {
+        Some(GrantType::AuthorizationCode) => {
             let sealed = params.require("code", "code is missing")?;
             let grant: CodeGrant = config
                 .sealing_keys
                 .open(Purpose::Code, sealed, now)
                 .map_err(|_| Error::invalid_grant("the code is invalid or expired"))?;
-            if grant.client_id != client_id {
+            if grant.client_id.as_deref() != presented_client.as_deref() {
                 return Err(Error::invalid_grant("the code was issued to another client"));
             }
-            id_token_nonce = Some(crate::oauth::authorize::id_token_nonce(&grant.code_challenge));
-            if params.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+            if params.get("redirect_uri") != Some(&*grant.redirect_uri) {
                 return Err(Error::invalid_grant("redirect_uri does not match the authorization request"));
             }
-            if let (Some(requested), Some(granted)) = (params.get("resource"), &grant.resource) {
+            if let (Some(requested), Some(granted)) = (&resource, &grant.resource) {
                 if requested != granted {
                     return Err(Error::oauth(
                         ErrorCode::InvalidTarget,
@@ -166,36 +163,28 @@ pub fn prepare(
                     ));
                 }
             }
-            let verifier = params.require("code_verifier", "code_verifier is missing (PKCE is required)")?;
-            // RFC 7636 §4.1: 43 to 128 unreserved characters.
-            if !(43..=128).contains(&verifier.len())
-                || !verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
-            {
-                return Err(Error::invalid_grant("code_verifier is malformed"));
-            }
-            // RFC 7636 §4.6, checked here too: the gateway's secret never vouches for a
-            // code presented with the wrong verifier, whatever Access does with it.
-            if !constant_time_eq(&digest(verifier), &grant.code_challenge) {
-                return Err(Error::invalid_grant("code_verifier does not match the code_challenge"));
-            }
-            form.append_pair("grant_type", "authorization_code")
+            let verifier = grant.code_challenge.verify(params.get("code_verifier"))?;
+            form.append_pair("grant_type", GrantType::AuthorizationCode.as_str())
                 .append_pair("code", grant.access_code.expose())
                 .append_pair("redirect_uri", &site.callback_url())
-                .append_pair("code_verifier", verifier);
+                .append_pair("code_verifier", verifier.expose());
+            // Access's id_token must answer this code's authorization request, if it says.
+            (grant.client_id, Some(id_token_nonce(&grant.code_challenge)), None)
         }
-        "refresh_token" if caps.refresh => {
+        Some(GrantType::RefreshToken) => {
             let sent = params.require("refresh_token", "refresh_token is missing")?;
-            let presented = sealed_token::open_refresh(config, site, sent, client_id.as_deref(), now)?;
-            form.append_pair("grant_type", "refresh_token")
+            let presented = sealed_token::open_refresh(config, site, sent, presented_client.as_deref(), now)?;
+            form.append_pair("grant_type", GrantType::RefreshToken.as_str())
                 .append_pair("refresh_token", presented.access_refresh.expose());
-            let scope = params.get("scope").map(|scope| crate::oauth::authorize::granted_scope(Some(scope), caps));
+            let scope = params.get("scope").map(|scope| caps.grant_scope(Some(scope)));
             if let Some(scope) = &scope {
                 form.append_pair("scope", scope);
             }
-            refreshing = Some(Refreshing { sent: Secret::new(sent), presented, scope });
+            let client_id = presented.client_id.clone();
+            (client_id, None, Some(Refreshing { sent: Secret::new(sent), presented, scope }))
         }
-        _ => return Err(Error::oauth(ErrorCode::UnsupportedGrantType, "grant_type is not supported")),
-    }
+        None => return Err(Error::oauth(ErrorCode::UnsupportedGrantType, "grant_type is not supported")),
+    };
     form.append_pair("client_id", &config.access.client_id);
     if let Some(secret) = &config.access.client_secret {
         form.append_pair("client_secret", secret.expose());
@@ -210,19 +199,31 @@ pub fn prepare(
 }
 
 /// The normalised successful answer (RFC 6749 §5.1). Access's `id_token` is not
-/// passed on: it names Access as issuer, not this gateway. Read back only as the gateway
-/// wrote it (an answer kept for the reuse grace).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TokenResponse {
-    #[serde(with = "secret::exposed")]
-    access_token: Secret,
+/// passed on: it names Access as issuer, not this gateway. `S` is a token: a [`Secret`] as
+/// the gateway holds the answer, exposed as it writes it ([`Self::expose`]). Read back only
+/// as the gateway wrote it (an answer kept for the reuse grace).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenResponse<S = Secret> {
+    access_token: S,
     token_type: TokenType,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_in: Option<u64>,
-    #[serde(default, with = "secret::exposed::option", skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<S>,
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+}
+
+/// `Debug` never shows a token, exposed or not.
+impl<S> std::fmt::Debug for TokenResponse<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 /// The only token type the gateway issues (RFC 6750).
@@ -236,24 +237,38 @@ impl TokenResponse {
     pub fn aged(&self, seconds: u64) -> Self {
         Self { expires_in: self.expires_in.map(|left| left.saturating_sub(seconds)), ..self.clone() }
     }
+
+    /// The answer with its tokens exposed, to be written for the client it belongs to (or,
+    /// sealed, for the reuse grace).
+    pub fn expose(&self) -> TokenResponse<&str> {
+        TokenResponse {
+            access_token: self.access_token.expose(),
+            token_type: self.token_type,
+            expires_in: self.expires_in,
+            refresh_token: self.refresh_token.as_ref().map(Secret::expose),
+            scope: self.scope.clone(),
+        }
+    }
 }
+
 /// Whether the client gets an access token sealed by the gateway rather than Access's own.
 fn seals_access(mode: TokenMode, tokens: &UpstreamTokens) -> Result<bool, Error> {
+    let access_token = tokens.access_token.expose();
     match mode {
         // An opaque token would fail every MCP request and send the client round a
         // login loop, so say so here.
-        TokenMode::Passthrough if !is_jwt(&tokens.access_token) => Err(Error::config(
+        TokenMode::Passthrough if !is_jwt(access_token) => Err(Error::config(
             "TOKEN_MODE",
             "is passthrough, but Access issues opaque access tokens (use auto or sealed)",
         )),
         // One with id_token claims would be refused at the MCP endpoint just the same.
-        TokenMode::Passthrough if carries_id_token_claims(&tokens.access_token) => Err(Error::config(
+        TokenMode::Passthrough if carries_id_token_claims(access_token) => Err(Error::config(
             "TOKEN_MODE",
             "is passthrough, but Access's access tokens carry id_token claims (use auto or sealed)",
         )),
         TokenMode::Passthrough => Ok(false),
         TokenMode::Sealed => Ok(true),
-        TokenMode::Auto => Ok(!is_jwt(&tokens.access_token) || carries_id_token_claims(&tokens.access_token)),
+        TokenMode::Auto => Ok(!is_jwt(access_token) || carries_id_token_claims(access_token)),
     }
 }
 
@@ -263,7 +278,7 @@ pub fn id_token_to_verify(mode: TokenMode, tokens: &UpstreamTokens) -> Result<Op
     if !seals_access(mode, tokens)? {
         return Ok(None);
     }
-    tokens.id_token.as_deref().map(Some).ok_or_else(no_id_token)
+    tokens.id_token.as_ref().map(|id_token| Some(id_token.expose())).ok_or_else(no_id_token)
 }
 
 /// The client's token response in every token mode. The access token is Access's own
@@ -283,25 +298,25 @@ pub fn respond(
     now: u64,
     entropy: &mut dyn Entropy,
 ) -> Result<TokenResponse, Error> {
-    let client_id = sent.client_id.as_deref();
+    let client_id = sent.client_id.as_ref();
     let (access_token, expires_in) = if seals_access(config.token_mode, &tokens)? {
         let identity = identity.ok_or_else(no_id_token)?;
         let (sealed, expires_in) = sealed_token::seal_access(config, site, &tokens, identity, client_id, now, entropy)?;
         (Secret::new(sealed), Some(expires_in))
     } else {
-        (Secret::new(tokens.access_token), tokens.expires_in)
+        (tokens.access_token, tokens.expires_in)
     };
     let presented = sent.refreshing.as_ref().map(|refreshing| &refreshing.presented);
     let renewed = match (tokens.refresh_token, presented) {
-        (Some(new), Some(presented)) if presented.access_refresh.matches(&new) => {
+        (Some(new), Some(presented)) if presented.access_refresh.matches(new.expose()) => {
             Some((presented.access_refresh.clone(), presented.expires_at))
         }
-        (Some(new), _) => Some((Secret::new(new), sealed_token::refresh_expiry(config, now))),
+        (Some(new), _) => Some((new, sealed_token::refresh_expiry(config, now))),
         (None, Some(presented)) => Some((presented.access_refresh.clone(), presented.expires_at)),
         (None, None) => None,
     };
     let refresh_token = renewed
-        .map(|(rt, until)| sealed_token::seal_refresh(config, site, rt, client_id, (now, until), entropy))
+        .map(|(rt, until)| sealed_token::seal_refresh(config, site, &rt, client_id, (now, until), entropy))
         .transpose()?
         .map(Secret::new);
     Ok(TokenResponse { access_token, token_type: TokenType::Bearer, expires_in, refresh_token, scope: tokens.scope })
@@ -313,31 +328,35 @@ pub mod tests {
     use crate::access::upstream::finish;
     use crate::access::upstream::tests::upstream;
     use crate::config::tests::{config_from, test_config, vars, ISSUER};
-    use crate::oauth::authorize::tests::{CHALLENGE, NOW};
+    use crate::oauth::authorize::tests::NOW;
     use crate::oauth::metadata::tests::site;
+    use crate::oauth::pkce::tests::{challenge, VERIFIER};
     use crate::primitives::seal::tests::CountingEntropy;
 
-    /// RFC 7636 appendix B: the verifier of `CHALLENGE`.
-    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const REDIRECT: &str = "http://localhost:4567/callback";
 
     fn sealed_code(config: &Config, resource: Option<&str>) -> String {
         code_for(config, resource, None)
     }
 
+    /// A value as a sealed payload gives it back.
+    fn sealed<T: serde::de::DeserializeOwned>(text: &str) -> T {
+        serde_json::from_value(text.into()).unwrap()
+    }
+
     /// A code issued to `client_id` (a document client; `None`: the registered client).
-    fn code_for(config: &Config, resource: Option<&str>, client_id: Option<&str>) -> String {
+    pub(crate) fn code_for(config: &Config, resource: Option<&str>, client_id: Option<&str>) -> String {
         let grant = CodeGrant {
-            access_code: Secret::new("access-code"),
-            redirect_uri: REDIRECT.into(),
-            code_challenge: CHALLENGE.into(),
-            resource: resource.map(Into::into),
-            client_id: client_id.map(Into::into),
+            access_code: "access-code",
+            redirect_uri: sealed(REDIRECT),
+            code_challenge: challenge(),
+            resource: resource.map(sealed),
+            client_id: client_id.map(sealed),
         };
         config.sealing_keys.seal(Purpose::Code, &grant, NOW + 60, &mut CountingEntropy::default()).unwrap()
     }
 
-    fn form(pairs: &[(&str, &str)]) -> String {
+    pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs {
             s.append_pair(k, v);
@@ -383,7 +402,7 @@ pub mod tests {
         );
         assert!(!format!("{sent:?}").contains("s3cret"));
         // Access's id_token must answer this code's authorization request, if it says.
-        assert_eq!(sent.id_token_nonce, Some(crate::oauth::authorize::id_token_nonce(CHALLENGE)));
+        assert_eq!(sent.id_token_nonce, Some(id_token_nonce(&challenge())));
     }
 
     #[test]
@@ -473,8 +492,9 @@ pub mod tests {
 
     /// Access's `access_refresh` sealed for `client` (`None`: the registered client), issued and expiring at `times`.
     fn sealed_for(config: &Config, access_refresh: &str, client: Option<&str>, times: (u64, u64)) -> String {
-        let rt = Secret::new(access_refresh);
-        sealed_token::seal_refresh(config, &site(), rt, client, times, &mut CountingEntropy::default()).unwrap()
+        let (rt, client) = (Secret::new(access_refresh), client.map(sealed::<ClientIdUrl>));
+        sealed_token::seal_refresh(config, &site(), &rt, client.as_ref(), times, &mut CountingEntropy::default())
+            .unwrap()
     }
     fn refresh_request(refresh_token: &str) -> String {
         form(&[
@@ -500,12 +520,8 @@ pub mod tests {
                 ("client_secret", "s3cret")
             ])
         );
-        let no_refresh = Capabilities {
-            scopes: config.scopes.clone(),
-            refresh: false,
-            client_secret: true,
-            client_id_metadata: true,
-        };
+        let no_refresh =
+            Capabilities { grant_types: &[GrantType::AuthorizationCode], ..Capabilities::new(&config, &upstream()) };
         let refused = prepare(
             &config,
             &site(),
@@ -659,7 +675,7 @@ pub mod tests {
             url: String::new(),
             body: String::new(),
             id_token_nonce: None,
-            client_id: client_id.map(str::to_owned),
+            client_id: client_id.map(sealed),
             refreshing: None,
         }
     }
@@ -677,10 +693,10 @@ pub mod tests {
 
     fn upstream_tokens(access: &str, refresh_token: Option<&str>) -> UpstreamTokens {
         UpstreamTokens {
-            access_token: access.into(),
-            id_token: Some("h.c.s".into()),
+            access_token: Secret::new(access),
+            id_token: Some(Secret::new("h.c.s")),
             expires_in: Some(300),
-            refresh_token: refresh_token.map(Into::into),
+            refresh_token: refresh_token.map(Secret::new),
             scope: Some("openid email".into()),
         }
     }
@@ -697,7 +713,7 @@ pub mod tests {
 
     /// The answer as serde_json reads it.
     fn value(response: &TokenResponse) -> serde_json::Value {
-        serde_json::to_value(response).unwrap()
+        serde_json::to_value(response.expose()).unwrap()
     }
 
     fn respond_json(config: &Config, tokens: UpstreamTokens, identity: Option<&Identity>) -> serde_json::Value {
@@ -834,7 +850,7 @@ pub mod tests {
     fn normalises_access_answers() {
         let tokens = finish(200, r#"{"access_token":"a.b.c","token_type":"bearer","expires_in":"300","id_token":"x.y.z","refresh_token":"r"}"#).unwrap();
         assert!(!format!("{tokens:?}").contains("a.b.c"));
-        assert_eq!(tokens.id_token.as_deref(), Some("x.y.z"));
+        assert_eq!(tokens.id_token.as_ref().map(Secret::expose), Some("x.y.z"));
         let ok = respond(
             &mode("passthrough"),
             &site(),
@@ -853,6 +869,23 @@ pub mod tests {
             serde_json::json!({"access_token":"a.b.c","token_type":"Bearer","expires_in":300,"refresh_token":refresh})
         );
         assert!(!format!("{ok:?}").contains("a.b.c") && !format!("{ok:?}").contains(refresh));
+        let exposed = format!("{:?}", ok.expose());
+        assert!(!exposed.contains("a.b.c") && !exposed.contains(refresh), "nor once exposed: {exposed}");
+    }
+
+    /// A value that carries a secret is written only in its exposed form: as held, it has
+    /// no `Serialize`.
+    #[test]
+    fn what_carries_a_secret_is_written_only_exposed() {
+        use crate::oauth::refresh_grace::GraceAnswer;
+        use crate::primitives::secret::tests::{NotSerializable, Probe};
+        use std::marker::PhantomData;
+        assert!(!Probe::<TokenResponse>(PhantomData).serializable());
+        assert!(!Probe::<CodeGrant>(PhantomData).serializable());
+        assert!(!Probe::<GraceAnswer>(PhantomData).serializable());
+        assert!(Probe::<TokenResponse<&str>>(PhantomData).serializable());
+        assert!(Probe::<CodeGrant<&str>>(PhantomData).serializable());
+        assert!(Probe::<GraceAnswer<&str>>(PhantomData).serializable());
     }
 
     proptest::proptest! {

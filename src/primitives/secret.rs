@@ -1,5 +1,6 @@
 //! Values that must never be printed: client secrets, tokens, codes, keys.
 
+use serde::{Deserialize, Deserializer};
 use std::fmt;
 
 /// A secret string. `Debug` prints `[redacted]`, there is no `Display`, and
@@ -12,8 +13,9 @@ impl Secret {
         Self(value.into())
     }
 
-    /// The secret itself. Every caller is a place where it can leak: only use it to
-    /// put the value on the wire to the party it belongs to.
+    /// The secret itself. Every caller is a place where it can leak: only use it to put
+    /// the value on the wire to the party it belongs to (a form, a header, the JSON written
+    /// for it), or to read its shape or hash it, never to print or log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -31,36 +33,12 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// A secret in JSON (sealed payloads, the token response) as the plain string, through
-/// [`Secret::expose`]: `#[serde(with = "crate::primitives::secret::exposed")]` on each field that
-/// carries one to the party it belongs to. `Secret` itself has no `Serialize`.
-pub mod exposed {
-    use super::Secret;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(secret: &Secret, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(secret.expose())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
-        String::deserialize(deserializer).map(Secret::new)
-    }
-
-    /// An optional one: `null` or absent is `None`.
-    pub mod option {
-        use super::Secret;
-        use serde::{Deserialize, Deserializer, Serializer};
-
-        pub fn serialize<S: Serializer>(secret: &Option<Secret>, serializer: S) -> Result<S::Ok, S::Error> {
-            match secret {
-                Some(secret) => super::serialize(secret, serializer),
-                None => serializer.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Secret>, D::Error> {
-            Option::<String>::deserialize(deserializer).map(|secret| secret.map(Secret::new))
-        }
+/// Read from JSON (a sealed payload, a kept answer) as the plain string, straight into a
+/// `Secret`. There is no `Serialize`: a secret reaches JSON only as the `&str` of an
+/// explicit [`Secret::expose`] where the value that carries it is written.
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
     }
 }
 
@@ -71,7 +49,7 @@ impl fmt::Debug for Secret {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
     #[test]
@@ -90,21 +68,43 @@ mod tests {
         assert!(!s.matches(""));
     }
 
-    #[test]
-    fn is_the_plain_string_in_json() {
-        #[derive(serde::Serialize, serde::Deserialize)]
-        struct Carried {
-            #[serde(with = "exposed")]
-            secret: Secret,
-            #[serde(with = "exposed::option")]
-            optional: Option<Secret>,
+    /// Whether `T` has `Serialize`, asked of a concrete type: the inherent method exists only
+    /// where the bound holds, and wins over the trait's.
+    pub struct Probe<T>(pub std::marker::PhantomData<T>);
+
+    pub trait NotSerializable {
+        fn serializable(&self) -> bool {
+            false
         }
-        let carried = Carried { secret: Secret::new("hunter2"), optional: Some(Secret::new("x")) };
-        let text = serde_json::to_string(&carried).unwrap();
-        assert_eq!(text, r#"{"secret":"hunter2","optional":"x"}"#);
-        let read: Carried = serde_json::from_str(&text).unwrap();
-        assert!(read.secret.matches("hunter2") && read.optional.is_some_and(|x| x.matches("x")));
-        let none: Carried = serde_json::from_str(r#"{"secret":"s","optional":null}"#).unwrap();
-        assert!(none.optional.is_none());
+    }
+
+    impl<T> NotSerializable for Probe<T> {}
+
+    impl<T: serde::Serialize> Probe<T> {
+        pub fn serializable(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn is_read_from_the_plain_string_in_json_and_written_only_as_exposed() {
+        assert!(!Probe::<Secret>(std::marker::PhantomData).serializable());
+        assert!(Probe::<&str>(std::marker::PhantomData).serializable(), "the probe tells them apart");
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Carried<S> {
+            secret: S,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            optional: Option<S>,
+        }
+        let read: Carried<Secret> = serde_json::from_str(r#"{"secret":"hunter2","optional":"x"}"#).unwrap();
+        assert!(read.secret.matches("hunter2") && read.optional.as_ref().is_some_and(|x| x.matches("x")));
+        let written = Carried { secret: read.secret.expose(), optional: read.optional.as_ref().map(Secret::expose) };
+        assert_eq!(serde_json::to_string(&written).unwrap(), r#"{"secret":"hunter2","optional":"x"}"#);
+        for absent in [r#"{"secret":"s","optional":null}"#, r#"{"secret":"s"}"#] {
+            assert!(serde_json::from_str::<Carried<Secret>>(absent).unwrap().optional.is_none(), "{absent}");
+        }
+        for malformed in [r#"{"secret":1}"#, r#"{"secret":null}"#, r#"{}"#] {
+            assert!(serde_json::from_str::<Carried<Secret>>(malformed).is_err(), "{malformed}");
+        }
     }
 }

@@ -126,6 +126,55 @@ pub fn objects<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) 
         .map(|objects| objects.into_iter().map(|Object(object)| object).collect())
 }
 
+/// What every newtype `$name(String)` of a protocol value shares: it reads as the `&str` it
+/// holds, compares with a string as written (never normalised) and prints as it (none is a
+/// secret), and it is read from JSON (a sealed payload) only
+/// through `$check`, the type's own check of the string's shape, which one that fails is
+/// malformed, as a member of another type is. It is written as the string
+/// (`#[serde(transparent)]` on the type). Its other constructors are the checks where the
+/// value enters the gateway.
+macro_rules! checked_string {
+    ($name:ident, $check:expr) => {
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+                let check: fn(&str) -> bool = $check;
+                match check(&text) {
+                    true => Ok(Self(text)),
+                    false => Err(serde::de::Error::custom(concat!("not a well-formed ", stringify!($name)))),
+                }
+            }
+        }
+    };
+}
+pub(crate) use checked_string;
+
 /// A JSON object's members in order, each value as written, for the messages the gateway
 /// reads a few members of and passes on otherwise unchanged.
 pub struct Members<'a>(Vec<(String, &'a RawValue)>);
