@@ -15,6 +15,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Error;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::marker::PhantomData;
@@ -31,12 +32,83 @@ pub fn from_slice<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Error> {
 
 /// `T` from a value of JSON text [`from_slice`] read (its names are checked already).
 pub fn read<'a, T: Deserialize<'a>>(value: &'a RawValue) -> Result<T, Error> {
-    serde_json::from_slice(value.get().as_bytes())
+    serde_json::from_str(value.get())
 }
 
-/// Walks a value, refusing an object that names a member twice. Names are kept in a
-/// `BTreeSet`: they are the sender's choice, so no hashing, and no quadratic compare.
+/// Walks a value, refusing an object that names a member twice. An object's names are
+/// compared one by one while there are few (most objects: no allocation beyond the names'
+/// list), then kept in a `BTreeSet`: they are the sender's choice, so no hashing, and no
+/// quadratic compare however many there are.
 struct UniqueNames;
+
+/// Up to this many names an object's names are compared one by one.
+const FEW_NAMES: usize = 16;
+
+/// The names seen in one object so far.
+enum Seen<'de> {
+    Few(Vec<Name<'de>>),
+    Many(BTreeSet<Name<'de>>),
+}
+
+impl<'de> Seen<'de> {
+    /// Adds `name`: false when the object named it before.
+    fn insert(&mut self, name: Name<'de>) -> bool {
+        match self {
+            Self::Few(names) if names.contains(&name) => false,
+            Self::Few(names) if names.len() < FEW_NAMES => {
+                names.push(name);
+                true
+            }
+            Self::Few(names) => {
+                let mut many: BTreeSet<_> = names.drain(..).collect();
+                many.insert(name);
+                *self = Self::Many(many);
+                true
+            }
+            Self::Many(names) => names.insert(name),
+        }
+    }
+}
+
+/// A member name: borrowed from the text when it has no escape, else decoded.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Name<'de>(Cow<'de, str>);
+
+impl std::ops::Deref for Name<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+
+        impl<'de> Visitor<'de> for Text {
+            type Value = Name<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+
+            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Borrowed(name)))
+            }
+
+            fn visit_str<E>(self, name: &str) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(name.to_owned())))
+            }
+
+            fn visit_string<E>(self, name: String) -> Result<Name<'de>, E> {
+                Ok(Name(Cow::Owned(name)))
+            }
+        }
+
+        deserializer.deserialize_str(Text)
+    }
+}
 
 impl<'de> DeserializeSeed<'de> for UniqueNames {
     type Value = ();
@@ -85,8 +157,8 @@ impl<'de> Visitor<'de> for UniqueNames {
     /// An object; also a number that is no `u64` or `i64`, which `arbitrary_precision` hands
     /// over as a one-member object holding its text.
     fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
-        let mut names = BTreeSet::new();
-        while let Some(name) = members.next_key::<String>()? {
+        let mut names = Seen::Few(Vec::new());
+        while let Some(name) = members.next_key::<Name<'de>>()? {
             if !names.insert(name) {
                 return Err(de::Error::custom("a name twice in one object"));
             }
@@ -177,7 +249,7 @@ pub(crate) use checked_string;
 
 /// A JSON object's members in order, each value as written, for the messages the gateway
 /// reads a few members of and passes on otherwise unchanged.
-pub struct Members<'a>(Vec<(String, &'a RawValue)>);
+pub struct Members<'a>(Vec<(Name<'a>, &'a RawValue)>);
 
 impl<'a> Members<'a> {
     /// The members of `value`, if it is an object.
@@ -186,18 +258,18 @@ impl<'a> Members<'a> {
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(name, _)| name.as_str())
+        self.0.iter().map(|(name, _)| &**name)
     }
 
     pub fn get(&self, name: &str) -> Option<&'a RawValue> {
-        self.0.iter().find(|(n, _)| n == name).map(|&(_, value)| value)
+        self.0.iter().find(|(n, _)| **n == *name).map(|&(_, value)| value)
     }
 
     /// The object with `changes` made: a member it has takes the new value where it is,
     /// another is added at the end.
     pub fn with(&self, changes: &[(&str, &RawValue)]) -> Result<Box<RawValue>, Error> {
         let changed = |name: &str| changes.iter().find(|(n, _)| *n == name).map(|&(_, value)| value);
-        let kept = self.0.iter().map(|(name, value)| (name.as_str(), changed(name).unwrap_or(value)));
+        let kept = self.0.iter().map(|(name, value)| (&**name, changed(name).unwrap_or(value)));
         let added = changes.iter().filter(|(name, _)| self.get(name).is_none()).copied();
         serde_json::value::to_raw_value(&Written(kept.chain(added).collect()))
     }
@@ -327,6 +399,18 @@ mod tests {
         assert!(parse(&object(&mut (0..100_000).map(|i| format!("k{i}")))).is_some());
         assert_eq!(parse(&object(&mut (0..100_000).map(|i| format!("k{i}")).chain(["k99999".to_owned()]))), None);
         assert_eq!(parse(&object(&mut ["a", "b", "c", "a"].map(str::to_owned).into_iter())), None);
+        // Around the switch from comparing names one by one to a set: a name twice among
+        // FEW_NAMES, one more, and one found again only after the switch.
+        for count in [FEW_NAMES - 1, FEW_NAMES, FEW_NAMES + 1, FEW_NAMES + 2] {
+            let names = || (0..count).map(|i| format!("k{i}"));
+            assert!(parse(&object(&mut names())).is_some(), "{count} names");
+            for again in [0, count / 2, count - 1] {
+                assert_eq!(parse(&object(&mut names().chain([format!("k{again}")]))), None, "{count}, k{again}");
+            }
+        }
+        // An escaped name (decoded) against the same name written plainly (borrowed), both ways.
+        let escaped = (0..FEW_NAMES + 1).map(|i| format!("k{i}")).chain(["\\u006b0".to_owned()]);
+        assert_eq!(parse(&object(&mut escaped.collect::<Vec<_>>().into_iter().rev())), None);
     }
 
     /// serde_json's recursion limit: 127 arrays or objects inside one another, no more, and
