@@ -1,31 +1,33 @@
-// An SSE answer carried through the gateway's list filter (src/edge/mcp.rs, ListStream) by the
-// runtime's own stream machinery: each chunk goes through the wasm filter synchronously, and
-// the filter's error ends the client's stream (never an unfiltered event). The filter is wasm
-// memory: it is freed once the stream has ended, however it ended.
+// An SSE answer carried through the gateway's list filter (src/edge/mcp.rs, ListStream). The
+// client reads the runtime's own IdentityTransformStream, which the runtime pumps natively; a
+// loop here reads the origin, hands each chunk to the wasm filter synchronously and writes
+// what comes out. (A JavaScript TransformStream did the same with more promise turns per chunk:
+// about 0.2 ms more to the first byte in scripts/bench.) The filter's error ends the client's
+// stream (never an unfiltered event). A client that leaves ends the request, and the runtime
+// cancels the origin's stream with it. The filter is wasm memory: freed when the stream has
+// ended, or failed; one stranded by a request the runtime ended is freed when it is collected.
 export function filteredStream(origin, filter) {
+  const { readable, writable } = new IdentityTransformStream();
+  const writer = writable.getWriter();
+  const reader = origin.body.getReader();
   let live = true;
-  const free = () => {
+  const pump = async () => {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      const out = filter.push(read.value);
+      if (out.length > 0) await writer.write(out);
+    }
+    live = false; // finish() takes the filter
+    const out = filter.finish();
+    if (out.length > 0) await writer.write(out);
+    await writer.close();
+  };
+  pump().catch((error) => {
     if (live) filter.free();
     live = false;
-  };
-  const filtering = new TransformStream({
-    transform(chunk, controller) {
-      try {
-        const out = filter.push(chunk);
-        if (out.length > 0) controller.enqueue(out);
-      } catch (error) {
-        free();
-        throw error;
-      }
-    },
-    flush(controller) {
-      live = false; // finish() takes the filter
-      const out = filter.finish();
-      if (out.length > 0) controller.enqueue(out);
-    },
-    cancel: free,
+    writer.abort(error).catch(() => {});
+    reader.cancel(error).catch(() => {});
   });
-  const response = new Response(origin.body.pipeThrough(filtering), origin);
+  const response = new Response(readable, origin);
   response.headers.delete("content-length");
   return response;
 }

@@ -12,9 +12,11 @@ import base64
 import gzip
 import json
 import secrets
+import time
 
 import httpx
 import pytest
+from edge_stack import EVENTS, INTERVAL_MS, assert_not_held_back, received_events
 from support.fake_origin import RPC_NOTIFICATION
 from support.worker import ARGUMENT_MARKER, start_worker
 
@@ -47,7 +49,7 @@ CALL_DELETE = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"
 def policed(_gateway):
     """A Worker with POLICY, in front of the gateway's emulator and fake origin."""
     worker = start_worker(
-        _gateway.emulator, origin_url=_gateway.origin.base_url, PROXY_PATHS="/rpc /echo", MCP_POLICY=json.dumps(POLICY)
+        _gateway.emulator, origin_url=_gateway.origin.base_url, PROXY_PATHS="/rpc /echo /sse", MCP_POLICY=json.dumps(POLICY)
     )
     yield _gateway.__class__(_gateway.emulator, worker, _gateway.origin, _gateway.sent)
     worker.stop()
@@ -477,6 +479,36 @@ def test_sse_lists_are_filtered_whatever_the_line_ends(policed, line_end):
     answer = json.loads(datas[-1])
     assert names(answer, "tools") == ["search", "get_weather"]
     assert "delete_all" not in response.text and "admin_reset" not in response.text
+
+
+def test_a_filtered_stream_delivers_each_event_as_the_origin_sends_it(policed):
+    """A GET stream goes through the list filter (a replay may carry list answers), event by
+    event: none is held back until the next one exists."""
+    stream_id = secrets.token_hex(8)
+    url = f"{policed.worker.url}/sse?n={EVENTS}&interval_ms={INTERVAL_MS}&id={stream_id}"
+    headers = {"authorization": f"Bearer {policed.mint(**STAFF)}", "accept": "text/event-stream"}
+    with policed.http.stream("GET", url, headers=headers, timeout=10) as response:
+        assert response.status_code == 200
+        events = received_events(response)
+    assert_not_held_back(events, policed.origin.sse_sends(stream_id))
+
+
+def test_a_client_leaving_a_filtered_stream_ends_the_origins(policed):
+    """The origin would send 1,000 events, one every 20 ms; the client reads two and leaves. The
+    origin's stream must end then, not be drained for nobody. (Today the runtime ends it: it
+    cancels what a request that ended was reading, the filter's loop included.)"""
+    stream_id, total = secrets.token_hex(8), 1000
+    url = f"{policed.worker.url}/sse?n={total}&interval_ms=20&id={stream_id}"
+    headers = {"authorization": f"Bearer {policed.mint(**STAFF)}", "accept": "text/event-stream"}
+    with policed.http.stream("GET", url, headers=headers, timeout=10) as response:
+        assert len(received_events(response, limit=2)) == 2
+    sent = len(policed.origin.sse_sends(stream_id))
+    for _ in range(20):  # until the origin has stopped: no event in a second
+        time.sleep(1)
+        sent, before = len(policed.origin.sse_sends(stream_id)), sent
+        if sent == before:
+            break
+    assert sent == before < total // 2, f"the origin went on sending after the client left ({sent} events)"
 
 
 def test_templates_are_filtered_by_their_uri_template(policed):
