@@ -17,7 +17,13 @@ RESULTS = stack.BENCH / "results"
 README = stack.BENCH / "README.md"
 README_MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
 KB = 1024
-TARGETS = {"vs_passthrough": 0.85, "vs_jose": 1.15, "added_p50_ms": 0.5, "bundle_gzip_kb": 260}
+# The MCP-aware path's targets: its settings at most 1.15× the default gateway's workerd CPU per
+# request, a token's first validation at most 1.2× the jose peer's, the default path no slower
+# than a baseline build (two builds with the same request path differ by up to 5 % at c=8 and
+# c=32, bench/README.md, hence 1.05), and the bundle's size. The plain path's earlier targets
+# against the pass-through and the peer are retired; their ratios stay in the tables.
+TARGETS = {"policy_x_default": 1.15, "nocache_x_jose": 1.2, "default_x_baseline": 1.05, "bundle_gzip_kb": 260}
+ADDED_P50_LINE_MS = 0.5  # the chart's line over the origin's own latency
 OURS = "gateway"  # the default configuration the targets are about
 
 
@@ -126,8 +132,9 @@ def summarize(points: list[dict]) -> dict:
         metrics["x_passthrough"] = paired_ratio(groups, variant, "passthrough", concurrency, "rps")
         metrics["x_jose"] = paired_ratio(groups, variant, "jose", concurrency, "rps")
         if "cpu_us_per_request" in metrics:
-            for reference in ("passthrough", "jose"):
-                metrics[f"cpu_x_{reference}"] = paired_ratio(groups, variant, reference, concurrency, "cpu_us_per_request")
+            for reference in ("passthrough", "jose", OURS, "gateway-baseline"):
+                if (reference, concurrency) in groups:
+                    metrics[f"cpu_x_{reference}"] = paired_ratio(groups, variant, reference, concurrency, "cpu_us_per_request")
         summary.setdefault(variant, {})[str(concurrency)] = metrics
     for by_c in summary.values():
         for c, metrics in by_c.items():
@@ -139,56 +146,39 @@ def summarize(points: list[dict]) -> dict:
     return summary
 
 
-def cpu_note(summary: dict, reference: str, c: str) -> str:
-    """The throughput ratio workerd's CPU per request predicts when the Worker's core is the limit."""
-    ours = summary[OURS]
-    mine, theirs = ours[c]["cpu_us_per_request"], summary[reference][c]["cpu_us_per_request"]
-    return f"by workerd CPU {1 / ours[c][f'cpu_x_{reference}']:.2f}× ({mine:.0f} vs {theirs:.0f} µs/req)"
-
-
 def targets(summary: dict, sizes: dict, concurrency: list[int]) -> list[dict]:
-    top, one = str(max(concurrency)), str(min(concurrency))
-    ours = summary[OURS]
+    """The targets of the MCP-aware path (workerd CPU per request, paired by repeat, at the two
+    highest concurrencies, where the Worker's core is the limit) and the bundle's size. A
+    target whose variants did not run (BENCH_ONLY) is left out."""
+    loaded = [str(c) for c in sorted(concurrency)[-2:]]
     gzip_kb = sizes[OURS]["total_gzip"] / KB
 
-    def verdict(name, measured, goal, met, unit, note):
-        return {"target": name, "goal": goal, "measured": measured, "unit": unit, "met": met, "note": note}
+    def verdict(name, measured, goal, unit, note):
+        return {"target": name, "goal": goal, "measured": measured, "unit": unit, "met": measured <= goal, "note": note}
 
-    return [
-        verdict(
-            f"throughput ≥ {TARGETS['vs_passthrough']}× bare pass-through (c={top})",
-            ours[top]["x_passthrough"],
-            TARGETS["vs_passthrough"],
-            ours[top]["x_passthrough"] >= TARGETS["vs_passthrough"],
-            "×",
-            cpu_note(summary, "passthrough", top) + f"; c=1: {ours[one]['x_passthrough']:.2f}×",
-        ),
-        verdict(
-            f"throughput ≥ {TARGETS['vs_jose']}× TS + jose peer, cache on (c={top})",
-            ours[top]["x_jose"],
-            TARGETS["vs_jose"],
-            ours[top]["x_jose"] >= TARGETS["vs_jose"],
-            "×",
-            cpu_note(summary, "jose", top) + f"; c=1: {ours[one]['x_jose']:.2f}×",
-        ),
-        verdict(
-            f"added p50 latency ≤ {TARGETS['added_p50_ms']} ms over origin direct (c={one})",
-            ours[one]["added_p50_ms"],
-            TARGETS["added_p50_ms"],
-            ours[one]["added_p50_ms"] <= TARGETS["added_p50_ms"],
-            "ms",
-            f"bare pass-through adds {summary['passthrough'][one]['added_p50_ms']:.3f} ms",
-        ),
+    def cpu_ratio(variant: str, reference: str, goal: float, name: str) -> dict | None:
+        if variant not in summary or reference not in summary:
+            return None
+        ratios = [summary[variant][c][f"cpu_x_{reference}"] for c in loaded]
+        µs = [(summary[variant][c]["cpu_us_per_request"], summary[reference][c]["cpu_us_per_request"]) for c in loaded]
+        note = "; ".join(f"c={c}: {r:.2f}× ({a:.0f} vs {b:.0f} µs/req)" for c, r, (a, b) in zip(loaded, ratios, µs))
+        return verdict(f"{name} ≤ {goal}× (workerd CPU, c={' and '.join(loaded)})", max(ratios), goal, "×", note)
+
+    rows = [
+        cpu_ratio("gateway-policy", OURS, TARGETS["policy_x_default"], "MCP policy on, against the default gateway"),
+        cpu_ratio("gateway-audit-rl", OURS, TARGETS["policy_x_default"], "audit + rate limit on, against the default gateway"),
+        cpu_ratio("gateway-nocache", "jose", TARGETS["nocache_x_jose"], "cache off (each token validated), against the jose peer"),
+        cpu_ratio(OURS, "gateway-baseline", TARGETS["default_x_baseline"], "the default gateway, against the baseline build"),
         verdict(
             f"bundle ≤ {TARGETS['bundle_gzip_kb']} KB gzip (wasm + JS)",
             gzip_kb,
             TARGETS["bundle_gzip_kb"],
-            gzip_kb <= TARGETS["bundle_gzip_kb"],
             "KB",
             f"wasm {sizes[OURS]['wasm_raw'] / KB:.0f} KB raw: "
             + ", ".join(f"{name} {n / KB:.0f} KB" for name, n in sizes[OURS]["wasm_sections"].items()),
         ),
     ]
+    return [row for row in rows if row]
 
 
 PROFILE_COLUMNS = {  # column → the profile categories (bench/profile.mjs) it adds up
@@ -348,7 +338,7 @@ def markdown(results: dict) -> str:
     out += [
         _table(header, rows),
         "",
-        "**Targets** (our Worker, default settings: passthrough token mode, cache on)",
+        "**Targets** (ratios of workerd CPU per request paired by repeat; measured: the higher of the two concurrencies)",
         "",
     ]
     out.append(
@@ -518,10 +508,10 @@ def chart(results: dict, path: Path) -> None:
     ax_cpu.set_title(f"workerd CPU µs per request (c={conc[-1]})")
     ax_lat.barh([labels[k] for k in keys], [summary[k][conc[0]]["p50_ms"] for k in keys], color="tab:green")
     ax_lat.axvline(
-        summary["direct"][conc[0]]["p50_ms"] + TARGETS["added_p50_ms"],
+        summary["direct"][conc[0]]["p50_ms"] + ADDED_P50_LINE_MS,
         color="black",
         linestyle="--",
-        label=f"target: direct + {TARGETS['added_p50_ms']} ms",
+        label=f"direct + {ADDED_P50_LINE_MS} ms",
     )
     ax_lat.legend(fontsize=8, loc="lower right")
     ax_lat.invert_yaxis()
