@@ -199,8 +199,7 @@ impl Forwarding {
     }
 
     fn lists(&self) -> Option<mcp::ListsFor> {
-        let identity = self.authenticated.as_ref()?.identity.clone();
-        lists_for(&self.request, self.config.clone(), identity, self.mcp_request())
+        lists_for(&self.request, &self.config, &self.authenticated.as_ref()?.identity, self.mcp_request())
     }
 
     fn refuse(&mut self, error: Error) -> Result<web_sys::Response, JsValue> {

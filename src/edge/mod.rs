@@ -216,7 +216,7 @@ async fn protected(
     trace.origin_binding = config.proxy.binding;
     let origin = proxy::forward(request, &config, &authenticated, inspected.body.as_deref()).await?;
     trace.origin_status = Some(origin.status());
-    match lists_for(request, config, authenticated.identity, inspected.request.as_ref()) {
+    match lists_for(request, &config, &authenticated.identity, inspected.request.as_ref()) {
         Some(lists) => mcp::filter_lists(origin, lists).await.map(Reply::Origin),
         None => Ok(Reply::Origin(origin)),
     }
@@ -242,11 +242,12 @@ fn decide(config: &Config, identity: &Identity, inspected: &mcp::Inspected, trac
 }
 
 /// The lists this answer may hold: those the POST asked for, or on a GET stream (which may
-/// replay earlier answers) any result that holds one; `None` without a policy.
+/// replay earlier answers) any result that holds one; `None` without a policy (asked of every
+/// answer, so nothing is copied before that is known).
 fn lists_for(
     request: &Incoming,
-    config: Rc<Config>,
-    identity: Identity,
+    config: &Rc<Config>,
+    identity: &Identity,
     mcp_request: Option<&McpRequest>,
 ) -> Option<mcp::ListsFor> {
     config.mcp.policy.as_ref()?;
@@ -255,7 +256,12 @@ fn lists_for(
         (_, Some(mcp_request)) => Lists::asked_by(mcp_request)?,
         (_, None) => return None,
     };
-    Some(mcp::ListsFor { config, identity, lists, request_id: request.header("cf-ray") })
+    Some(mcp::ListsFor {
+        config: config.clone(),
+        identity: identity.clone(),
+        lists,
+        request_id: request.header("cf-ray"),
+    })
 }
 
 async fn dispatch(
