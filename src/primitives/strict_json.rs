@@ -72,7 +72,7 @@ impl<'de> Seen<'de> {
 
 /// A member name: borrowed from the text when it has no escape, else decoded.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Name<'de>(Cow<'de, str>);
+struct Name<'de>(Cow<'de, str>);
 
 impl std::ops::Deref for Name<'_> {
     type Target = str;
