@@ -1,11 +1,12 @@
 // An SSE answer carried through the gateway's list filter (src/edge/mcp.rs, ListStream). The
 // client reads the runtime's own IdentityTransformStream, which the runtime pumps natively; a
 // loop here reads the origin, hands each chunk to the wasm filter synchronously and writes
-// what comes out. (A JavaScript TransformStream did the same with more promise turns per chunk:
-// about 0.2 ms more to the first byte on the benchmark's stack, bench/README.md.) The filter's error ends the client's
-// stream (never an unfiltered event). A client that leaves ends the request, and the runtime
-// cancels the origin's stream with it. The filter is wasm memory: freed when the stream has
-// ended, or failed; one stranded by a request the runtime ended is freed when it is collected.
+// what comes out. (A JavaScript TransformStream did the same with more promise turns per
+// chunk: about 0.2 ms more to the first byte on the benchmark's stack, bench/README.md.) The
+// filter's error ends the client's stream (never an unfiltered event). A client that leaves
+// ends the request, and the runtime cancels the origin's stream with it. The filter is wasm
+// memory: freed when the stream has ended, or failed; one stranded by a request the runtime
+// ended is freed when it is collected.
 export function filteredStream(origin, filter) {
   const { readable, writable } = new IdentityTransformStream();
   const writer = writable.getWriter();
