@@ -48,18 +48,32 @@ def _status(received: bytes) -> int:
     return int(received.split(b" ", 2)[1])
 
 
-class SseClient:
-    """POST /sse on one keep-alive connection (as MCP clients keep theirs), reconnecting only
-    when the server closes it."""
+class KeepAliveClient:
+    """Requests on one keep-alive connection (as MCP clients keep theirs), connecting again only
+    when the server closed it."""
 
     def __init__(self, url: str, token: str | None):
         self.url, self.token, self.sock = url, token, None
 
-    def first_event(self) -> tuple[float, float]:
-        """Seconds until the first complete event arrived, and until the stream ended."""
+    def send(self, path: str, body: str = MCP_BODY) -> float:
+        """Sends a request; the time it was sent, for what the caller measures."""
         self.sock = self.sock or _connect(self.url)
         started = time.perf_counter()
-        self.sock.sendall(_request(self.url, "/sse", self.token, keep_alive=True))
+        self.sock.sendall(_request(self.url, path, self.token, keep_alive=True, body=body))
+        return started
+
+    def close(self) -> None:
+        if self.sock:
+            self.sock.close()
+        self.sock = None
+
+
+class SseClient(KeepAliveClient):
+    """POST /sse: the time to the first complete event, and to the stream's end."""
+
+    def first_event(self) -> tuple[float, float]:
+        """Seconds until the first complete event arrived, and until the stream ended."""
+        started = self.send("/sse")
         received, first, chunked = b"", None, None
         while True:
             chunk = self.sock.recv(65536)
@@ -81,23 +95,17 @@ class SseClient:
             raise RuntimeError(f"{self.url}/sse: no event stream: {received[:300]!r}")
         return first, ended
 
-    def close(self) -> None:
-        if self.sock:
-            self.sock.close()
-        self.sock = None
 
-
-class ListClient:
-    """POST tools/list to `path` on one keep-alive connection: the time to the answer's first
-    body byte, and the answer's body (for the check that the gateway filtered it)."""
+class ListClient(KeepAliveClient):
+    """POST tools/list to `path`: the time to the answer's first body byte, and the answer's
+    body (for the check that the gateway filtered it)."""
 
     def __init__(self, url: str, token: str | None, path: str):
-        self.url, self.token, self.path, self.sock = url, token, path, None
+        super().__init__(url, token)
+        self.path = path
 
     def first_byte(self) -> tuple[float, bytes]:
-        self.sock = self.sock or _connect(self.url)
-        started = time.perf_counter()
-        self.sock.sendall(_request(self.url, self.path, self.token, keep_alive=True, body=LIST_BODY))
+        started = self.send(self.path, LIST_BODY)
         received, first = b"", None
         while True:
             chunk = self.sock.recv(65536)
@@ -120,11 +128,6 @@ class ListClient:
         if _status(received) != 200:
             raise RuntimeError(f"{self.url}{self.path}: {received[:300]!r}")
         return first, body
-
-    def close(self) -> None:
-        if self.sock:
-            self.sock.close()
-        self.sock = None
 
 
 def mcp_ok(url: str, token: str | None) -> bool:
