@@ -11,6 +11,10 @@ const PANICKED = Symbol("panicked");
 // traps and every request it was serving would hang. workers-rs's panic hook sets
 // `criticalError` first, so that setter settles `panicked`, which each request races against.
 const state = gateway.__worker_init_state();
+// Constants of the wasm, read once: the rate limiter's binding name, and the most of a JSON
+// list answer the entry reads for the filter.
+const RATE_LIMITER = gateway.rate_limiter_binding();
+const LIST_ANSWER_LIMIT = gateway.list_answer_limit();
 let broken = false;
 let panicked;
 let reportPanic;
@@ -75,7 +79,7 @@ async function forward(forwarding, request, env) {
       if (refused !== undefined) return refused;
     }
     if (steps & LIMIT) {
-      const limiter = env[gateway.rate_limiter_binding()];
+      const limiter = env[RATE_LIMITER];
       for (const key of forwarding.rate_limit_keys()) {
         // Only an explicit refusal counts: the limiter guards capacity, not access.
         const outcome = await limiter.limit({ key }).catch(() => undefined);
@@ -92,7 +96,7 @@ async function forward(forwarding, request, env) {
     }
     const answer = forwarding.answer(outcome, failed);
     if (answer !== undefined) return answer;
-    return forwarding.filtered(outcome, await bytesOf(outcome, gateway.list_answer_limit()));
+    return forwarding.filtered(outcome, await bytesOf(outcome, LIST_ANSWER_LIMIT));
   } finally {
     forwarding.free();
   }
